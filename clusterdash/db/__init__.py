@@ -1,0 +1,1 @@
+"""Storage: schema, engine and the only read queries. Imports neither ingest nor web."""

@@ -1,0 +1,93 @@
+"""Engines for SQLite (the embedded default) and PostgreSQL, and the one way to open a write transaction."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from clusterdash.db.schema import metadata
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Any constant works: it only has to be the same for every clusterdash writer.
+POSTGRES_WRITER_LOCK = 0x636C7573
+
+
+class DatabaseURLError(ValueError):
+    """A --db value that is not a usable database URL."""
+
+
+def make_engine(url: str) -> Engine:
+    """An Engine for `url`; a SQLite file's directory is created when missing.
+
+    SQLite gets WAL (the dashboard reads while an ingest writes), foreign keys,
+    a busy timeout, and explicit BEGIN statements so that writers can take the
+    write lock up front (BEGIN IMMEDIATE) instead of failing on upgrade.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise DatabaseURLError(f"not a database URL: {url!r} (expected sqlite:///file.db or postgresql+psycopg://...)") from exc
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise DatabaseURLError(f"unsupported database {backend!r} in {url!r}: use sqlite or postgresql")
+    if backend == "sqlite" and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if backend == "sqlite":
+            engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+            _configure_sqlite(engine)
+        else:
+            engine = create_engine(parsed, pool_pre_ping=True)
+    except (NoSuchModuleError, ImportError) as exc:
+        raise DatabaseURLError(f"no driver for {url!r}: {exc}") from exc
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection):
+        immediate = conn.get_execution_options().get("clusterdash_writer", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextlib.contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that holds the database's single writer lock until it commits.
+
+    clusterdash assigns row ids itself (no round trip per row), which is safe
+    because only one writer runs at a time: SQLite's BEGIN IMMEDIATE, and a
+    transaction-scoped advisory lock on PostgreSQL.
+    """
+    with engine.connect().execution_options(clusterdash_writer=True) as conn:
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({POSTGRES_WRITER_LOCK})")
+            yield conn
+
+
+def init_schema(engine: Engine) -> list[str]:
+    """Create whatever tables and indexes are missing; safe to run any number of times. Returns the tables created."""
+    existing = set(inspect(engine).get_table_names())
+    with write_transaction(engine) as conn:
+        metadata.create_all(conn, checkfirst=True)
+    return [t.name for t in metadata.sorted_tables if t.name not in existing]
+
+
+def schema_is_initialised(engine: Engine) -> bool:
+    return set(t.name for t in metadata.sorted_tables) <= set(inspect(engine).get_table_names())

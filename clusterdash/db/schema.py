@@ -1,0 +1,156 @@
+"""The tables, declared once on one MetaData. Declarations only: no queries here.
+
+The readable core is the six tables of the original design: LogEntries,
+Users, Machines, IOSizeRanges, UserSessions and IOOperations. The log needs a
+few extensions, each explained where it is declared:
+
+* a session is one (hour, direction, machine, user) histogram, so UserSessions
+  carries the direction (rd/wr) and, copied from its LogEntries row, the epoch
+  (time filters then need no join);
+* UserSessions also holds its histogram's totals (operations, byte estimates),
+  a rollup kept in the same transaction as the IOOperations rows it sums;
+* RejectedLines keeps every malformed line for inspection;
+* IngestFiles remembers, per followed file, how far it has been read.
+
+Times are UTC epoch seconds (BigInteger) everywhere; the log's wall-clock text
+is kept only as it was written.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# One row per hourly block. The epoch in the `Log:` line is the block's identity.
+log_entries = Table(
+    "LogEntries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("epoch", BigInteger, nullable=False, unique=True),
+    Column("wallclock", String(64), nullable=False),  # the server's local time, as logged
+    Column("lost_events", BigInteger, nullable=False, default=0),  # bpftrace 'Lost N events': the hour under-counts
+    Column("digest", String(40), nullable=False),  # of the block's content: an unchanged re-read is skipped whole
+    Column("ingested_at", BigInteger, nullable=False),
+)
+
+users = Table(
+    "Users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("username", String(255), nullable=False, unique=True),
+    # The latest role/affiliation seen (by block epoch, not by ingest order).
+    Column("role", String(255)),
+    Column("affiliation", String(255)),
+    Column("status_epoch", BigInteger, nullable=False),
+    Column("first_seen", BigInteger, nullable=False),
+    Column("last_seen", BigInteger, nullable=False),
+)
+
+machines = Table(
+    "Machines",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("machine_type", String(255), nullable=False),  # latest seen, like a user's role
+    Column("type_epoch", BigInteger, nullable=False),
+    Column("first_seen", BigInteger, nullable=False),
+    Column("last_seen", BigInteger, nullable=False),
+)
+
+# A histogram bucket. Bounds are in bytes, upper exclusive; Float because the
+# largest bpftrace buckets reach 2**63 and beyond BigInteger (powers of two are
+# exact in a double). lower NULL: the negative bucket '(..., 0)'; upper NULL: an
+# open lhist bucket such as '[8M, ...)'.
+io_size_ranges = Table(
+    "IOSizeRanges",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("label", String(64), nullable=False, unique=True),
+    Column("lower_bytes", Float),
+    Column("upper_bytes", Float),
+)
+
+user_sessions = Table(
+    "UserSessions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("log_entry_id", Integer, ForeignKey("LogEntries.id"), nullable=False),
+    Column("user_id", Integer, ForeignKey("Users.id"), nullable=False),
+    Column("machine_id", Integer, ForeignKey("Machines.id"), nullable=False),
+    Column("direction", String(2), nullable=False),
+    Column("epoch", BigInteger, nullable=False),  # = LogEntries.epoch, copied so time filters need no join
+    # Rollup of this session's IOOperations rows (see module docstring).
+    Column("operations", BigInteger, nullable=False),
+    Column("small_operations", BigInteger, nullable=False),  # in buckets entirely below 4 KiB
+    Column("bytes_low", Float, nullable=False),
+    Column("bytes_mid", Float, nullable=False),
+    Column("bytes_high", Float),  # NULL when a row sits in an open bucket: no upper bound exists
+    UniqueConstraint("log_entry_id", "direction", "machine_id", "user_id", name="uq_session_key"),
+    CheckConstraint("direction IN ('rd', 'wr')", name="ck_session_direction"),
+)
+Index("ix_sessions_epoch", user_sessions.c.epoch)
+Index("ix_sessions_user_epoch", user_sessions.c.user_id, user_sessions.c.epoch)
+Index("ix_sessions_machine_epoch", user_sessions.c.machine_id, user_sessions.c.epoch)
+
+io_operations = Table(
+    "IOOperations",
+    metadata,
+    Column("session_id", Integer, ForeignKey("UserSessions.id"), primary_key=True),
+    Column("size_range_id", Integer, ForeignKey("IOSizeRanges.id"), primary_key=True),
+    Column("count", BigInteger, nullable=False),  # zero rows are not stored: they add nothing
+    sqlite_with_rowid=False,
+)
+
+# Every malformed line, kept for inspection. `identity` makes a re-read of the
+# same line (from the live file, a rotated copy or an rsync'd copy) count once:
+# the block's epoch plus the line's place and text inside the block, or the
+# file and line number for lines outside any readable block.
+rejected_lines = Table(
+    "RejectedLines",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("identity", String(96), nullable=False, unique=True),
+    Column("source", Text, nullable=False),
+    Column("line_number", BigInteger, nullable=False),
+    Column("block_epoch", BigInteger),
+    Column("text", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("seen_at", BigInteger, nullable=False),
+)
+
+# Where reading a file stopped, written in the same transaction as the rows it
+# covers. A file is recognised by its device and inode and by a fingerprint of
+# its first bytes; `check` hashes the bytes just before `offset`, so a file that
+# was replaced or truncated under the same name is noticed.
+ingest_files = Table(
+    "IngestFiles",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("path", Text, nullable=False),
+    Column("device", BigInteger),
+    Column("inode", BigInteger),
+    Column("head_fingerprint", String(64), nullable=False),
+    Column("head_length", Integer, nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("check", String(64), nullable=False),
+    Column("line_number", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+Index("ix_ingest_files_path", ingest_files.c.path)
+Index("ix_ingest_files_head", ingest_files.c.head_fingerprint)
+
+CORE_TABLES = ("LogEntries", "Users", "Machines", "IOSizeRanges", "UserSessions", "IOOperations")
