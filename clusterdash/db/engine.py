@@ -56,14 +56,18 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection):
-        immediate = conn.get_execution_options().get("clusterdash_writer", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        writer = conn.get_execution_options().get("clusterdash_writer", False)
+        # The ingest writes ids it assigned itself under the writer lock, so every reference it writes is to a
+        # row it wrote or read in the same transaction; checking each of ~100k references per month of log
+        # costs a third of the insert time. PostgreSQL still enforces the same foreign keys, and the shared
+        # test suite runs there too. (The pragma only takes effect outside a transaction, hence here.)
+        conn.exec_driver_sql(f"PRAGMA foreign_keys={'OFF' if writer else 'ON'}")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
 
 @contextlib.contextmanager

@@ -1,0 +1,225 @@
+"""The `clusterdash` command: a thin click layer over the library. Options in, library calls out; no SQL, no regex.
+
+Each command's docstring is its --help, with an example.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+from sqlalchemy.exc import SQLAlchemyError
+
+from clusterdash import config
+
+SHOW_REJECTED = 5
+
+
+def setting_option(name: str, *flags: str, **kwargs):
+    """A click option for a declared setting: its env variable, default and help come from config.SETTINGS."""
+    setting = config.SETTINGS[name]
+    return click.option(*(flags or (f"--{name}",)), envvar=setting.env, default=setting.default,
+                        show_default=True, help=f"{setting.help} [env: {setting.env}]", **kwargs)
+
+
+def friendly_errors(command):
+    """Turn the failures a user can cause (bad paths, bad --db, an unreachable server) into one-line errors."""
+    from clusterdash.db.engine import DatabaseURLError
+    from clusterdash.ingest.pipeline import InputError
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (InputError, DatabaseURLError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        except SQLAlchemyError as exc:
+            ctx = click.get_current_context()
+            first_line = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise click.ClickException(f"database {ctx.obj['db_url']}: {first_line}") from exc
+    return wrapper
+
+
+class Context(dict):
+    """Lazily opened engine, shared by the group and its commands."""
+
+    def engine(self):
+        if "engine" not in self:
+            from clusterdash.db.engine import make_engine
+            self["engine"] = make_engine(self["db_url"])
+        return self["engine"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@setting_option("db")
+@click.version_option(package_name="clusterdash")
+@click.pass_context
+def cli(ctx, db):
+    """clusterdash: who is doing what to the cluster's NFS file server.
+
+    Reads the io_usage.log that the file server's tracer appends every hour,
+    keeps it in a database (SQLite by default) and shows it in a dashboard
+    and a JSON API.
+
+    \b
+    Example:
+      clusterdash demo                       # a month of synthetic data
+      clusterdash ingest /var/log/io_usage.log*
+      clusterdash stats
+    """
+    ctx.obj = Context(db_url=config.normalize_db_url(db))
+
+
+@cli.command()
+@click.pass_obj
+@friendly_errors
+def init(obj):
+    """Create the database tables (safe to run again: creates only what is missing).
+
+    \b
+    Example:
+      clusterdash --db postgresql+psycopg://clusterdash@dbhost/clusterdash init
+    """
+    from clusterdash.db.engine import init_schema
+
+    created = init_schema(obj.engine())
+    click.echo(f"created {len(created)} tables: {', '.join(created)}" if created else "schema already up to date")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--strict", is_flag=True, help="Exit with status 1 when any line was rejected.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: when stderr is a terminal).")
+@click.pass_obj
+@friendly_errors
+def ingest(obj, paths, strict, as_json, progress):
+    """Read io_usage.log files into the database; blocks already stored count once.
+
+    PATHS are files (plain or .gz), directories (their *.log* files) or glob
+    patterns. Malformed lines are reported as file:line: reason and kept in
+    the database for inspection; the ingest goes on.
+
+    \b
+    Example:
+      clusterdash ingest /var/log/nfsio/io_usage.log /var/log/nfsio/io_usage.log.*.gz
+    """
+    from clusterdash.db.engine import init_schema
+    from clusterdash.ingest.pipeline import ingest_paths
+
+    engine = obj.engine()
+    init_schema(engine)
+    report = ingest_paths(engine, paths, progress=progress)
+    summary = ingest_summary(report)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        echo_ingest_summary(summary)
+    if strict and report.rejected:
+        sys.exit(1)
+
+
+def ingest_summary(report) -> dict:
+    added = report.added
+    return {
+        "files": [f.path for f in report.files],
+        "read": {"blocks": report.total("blocks"), "entries": report.total("entries"), "rows": report.total("rows"),
+                 "operations": {"rd": report.operations("rd"), "wr": report.operations("wr")},
+                 "rejected_lines": len(report.rejected)},
+        "added": {"blocks": added.blocks_new, "blocks_merged": added.blocks_merged,
+                  "blocks_unchanged": added.blocks_unchanged, "entries": added.sessions, "rows": added.rows,
+                  "operations": dict(added.operations), "rejected_lines": added.rejected_lines},
+        "rejected": [{"file": path, "line": line, "reason": reason, "text": text}
+                     for path, line, text, reason in report.rejected[:SHOW_REJECTED]],
+    }
+
+
+def echo_ingest_summary(summary: dict) -> None:
+    read, added = summary["read"], summary["added"]
+    click.echo(f"read {len(summary['files'])} file(s): {read['blocks']:,} blocks, {read['entries']:,} entries, "
+               f"{read['rows']:,} rows; operations {read['operations']['rd']:,} read, "
+               f"{read['operations']['wr']:,} written")
+    click.echo(f"added: {added['blocks']:,} new blocks ({added['blocks_merged']:,} completed, "
+               f"{added['blocks_unchanged']:,} already stored), {added['entries']:,} entries, {added['rows']:,} rows")
+    if read["rejected_lines"]:
+        click.echo(f"rejected {read['rejected_lines']:,} line(s) (kept in the database, "
+                   f"{added['rejected_lines']:,} new):", err=True)
+        for r in summary["rejected"]:
+            click.echo(f"  {r['file']}:{r['line']}: {r['reason']}", err=True)
+        if read["rejected_lines"] > len(summary["rejected"]):
+            click.echo(f"  ... and {read['rejected_lines'] - len(summary['rejected']):,} more", err=True)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (times as ISO-8601 UTC).")
+@click.pass_obj
+@friendly_errors
+def stats(obj, as_json):
+    """What the database holds: hours, entries, users, machines, operations, rejected lines.
+
+    \b
+    Example:
+      clusterdash stats --json
+    """
+    from clusterdash.db.engine import schema_is_initialised
+    from clusterdash.db.queries import database_stats
+
+    engine = obj.engine()
+    if not schema_is_initialised(engine):
+        raise click.ClickException(f"{obj['db_url']} holds no clusterdash data yet: run `clusterdash demo` "
+                                   "or `clusterdash ingest PATH`")
+    with engine.connect() as conn:
+        figures = database_stats(conn)
+    if as_json:
+        click.echo(json.dumps(figures, indent=2))
+        return
+    ops = figures["operations"]
+    click.echo(f"hours (blocks):    {figures['blocks']:,}  ({figures['first'] or '-'} .. {figures['last'] or '-'})")
+    click.echo(f"entries:           {figures['entries']:,}")
+    click.echo(f"users / machines:  {figures['users']:,} / {figures['machines']:,}")
+    click.echo(f"operations:        {ops['total']:,}  ({ops['rd']:,} read, {ops['wr']:,} written)")
+    click.echo(f"rejected lines:    {figures['rejected_lines']:,}")
+    click.echo(f"hours with lost events: {figures['hours_with_lost_events']:,}")
+
+
+@cli.command()
+@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 3660), help="Days of data to generate.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Random seed: the same seed writes the same file.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("data/demo/io_usage.log"),
+              show_default=True, help="Where to write the synthetic log (.gz to compress).")
+@click.pass_obj
+@friendly_errors
+def demo(obj, days, seed, out):
+    """Write a synthetic io_usage.log shaped like a real month (users, machines, heavy users, gaps, a DST jump)
+    and ingest it.
+
+    \b
+    Example:
+      clusterdash demo --days 90 --seed 7
+    """
+    from clusterdash.db.engine import init_schema
+    from clusterdash.ingest.demo import write_demo_log
+    from clusterdash.ingest.pipeline import ingest_paths
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    written = write_demo_log(out, days=days, seed=seed)
+    click.echo(f"wrote {out}: {written.blocks:,} hours, {written.entries:,} entries, {written.rows:,} rows")
+    engine = obj.engine()
+    init_schema(engine)
+    echo_ingest_summary(ingest_summary(ingest_paths(engine, [str(out)])))
+
+
+def main() -> None:
+    """Entry point: no traceback reaches a user (set CLUSTERDASH_DEBUG=1 to see one)."""
+    import os
+
+    try:
+        cli(prog_name="clusterdash")
+    except Exception as exc:  # noqa: BLE001 - the last line of defence
+        if os.environ.get("CLUSTERDASH_DEBUG"):
+            raise
+        click.echo(f"Error: unexpected {type(exc).__name__}: {exc} (set CLUSTERDASH_DEBUG=1 for details)", err=True)
+        sys.exit(1)

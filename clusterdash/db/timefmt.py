@@ -1,0 +1,19 @@
+"""The one place epochs become text: ISO-8601 UTC with Z for machines, the display zone for people."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Optional
+from zoneinfo import ZoneInfo
+
+
+def iso_utc(epoch: Optional[int]) -> Optional[str]:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(int(epoch), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def local_text(epoch: Optional[int], tz: str) -> Optional[str]:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(int(epoch), ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M %Z")

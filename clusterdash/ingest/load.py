@@ -1,0 +1,383 @@
+"""Parsed blocks -> database rows, in batches, idempotently.
+
+A block is identified by its epoch, and inside it a histogram row by
+(direction, machine, user, bucket): whatever file a block is read from, and
+however often, each of those is stored once. The fast paths:
+
+* a block whose epoch is new is inserted whole, with ids assigned here (the
+  caller holds the single-writer lock, see db.engine.write_transaction), so
+  there is no SELECT or RETURNING per row;
+* a block already stored with the same content digest is skipped whole: a
+  re-read costs one SELECT per batch;
+* only a block that differs from what is stored (an earlier read saw it
+  half-written, or two copies disagree) is merged row by row; a row already
+  stored keeps its first count.
+
+Users, machines and size buckets are resolved through dictionaries loaded once
+per transaction. Rows with a zero count are not stored: they add nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Iterable, Optional
+
+from sqlalchemy import Connection, bindparam, func, insert, select, update
+
+from clusterdash.db.bulk import insert_rows
+from clusterdash.db.schema import (
+    io_operations,
+    io_size_ranges,
+    log_entries,
+    machines,
+    rejected_lines,
+    user_sessions,
+    users,
+)
+from clusterdash.ingest.parse import SMALL_IO_LIMIT, Block, Entry, bucket_of
+
+
+SESSION_COLUMNS = ("id", "log_entry_id", "user_id", "machine_id", "direction", "epoch",
+                   "operations", "small_operations", "bytes_low", "bytes_mid", "bytes_high")
+OPERATION_COLUMNS = ("session_id", "size_range_id", "count")
+
+
+@dataclass
+class LoadCounts:
+    """What one or more write() calls added to the database."""
+
+    blocks_new: int = 0
+    blocks_merged: int = 0  # already stored, but this read added rows to it
+    blocks_unchanged: int = 0
+    sessions: int = 0
+    rows: int = 0  # IOOperations rows (non-zero counts)
+    operations: dict[str, int] = field(default_factory=lambda: {"rd": 0, "wr": 0})
+    rejected_lines: int = 0
+
+    def add(self, other: "LoadCounts") -> None:
+        for name in ("blocks_new", "blocks_merged", "blocks_unchanged", "sessions", "rows", "rejected_lines"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for direction, count in other.operations.items():
+            self.operations[direction] += count
+
+
+@dataclass(slots=True)
+class SessionTotals:
+    operations: int
+    small_operations: int
+    bytes_low: float
+    bytes_mid: float
+    bytes_high: Optional[float]
+
+
+def session_totals(rows: dict[str, int]) -> SessionTotals:
+    """Operations and byte estimates of one histogram (bucket label -> count). Bytes lie between count x lower
+    and count x upper bound; the estimate is count x midpoint. Negative sizes count 0 bytes; an open bucket has
+    no upper bound, so its midpoint is its lower bound and the histogram's upper estimate is None."""
+    ops = small = 0
+    low = mid = 0.0
+    high: Optional[float] = 0.0
+    for label, count in rows.items():
+        if not count:
+            continue
+        weights = _WEIGHTS.get(label) or _weights(label)
+        ops += count
+        if weights[3]:
+            small += count
+        low += count * weights[0]
+        mid += count * weights[1]
+        if high is not None:
+            high = None if weights[2] is None else high + count * weights[2]
+    return SessionTotals(ops, small, low, mid, high)
+
+
+_WEIGHTS: dict[str, tuple[float, float, Optional[float], bool]] = {}
+
+
+def _weights(label: str) -> tuple[float, float, Optional[float], bool]:
+    """Per-operation bytes of a bucket (lower, midpoint, upper) and whether it is small IO."""
+    bucket = bucket_of(label)
+    lower, upper = bucket.lower, bucket.upper
+    small = upper is not None and upper <= SMALL_IO_LIMIT
+    if lower is None or lower < 0:  # negative sizes: no bytes
+        weights = (0.0, 0.0, 0.0, small)
+    elif upper is None:
+        weights = (lower, lower, None, small)
+    else:
+        weights = (lower, (lower + upper) / 2, upper, small)
+    _WEIGHTS[label] = weights
+    return weights
+
+
+def block_digest(block: Block) -> str:
+    """A digest of a block: equal digests mean a re-read has nothing to add. The parser's digest of the block's
+    text when it has one; else one of its content."""
+    if block.digest:
+        return block.digest
+    parts = [str(block.epoch), str(block.lost_events)]
+    for entry in sorted(block.entries, key=lambda e: e.key):
+        parts.append("|".join(entry.key))
+        parts.extend(f"{label}={count}" for label, count in sorted(entry.rows.items()) if count)
+        parts.append(";")
+    return hashlib.sha1("\n".join(parts).encode()).hexdigest()
+
+
+def rejected_identity(block: Block, source: str, rejected) -> str:
+    """Identity of a rejected line, equal for every copy of the same block: the block's Log: line (or, before any
+    Log: line, the file), the line's place in the block and its text."""
+    anchor = block.anchor or f"file:{source}"
+    digest = hashlib.sha1(f"{anchor}\n{rejected.ordinal}\n{rejected.text}".encode()).hexdigest()
+    return digest
+
+
+def merge_duplicate_epochs(blocks: Iterable[Block]) -> list[Block]:
+    """One block per epoch: a batch can hold two copies of the same hour (e.g. a file and its rotated copy).
+    The first copy's rows win; later copies only add what the first lacks."""
+    by_epoch: dict[int, Block] = {}
+    merged: list[Block] = []
+    for block in blocks:
+        if block.epoch is None:
+            merged.append(block)
+            continue
+        first = by_epoch.get(block.epoch)
+        if first is None:
+            by_epoch[block.epoch] = block
+            merged.append(block)
+            continue
+        first.digest = None  # its content is now the union of two copies
+        first.lost_events = max(first.lost_events, block.lost_events)
+        first.rejected.extend(block.rejected)
+        entries = {e.key: e for e in first.entries}
+        for entry in block.entries:
+            mine = entries.get(entry.key)
+            if mine is None:
+                first.entries.append(entry)
+                entries[entry.key] = entry
+            else:
+                for bucket, count in entry.rows.items():
+                    mine.rows.setdefault(bucket, count)
+    return merged
+
+
+class _Directory:
+    """Users, machines and buckets by name, with the next free ids; loaded once per transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.users = {r.username: r._asdict() for r in conn.execute(select(users))}
+        self.machines = {r.name: r._asdict() for r in conn.execute(select(machines))}
+        self.buckets = {r.label: r.id for r in conn.execute(select(io_size_ranges.c.label, io_size_ranges.c.id))}
+        self.next_user = 1 + max((u["id"] for u in self.users.values()), default=0)
+        self.next_machine = 1 + max((m["id"] for m in self.machines.values()), default=0)
+        self.next_log_entry = 1 + (conn.execute(select(func.max(log_entries.c.id))).scalar() or 0)
+        self.next_session = 1 + (conn.execute(select(func.max(user_sessions.c.id))).scalar() or 0)
+        self.new_users: list[dict] = []
+        self.new_machines: list[dict] = []
+        self.new_buckets: list[dict] = []
+        self.changed_users: set[str] = set()
+        self.changed_machines: set[str] = set()
+
+    def user_id(self, entry: Entry, epoch: int) -> int:
+        user = self.users.get(entry.user)
+        if user is None:
+            user = {"id": self.next_user, "username": entry.user, "role": entry.role, "affiliation": entry.affiliation,
+                    "status_epoch": epoch, "first_seen": epoch, "last_seen": epoch}
+            self.next_user += 1
+            self.users[entry.user] = user
+            self.new_users.append(user)
+            return user["id"]
+        changed = False
+        if epoch >= user["status_epoch"] and (user["role"], user["affiliation"]) != (entry.role, entry.affiliation):
+            user["role"], user["affiliation"], user["status_epoch"], changed = entry.role, entry.affiliation, epoch, True
+        if epoch < user["first_seen"]:
+            user["first_seen"], changed = epoch, True
+        if epoch > user["last_seen"]:
+            user["last_seen"], changed = epoch, True
+        if changed:
+            self.changed_users.add(entry.user)
+        return user["id"]
+
+    def machine_id(self, entry: Entry, epoch: int) -> int:
+        machine = self.machines.get(entry.machine)
+        if machine is None:
+            machine = {"id": self.next_machine, "name": entry.machine, "machine_type": entry.machine_type,
+                       "type_epoch": epoch, "first_seen": epoch, "last_seen": epoch}
+            self.next_machine += 1
+            self.machines[entry.machine] = machine
+            self.new_machines.append(machine)
+            return machine["id"]
+        changed = False
+        if epoch >= machine["type_epoch"] and machine["machine_type"] != entry.machine_type:
+            machine["machine_type"], machine["type_epoch"], changed = entry.machine_type, epoch, True
+        if epoch < machine["first_seen"]:
+            machine["first_seen"], changed = epoch, True
+        if epoch > machine["last_seen"]:
+            machine["last_seen"], changed = epoch, True
+        if changed:
+            self.changed_machines.add(entry.machine)
+        return machine["id"]
+
+    def bucket_id(self, label: str) -> int:
+        bucket_id = self.buckets.get(label)
+        if bucket_id is None:
+            bucket = bucket_of(label)
+            bucket_id = 1 + max(self.buckets.values(), default=0)
+            self.buckets[label] = bucket_id
+            self.new_buckets.append({"id": bucket_id, "label": label,
+                                     "lower_bytes": bucket.lower, "upper_bytes": bucket.upper})
+        return bucket_id
+
+    def flush(self, conn: Connection) -> None:
+        """Write new and changed users, machines and buckets (before the rows that refer to them)."""
+        if self.new_buckets:
+            conn.execute(insert(io_size_ranges), self.new_buckets)
+        if self.new_users:
+            conn.execute(insert(users), self.new_users)
+        if self.new_machines:
+            conn.execute(insert(machines), self.new_machines)
+        new_user_names = {u["username"] for u in self.new_users}
+        changed_users = [self.users[n] for n in self.changed_users - new_user_names]
+        if changed_users:
+            conn.execute(
+                update(users).where(users.c.id == bindparam("uid")).values(
+                    role=bindparam("role"), affiliation=bindparam("affiliation"), status_epoch=bindparam("status_epoch"),
+                    first_seen=bindparam("first_seen"), last_seen=bindparam("last_seen")),
+                [{**u, "uid": u["id"]} for u in changed_users])
+        new_machine_names = {m["name"] for m in self.new_machines}
+        changed_machines = [self.machines[n] for n in self.changed_machines - new_machine_names]
+        if changed_machines:
+            conn.execute(
+                update(machines).where(machines.c.id == bindparam("mid")).values(
+                    machine_type=bindparam("machine_type"), type_epoch=bindparam("type_epoch"),
+                    first_seen=bindparam("first_seen"), last_seen=bindparam("last_seen")),
+                [{**m, "mid": m["id"]} for m in changed_machines])
+
+
+def write_blocks(conn: Connection, blocks: Iterable[Block], source: str) -> LoadCounts:
+    """Store `blocks` (read from `source`) inside the caller's write transaction. Idempotent."""
+    counts = LoadCounts()
+    blocks = merge_duplicate_epochs(blocks)
+    directory = _Directory(conn)
+    now = int(time.time())
+    data_blocks = [b for b in blocks if b.epoch is not None]
+    stored = {}
+    if data_blocks:
+        rows = conn.execute(select(log_entries.c.id, log_entries.c.epoch, log_entries.c.digest, log_entries.c.lost_events)
+                            .where(log_entries.c.epoch.in_([b.epoch for b in data_blocks])))
+        stored = {r.epoch: r for r in rows}
+
+    new_entries, new_sessions, new_ops = [], [], []
+    merge: list[tuple[Block, str, object]] = []
+    for block in data_blocks:
+        digest = block_digest(block)
+        previous = stored.get(block.epoch)
+        if previous is None:
+            entry_id = directory.next_log_entry
+            directory.next_log_entry += 1
+            new_entries.append({"id": entry_id, "epoch": block.epoch, "wallclock": block.wallclock,
+                                "lost_events": block.lost_events, "digest": digest, "ingested_at": now})
+            for entry in block.entries:
+                _add_session(directory, block.epoch, entry_id, entry, entry.rows, new_sessions, new_ops, counts)
+            counts.blocks_new += 1
+        elif previous.digest == digest:
+            counts.blocks_unchanged += 1
+        else:
+            merge.append((block, digest, previous))
+
+    if merge:
+        _merge_blocks(conn, directory, merge, new_sessions, new_ops, counts)
+    directory.flush(conn)
+    if new_entries:
+        conn.execute(insert(log_entries), new_entries)
+    insert_rows(conn, user_sessions, SESSION_COLUMNS, new_sessions)
+    insert_rows(conn, io_operations, OPERATION_COLUMNS, new_ops)
+    counts.sessions += len(new_sessions)
+    counts.rows += len(new_ops)
+    counts.rejected_lines = _write_rejected(conn, blocks, source, now)
+    return counts
+
+
+def _add_session(directory, epoch, log_entry_id, entry, rows, sessions, ops, counts) -> None:
+    session_id = directory.next_session
+    directory.next_session += 1
+    t = session_totals(rows)
+    sessions.append((session_id, log_entry_id, directory.user_id(entry, epoch), directory.machine_id(entry, epoch),
+                     entry.direction, epoch, t.operations, t.small_operations, t.bytes_low, t.bytes_mid, t.bytes_high))
+    ids = directory.buckets
+    try:
+        ops.extend([(session_id, ids[label], count) for label, count in rows.items() if count])
+    except KeyError:  # a bucket this database has not seen yet
+        ops.extend([(session_id, directory.bucket_id(label), count) for label, count in rows.items() if count])
+    counts.operations[entry.direction] += t.operations
+
+
+def _merge_blocks(conn, directory, merge, new_sessions, new_ops, counts) -> None:
+    """Add to stored blocks the sessions and rows they lack; a stored row keeps its count."""
+    entry_ids = [previous.id for _, _, previous in merge]
+    stored_sessions = {}
+    for s in conn.execute(select(user_sessions.c.id, user_sessions.c.log_entry_id, user_sessions.c.direction,
+                                 user_sessions.c.machine_id, user_sessions.c.user_id)
+                          .where(user_sessions.c.log_entry_id.in_(entry_ids))):
+        stored_sessions[(s.log_entry_id, s.direction, s.machine_id, s.user_id)] = s.id
+    label_of = {v: k for k, v in directory.buckets.items()}
+    stored_rows: dict[int, dict[str, int]] = {}
+    if stored_sessions:
+        for r in conn.execute(select(io_operations).where(io_operations.c.session_id.in_(list(stored_sessions.values())))):
+            stored_rows.setdefault(r.session_id, {})[label_of[r.size_range_id]] = r.count
+    totals_updates = []
+    for block, digest, previous in merge:
+        changed = False
+        for entry in block.entries:
+            key = (previous.id, entry.direction, directory.machine_id(entry, block.epoch), directory.user_id(entry, block.epoch))
+            session_id = stored_sessions.get(key)
+            if session_id is None:
+                _add_session(directory, block.epoch, previous.id, entry, entry.rows, new_sessions, new_ops, counts)
+                changed = True
+                continue
+            have = stored_rows.setdefault(session_id, {})
+            added = {b: c for b, c in entry.rows.items() if c and b not in have}
+            if not added:
+                continue
+            for label, count in added.items():
+                new_ops.append((session_id, directory.bucket_id(label), count))
+                counts.operations[entry.direction] += count
+            have.update(added)
+            t = session_totals(have)
+            totals_updates.append({"sid": session_id, "operations": t.operations, "small_operations": t.small_operations,
+                                   "bytes_low": t.bytes_low, "bytes_mid": t.bytes_mid, "bytes_high": t.bytes_high})
+            changed = True
+        if block.lost_events > previous.lost_events:
+            conn.execute(update(log_entries).where(log_entries.c.id == previous.id).values(lost_events=block.lost_events))
+            changed = True
+        if changed:
+            counts.blocks_merged += 1
+        else:
+            counts.blocks_unchanged += 1
+    if totals_updates:
+        conn.execute(update(user_sessions).where(user_sessions.c.id == bindparam("sid")).values(
+            operations=bindparam("operations"), small_operations=bindparam("small_operations"),
+            bytes_low=bindparam("bytes_low"), bytes_mid=bindparam("bytes_mid"), bytes_high=bindparam("bytes_high")),
+            totals_updates)
+
+
+def _write_rejected(conn: Connection, blocks: list[Block], source: str, now: int) -> int:
+    """Insert the rejected lines not already stored; returns how many were new."""
+    candidates = {}
+    for block in blocks:
+        for rejected in block.rejected:
+            identity = rejected_identity(block, source, rejected)
+            candidates.setdefault(identity, {"identity": identity, "source": source, "line_number": rejected.line,
+                                             "block_epoch": block.epoch, "text": rejected.text,
+                                             "reason": rejected.reason, "seen_at": now})
+    if not candidates:
+        return 0
+    known = set()
+    identities = list(candidates)
+    for start in range(0, len(identities), 500):
+        chunk = identities[start:start + 500]
+        known.update(conn.execute(select(rejected_lines.c.identity).where(rejected_lines.c.identity.in_(chunk))).scalars())
+    fresh = [row for identity, row in candidates.items() if identity not in known]
+    if fresh:
+        conn.execute(insert(rejected_lines), fresh)
+    return len(fresh)

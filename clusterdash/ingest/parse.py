@@ -1,0 +1,384 @@
+"""Pure parsing of io_usage.log: lines in, blocks out. Imports nothing of the package and does no I/O.
+
+`LogParser` is push-style so that a reader can follow a growing file: feed it
+one line at a time and it returns a `Block` whenever a `Log:` line closes the
+previous one; `finish()` returns the last block when the input is known to be
+complete. `parse_lines()` wraps it as a streaming generator.
+
+Malformed lines never stop the parse and never move data between entries:
+each becomes a `Rejected` record (line number, text, reason) inside the block
+where it occurred, and rows that follow an unreadable header belong to no one
+and are rejected as well.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Iterable, Iterator, NamedTuple, Optional
+
+DIRECTIONS = ("rd", "wr")
+SMALL_IO_LIMIT = 4096  # bytes; a bucket wholly below this counts as small IO
+
+_SUFFIX = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024**5, "E": 1024**6}
+_NUMBER = r"(-?\d+)([KMGTPE]?)"
+_LABEL_NEGATIVE = re.compile(r"^\(\.\.\., " + _NUMBER + r"\)$")
+_LABEL_EXACT = re.compile(r"^\[" + _NUMBER + r"\]$")
+_LABEL_RANGE = re.compile(r"^\[" + _NUMBER + r", " + _NUMBER + r"\)$")
+_LABEL_OPEN = re.compile(r"^\[" + _NUMBER + r", \.\.\.\)$")
+
+_LOG_LINE = re.compile(r"^Log: (\S[^()]{0,62}?) \((\d{1,12})\)$")
+_LOST_LINE = re.compile(r"^Lost (\d+) events$")
+_ATTACHING_LINE = re.compile(r"^Attaching \d+ probes?\.\.\.$")
+_HEADER = re.compile(r"^@(rd|wr)_client\(([^,()\s]+),([^,()\s]+)\)\[([^\[\]()\s]+)(?:\(([^()]*)\))?\]:$")
+
+
+class Bucket(NamedTuple):
+    """A histogram bucket: sizes in [lower, upper). lower == upper: exactly that size ('[0]', '[1]');
+    lower None: negative values; upper None: open-ended ('[8M, ...)')."""
+
+    label: str
+    lower: Optional[float]
+    upper: Optional[float]
+
+
+@dataclass(slots=True)
+class Entry:
+    """One histogram: the operations of one user on one client machine in one direction during the block's hour."""
+
+    direction: str
+    machine: str
+    machine_type: str
+    user: str
+    role: Optional[str]
+    affiliation: Optional[str]
+    line: int
+    rows: dict[str, int] = field(default_factory=dict)  # bucket label -> count (see bucket_of); zeros kept
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.direction, self.machine, self.user)
+
+
+@dataclass(slots=True)
+class Rejected:
+    """A line that is not valid data, kept for inspection. `ordinal`: its line's distance from the block's first line."""
+
+    line: int
+    text: str
+    reason: str
+    ordinal: int
+
+
+@dataclass(slots=True)
+class Block:
+    """One hour of the log. epoch None: lines before the first `Log:` line, or under an unreadable one."""
+
+    epoch: Optional[int]
+    wallclock: str
+    line: int
+    anchor: str  # the text that identifies the block across copies of the file: its Log: line
+    start_offset: Optional[int] = None
+    end_offset: Optional[int] = None
+    end_line: Optional[int] = None  # the first line after the block
+    lost_events: int = 0
+    digest: Optional[str] = None  # of the block's text: an identical copy of a block has the same digest
+    entries: list[Entry] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+    @property
+    def is_data(self) -> bool:
+        return self.epoch is not None
+
+
+class LabelError(ValueError):
+    pass
+
+
+def _number(digits: str, suffix: str) -> int:
+    return int(digits) * _SUFFIX[suffix]
+
+
+@lru_cache(maxsize=4096)
+def parse_label(label: str) -> Bucket:
+    """The bucket a bpftrace hist()/lhist() label names, e.g. '[1K, 2K)' -> 1024..2048. Raises LabelError."""
+    if m := _LABEL_RANGE.match(label):
+        lower, upper = _number(*m.group(1, 2)), _number(*m.group(3, 4))
+        if lower >= upper:
+            raise LabelError(f"bucket {label!r} has its lower bound at or above its upper bound")
+        return Bucket(label, float(lower), float(upper))
+    if m := _LABEL_EXACT.match(label):
+        value = float(_number(*m.group(1, 2)))
+        return Bucket(label, value, value)
+    if m := _LABEL_OPEN.match(label):
+        return Bucket(label, float(_number(*m.group(1, 2))), None)
+    if m := _LABEL_NEGATIVE.match(label):
+        return Bucket(label, None, float(_number(*m.group(1, 2))))
+    raise LabelError(f"unknown bucket label {label!r}")
+
+
+_ROW = re.compile(r"^(\(\.\.\., -?\d+[KMGTPE]?\)|\[[^\])]*[\])])\s*(\d+)(?: *\|[^|]*\|)?\s*$")
+
+
+def parse_row(line: str) -> tuple[Bucket, int]:
+    """Split a histogram row into its bucket and count. The label ends at its closing ')' or ']':
+    long labels and 8-digit counts touch, so white space cannot be trusted as the separator. Raises LabelError."""
+    m = _ROW.match(line)
+    if m is None:
+        raise LabelError("unreadable histogram row (expected '<label> <count> |<bar>|'; a cut-off line?)")
+    return parse_label(m.group(1)), int(m.group(2))
+
+
+def parse_header(line: str) -> Entry | None:
+    """An Entry (without rows) for an entry header line, or None when the line is not a readable header."""
+    m = _HEADER.match(line)
+    if m is None:
+        return None
+    direction, machine, machine_type, user, status = m.groups()
+    role, affiliation = parse_status(status)
+    return Entry(direction, machine, machine_type, user, role, affiliation, 0)
+
+
+def parse_status(status: Optional[str]) -> tuple[Optional[str], Optional[str]]:
+    """'stud/tik' -> (stud, tik); 'unknown' -> (unknown, None); '' or absent -> (None, None)."""
+    if not status:
+        return None, None
+    role, slash, affiliation = status.partition("/")
+    return (role or None), (affiliation or None) if slash else None
+
+
+def is_log_line(line: str) -> bool:
+    """Does this line open a new block? Readers split their input into blocks with it."""
+    return line.startswith("Log:")
+
+
+def parse_block_text(text: str, first_line: int) -> Block | None:
+    """Parse one block: a `Log:` line and what follows it up to the next one (or, at the start of a file,
+    whatever comes before the first `Log:` line), as one string. None for a block with nothing to keep.
+
+    A well-formed block (nearly all of them) takes a fast path that slices bpftrace's fixed columns; anything
+    unusual sends the whole block to the line-by-line parser, which explains each bad line."""
+    block = _parse_well_formed(text, first_line) or parse_block(_split_lines(text), first_line)
+    if block is not None:
+        block.digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return block
+
+
+def _split_lines(text: str) -> list[str]:
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def _parse_well_formed(text: str, first_line: int) -> Block | None:
+    head, _, body = text.partition("\n")
+    m = _LOG_LINE.match(head.strip())
+    if m is None:
+        return None
+    block = Block(int(m.group(2)), m.group(1), first_line, head.strip())
+    keys = set()
+    buckets = _BUCKETS
+    line_no = first_line + 1
+    for chunk in body.split("\n\n"):
+        entry_line = line_no + len(chunk) - len(chunk.lstrip("\n"))
+        line_no += chunk.count("\n") + 2
+        chunk = chunk.strip("\n")
+        if not chunk:
+            continue
+        header, _, rows_text = chunk.partition("\n")
+        entry = parse_header(header.strip()) if header[:1] == "@" else None
+        if entry is None or entry.key in keys:
+            return None
+        entry.line = entry_line
+        keys.add(entry.key)
+        if rows_text:
+            entry.rows = rows = {}
+            for row in rows_text.split("\n"):
+                # bpftrace prints '%-16s%8d |bar|': slice its columns; anything else takes the general path.
+                label = row[:16].rstrip()
+                if label in buckets and row[24:26] == " |" and row[-1] == "|":
+                    count = row[16:24]
+                else:
+                    m = _ROW.match(row)
+                    if m is None or not _known_label(m.group(1)):
+                        return None
+                    label, count = m.group(1), m.group(2)
+                if label in rows:
+                    return None
+                try:
+                    count = int(count)
+                except ValueError:
+                    return None
+                if count < 0:
+                    return None
+                rows[label] = count
+        block.entries.append(entry)
+    block.end_line = first_line + text.count("\n") + (0 if text.endswith("\n") else 1)
+    return block
+
+
+def _known_label(label: str) -> bool:
+    """Is this a valid bucket label? Valid ones are remembered, so the fast path recognises them by lookup."""
+    if label not in _BUCKETS:
+        try:
+            _BUCKETS[label] = parse_label(label)
+        except LabelError:
+            return False
+    return True
+
+
+def bucket_of(label: str) -> Bucket:
+    """The bucket of a label that the parser accepted."""
+    return _BUCKETS.get(label) or parse_label(label)
+
+
+def parse_block(lines: list[str], first_line: int) -> Block | None:
+    """Parse one block given as lines, explaining every line that is not valid data (see parse_block_text)."""
+    head = lines[0].rstrip("\r\n").strip() if lines else ""
+    m = _LOG_LINE.match(head) if head.startswith("Log:") else None
+    if m is not None:
+        block = Block(int(m.group(2)), m.group(1), first_line, head)
+        body_start = 1
+    elif head.startswith("Log:"):
+        block = Block(None, "", first_line, head)
+        block.rejected.append(Rejected(first_line, lines[0].rstrip("\r\n"),
+                                       "unreadable Log: line (expected 'Log: <time> (<epoch seconds>)'); "
+                                       "its block is kept as rejected lines", 0))
+        body_start = 1
+    else:
+        block = Block(None, "", first_line, "")
+        body_start = 0
+
+    rejected = block.rejected
+    entries = block.entries
+    keys: set[tuple[str, str, str]] = set()
+    entry: Entry | None = None
+    orphaned_by = "no entry header before it"
+    row_match = _ROW.match
+    buckets = _BUCKETS
+    line_no = first_line + body_start - 1
+    for text in lines[body_start:]:
+        line_no += 1
+        line = text.rstrip("\r\n")
+        first = line[:1]
+        if first == "[" or first == "(":
+            m = row_match(line)
+            if m is None:
+                rejected.append(Rejected(line_no, line, "unreadable histogram row (expected '<label> <count> |<bar>|'; "
+                                         "a cut-off line?)", line_no - first_line))
+                continue
+            label = m.group(1)
+            if label not in buckets:
+                try:
+                    buckets[label] = parse_label(label)
+                except LabelError as exc:
+                    rejected.append(Rejected(line_no, line, str(exc), line_no - first_line))
+                    continue
+            if entry is None:
+                rejected.append(Rejected(line_no, line, "histogram row outside any entry: " + orphaned_by,
+                                         line_no - first_line))
+            elif label in entry.rows:
+                rejected.append(Rejected(line_no, line, f"bucket {label} appears twice in the entry at line {entry.line}",
+                                         line_no - first_line))
+            else:
+                entry.rows[label] = int(m.group(2))
+            continue
+        stripped = line.strip()
+        if not stripped:
+            entry = None
+            orphaned_by = "it follows a blank line, not an entry header"
+            continue
+        if first == "@":
+            entry = parse_header(stripped)
+            if entry is None:
+                reason = "unreadable entry header (expected @rd_client(machine,type)[user(role/affiliation)]:)"
+                orphaned_by = f"it belongs to the unreadable entry header at line {line_no}"
+            elif block.epoch is None:
+                where = f"under the unreadable Log: line {first_line}" if block.anchor else "before the first Log: line"
+                reason = f"entry header {where}"
+                orphaned_by = f"it belongs to the entry header at line {line_no}, which has no readable Log: line"
+                entry = None
+            elif entry.key in keys:
+                reason = f"entry {stripped} appears twice in the block of line {first_line}"
+                orphaned_by = f"it belongs to the repeated entry header at line {line_no}"
+                entry = None
+            else:
+                entry.line = line_no
+                keys.add(entry.key)
+                entries.append(entry)
+                continue
+            rejected.append(Rejected(line_no, line, reason, line_no - first_line))
+            continue
+        if m := _LOST_LINE.match(stripped):
+            block.lost_events += int(m.group(1))
+            continue
+        if _ATTACHING_LINE.match(stripped):
+            continue
+        if stripped.startswith("Log:"):
+            reason = "Log: line inside a block (readers split blocks at Log: lines; this one is malformed)"
+        else:
+            reason = "unrecognised line: not a Log: line, entry header, histogram row or bpftrace notice"
+        rejected.append(Rejected(line_no, line, reason, line_no - first_line))
+        entry = None
+        orphaned_by = f"it follows the unreadable line {line_no}"
+    block.end_line = line_no + 1
+    if block.epoch is None and not block.rejected:
+        return None
+    return block
+
+
+_BUCKETS: dict[str, Bucket] = {}
+
+
+class LogParser:
+    """Push-style parser for a growing input: feed lines one at a time; a `Log:` line returns the block it closed.
+    Only the lines of the block in hand are kept."""
+
+    def __init__(self, first_line: int = 1, first_offset: int | None = 0) -> None:
+        self._lines: list[str] = []
+        self._first_line = first_line
+        self._start_offset = first_offset
+
+    def feed(self, text: str, line_no: int, offset: int | None = None) -> Block | None:
+        """Take one line (with or without its newline). Returns the block this line closed, if any."""
+        closed = None
+        if text.startswith("Log:"):
+            closed = self._close(offset)
+            self._first_line, self._start_offset = line_no, offset
+        elif not self._lines:
+            self._first_line, self._start_offset = line_no, offset
+        self._lines.append(text)
+        return closed
+
+    def finish(self, end_offset: int | None = None, end_line: int | None = None) -> Block | None:
+        """The block in hand, when the input is known to be complete. None if it holds nothing worth keeping."""
+        return self._close(end_offset)
+
+    @property
+    def pending_lines(self) -> int:
+        return len(self._lines)
+
+    def _close(self, end_offset: int | None) -> Block | None:
+        lines, self._lines = self._lines, []
+        if not lines:
+            return None
+        block = parse_block_text("".join(line if line.endswith("\n") else line + "\n" for line in lines),
+                                 self._first_line)
+        if block is not None:
+            block.start_offset, block.end_offset = self._start_offset, end_offset
+        return block
+
+
+def parse_lines(lines: Iterable[str], first_line: int = 1) -> Iterator[Block]:
+    """Stream the blocks of an iterable of lines (a file object works). Ends with the last block: the input is complete."""
+    parser = LogParser(first_line)
+    for line_no, text in enumerate(lines, first_line):
+        block = parser.feed(text, line_no)
+        if block is not None:
+            yield block
+    last = parser.finish()
+    if last is not None:
+        yield last
