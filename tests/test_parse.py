@@ -1,0 +1,229 @@
+"""The parser, on every form the spec lists and on a corpus of malformed lines."""
+
+import random
+
+import pytest
+
+from clusterdash.ingest.parse import (
+    LabelError,
+    LogParser,
+    _parse_well_formed,
+    _split_lines,
+    bucket_of,
+    parse_block,
+    parse_block_text,
+    parse_label,
+    parse_lines,
+    parse_row,
+    parse_status,
+)
+
+K, M, G, T, P, E = (1024**i for i in range(1, 7))
+
+
+def row(label: str, count: int) -> str:
+    """A histogram row exactly as bpftrace prints it."""
+    return f"{label:<16}{count:>8} |{'@' * 10:<52}|"
+
+
+def blocks_of(text: str):
+    return list(parse_lines(text.splitlines(True)))
+
+
+@pytest.mark.parametrize("label, lower, upper", [
+    ("(..., 0)", None, 0),
+    ("[0]", 0, 0),
+    ("[1]", 1, 1),
+    ("[2, 4)", 2, 4),
+    ("[512, 1K)", 512, K),
+    ("[1K, 2K)", K, 2 * K),
+    ("[1M, 2M)", M, 2 * M),
+    ("[1G, 2G)", G, 2 * G),
+    ("[1T, 2T)", T, 2 * T),
+    ("[1P, 2P)", P, 2 * P),
+    ("[4E, 8E)", 4 * E, 8 * E),
+    ("[8M, ...)", 8 * M, None),
+    ("[100, 200)", 100, 200),
+    ("(..., -10)", None, -10),
+    ("[-10, 0)", -10, 0),
+])
+def test_every_label_form(label, lower, upper):
+    bucket = parse_label(label)
+    assert (bucket.lower, bucket.upper) == (lower, upper)
+
+
+@pytest.mark.parametrize("label", ["[2, 2)", "[4, 2)", "[1X, 2X)", "[1K 2K)", "[", "(..., )", "[1K, 2K]", "[]"])
+def test_bad_labels_are_refused(label):
+    with pytest.raises(LabelError):
+        parse_label(label)
+
+
+def test_counts_glued_to_long_labels_split_on_the_bracket():
+    assert parse_row("[128K, 256K)12345678 |@@@|") == (bucket_of("[128K, 256K)"), 12345678)
+    assert parse_row("[1024K, 2048K)  123456789 |@|")[1] == 123456789
+
+
+@pytest.mark.parametrize("status, expected", [
+    ("stud/tik", ("stud", "tik")), ("guest/itet", ("guest", "itet")), ("unknown", ("unknown", None)),
+    ("", (None, None)), (None, (None, None)), ("staff/", ("staff", None)),
+])
+def test_status_forms(status, expected):
+    assert parse_status(status) == expected
+
+
+HEADERS = """Log: 2025-03-12 14:00:15 (1741784415)
+@rd_client(tikgpu03,tik)[user0033(guest/tik)]:
+{r1}
+
+@wr_client(arton04,itet)[user0021(stud/tik)]: 
+{r2}
+
+@rd_client(polaris,tik)[user0050(unknown)]:
+{r3}
+
+@rd_client(tardis-a11,tik)[user0051()]:
+{r3}
+
+@rd_client(tik42x,tik)[hodl_001fs25]:
+
+@wr_client(tikgpu03,tik)[user0033(guest/tik)]:
+""".format(r1=row("[1K, 2K)", 1), r2=row("[4K, 8K)", 12), r3=row("[0]", 5))
+
+
+def test_header_variants_and_directions():
+    (block,) = blocks_of(HEADERS)
+    assert block.epoch == 1741784415 and block.wallclock == "2025-03-12 14:00:15"
+    assert not block.rejected
+    got = {(e.direction, e.machine, e.machine_type, e.user, e.role, e.affiliation): e.rows for e in block.entries}
+    assert got == {
+        ("rd", "tikgpu03", "tik", "user0033", "guest", "tik"): {"[1K, 2K)": 1},
+        ("wr", "arton04", "itet", "user0021", "stud", "tik"): {"[4K, 8K)": 12},  # trailing space after ]:
+        ("rd", "polaris", "tik", "user0050", "unknown", None): {"[0]": 5},
+        ("rd", "tardis-a11", "tik", "user0051", None, None): {"[0]": 5},
+        ("rd", "tik42x", "tik", "hodl_001fs25", None, None): {},  # header without rows
+        ("wr", "tikgpu03", "tik", "user0033", "guest", "tik"): {},  # same user and machine, other direction
+    }
+
+
+def test_notices_lost_events_flag_and_attaching_is_ignored():
+    text = "Attaching 4 probes...\nLog: 2025-03-12 14:00:15 (1741784415)\nLost 17 events\n" \
+           "@rd_client(a,tik)[u(stud/tik)]:\n" + row("[2, 4)", 3) + "\n\nLost 3 events\n"
+    (block,) = blocks_of(text)
+    assert block.lost_events == 20 and not block.rejected
+    assert block.entries[0].rows == {"[2, 4)": 3}
+
+
+def test_zero_rows_between_non_zero_rows_are_kept_as_zero():
+    text = "Log: x (1)\n@rd_client(a,tik)[u]:\n" + "\n".join([row("[1K, 2K)", 4), row("[2K, 4K)", 0), row("[4K, 8K)", 9)])
+    assert blocks_of(text)[0].entries[0].rows == {"[1K, 2K)": 4, "[2K, 4K)": 0, "[4K, 8K)": 9}
+
+
+MALFORMED = "\n".join([
+    "Log: 2025-03-12 14:00:15 (1741784415)",        # 1
+    "@rd_client(m1,tik)[alice(stud/tik)]:",         # 2
+    row("[1K, 2K)", 5),                              # 3
+    "[2K, 4K)             x7 |@|",                   # 4  bad count
+    row("[4K, 8K)", 6),                              # 5  still alice's
+    "",                                              # 6
+    "@rd_clent(m2,tik)[bob(stud/tik)]:",             # 7  unreadable header
+    row("[1K, 2K)", 100),                            # 8  bob's row: must not go to alice
+    row("[2K, 4K)", 200),                            # 9
+    "",                                              # 10
+    row("[8K, 16K)", 300),                           # 11 after a blank line: no entry
+    "@wr_client(m1,tik)[carol(staff/tik)]:",         # 12
+    row("[1M, 2M)", 7),                              # 13
+    "garbage in the middle",                         # 14
+    row("[2M, 4M)", 8),                              # 15 after an unreadable line: owner unknown
+    "",                                              # 16
+    "@rd_client(m1,tik)[alice(stud/tik)]:",          # 17 repeated key in the block
+    row("[1K, 2K)", 999),                            # 18
+    "",                                              # 19
+    "Log: garbage (not-an-epoch)",                   # 20 unreadable Log: line
+    "@rd_client(m3,tik)[dave(stud/tik)]:",           # 21 belongs to no readable block
+    row("[1K, 2K)", 1),                              # 22
+    "Log: 2025-03-12 15:00:15 (1741788015)",         # 23
+    "@rd_client(m3,tik)[dave(stud/tik)]:",           # 24
+    row("[1K, 2K)", 2),                              # 25
+    "[1K, 2K)               3 |@@@",                 # 26 cut-off line
+    row("[1K, 2K)", 4),                              # 27 bucket repeated in the entry
+]) + "\n"
+
+
+def test_malformed_corpus_reports_each_line_and_credits_no_neighbour():
+    blocks = blocks_of(MALFORMED)
+    good = [b for b in blocks if b.epoch is not None]
+    assert [b.epoch for b in good] == [1741784415, 1741788015]
+    first, second = good
+    entries = {e.key: e.rows for e in first.entries}
+    assert entries == {("rd", "m1", "alice"): {"[1K, 2K)": 5, "[4K, 8K)": 6},
+                       ("wr", "m1", "carol"): {"[1M, 2M)": 7}}
+    assert {e.key: e.rows for e in second.entries} == {("rd", "m3", "dave"): {"[1K, 2K)": 2}}
+    rejected = {r.line: r.reason for b in blocks for r in b.rejected}
+    assert sorted(rejected) == [4, 7, 8, 9, 11, 14, 15, 17, 18, 20, 21, 22, 26, 27]
+    assert "unreadable entry header" in rejected[7]
+    assert "line 7" in rejected[8] and "line 7" in rejected[9]
+    assert "blank line" in rejected[11]
+    assert "line 14" in rejected[15]
+    assert "twice" in rejected[17] and "line 17" in rejected[18]
+    assert "Log:" in rejected[20] and "Log: line 20" in rejected[21]
+    assert "appears twice" in rejected[27]
+    texts = {r.line: r.text for b in blocks for r in b.rejected}
+    assert texts[8] == row("[1K, 2K)", 100)
+
+
+def test_nothing_before_the_first_log_line_is_lost():
+    (preamble, block) = blocks_of("@rd_client(a,tik)[u]:\n" + row("[2, 4)", 1) + "\nLog: t (5)\n")
+    assert preamble.epoch is None and [r.line for r in preamble.rejected] == [1, 2]
+    assert block.epoch == 5 and block.entries == []
+
+
+def _random_block(rng: random.Random, epoch: int) -> str:
+    labels = ["[0]", "[1]", "[2, 4)", "[4, 8)", "[512, 1K)", "[1K, 2K)", "[64K, 128K)", "[1M, 2M)", "[1G, 2G)",
+              "[8M, ...)", "(..., 0)", "[1024K, 2048K)"]
+    lines = [f"Log: 2025-03-12 14:00:15 ({epoch})"]
+    for n in range(rng.randint(0, 6)):
+        lines.append(f"@{rng.choice(['rd', 'wr'])}_client(m{n},tik)[u{n}(stud/tik)]:" + rng.choice(["", " "]))
+        for label in rng.sample(labels, rng.randint(0, 5)):
+            lines.append(f"{label:<16}{rng.choice([0, 1, 99, 12345678, 123456789]):>8} |{'@' * rng.randint(0, 52):<52}|")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def test_fast_path_equals_line_by_line_parse():
+    rng = random.Random(42)
+    for i in range(300):
+        text = _random_block(rng, 1000 + i)
+        fast = _parse_well_formed(text, 1)
+        slow = parse_block(_split_lines(text), 1)
+        assert fast is not None, text
+        assert [(e.key, e.role, e.affiliation, e.rows, e.line) for e in fast.entries] == \
+               [(e.key, e.role, e.affiliation, e.rows, e.line) for e in slow.entries]
+        assert not slow.rejected
+
+
+def test_push_parser_returns_a_block_only_when_the_next_log_line_arrives():
+    parser = LogParser()
+    lines = ["Log: a (10)\n", "@rd_client(m,tik)[u]:\n", row("[2, 4)", 1) + "\n", "Log: b (20)\n"]
+    results = [parser.feed(text, n, None) for n, text in enumerate(lines, 1)]
+    assert results[:3] == [None, None, None]
+    assert results[3].epoch == 10 and results[3].entries[0].rows == {"[2, 4)": 1}
+    assert parser.finish().epoch == 20
+
+
+def test_parse_lines_streams():
+    def endless():
+        n = 0
+        while True:
+            n += 1
+            yield f"Log: t ({n})\n"
+            yield "@rd_client(m,tik)[u]:\n"
+
+    stream = parse_lines(endless())
+    assert [next(stream).epoch for _ in range(3)] == [1, 2, 3]
+
+
+def test_block_text_digest_is_stable_and_content_sensitive():
+    a = parse_block_text("Log: t (1)\n@rd_client(m,tik)[u]:\n" + row("[2, 4)", 1) + "\n", 1)
+    b = parse_block_text("Log: t (1)\n@rd_client(m,tik)[u]:\n" + row("[2, 4)", 1) + "\n", 50)
+    c = parse_block_text("Log: t (1)\n@rd_client(m,tik)[u]:\n" + row("[2, 4)", 2) + "\n", 1)
+    assert a.digest == b.digest != c.digest
