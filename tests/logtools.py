@@ -1,0 +1,51 @@
+"""Helpers for tests that need log text: an independent count of a log (its own regexes, not the parser's),
+and bpftrace-shaped text built from plain values."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+_LOG = re.compile(r"^Log: .* \((\d+)\)\s*$")
+_HEADER = re.compile(r"^@(rd|wr)_client\(([^,]+),([^)]+)\)\[([^\](]+)(?:\([^)]*\))?\]:\s*$")
+_ROW = re.compile(r"^([\[(].*?[\])])\s*(\d+)\s*\|")
+
+
+def independent_count(text: str) -> dict:
+    """Blocks, entries and operations by direction of a well-formed log, counted without the product's parser.
+    Blocks and entries count once per epoch and per (epoch, direction, machine, user)."""
+    epochs, entries = set(), set()
+    operations: Counter = Counter()
+    rows: dict = {}
+    epoch = key = None
+    for line in text.splitlines():
+        if m := _LOG.match(line):
+            epoch, key = int(m.group(1)), None
+            epochs.add(epoch)
+        elif m := _HEADER.match(line):
+            key = (epoch, m.group(1), m.group(2), m.group(4))
+            entries.add(key)
+        elif (m := _ROW.match(line)) and key:
+            rows.setdefault((*key, m.group(1)), int(m.group(2)))
+        elif not line.strip():
+            key = None
+    for (epoch, direction, *_), count in rows.items():
+        operations[direction] += count
+    return {"blocks": len(epochs), "entries": len(entries),
+            "operations": {"rd": operations["rd"], "wr": operations["wr"],
+                           "total": operations["rd"] + operations["wr"]},
+            "rows": sum(1 for c in rows.values() if c)}
+
+
+def row(label: str, count: int) -> str:
+    return f"{label:<16}{count:>8} |{'@' * 10:<52}|"
+
+
+def block(epoch: int, entries: dict, wallclock: str = "2025-03-12 14:00:15") -> str:
+    """entries: {(direction, machine, user): {label: count}} -> one block's text."""
+    lines = [f"Log: {wallclock} ({epoch})"]
+    for (direction, machine, user), rows in entries.items():
+        lines.append(f"@{direction}_client({machine},tik)[{user}(stud/tik)]:")
+        lines.extend(row(label, count) for label, count in rows.items())
+        lines.append("")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,114 @@
+"""Loading into a real database (SQLite file and PostgreSQL server): idempotence, overlap, merge, history."""
+
+import gzip
+import shutil
+
+from sqlalchemy import func, select
+
+from clusterdash.db.queries import database_stats
+from clusterdash.db.schema import io_operations, io_size_ranges, rejected_lines, user_sessions, users
+from clusterdash.ingest.demo import generate_lines
+from clusterdash.ingest.pipeline import ingest_paths
+from tests.logtools import block, independent_count, row
+
+
+def stats(engine):
+    with engine.connect() as conn:
+        return database_stats(conn)
+
+
+def every_count(engine):
+    """Every stored count by (epoch, direction, machine, user, bucket): the database's whole content."""
+    from clusterdash.db.schema import machines
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(user_sessions.c.epoch, user_sessions.c.direction, machines.c.name, users.c.username,
+                   io_size_ranges.c.label, io_operations.c.count)
+            .join(user_sessions, io_operations.c.session_id == user_sessions.c.id)
+            .join(users, users.c.id == user_sessions.c.user_id)
+            .join(machines, machines.c.id == user_sessions.c.machine_id)
+            .join(io_size_ranges, io_size_ranges.c.id == io_operations.c.size_range_id))
+        return sorted(tuple(r) for r in rows)
+
+
+def write(path, text):
+    path.write_text(text)
+    return str(path)
+
+
+DEMO = "".join(generate_lines(days=3, seed=5))
+
+
+def test_ingest_equals_an_independent_count_and_twice_changes_nothing(engine, tmp_path):
+    log = write(tmp_path / "io_usage.log", DEMO)
+    first = ingest_paths(engine, [log], progress=False)
+    expected = independent_count(DEMO)
+    got = stats(engine)
+    assert {k: got[k] for k in ("blocks", "entries", "operations", "rows")} == expected
+    assert got["rejected_lines"] == 0 and first.added.blocks_new == expected["blocks"]
+    before = every_count(engine)
+    second = ingest_paths(engine, [log], progress=False)
+    assert second.added.blocks_new == second.added.rows == 0
+    assert second.added.blocks_unchanged == expected["blocks"]
+    assert every_count(engine) == before and stats(engine) == got
+
+
+def test_overlapping_files_count_once(engine, tmp_path):
+    lines = DEMO.splitlines(True)
+    cut_a, cut_b = len(lines) // 3, 2 * len(lines) // 3
+    rotated = write(tmp_path / "io_usage.log.1", "".join(lines[:cut_b]))  # older hours, up to two thirds
+    live = write(tmp_path / "io_usage.log", "".join(lines[cut_a:]))       # overlaps the middle third
+    ingest_paths(engine, [rotated, live], progress=False)
+    reference = independent_count(DEMO)
+    assert {k: stats(engine)[k] for k in ("blocks", "entries", "operations")} == \
+           {k: reference[k] for k in ("blocks", "entries", "operations")}
+
+
+def test_gzip_rotations_are_read_and_count_once(engine, tmp_path):
+    plain = write(tmp_path / "io_usage.log", DEMO)
+    with open(plain, "rb") as src, gzip.open(tmp_path / "io_usage.log.2.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    report = ingest_paths(engine, [str(tmp_path)], progress=False)
+    assert [p.path.rsplit("/", 1)[1] for p in report.files] == ["io_usage.log.2.gz", "io_usage.log"]
+    assert stats(engine)["operations"] == independent_count(DEMO)["operations"]
+
+
+def test_a_half_read_block_is_completed_by_a_later_read(engine, tmp_path):
+    full = block(100, {("rd", "m1", "alice"): {"[1K, 2K)": 5, "[4K, 8K)": 6}, ("wr", "m2", "bob"): {"[1M, 2M)": 7}})
+    half = full.split("@wr_client")[0]  # the writer had not finished the hour yet
+    ingest_paths(engine, [write(tmp_path / "a.log", half)], progress=False)
+    assert stats(engine)["operations"]["total"] == 11
+    report = ingest_paths(engine, [write(tmp_path / "b.log", full)], progress=False)
+    assert report.added.blocks_merged == 1
+    assert stats(engine)["operations"] == {"rd": 11, "wr": 7, "total": 18}
+    with engine.connect() as conn:  # the session totals rollup follows the merged rows
+        assert conn.execute(select(func.sum(user_sessions.c.operations))).scalar() == 18
+
+
+def test_a_stored_row_keeps_its_first_count(engine, tmp_path):
+    ingest_paths(engine, [write(tmp_path / "a.log", block(100, {("rd", "m", "u"): {"[2, 4)": 1}}))], progress=False)
+    ingest_paths(engine, [write(tmp_path / "b.log", block(100, {("rd", "m", "u"): {"[2, 4)": 9, "[4, 8)": 2}}))],
+                 progress=False)
+    assert stats(engine)["operations"]["rd"] == 3
+
+
+def test_latest_role_wins_whatever_the_ingest_order(engine, tmp_path):
+    def hour(epoch, status):
+        return f"Log: t ({epoch})\n@rd_client(m,tik)[carol({status})]:\n{row('[2, 4)', 1)}\n\n"
+    ingest_paths(engine, [write(tmp_path / "new.log", hour(7200, "staff/itet"))], progress=False)
+    ingest_paths(engine, [write(tmp_path / "old.log", hour(3600, "stud/tik"))], progress=False)
+    with engine.connect() as conn:
+        carol = conn.execute(select(users).where(users.c.username == "carol")).one()
+    assert (carol.role, carol.affiliation, carol.first_seen, carol.last_seen) == ("staff", "itet", 3600, 7200)
+
+
+def test_rejected_lines_are_kept_with_file_and_line_and_count_once(engine, tmp_path):
+    text = block(100, {("rd", "m", "u"): {"[2, 4)": 1}}) + "this is not a log line\n"
+    log = write(tmp_path / "io_usage.log", text)
+    report = ingest_paths(engine, [log], progress=False)
+    assert [(r[0], r[1]) for r in report.rejected] == [(log, 5)]
+    ingest_paths(engine, [write(tmp_path / "copy.log", text)], progress=False)  # the same block, another file
+    with engine.connect() as conn:
+        kept = conn.execute(select(rejected_lines)).all()
+    assert [(r.source, r.line_number, r.text, r.block_epoch) for r in kept] == [(log, 5, "this is not a log line", 100)]
+    assert stats(engine)["operations"]["rd"] == 1
