@@ -243,7 +243,8 @@ class _Directory:
                 update(users).where(users.c.id == bindparam("uid")).values(
                     role=bindparam("role"), affiliation=bindparam("affiliation"), status_epoch=bindparam("status_epoch"),
                     first_seen=bindparam("first_seen"), last_seen=bindparam("last_seen")),
-                [{**u, "uid": u["id"]} for u in changed_users])
+                [{"uid": u["id"], "role": u["role"], "affiliation": u["affiliation"], "status_epoch": u["status_epoch"],
+                  "first_seen": u["first_seen"], "last_seen": u["last_seen"]} for u in changed_users])
         new_machine_names = {m["name"] for m in self.new_machines}
         changed_machines = [self.machines[n] for n in self.changed_machines - new_machine_names]
         if changed_machines:
@@ -251,7 +252,8 @@ class _Directory:
                 update(machines).where(machines.c.id == bindparam("mid")).values(
                     machine_type=bindparam("machine_type"), type_epoch=bindparam("type_epoch"),
                     first_seen=bindparam("first_seen"), last_seen=bindparam("last_seen")),
-                [{**m, "mid": m["id"]} for m in changed_machines])
+                [{"mid": m["id"], "machine_type": m["machine_type"], "type_epoch": m["type_epoch"],
+                  "first_seen": m["first_seen"], "last_seen": m["last_seen"]} for m in changed_machines])
 
 
 def write_blocks(conn: Connection, blocks: Iterable[Block], source: str) -> LoadCounts:

@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import Iterable, Iterator, NamedTuple, Optional
 
 DIRECTIONS = ("rd", "wr")
-SMALL_IO_LIMIT = 4096  # bytes; a bucket wholly below this counts as small IO
+SMALL_IO_LIMIT = 4096  # bytes; a bucket wholly below this is small IO (the dashboard's "small IO share")
 
 _SUFFIX = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024**5, "E": 1024**6}
 _NUMBER = r"(-?\d+)([KMGTPE]?)"
