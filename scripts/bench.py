@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Benchmarks: print the figures behind the speed and memory targets (tests check behaviour, not time).
+
+    python scripts/bench.py ingest      # first ingest and re-ingest of a month and a year, vs a naive loader
+    python scripts/bench.py all         # every part that is present (ingest, follow, queries, dashboard)
+
+Data is generated with the demo generator into bench-data/ (git-ignored) and reused across runs.
+Each measured ingest runs in a fresh subprocess so that its peak RSS is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "bench-data"
+sys.path.insert(0, str(ROOT))
+
+INGEST_ONCE = r"""
+import json, resource, sys, time
+from clusterdash.db.engine import init_schema, make_engine
+from clusterdash.ingest.pipeline import ingest_paths
+engine = make_engine(sys.argv[1]); init_schema(engine)
+start = time.perf_counter()
+report = ingest_paths(engine, [sys.argv[2]], progress=False)
+seconds = time.perf_counter() - start
+print(json.dumps({"seconds": seconds, "rows": report.total("rows"), "new_rows": report.added.rows,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def demo_log(days: int, seed: int = 0) -> Path:
+    from clusterdash.ingest.demo import write_demo_log
+
+    path = DATA / f"demo-{days}d-seed{seed}.log"
+    if not path.exists():
+        DATA.mkdir(exist_ok=True)
+        print(f"  generating {path.name} ...", flush=True)
+        write_demo_log(path.with_suffix(".tmp"), days=days, seed=seed)
+        path.with_suffix(".tmp").rename(path)
+    return path
+
+
+def fresh_db(name: str) -> Path:
+    db = DATA / name
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    return db
+
+
+def run_ingest(db: Path, log: Path) -> dict:
+    done = subprocess.run([sys.executable, "-c", INGEST_ONCE, f"sqlite:///{db}", str(log)],
+                          capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def naive_ingest(db: Path, log: Path) -> float:
+    """The straightforward design, for comparison: a regex per line, a SELECT and an INSERT per row."""
+    header = re.compile(r"^@(rd|wr)_client\(([^,]+),([^)]+)\)\[([^\](]+)")
+    row = re.compile(r"^([\[(].*?[\])])\s*(\d+)")
+    conn = sqlite3.connect(db)
+    conn.executescript("""
+        CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT UNIQUE);
+        CREATE TABLE machines(id INTEGER PRIMARY KEY, name TEXT UNIQUE, type TEXT);
+        CREATE TABLE ops(epoch INT, dir TEXT, user_id INT, machine_id INT, bucket TEXT, count INT,
+                         UNIQUE(epoch, dir, user_id, machine_id, bucket));""")
+    start = time.perf_counter()
+    epoch = key = None
+    with open(log) as lines:
+        for line in lines:
+            if line.startswith("Log:"):
+                epoch = int(line.rsplit("(", 1)[1].split(")")[0])
+            elif m := header.match(line):
+                conn.execute("INSERT OR IGNORE INTO users(name) VALUES (?)", (m.group(4),))
+                user = conn.execute("SELECT id FROM users WHERE name = ?", (m.group(4),)).fetchone()[0]
+                conn.execute("INSERT OR IGNORE INTO machines(name, type) VALUES (?, ?)", (m.group(2), m.group(3)))
+                machine = conn.execute("SELECT id FROM machines WHERE name = ?", (m.group(2),)).fetchone()[0]
+                key = (m.group(1), user, machine)
+            elif (m := row.match(line)) and key:
+                exists = conn.execute("SELECT 1 FROM ops WHERE epoch=? AND dir=? AND user_id=? AND machine_id=? "
+                                      "AND bucket=?", (epoch, *key, m.group(1))).fetchone()
+                if not exists:
+                    conn.execute("INSERT INTO ops VALUES (?, ?, ?, ?, ?, ?)", (epoch, *key, m.group(1), int(m.group(2))))
+    conn.commit()
+    conn.close()
+    return time.perf_counter() - start
+
+
+def bench_ingest(args) -> None:
+    print("== ingest (SQLite, one process per measurement) ==")
+    for days in args.days:
+        log = demo_log(days)
+        size_mb = log.stat().st_size / 1e6
+        db = fresh_db(f"ingest-{days}d.db")
+        first = run_ingest(db, log)
+        again = run_ingest(db, log)
+        rows = first["rows"]
+        print(f"{days:>4} days  {size_mb:7.1f} MB  {rows:>9,} rows")
+        print(f"    first ingest : {first['seconds']:7.2f} s  {rows / first['seconds']:>9,.0f} rows/s  "
+              f"{size_mb / first['seconds']:6.1f} MB/s  peak RSS {first['peak_rss_mb']:.0f} MB")
+        print(f"    re-ingest    : {again['seconds']:7.2f} s  ({again['seconds'] / first['seconds']:.0%} of first; "
+              f"{again['new_rows']} rows added)  peak RSS {again['peak_rss_mb']:.0f} MB")
+        if days <= 31 and not args.no_naive:
+            naive = naive_ingest(fresh_db(f"naive-{days}d.db"), log)
+            print(f"    naive loader : {naive:7.2f} s  {rows / naive:>9,.0f} rows/s  "
+                  f"(clusterdash is {naive / first['seconds']:.1f}x faster)")
+
+
+def run_script(name: str, extra: list[str]) -> None:
+    path = ROOT / "scripts" / f"{name}.py"
+    if not path.exists():
+        print(f"== {name}: not present ==")
+        return
+    print(f"== {name} ==", flush=True)
+    subprocess.run([sys.executable, str(path), *extra], check=True, cwd=ROOT)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("part", nargs="?", default="ingest", choices=["ingest", "follow", "queries", "dashboard", "all"])
+    parser.add_argument("--days", type=int, nargs="+", default=[30, 365], help="log sizes to ingest (default: 30 365)")
+    parser.add_argument("--no-naive", action="store_true", help="skip the naive-loader comparison")
+    args = parser.parse_args()
+    if args.part in ("ingest", "all"):
+        bench_ingest(args)
+    for part in ("follow", "queries", "dashboard"):
+        if args.part in (part, "all"):
+            run_script(f"bench_{part}", [])
+
+
+if __name__ == "__main__":
+    main()
