@@ -133,24 +133,33 @@ rejected_lines = Table(
 )
 
 # Where reading a file stopped, written in the same transaction as the rows it
-# covers. A file is recognised by its device and inode and by a fingerprint of
-# its first bytes; `check` hashes the bytes just before `offset`, so a file that
-# was replaced or truncated under the same name is noticed.
+# covers (ingest/position.py). One row per file content read: a file is
+# recognised by its device and inode and by a fingerprint of its first bytes;
+# `check` hashes the bytes just before `offset`, so a file that was replaced or
+# truncated under the same name is noticed. `offset` is the start of the first
+# block not yet known to be complete (the next `Log:` line had not arrived), so
+# a block that was taken at end of file is read again, and merged, if it grows.
 ingest_files = Table(
     "IngestFiles",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("path", Text, nullable=False),
+    Column("path", Text, nullable=False),  # the name it was last read under
     Column("device", BigInteger),
-    Column("inode", BigInteger),
-    Column("head_fingerprint", String(64), nullable=False),
+    Column("inode", BigInteger),  # as a signed 64-bit value: some file systems use all 64 bits
+    Column("head_fingerprint", String(64), nullable=False),  # sha1 of the first head_length bytes
     Column("head_length", Integer, nullable=False),
     Column("offset", BigInteger, nullable=False),
-    Column("check", String(64), nullable=False),
-    Column("line_number", BigInteger, nullable=False),
+    Column("check", String(64), nullable=False),  # sha1 of the check_length bytes just before offset
+    Column("check_length", Integer, nullable=False),
+    Column("line_number", BigInteger, nullable=False),  # of the line at offset
+    Column("blocks_before", BigInteger, nullable=False),  # data blocks in the bytes before offset
+    # Grows with every save: of the rows saved under one path, the highest is the file read last (wall-clock
+    # seconds are too coarse for that, and can step back).
+    Column("sequence", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )
 Index("ix_ingest_files_path", ingest_files.c.path)
+Index("ix_ingest_files_inode", ingest_files.c.device, ingest_files.c.inode)
 Index("ix_ingest_files_head", ingest_files.c.head_fingerprint)
 
 CORE_TABLES = ("LogEntries", "Users", "Machines", "IOSizeRanges", "UserSessions", "IOOperations")

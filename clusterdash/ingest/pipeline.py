@@ -1,4 +1,10 @@
-"""One-shot ingest: paths -> files -> lines -> blocks -> database, in batches of blocks per transaction."""
+"""One-shot ingest: paths -> files -> lines -> blocks -> database, in batches of blocks per transaction.
+
+A file read before is read on from where the last read stopped, if it still
+holds the bytes read then (see position.py): taking one new hour from a year of
+log costs work proportional to the new bytes. The position is stored in the
+same transaction as the rows it covers.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from sqlalchemy import Engine
 from clusterdash.db.engine import write_transaction
 from clusterdash.ingest.load import LoadCounts, write_blocks
 from clusterdash.ingest.parse import Block, parse_block_text
+from clusterdash.ingest.position import CHECK_BYTES, START, LogFile, Position, find_position, save_position
 
 BATCH_BLOCKS = 256  # about 50k histogram rows: large enough to amortise a commit, small enough to keep memory flat
 
@@ -31,6 +38,7 @@ class FileReport:
     rows: int = 0
     operations: dict[str, int] = field(default_factory=lambda: {"rd": 0, "wr": 0})
     rejected: list[tuple[int, str, str]] = field(default_factory=list)  # (line, text, reason)
+    resumed_at: int = 0  # byte offset the read started from: the blocks before it were stored by an earlier read
 
     def count(self, block: Block) -> None:
         if block.epoch is not None:
@@ -119,6 +127,14 @@ def split_blocks(stream, first_line: int = 1, first_offset: int = 0, final: bool
     """(bytes, first line number, start offset) of each block in `stream`: each piece starts at a `Log:` line
     (except text before the first one). With final=False the last piece, which the writer may still be
     extending, is not yielded."""
+    for piece, line, offset, complete in split_pieces(stream, first_line, first_offset):
+        if complete or final:
+            yield piece, line, offset
+
+
+def split_pieces(stream, first_line: int = 1, first_offset: int = 0) -> Iterator[tuple[bytes, int, int, bool]]:
+    """Like split_blocks, with a fourth value: is the piece complete (the next `Log:` line follows it)? Only the
+    last piece can be incomplete."""
     buffer = b""
     line, offset = first_line, first_offset
     while True:
@@ -132,15 +148,71 @@ def split_blocks(stream, first_line: int = 1, first_offset: int = 0, final: bool
                 break
             piece = buffer[start:cut + 1]
             if piece:
-                yield piece, line, offset
+                yield piece, line, offset, True
                 line += piece.count(b"\n")
                 offset += len(piece)
             start = cut + 1
         buffer = buffer[start:]
         if not data:
             break
-    if buffer and final:
-        yield buffer, line, offset
+    if buffer:
+        yield buffer, line, offset, False
+
+
+@dataclass
+class Batch:
+    """Blocks to store in one transaction, and the position to store with them."""
+
+    blocks: list[Block]
+    position: Position
+    took_open_block: bool = False  # the last block is the one still open at end of file
+
+
+def read_batches(log: LogFile, start: Position, take_last: bool, whole_lines_only: bool = False,
+                 batch_blocks: int = BATCH_BLOCKS, on_bytes: Optional[Callable[[int], None]] = None) -> Iterator[Batch]:
+    """Read `log` from `start` in batches of blocks, each with the position to resume from after it.
+
+    The position never moves past a block that is not known to be complete (no `Log:` line after it yet): if
+    the writer was still writing it, the next read takes it again and the loader merges what was missing.
+    take_last: take that last block too (one-shot: the writer is done; follow: the file has been quiet).
+    whole_lines_only: but not a last line without its newline (a count cut short would be stored for good)."""
+    tail = log.read_at(start.offset - start.check_length, start.check_length)
+    log.stream.seek(start.offset)
+    position = saved = start
+    batch: list[Block] = []
+    took_open = False
+    for piece, line, offset, complete in split_pieces(log.stream, start.line_number, start.offset):
+        if on_bytes is not None:
+            on_bytes(len(piece))
+        if not complete:
+            if take_last:
+                if whole_lines_only:
+                    piece = piece[:piece.rfind(b"\n") + 1]
+                block = _parse_piece(piece, line, offset)
+                if block is not None:
+                    batch.append(block)
+                    took_open = True
+            break
+        block = _parse_piece(piece, line, offset)
+        tail = piece[-CHECK_BYTES:] if len(piece) >= CHECK_BYTES else (tail + piece)[-CHECK_BYTES:]
+        position = position.after(offset + len(piece), line + piece.count(b"\n"), tail,
+                                  1 if block is not None and block.is_data else 0)
+        if block is not None:
+            batch.append(block)
+        if len(batch) >= batch_blocks:
+            yield Batch(batch, position)
+            batch, saved = [], position
+    if batch or position != saved:
+        yield Batch(batch, position, took_open)
+
+
+def _parse_piece(piece: bytes, line: int, offset: int) -> Optional[Block]:
+    if not piece:
+        return None
+    block = parse_block_text(piece.decode("utf-8", "replace"), line)
+    if block is not None:
+        block.start_offset, block.end_offset = offset, offset + len(piece)
+    return block
 
 
 def batched(blocks: Iterable[Block], size: int = BATCH_BLOCKS) -> Iterator[list[Block]]:
@@ -154,26 +226,41 @@ def batched(blocks: Iterable[Block], size: int = BATCH_BLOCKS) -> Iterator[list[
         yield batch
 
 
-def ingest_file(engine: Engine, path: Path, on_bytes: Optional[Callable[[int], None]] = None) -> tuple[FileReport, LoadCounts]:
+def ingest_file(engine: Engine, path: Path, on_bytes: Optional[Callable[[int], None]] = None,
+                resume: bool = True) -> tuple[FileReport, LoadCounts]:
+    """Read one file into the database, from where an earlier read of the same bytes stopped (resume=False: from
+    the start). The last block is taken at end of file, but the stored position stays at its start, so that if
+    the file grows the block is read again and completed."""
     report, added = FileReport(str(path)), LoadCounts()
     try:
-        stream = open_binary(path)
-    except OSError as exc:
-        raise InputError(f"{path}: {exc.strerror or exc}") from exc
-    with stream:
+        log = LogFile.open(path)
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{path}: {getattr(exc, 'strerror', None) or exc}") from exc
+    with log:
+        with engine.connect() as conn:
+            start, row_id = find_position(conn, log)
+        if not resume:
+            start = START
+        report.resumed_at = start.offset
+        added.blocks_unchanged += start.blocks_before  # stored by the read that saved this position
+        if on_bytes is not None and not log.compressed:
+            on_bytes(start.offset)
         try:
-            for batch in batched(read_blocks(stream, on_bytes=on_bytes)):
-                for block in batch:
+            for batch in read_batches(log, start, take_last=True, on_bytes=on_bytes):
+                for block in batch.blocks:
                     report.count(block)
                 with write_transaction(engine) as conn:
-                    added.add(write_blocks(conn, batch, str(path)))
+                    added.add(write_blocks(conn, batch.blocks, str(path)))
+                    row_id = save_position(conn, log, batch.position, row_id)
         except (OSError, EOFError) as exc:  # e.g. a truncated .gz: what was read so far is committed
-            raise InputError(f"{path}: cannot read past byte {stream.tell() if not stream.closed else '?'}: {exc}") from exc
+            where = log.stream.tell() if not log.stream.closed else "?"
+            raise InputError(f"{path}: cannot read past byte {where}: {exc}") from exc
     return report, added
 
 
-def ingest_paths(engine: Engine, paths: Iterable[str], progress: bool | None = None) -> IngestReport:
-    """Ingest every file `paths` names. progress: a bar on stderr (None: only when stderr is a terminal)."""
+def ingest_paths(engine: Engine, paths: Iterable[str], progress: bool | None = None, resume: bool = True) -> IngestReport:
+    """Ingest every file `paths` names. progress: a bar on stderr (None: only when stderr is a terminal).
+    resume=False reads every file from its start, even one read before (the result is the same, only slower)."""
     from tqdm import tqdm
 
     files = expand_paths(paths)
@@ -182,7 +269,8 @@ def ingest_paths(engine: Engine, paths: Iterable[str], progress: bool | None = N
     with tqdm(total=total, unit="B", unit_scale=True, disable=(None if progress is None else not progress),
               desc="ingest", leave=False) as bar:
         for path in files:
-            file_report, added = ingest_file(engine, path, on_bytes=bar.update if not bar.disable else None)
+            file_report, added = ingest_file(engine, path, on_bytes=bar.update if not bar.disable else None,
+                                             resume=resume)
             report.files.append(file_report)
             report.added.add(added)
     return report
