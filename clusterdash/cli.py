@@ -212,6 +212,35 @@ def demo(obj, days, seed, out):
     echo_ingest_summary(ingest_summary(ingest_paths(engine, [str(out)])))
 
 
+@cli.command()
+@setting_option("host")
+@setting_option("port", type=int)
+@setting_option("tz")
+@setting_option("refresh", type=float)
+@click.option("--demo", is_flag=True, help="When the database is empty, fill it with a month of synthetic data first.")
+@click.option("--follow", "follow_path", type=click.Path(dir_okay=False),
+              help="Keep ingesting this log as it grows and rotates, while serving.")
+@click.option("--debug", is_flag=True, help="Dash debug mode (error pop-ups, callback graph). Never in production.")
+@click.pass_obj
+@friendly_errors
+def serve(obj, host, port, tz, refresh, demo, follow_path, debug):
+    """Serve the dashboard and the JSON API (a development server; in production use gunicorn, see Procfile).
+
+    With an empty database it prints the command that fills it (the page shows it
+    too), or with --demo builds a month of synthetic data first.
+
+    \b
+    Example:
+      clusterdash serve --demo
+      clusterdash --db sqlite:///nfs.db serve --follow /var/log/io_usage.log --port 8080
+    """
+    from clusterdash.web.serve import run
+
+    config.check_time_zone(tz)
+    settings = config.from_environment(db=obj["db_url"], host=host, port=port, tz=tz, refresh=refresh)
+    run(settings, demo=demo, follow=follow_path, debug=debug, echo=click.echo)
+
+
 def main() -> None:
     """Entry point: no traceback reaches a user (set CLUSTERDASH_DEBUG=1 to see one)."""
     import os

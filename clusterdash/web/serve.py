@@ -1,0 +1,81 @@
+"""`clusterdash serve`: the development server, with the empty-database help, --demo and --follow.
+
+Production runs the same app factory under gunicorn (see Procfile); this module only adds what
+a person at a terminal needs: what to run when there is no data yet, a demo on request, and a
+follower thread that keeps ingesting a growing log while the dashboard is up.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from clusterdash.db.engine import init_schema, make_engine, schema_is_initialised
+
+DEMO_LOG = Path("data/demo/io_usage.log")
+
+
+def database_is_empty(engine) -> bool:
+    from clusterdash.db.queries import latest_block_epoch
+
+    if not schema_is_initialised(engine):
+        return True
+    with engine.connect() as conn:
+        return latest_block_epoch(conn) is None
+
+
+def what_to_run(db_url: str) -> str:
+    db = "" if db_url == "sqlite:///data/clusterdash.db" else f"--db {db_url} "
+    return (f"{db_url} holds no data yet. Load the file server's log with\n"
+            f"  clusterdash {db}ingest /var/log/io_usage.log\n"
+            f"or follow it while serving:\n"
+            f"  clusterdash {db}serve --follow /var/log/io_usage.log\n"
+            f"or try a month of synthetic data:\n"
+            f"  clusterdash {db}serve --demo\n"
+            f"The page shows these commands too, and reloads by itself once data arrives.")
+
+
+def build_demo(engine, echo: Callable[[str], None], out: Path = DEMO_LOG) -> None:
+    from clusterdash.ingest.demo import write_demo_log
+    from clusterdash.ingest.pipeline import ingest_paths
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    written = write_demo_log(out, days=30, seed=0)
+    echo(f"empty database: wrote a demo log {out} ({written.blocks:,} hours) and ingesting it...")
+    init_schema(engine)
+    ingest_paths(engine, [str(out)])
+
+
+def start_follower(engine, path: str, settings: Mapping[str, Any], stop: threading.Event):
+    """The ingest follower thread for `serve --follow` (ingest/follow.py owns where to read next)."""
+    try:
+        from clusterdash.ingest.follow import start_follower_thread
+    except ImportError as exc:  # the follower is a separate module; say so rather than crash
+        raise ValueError(f"--follow is not available in this installation: {exc}") from exc
+    init_schema(engine)
+    return start_follower_thread(engine, path, settings, stop)
+
+
+def run(settings: Mapping[str, Any], *, demo: bool, follow: str | None, debug: bool,
+        echo: Callable[[str], None]) -> None:
+    """Build the app from `settings`, prepare the data (demo, follower), serve until interrupted."""
+    from clusterdash.web.app import create_app
+
+    engine = make_engine(settings["db"])
+    if database_is_empty(engine):
+        if demo:
+            build_demo(engine, echo)
+        elif not follow:
+            echo(what_to_run(settings["db"]))
+    stop = threading.Event()
+    follower = start_follower(engine, follow, settings, stop) if follow else None
+    app = create_app(settings)
+    echo(f"clusterdash: http://{settings['host']}:{settings['port']}/  (database {settings['db']}; Ctrl-C to stop)")
+    try:
+        app.run(host=settings["host"], port=int(settings["port"]), debug=debug, use_reloader=False)
+    finally:
+        stop.set()
+        if follower is not None and hasattr(follower, "join"):
+            follower.join(timeout=10)
+        engine.dispose()
