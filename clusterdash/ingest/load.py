@@ -27,6 +27,7 @@ from typing import Iterable, Optional
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from clusterdash.db.bulk import insert_rows
+from clusterdash.db.rollups import add_to_rollups
 from clusterdash.db.schema import (
     io_operations,
     io_size_ranges,
@@ -294,6 +295,7 @@ def write_blocks(conn: Connection, blocks: Iterable[Block], source: str) -> Load
         conn.execute(insert(log_entries), new_entries)
     insert_rows(conn, user_sessions, SESSION_COLUMNS, new_sessions)
     insert_rows(conn, io_operations, OPERATION_COLUMNS, new_ops)
+    add_to_rollups(conn, [s[0] for s in new_sessions], new_ops)  # same transaction: rollups never lag the rows
     counts.sessions += len(new_sessions)
     counts.rows += len(new_ops)
     counts.rejected_lines = _write_rejected(conn, blocks, source, now)
