@@ -1,0 +1,227 @@
+"""The JSON API: request arguments -> Filters -> db.queries -> JSON or CSV. No SQL here.
+
+Mount it with `api_blueprint(engine_provider)` (or `register_api(server, engine, settings)`, which the app
+factory calls). Every endpoint takes the common filters: start, end (ISO-8601 or epoch seconds), user,
+machine, machine_type, role, affiliation, size (each repeatable), direction=rd|wr|both, tz. A bad value is a
+400 with {"error": "<parameter>: <why>", "parameter": "<parameter>"}; an unknown user or machine is a 404.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+from typing import Any, Callable, Mapping, Optional
+
+from flask import Blueprint, Flask, Response, jsonify, request
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from clusterdash.db import queries
+from clusterdash.db.filters import Filters
+
+MAX_LIMIT = 1_000_000
+
+
+class BadParameter(ValueError):
+    """A request argument that cannot be used; the message starts with the parameter's name."""
+
+
+def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC",
+                  rollup_zone: Optional[str] = None) -> Blueprint:
+    """A Flask Blueprint serving /api/... from the database `engine_provider()` returns (called per request,
+    so the engine can be created lazily or swapped in tests).
+
+    default_tz: the display zone when a request gives no `tz`. rollup_zone: the zone whose days, weeks and
+    months the rollups keep (pass the display zone: series in it are read from whole periods); None keeps
+    the database's. The first request makes sure the schema and rollups exist (db.rollups.ensure_rollups).
+
+    Example:
+        server = flask.Flask(__name__)
+        server.register_blueprint(api_blueprint(lambda: engine, default_tz="Europe/Zurich",
+                                                rollup_zone="Europe/Zurich"))
+    """
+    bp = Blueprint("clusterdash_api", __name__, url_prefix="/api")
+    prepared: set[int] = set()
+    lock = threading.Lock()
+
+    def connect():
+        engine = engine_provider()
+        if id(engine) not in prepared:
+            with lock:
+                if id(engine) not in prepared:
+                    _prepare(engine, rollup_zone)
+                    prepared.add(id(engine))
+        return engine.connect()
+
+    def filters() -> Filters:
+        return Filters.from_args(request.args, default_tz=default_tz)
+
+    @bp.get("/stats")
+    def stats():
+        _no_csv()
+        with connect() as conn:
+            return jsonify(queries.stats(conn, filters()))
+
+    @bp.get("/users")
+    def users():
+        f, sort, order, limit = filters(), *_sorting()
+        with connect() as conn:
+            rows = queries.users_table(conn, f, sort=sort, order=order, limit=limit)
+        return _respond({"range": _range_of(f), "users": rows}, rows)
+
+    @bp.get("/machines")
+    def machines():
+        f, sort, order, limit = filters(), *_sorting()
+        with connect() as conn:
+            rows = queries.machines_table(conn, f, sort=sort, order=order, limit=limit)
+        return _respond({"range": _range_of(f), "machines": rows}, rows)
+
+    @bp.get("/usage/user/<username>")
+    def user_usage(username: str):
+        _no_csv()
+        f = filters()
+        with connect() as conn:
+            profile = queries.user_profile(conn, username, f)
+        if profile is None:
+            return _error(404, f"user: no user named {username[:100]!r}", "user")
+        return jsonify(profile)
+
+    @bp.get("/usage/machine/<machine_name>")
+    def machine_usage(machine_name: str):
+        _no_csv()
+        f = filters()
+        with connect() as conn:
+            profile = queries.machine_profile(conn, machine_name, f)
+        if profile is None:
+            return _error(404, f"machine: no machine named {machine_name[:100]!r}", "machine")
+        return jsonify(profile)
+
+    @bp.get("/usage/time")
+    def usage_time():
+        f = filters()
+        bucket = _choice("bucket", queries.BUCKETS, None)
+        group_by = _choice("group_by", queries.GROUP_BYS, "none")
+        top = _integer("top", 10, 1, 1000)
+        with connect() as conn:
+            series = queries.time_series(conn, f, bucket=bucket, group_by=group_by, top=top)
+        return _respond(series, series["points"])
+
+    @bp.get("/usage/size")
+    def usage_size():
+        f = filters()
+        with connect() as conn:
+            sizes = queries.size_distribution(conn, f)
+        return _respond(sizes, sizes["buckets"])
+
+    @bp.get("/openapi.json")
+    def openapi():
+        from clusterdash.web.openapi import openapi_document
+
+        return jsonify(openapi_document())
+
+    @bp.errorhandler(ValueError)
+    def bad_value(exc: ValueError):
+        message = str(exc)
+        return _error(400, message, message.split(":", 1)[0] if ":" in message else None)
+
+    @bp.errorhandler(SQLAlchemyError)
+    def database_error(exc: SQLAlchemyError):
+        return _error(503, "database unavailable: " + str(getattr(exc, "orig", exc)).splitlines()[0][:200], None)
+
+    @bp.app_errorhandler(404)
+    def not_found(exc):
+        if request.path.startswith("/api/"):
+            return _error(404, f"no such endpoint: {request.path[:200]}", None)
+        return exc
+
+    @bp.app_errorhandler(405)
+    def not_allowed(exc):
+        if request.path.startswith("/api/"):
+            return _error(405, f"method {request.method} not allowed here", None)
+        return exc
+
+    return bp
+
+
+def register_api(server: Flask, engine: Engine, settings: Mapping[str, Any]) -> None:
+    """Mount the API on `server` for `engine`; the display zone `settings['tz']` is also the rollup zone."""
+    tz = str(settings.get("tz") or "UTC")
+    server.register_blueprint(api_blueprint(lambda: engine, default_tz=tz, rollup_zone=tz))
+
+
+def _prepare(engine: Engine, rollup_zone: Optional[str]) -> None:
+    from clusterdash.db.engine import init_schema, schema_is_initialised
+    from clusterdash.db.rollups import ensure_rollups
+
+    if not schema_is_initialised(engine):
+        init_schema(engine)
+    ensure_rollups(engine, rollup_zone)
+
+
+# -- arguments -----------------------------------------------------------------------------------------------
+
+def _single(name: str) -> Optional[str]:
+    values = [v for v in request.args.getlist(name) if v.strip()]
+    if len(values) > 1:
+        raise BadParameter(f"{name}: give it at most once")
+    return values[0].strip() if values else None
+
+
+def _choice(name: str, allowed, default):
+    value = _single(name)
+    if value is None:
+        return default
+    if value not in allowed:
+        raise BadParameter(f"{name}: must be one of {', '.join(allowed)}, not {value[:30]!r}")
+    return value
+
+
+def _integer(name: str, default: Optional[int], low: int, high: int) -> Optional[int]:
+    value = _single(name)
+    if value is None:
+        return default
+    if not value.lstrip("-").isdigit() or len(value) > 12:
+        raise BadParameter(f"{name}: must be a whole number, not {value[:30]!r}")
+    number = int(value)
+    if not low <= number <= high:
+        raise BadParameter(f"{name}: must be between {low} and {high}")
+    return number
+
+
+def _sorting() -> tuple[str, str, Optional[int]]:
+    return (_choice("sort", queries.USER_SORTS, "operations"), _choice("order", ("asc", "desc"), "desc"),
+            _integer("limit", None, 0, MAX_LIMIT))
+
+
+def _format() -> str:
+    return _choice("format", ("json", "csv"), "json")
+
+
+def _no_csv() -> None:
+    if _format() == "csv":
+        raise BadParameter("format: csv is offered by the list and series endpoints (users, machines, "
+                           "usage/time, usage/size)")
+
+
+def _range_of(f: Filters) -> dict[str, Any]:
+    return {"start_epoch": f.start, "end_epoch": f.end, "tz": f.tz}
+
+
+# -- responses -----------------------------------------------------------------------------------------------
+
+def _respond(document: dict, rows: list[dict]) -> Response:
+    if _format() == "json":
+        return jsonify(document)
+    buffer = io.StringIO()
+    columns = list(rows[0]) if rows else []
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
+    return Response(buffer.getvalue(), mimetype="text/csv", headers={"Content-Disposition": "inline"})
+
+
+def _error(status: int, message: str, parameter: Optional[str]) -> Response:
+    response = jsonify({"error": message, "parameter": parameter})
+    response.status_code = status
+    return response
