@@ -590,3 +590,92 @@ def _profile(conn: Connection, filters: Filters, other: str) -> dict[str, Any]:
     series = time_series(conn, filters)
     return {"range": _range(scope), "totals": totals, f"{other}s": listed, "sizes": size["buckets"],
             "bytes_estimate": BYTES_ESTIMATE, "series": {k: series[k] for k in ("bucket", "tz", "buckets", "points")}}
+
+
+# -- for the dashboard (added by the dashboard's author; built on the helpers above) ----------------------------
+
+def data_version(conn: Connection) -> list:
+    """A value that changes whenever an ingest adds a block, completes one or rejects a line: the dashboard
+    polls it and redraws only when it changed. [newest epoch, blocks, newest session id, rejected lines]."""
+    epoch, blocks = conn.execute(select(func.max(log_entries.c.epoch), func.count())).one()
+    session = conn.execute(select(func.max(user_sessions.c.id))).scalar()
+    rejected = conn.execute(select(func.max(rejected_lines.c.id))).scalar()
+    return [epoch, blocks, session, rejected]
+
+
+def data_health(conn: Connection, filters: Filters, now: Optional[float] = None) -> dict[str, Any]:
+    """How complete the data in the range is, whatever the user/machine/size filters: the newest block and its
+    age, blocks in the range, the gaps (hours without a block), hours flagged with lost events, rejected lines
+    (those in blocks of the range, and those outside any block, which have no time)."""
+    scope = resolve(conn, filters)
+    first, end = epoch_bounds(scope.first_hour, scope.end_hour)
+    blocks, lost_hours = conn.execute(
+        select(func.count(), func.count().filter(log_entries.c.lost_events > 0))
+        .where(log_entries.c.epoch >= first, log_entries.c.epoch < end)).one()
+    rejected = conn.execute(select(func.count()).select_from(rejected_lines)
+                            .where(rejected_lines.c.block_epoch >= first, rejected_lines.c.block_epoch < end)).scalar_one()
+    outside = conn.execute(select(func.count()).select_from(rejected_lines)
+                           .where(rejected_lines.c.block_epoch.is_(None))).scalar_one()
+    latest = latest_block_epoch(conn)
+    now = time.time() if now is None else now
+    hours = block_hours(conn, scope.first_hour, scope.end_hour)
+    return {"range": _range(scope), "blocks": blocks, "hours_with_lost_events": lost_hours,
+            "rejected_lines": rejected, "rejected_lines_outside_blocks": outside,
+            "gaps": gaps(hours, scope.first_hour, scope.end_hour) if hours else [],
+            "freshness": {"last_block": iso_utc(latest), "last_block_epoch": latest,
+                          "age_seconds": None if latest is None else max(0, int(now) - int(latest))}}
+
+
+def user_machine_usage(conn: Connection, filters: Filters) -> list[dict[str, Any]]:
+    """One dict per (user, machine) pair active in the range, most operations first: the user's role and
+    affiliation, the machine's type, sessions, operations, small operations and bytes (midpoint estimate)."""
+    scope = resolve(conn, filters)
+    totals = _measures(("user", "machine"), conn, scope)
+    user_ids = {k[0] for k in totals}
+    machine_ids = {k[1] for k in totals}
+    user_info = {r.id: r for r in conn.execute(select(users).where(users.c.id.in_(user_ids)))} if user_ids else {}
+    machine_info = ({r.id: r for r in conn.execute(select(machines).where(machines.c.id.in_(machine_ids)))}
+                    if machine_ids else {})
+    rows = []
+    for (uid, mid), v in totals.items():
+        if not (v[0] or v[2]) or uid not in user_info or mid not in machine_info:
+            continue
+        u, m = user_info[uid], machine_info[mid]
+        rows.append({"user": u.username, "role": u.role, "affiliation": u.affiliation, "machine": m.name,
+                     "machine_type": m.machine_type, "sessions": int(v[0]), "operations": int(v[2]),
+                     "small_operations": int(v[3]), **_bytes(v)})
+    rows.sort(key=lambda r: (-r["operations"], r["user"], r["machine"]))
+    return rows
+
+
+def size_series(conn: Connection, filters: Filters, bucket: Optional[str] = None) -> dict[str, Any]:
+    """Operations and bytes (midpoint estimate) per time bucket (in filters.tz) x size bucket: the size-over-time
+    heatmap. Time buckets as in time_series (choose_bucket when none is asked for); `cells` lists only the
+    non-zero (time, size) pairs, and `buckets` says how many hours of each time bucket have a block."""
+    if bucket is not None and bucket not in BUCKETS:
+        raise ValueError(f"bucket: must be one of {', '.join(BUCKETS)}")
+    scope = resolve(conn, filters)
+    bucket = bucket or choose_bucket(scope.first_hour, scope.end_hour)
+    bounds = _bucket_bounds(bucket, scope)
+    same_zone = scope.zone == filters.tz
+    grains = () if bucket == "hour" or not same_zone else {"day": ("d",), "week": ("w", "d"), "month": ("m", "d")}[bucket]
+    n = len(bounds) - 1
+    cells: dict[tuple[int, int], int] = {}
+    for when, bid, _rows, ops in _sizes(conn, scope, with_time=True, grains=grains):
+        i = bisect_right(bounds, ceil_hour(when)) - 1
+        if 0 <= i < n and ops:
+            cells[(i, bid)] = cells.get((i, bid), 0) + int(ops)
+    coverage = [0] * n
+    for h in block_hours(conn, scope.first_hour, scope.end_hour):
+        i = bisect_right(bounds, h) - 1
+        if 0 <= i < n:
+            coverage[i] += 1
+    sizes = {b["id"]: b for b in size_buckets(conn)}
+    used = sorted({bid for _, bid in cells}, key=lambda bid: list(sizes).index(bid))
+    return {"range": _range(scope), "tz": filters.tz, "bucket": bucket, "bytes_estimate": BYTES_ESTIMATE,
+            "buckets": [{"time": iso_utc(bounds[i]), "epoch": bounds[i], "hours": (bounds[i + 1] - bounds[i]) // HOUR,
+                         "hours_with_data": coverage[i]} for i in range(n)],
+            "sizes": [{"label": sizes[bid]["label"], "lower_bytes": sizes[bid]["lower_bytes"]} for bid in used],
+            "cells": [{"epoch": bounds[i], "label": sizes[bid]["label"], "lower_bytes": sizes[bid]["lower_bytes"],
+                       "operations": ops, "bytes": ops * scope.weights[bid][1]}
+                      for (i, bid), ops in sorted(cells.items())]}
