@@ -94,24 +94,48 @@ def init(obj):
 @click.option("--strict", is_flag=True, help="Exit with status 1 when any line was rejected.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: when stderr is a terminal).")
+@click.option("--follow", is_flag=True,
+              help="Keep reading PATH (one file) as it grows, rotates or is replaced, until SIGINT/SIGTERM.")
+@setting_option("poll", type=float)
+@setting_option("settle", type=float)
+@click.option("--verbose", "-v", is_flag=True, help="With --follow: also log each look at the file (debug level).")
 @click.pass_obj
 @friendly_errors
-def ingest(obj, paths, strict, as_json, progress):
+def ingest(obj, paths, strict, as_json, progress, follow, poll, settle, verbose):
     """Read io_usage.log files into the database; blocks already stored count once.
 
     PATHS are files (plain or .gz), directories (their *.log* files) or glob
     patterns. Malformed lines are reported as file:line: reason and kept in
-    the database for inspection; the ingest goes on.
+    the database for inspection; the ingest goes on. A file read before is
+    read on from where the last read stopped, if it still holds those bytes.
+
+    With --follow, PATH is the live log: each block is stored once complete
+    (the next hour has begun, or the file has been quiet for --settle
+    seconds), through logrotate (create, copytruncate, compression), rsync
+    replacement and restarts. Events are logged on stderr; SIGINT or SIGTERM
+    stops it after the transaction in hand.
 
     \b
-    Example:
+    Examples:
       clusterdash ingest /var/log/nfsio/io_usage.log /var/log/nfsio/io_usage.log.*.gz
+      clusterdash ingest --follow /var/log/nfsio/io_usage.log
     """
     from clusterdash.db.engine import init_schema
     from clusterdash.ingest.pipeline import ingest_paths
 
+    if follow and (len(paths) != 1 or paths[0].endswith(".gz")):
+        raise click.UsageError("--follow takes one plain log file (ingest rotated .gz files without --follow)")
     engine = obj.engine()
     init_schema(engine)
+    if follow:
+        import logging
+
+        from clusterdash.ingest.follow import follow_until_signalled
+
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+        logging.getLogger("clusterdash").setLevel(logging.DEBUG if verbose else logging.INFO)
+        follow_until_signalled(engine, paths[0], poll=poll, settle=settle)
+        return
     report = ingest_paths(engine, paths, progress=progress)
     summary = ingest_summary(report)
     if as_json:

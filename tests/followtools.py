@@ -42,15 +42,17 @@ def append(path: Path, text: str) -> None:
         f.write(text)
 
 
-def wait_until(condition: Callable[[], object], timeout: float, message: str, interval: float = 0.05):
-    """Poll `condition` until it returns something true; fail with `message` after `timeout` seconds."""
+def wait_until(condition: Callable[[], object], timeout: float, message: str | Callable[[], str],
+               interval: float = 0.05):
+    """Poll `condition` until it returns something true; fail with `message` (or what it returns, computed then)
+    after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting until {message}")
+            raise AssertionError(f"timed out after {timeout}s waiting until {message() if callable(message) else message}")
         time.sleep(interval)
 
 
@@ -148,12 +150,12 @@ class Follower:
             return f.read().decode("utf-8", "replace")
 
     def wait_for_log(self, pattern: str, timeout: float = 10.0, count: int = 1) -> str:
-        regex = re.compile(pattern)
+        regex = re.compile(pattern, re.MULTILINE)
 
         def seen():
             self.check_alive()
             return len(regex.findall(self.log())) >= count
-        wait_until(seen, timeout, f"the follower logs {pattern!r} ({count}x); it logged:\n{self.log()}")
+        wait_until(seen, timeout, lambda: f"the follower logs {pattern!r} ({count}x); it logged:\n{self.log()}")
         return self.log()
 
     def check_alive(self) -> None:

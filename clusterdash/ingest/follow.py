@@ -1,0 +1,419 @@
+"""Follow mode: keep reading the blocks appended to io_usage.log, exactly once, through rotation, truncation,
+rsync replacement, deletion and crashes.
+
+Exactly-once rests on two things built elsewhere: the loader stores a block once
+whatever file it is read from (load.py), and the position to resume from is
+saved in the same transaction as the rows it covers (position.py). This module
+decides which file to read, from where, and when a block may be taken:
+
+* a block is taken when it is complete (the next `Log:` line has arrived), or
+  when the file has been quiet for `settle` seconds; the stored position never
+  moves past a block taken that way, so if it grows it is read again and merged;
+* the file is watched (watchdog wakes the loop at once), and polled every
+  `poll` seconds anyway: inotify sees nothing that another host writes over NFS;
+* the name is checked on every look: another inode behind it is a rotation
+  (finish the old file through the open descriptor, then read the new one) or
+  an rsync replacement (it holds the bytes already read: go on from there); the
+  same inode holding other bytes is a truncation (finish the old content from
+  its copy beside it, if there is one, then read from the start);
+* on start, the file read last under this name is looked for beside it (by its
+  content, e.g. io_usage.log.1 or io_usage.log.2.gz) if the name no longer holds it;
+* a database that is locked or away is retried with backoff, and the position
+  only moves when the transaction that carries it commits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional, TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from clusterdash.db.engine import write_transaction
+from clusterdash.ingest.load import write_blocks
+from clusterdash.ingest.pipeline import Batch, read_batches
+from clusterdash.ingest.position import (
+    LogFile,
+    Position,
+    digest,
+    find_position,
+    latest_position,
+    reusable_row,
+    save_position,
+    signed64,
+)
+from clusterdash.ingest.watch import rotated_siblings, watch_for_changes
+
+log = logging.getLogger("clusterdash.follow")
+
+FOLLOW_BATCH_BLOCKS = 64  # ~1 MB of log: a follower catching up commits, and shows progress, every second or so
+RETRY_FIRST_DELAY, RETRY_MAX_DELAY = 0.5, 30.0
+DATABASE_TROUBLE = (OperationalError, InterfaceError)  # locked, or the server is away: worth retrying
+
+T = TypeVar("T")
+
+
+class Stopping(Exception):
+    """A stop was asked for: unwinds the follower after the transaction in hand has committed."""
+
+
+@dataclass
+class Reading:
+    """A file being read, where its stored position stands, and what was seen of it."""
+
+    file: LogFile
+    position: Position  # as committed
+    row_id: Optional[int]  # its IngestFiles row
+    size_seen: Optional[int] = None
+    changed_at: float = field(default_factory=time.monotonic)  # when the size last changed (monotonic clock)
+    read_size: Optional[int] = None  # the size when the file was last read through
+    open_taken_size: Optional[int] = None  # the size when its last, open block was last taken
+
+    @property
+    def name(self) -> str:
+        return str(self.file.path)
+
+    @property
+    def head_fingerprint(self) -> tuple[str, int]:
+        return digest(self.file.head), len(self.file.head)
+
+    def intact(self) -> bool:
+        """Does the file still hold every byte read from it so far? False after a truncation or a rewrite."""
+        size = self.file.size()
+        if size is not None and (size < self.position.offset or (self.size_seen is not None and size < self.size_seen)):
+            return False
+        if not self.file.head_unchanged():
+            return False
+        p = self.position
+        return digest(self.file.read_at(p.offset - p.check_length, p.check_length)) == p.check
+
+
+class Follower:
+    """Follows one path until `stop` is set. Use run() in a thread of its own or in the main thread."""
+
+    def __init__(self, engine: Engine, path: str | os.PathLike, poll: float = 1.0, settle: float = 5.0,
+                 stop: Optional[threading.Event] = None) -> None:
+        self.engine = engine
+        self.path = Path(path).expanduser().absolute()
+        self.poll, self.settle = max(0.01, float(poll)), max(0.0, float(settle))
+        self.stop = stop if stop is not None else threading.Event()
+        self.wake = threading.Event()
+        self.current: Optional[Reading] = None
+        self.retiring: Optional[Reading] = None  # the file the name pointed at before a rotation, being finished
+        self.missing = False
+        self.unreadable = False
+
+    def request_stop(self) -> None:
+        """Ask the loop to stop after the transaction in hand (safe from a signal handler)."""
+        self.stop.set()
+        self.wake.set()
+
+    def run(self) -> None:
+        log.info("following %s (polling every %gs; a last block is taken after %gs of quiet)",
+                 self.path, self.poll, self.settle)
+        watcher = watch_for_changes(self.path, self.wake)
+        if watcher is None:
+            log.warning("cannot watch %s for changes: polling every %gs only", self.path.parent, self.poll)
+        try:
+            self._catch_up_after_restart()
+            while not self.stop.is_set():
+                self.wake.clear()
+                timeout = self.step()
+                self.wake.wait(timeout)
+        except Stopping:
+            pass
+        finally:
+            if watcher is not None:
+                watcher.stop()
+                watcher.join(timeout=5)
+            for reading in (self.current, self.retiring):
+                if reading is not None:
+                    reading.file.close()
+        log.info("stopped following %s", self.path)
+
+    # --- one look at the file ---------------------------------------------------------------------------------
+
+    def step(self) -> float:
+        """Look at the path once, read what is new; returns the seconds until the next look is due."""
+        if self.retiring is not None and not self._retire_step():
+            return self._timeout(self.retiring)
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            if not self.missing:
+                where = f"keeping the position (byte {self.current.position.offset})" if self.current else "waiting"
+                log.warning("%s is missing; %s until it is back", self.path, where)
+                self.missing = True
+            # A rotation may be under way: the open descriptor still reads the old file.
+            return self._read(self.current) if self.current is not None else self.poll
+        if self.missing:
+            log.info("%s is back", self.path)
+            self.missing = False
+        if self.current is not None:
+            if (signed64(st.st_dev), signed64(st.st_ino)) != self.current.file.identity:
+                self._path_names_another_file()
+            elif not self.current.intact():
+                self._truncated()
+        if self.retiring is not None:
+            return 0.0  # start finishing the old file right away
+        if self.current is None:
+            self.current = self._open_reading()
+            if self.current is None:
+                return self.poll
+        return self._read(self.current)
+
+    def _read(self, reading: Reading, final: bool = False) -> float:
+        """Take the complete blocks that are new in `reading`; the last, open one too when the file has been
+        quiet for `settle` seconds (whole lines only), or when `final` (the writer is done with this file)."""
+        now = time.monotonic()
+        quiet = self._quiet(reading, now)
+        size = reading.size_seen
+        take_last = final or (quiet and reading.open_taken_size != size)
+        if reading.read_size == size and not take_last:
+            return self._timeout(reading, now)
+        reading.file.refresh_head()
+        for batch in read_batches(reading.file, reading.position, take_last, whole_lines_only=not final,
+                                  batch_blocks=FOLLOW_BATCH_BLOCKS):
+            self._commit(reading, batch)
+            if self.stop.is_set():
+                raise Stopping
+        reading.read_size = size
+        if take_last:
+            reading.open_taken_size = size
+        elif size is not None and size > reading.position.offset:
+            log.debug("%s: the block at byte %d is not complete yet (%d bytes so far); taken when the next one "
+                      "starts or after %gs of quiet", reading.name, reading.position.offset,
+                      size - reading.position.offset, self.settle)
+        return self._timeout(reading, now)
+
+    def _quiet(self, reading: Reading, now: float) -> bool:
+        """Note the file's size; has it stayed the same for `settle` seconds?"""
+        size = reading.file.size()
+        if size != reading.size_seen:
+            reading.size_seen, reading.changed_at = size, now
+        return now - reading.changed_at >= self.settle
+
+    def _timeout(self, reading: Reading, now: Optional[float] = None) -> float:
+        """Wake up in time to take an open block once the file has been quiet for `settle` seconds."""
+        now = time.monotonic() if now is None else now
+        pending = (reading.size_seen is not None and reading.open_taken_size != reading.size_seen
+                   and reading.size_seen > reading.position.offset)
+        if not pending:
+            return self.poll
+        return max(0.01, min(self.poll, reading.changed_at + self.settle - now))
+
+    # --- rotation, replacement, truncation ----------------------------------------------------------------------
+
+    def _path_names_another_file(self) -> None:
+        current = self.current
+        try:
+            new = LogFile.open(self.path)
+        except OSError:
+            return  # gone again already: the next look decides
+        if current.position.offset > 0 and new.holds(*current.head_fingerprint, current.position):
+            log.info("replacement seen: %s is now another file (inode %d) holding the same bytes up to byte %d "
+                     "(rsync?); reading on from there", self.path, new.inode, current.position.offset)
+            current.file.close()
+            self.current = Reading(new, current.position, current.row_id)
+            return
+        new.close()
+        log.info("rotation seen: %s now names another file (inode %d -> %d); finishing the old file first",
+                 self.path, current.file.inode, os.stat(self.path).st_ino)
+        current.changed_at = time.monotonic()  # the writer may still append to the old file until it reopens
+        self.retiring, self.current = current, None
+
+    def _retire_step(self) -> bool:
+        """Read on in the rotated file until it has been quiet for `settle` seconds; then take its last block and
+        close it. Returns whether it is done."""
+        retiring = self.retiring
+        if not self._quiet(retiring, time.monotonic()):
+            self._read(retiring)
+            return False
+        self._read(retiring, final=True)
+        log.info("finished the old file (inode %d) at byte %d", retiring.file.inode, retiring.size_seen or 0)
+        retiring.file.close()
+        self.retiring = None
+        return True
+
+    def _truncated(self) -> None:
+        current = self.current
+        log.warning("truncation seen: %s no longer holds the bytes read up to byte %d (copytruncate?); "
+                    "reading it again from the start", self.path, current.position.offset)
+        copy, _ = self._find_beside(*current.head_fingerprint, current.position)
+        if copy is None:
+            log.warning("no copy of the old content of %s beside it: blocks written after byte %d and truncated "
+                        "away before they were read, if any, are lost", self.path, current.position.offset)
+        else:
+            log.info("reading the rest of the old content from its copy %s, from byte %d",
+                     copy.path, current.position.offset)
+            self._finish(Reading(copy, current.position, None))
+        current.file.close()
+        self.current = None
+
+    # --- on start: what happened while stopped ------------------------------------------------------------------
+
+    def _catch_up_after_restart(self) -> None:
+        """If the file read last under this name is no longer there, find it beside the name, read it to its end,
+        then any file rotated after it; the name itself is read next by the loop."""
+        latest = self._retrying(lambda: self._read_only(lambda conn: latest_position(conn, self.path)),
+                                "reading the stored position")
+        if latest is None or latest.head_length == 0:
+            return  # nothing was read from it
+        try:
+            with LogFile.open(self.path) as now_there:
+                if now_there.holds_stored(latest):
+                    return
+                same_inode = now_there.identity == (latest.device, latest.inode)
+        except OSError:
+            same_inode = False
+        # The same inode holding other bytes: truncated, or a new file on a reused inode (rotated, deleted).
+        what = "truncation or rotation" if same_inode else "rotation"
+        found, newer_files = self._find_beside(latest.head_fingerprint, latest.head_length, latest.position)
+        if found is None:
+            log.warning("%s seen while stopped: the file read last as %s (up to byte %d) is not beside it any more; "
+                        "reading %s from its own position", what, self.path, latest.position.offset, self.path)
+            return
+        log.info("%s seen while stopped: the file read last as %s is now %s; reading it on from byte %d",
+                 what, self.path, found.path, latest.position.offset)
+        self._finish(Reading(found, latest.position, reusable_row(latest, found)))
+        for newer in newer_files:
+            try:
+                reading = self._reading_of(LogFile.open(newer))
+            except OSError:
+                continue
+            log.info("reading %s, rotated while stopped, from byte %d", newer, reading.position.offset)
+            self._finish(reading)
+
+    def _find_beside(self, head_fingerprint: str, head_length: int,
+                     position: Position) -> tuple[Optional[LogFile], list[Path]]:
+        """The rotated file beside the path that holds `position` (the old file under its new name, or its copy,
+        plain or compressed), and the files rotated after it, oldest first."""
+        siblings = rotated_siblings(self.path)  # newest first
+        for index, path in enumerate(siblings):
+            try:
+                candidate = LogFile.open(path)
+            except OSError:
+                continue
+            try:
+                if candidate.holds(head_fingerprint, head_length, position):
+                    return candidate, list(reversed(siblings[:index]))
+            except (OSError, EOFError):  # e.g. a damaged .gz
+                pass
+            candidate.close()
+        return None, []
+
+    def _finish(self, reading: Reading) -> None:
+        """Read a file that nobody writes any more to its end, its last block included; then close it."""
+        try:
+            self._read(reading, final=True)
+        finally:
+            reading.file.close()
+
+    # --- database -------------------------------------------------------------------------------------------------
+
+    def _open_reading(self) -> Optional[Reading]:
+        try:
+            file = LogFile.open(self.path)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if not self.unreadable:
+                log.error("cannot read %s: %s; trying again every %gs", self.path, exc.strerror or exc, self.poll)
+                self.unreadable = True
+            return None
+        self.unreadable = False
+        reading = self._reading_of(file)
+        log.info("reading %s from byte %d", self.path, reading.position.offset)
+        return reading
+
+    def _reading_of(self, file: LogFile) -> Reading:
+        try:
+            position, row_id = self._retrying(lambda: self._read_only(lambda conn: find_position(conn, file)),
+                                              "reading the stored position")
+        except BaseException:
+            file.close()
+            raise
+        return Reading(file, position, row_id)
+
+    def _read_only(self, query: Callable[[Any], T]) -> T:
+        with self.engine.connect() as conn:
+            return query(conn)
+
+    def _commit(self, reading: Reading, batch: Batch) -> None:
+        """Store a batch and the position after it in one transaction; the position in memory moves only after
+        the commit, so whatever fails is read again."""
+        def write():
+            with write_transaction(self.engine) as conn:
+                counts = write_blocks(conn, batch.blocks, reading.name)
+                row_id = save_position(conn, reading.file, batch.position, reading.row_id)
+            return counts, row_id
+
+        log.debug("storing %d block(s) from %s, then the position: byte %d", len(batch.blocks), reading.name,
+                  batch.position.offset)
+        counts, reading.row_id = self._retrying(write, f"storing blocks from {reading.name}")
+        reading.position = batch.position
+        data = sum(1 for b in batch.blocks if b.is_data)
+        if data:
+            # A block read again (an open block that grew, a rotated file's last block) adds nothing: not news.
+            level = logging.INFO if counts.blocks_new or counts.blocks_merged else logging.DEBUG
+            log.log(level, "took %d block(s) from %s (%d new, %d completed, %d already stored)%s; next block at byte %d",
+                     data, reading.name, counts.blocks_new, counts.blocks_merged, counts.blocks_unchanged,
+                     ", the last one still open" if batch.took_open_block else "", batch.position.offset)
+        rejected = [r for b in batch.blocks for r in b.rejected]
+        if rejected:
+            log.warning("rejected %d line(s) in %s, kept in the database (first: line %d: %s)",
+                        len(rejected), reading.name, rejected[0].line, rejected[0].reason)
+
+    def _retrying(self, action: Callable[[], T], doing: str) -> T:
+        """Run `action`; while the database is locked or away, wait (doubling the wait) and run it again."""
+        delay = RETRY_FIRST_DELAY
+        while True:
+            try:
+                return action()
+            except DATABASE_TROUBLE as exc:
+                reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+                log.warning("database unavailable while %s (%s); the position stays, retrying in %gs",
+                            doing, reason, delay)
+            if self.stop.wait(delay):
+                raise Stopping
+            delay = min(2 * delay, RETRY_MAX_DELAY)
+
+
+def start_follower_thread(engine: Engine, path: str, settings: Mapping[str, Any],
+                          stop_event: threading.Event) -> threading.Thread:
+    """Follow `path` in a background thread until `stop_event` is set (for `serve --follow`). `settings`: the
+    values of config.SETTINGS (poll, settle). The thread is a daemon: it never keeps the process alive."""
+    follower = Follower(engine, path, poll=settings["poll"], settle=settings["settle"], stop=stop_event)
+
+    def run() -> None:
+        try:
+            follower.run()
+        except Exception:  # noqa: BLE001 - the server goes on; the log says why following stopped
+            log.exception("following %s stopped on an unexpected error", path)
+
+    thread = threading.Thread(target=run, name="clusterdash-follow", daemon=True)
+    thread.start()
+    return thread
+
+
+def follow_until_signalled(engine: Engine, path: str, poll: float, settle: float) -> None:
+    """Follow `path` in this thread until SIGINT or SIGTERM; the transaction in hand is finished first."""
+    follower = Follower(engine, path, poll=poll, settle=settle)
+
+    def on_signal(signum, _frame) -> None:
+        log.info("%s received: stopping after the transaction in hand", signal.Signals(signum).name)
+        follower.request_stop()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        follower.run()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
