@@ -181,3 +181,26 @@ class Follower:
         self.process.kill()
         self.process.wait(10)
         self._log.close()
+
+
+class PausablePostgres:
+    """A PostgreSQL server of its own that a test can stop and start again on the same port: a database that
+    goes away for a while and comes back."""
+
+    def __init__(self) -> None:
+        from tests.pgserver import PostgresServer
+
+        self.server = PostgresServer().start()
+
+    def _pg_ctl(self, *args: str) -> None:
+        self.server._run(str(self.server.bin / "pg_ctl"), "-D", str(self.server.data), *args)
+
+    def pause(self) -> None:
+        self._pg_ctl("-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
+        self._pg_ctl("-l", str(self.server.data / "server.log"), "-w", "-o",
+                     f"-p {self.server.port} -c listen_addresses=127.0.0.1 -k {self.server.data} -c fsync=off", "start")
+
+    def stop(self) -> None:
+        self.server.stop()

@@ -386,3 +386,45 @@ def test_sigint_and_sigterm_finish_the_transaction_in_hand_and_exit_0(scene):
     follower = scene.start()
     scene.caught_up(timeout=60)
     follower.stop(signal.SIGTERM)
+
+
+def test_a_database_that_goes_away_is_retried_with_backoff_and_nothing_is_lost(tmp_path):
+    from clusterdash.db.engine import init_schema
+    from tests.followtools import PausablePostgres
+
+    postgres = PausablePostgres()
+    scene = Scene(tmp_path, postgres.server.create_database())
+    try:
+        engine = make_engine(scene.url)
+        init_schema(engine)
+        engine.dispose()
+        scene.write(text_of(B[:5]))
+        follower = scene.start()
+        scene.caught_up()
+        postgres.pause()
+        scene.write(text_of(B[5:8]))
+        log = follower.wait_for_log("database unavailable while storing blocks", count=2)
+        assert "retrying in 0.5s" in log and "retrying in 1s" in log  # it backs off
+        postgres.resume()
+        scene.caught_up(timeout=30)
+        follower.stop()
+    finally:
+        scene.cleanup()
+        postgres.stop()
+
+
+def test_the_follower_thread_for_serve_stops_when_asked(tmp_path, sqlite_url, sqlite_engine):
+    import threading
+
+    from clusterdash.ingest.follow import start_follower_thread
+
+    scene = Scene(tmp_path, sqlite_url)
+    scene.write(text_of(B[:5]))
+    stop = threading.Event()
+    thread = start_follower_thread(sqlite_engine, str(scene.path), {"poll": 0.1, "settle": 0.3}, stop)
+    scene.caught_up()
+    scene.write(text_of(B[5:7]))
+    scene.caught_up()
+    stop.set()
+    thread.join(timeout=10)
+    assert not thread.is_alive()

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, TypeVar
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from clusterdash.db.engine import write_transaction
 from clusterdash.ingest.load import write_blocks
@@ -377,7 +377,9 @@ class Follower:
         while True:
             try:
                 return action()
-            except DATABASE_TROUBLE as exc:
+            except DBAPIError as exc:
+                if not isinstance(exc, DATABASE_TROUBLE) and not exc.connection_invalidated:
+                    raise  # a bug, not the weather
                 reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
                 log.warning("database unavailable while %s (%s); the position stays, retrying in %gs",
                             doing, reason, delay)
