@@ -26,7 +26,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import BigInteger, Connection, Float, cast, func, select
 
 from clusterdash.db.filters import HOUR, Filters, ceil_hour, epoch_bounds, hour_of
 from clusterdash.db.rollups import bucket_weights, period_starts, rollup_sizes, rollup_usage, rollup_zone
@@ -153,6 +153,11 @@ def _pieces(scope: Scope, grains: Iterable[str]) -> list[tuple[Optional[str], in
     return cut(scope.first_hour, scope.end_hour, tuple(grains))
 
 
+def _sum(column):
+    """SUM with the column's own type: PostgreSQL sums bigint as numeric, which Python sees as Decimal."""
+    return cast(func.sum(column), Float if isinstance(column.type, Float) else BigInteger)
+
+
 def _where(scope: Scope, table, user_col, machine_col, direction_col) -> list:
     clauses = []
     if scope.user_ids is not None:
@@ -183,7 +188,7 @@ def _usage(conn: Connection, scope: Scope, by: tuple[str, ...] = (), grains=("m"
         if grain is not None:
             t = rollup_usage.c
             groups = ([t.start] if with_time else []) + [t[_COLUMN[b]] for b in by]
-            query = (select(*groups, *[func.sum(t[m]) for m in _MEASURES])
+            query = (select(*groups, *[_sum(t[m]) for m in _MEASURES])
                      .where(t.grain == grain, t.start >= lo, t.start < hi,
                             *_where(scope, t, t.user_id, t.machine_id, t.direction)))
             out.extend(tuple(r) for r in conn.execute(query.group_by(*groups)) if r[len(groups)] is not None)
@@ -194,9 +199,9 @@ def _usage(conn: Connection, scope: Scope, by: tuple[str, ...] = (), grains=("m"
         clauses = [s.epoch >= first, s.epoch < end, *_where(scope, s, s.user_id, s.machine_id, s.direction)]
         row_count = (select(func.count()).select_from(io_operations).where(io_operations.c.session_id == s.id)
                      .scalar_subquery()) if rows else None
-        query = select(*groups, func.count(), func.sum(row_count) if rows else func.count() * 0,
-                       func.sum(s.operations), func.sum(s.small_operations), func.sum(s.bytes_low),
-                       func.sum(s.bytes_mid), func.sum(s.bytes_high), func.count() - func.count(s.bytes_high))
+        query = select(*groups, func.count(), _sum(row_count) if rows else func.count() * 0,
+                       _sum(s.operations), _sum(s.small_operations), _sum(s.bytes_low),
+                       _sum(s.bytes_mid), _sum(s.bytes_high), func.count() - func.count(s.bytes_high))
         for r in conn.execute(query.where(*clauses).group_by(*groups)):
             r = tuple(r)
             if with_time:
@@ -225,7 +230,7 @@ def _sizes(conn: Connection, scope: Scope, by: tuple[str, ...] = (), with_time: 
                 clauses.append(t.direction == scope.filters.direction)
             if scope.size_ids is not None:
                 clauses.append(t.size_range_id.in_(scope.size_ids))
-            query = select(*groups, func.sum(t.rows), func.sum(t.operations)).where(*clauses).group_by(*groups)
+            query = select(*groups, _sum(t.rows), _sum(t.operations)).where(*clauses).group_by(*groups)
             out.extend(tuple(r) for r in conn.execute(query))
             continue
         s, o = user_sessions.c, io_operations.c
@@ -234,7 +239,7 @@ def _sizes(conn: Connection, scope: Scope, by: tuple[str, ...] = (), with_time: 
         clauses = [s.epoch >= first, s.epoch < end, *_where(scope, s, s.user_id, s.machine_id, s.direction)]
         if scope.size_ids is not None:
             clauses.append(o.size_range_id.in_(scope.size_ids))
-        query = (select(*groups, func.count(), func.sum(o.count))
+        query = (select(*groups, func.count(), _sum(o.count))
                  .select_from(user_sessions.join(io_operations, o.session_id == s.id))
                  .where(*clauses).group_by(*groups))
         for r in conn.execute(query):
