@@ -82,7 +82,7 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
         _no_csv()
         f = filters()
         with connect() as conn:
-            profile = queries.user_profile(conn, username, f)
+            profile = queries.user_profile(conn, username, f) if _plausible(username) else None
         if profile is None:
             return _error(404, f"user: no user named {username[:100]!r}", "user")
         return jsonify(profile)
@@ -92,7 +92,7 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
         _no_csv()
         f = filters()
         with connect() as conn:
-            profile = queries.machine_profile(conn, machine_name, f)
+            profile = queries.machine_profile(conn, machine_name, f) if _plausible(machine_name) else None
         if profile is None:
             return _error(404, f"machine: no machine named {machine_name[:100]!r}", "machine")
         return jsonify(profile)
@@ -202,6 +202,12 @@ def _no_csv() -> None:
     if _format() == "csv":
         raise BadParameter("format: csv is offered by the list and series endpoints (users, machines, "
                            "usage/time, usage/size)")
+
+
+def _plausible(name: str) -> bool:
+    """Whether a stored name could be this: the name columns hold 255 characters and never NUL (which
+    PostgreSQL would refuse even to compare)."""
+    return 0 < len(name) <= 255 and "\x00" not in name
 
 
 def _range_of(f: Filters) -> dict[str, Any]:
