@@ -1,0 +1,51 @@
+"""Filters and the time arithmetic under the queries: pure, no database."""
+
+from __future__ import annotations
+
+import pytest
+from werkzeug.datastructures import MultiDict
+
+from clusterdash.db.filters import Filters, hour_of, parse_time
+from clusterdash.db.queries import choose_bucket
+from clusterdash.db.rollups import period_start, period_starts
+
+
+def test_a_block_reports_the_hour_before_its_log_time():
+    assert hour_of(1741788015) == 1741784400  # logged 15:00:15Z -> the hour 14:00-15:00
+    assert hour_of(1741786622) == 1741784400  # a restarted tracer logging at 14:37:02 -> 14:00
+
+
+def test_from_args_reads_repeatable_and_single_values():
+    f = Filters.from_args(MultiDict([("user", "a"), ("user", "b"), ("user", ""), ("direction", "RD"),
+                                     ("start", "2025-03-12"), ("end", "1741824000"), ("tz", "Europe/Zurich")]))
+    assert f.users == ("a", "b") and f.direction == "rd" and f.tz == "Europe/Zurich"
+    assert f.start == 1741734000  # midnight in Zurich (UTC+1)
+    assert f.end == 1741824000
+
+
+@pytest.mark.parametrize("args, parameter", [
+    ({"direction": "up"}, "direction"), ({"start": "soon"}, "start"), ({"end": "2025-02-30"}, "end"),
+    ({"start": "2025-03-02", "end": "2025-03-01"}, "start"), ({"tz": "Nowhere/Land"}, "tz"),
+    ({"start": ["1", "2"]}, "start"), ({"user": ["x"] * 1001}, "user"), ({"end": "-5"}, "end"),
+])
+def test_from_args_errors_name_the_parameter(args, parameter):
+    with pytest.raises(ValueError, match=f"^{parameter}:"):
+        Filters.from_args(args)
+
+
+def test_iso_forms():
+    assert parse_time("2025-03-12T14:00:00Z") == parse_time("2025-03-12T15:00:00+01:00") == 1741788000
+    assert parse_time("2025-03-12T14:00", tz="UTC") == 1741788000
+
+
+def test_zurich_days_around_the_dst_change():
+    starts = period_starts("d", 1743285600, 1743372000, "Europe/Zurich")  # 2025-03-29 22:00Z .. 03-30 22:00Z
+    assert [b - a for a, b in zip(starts, starts[1:])] == [86400, 23 * 3600]
+    assert period_start("m", 1743372000, "Europe/Zurich") == 1740783600  # 2025-03-01 00:00 CET
+    assert period_start("w", 1743371999, "Europe/Zurich") == 1742770800  # Monday 2025-03-24 00:00 CET
+    assert period_start("w", 1743372000, "Europe/Zurich") == 1743372000  # Monday 2025-03-31 00:00 CEST
+
+
+def test_bucket_follows_the_range():
+    day = 86400
+    assert [choose_bucket(0, n * day) for n in (2, 60, 365, 5 * 365)] == ["hour", "day", "week", "month"]
