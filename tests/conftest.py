@@ -63,3 +63,10 @@ def sqlite_engine(sqlite_url):
     init_schema(engine)
     yield engine
     engine.dispose()
+
+
+def pytest_setup_options():
+    """Chrome options for dash[testing]'s browser tests (larger window, offline, headless=new): tests/browser.py."""
+    from tests.browser import chrome_options
+
+    return chrome_options()

@@ -11,7 +11,7 @@ from zoneinfo import available_timezones
 import dash_bootstrap_components as dbc
 from dash import dash_table, dcc, html
 
-from clusterdash.web import state
+from clusterdash.web import figures, state
 
 
 class ID:
@@ -67,8 +67,8 @@ class ID:
     TIME_AXES = (series_graph, heatmap_graph)
 
 
-GRAPH_CONFIG = {"displaylogo": False, "responsive": True,
-                "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d", "toggleSpikelines"]}
+# No mode bar: it covers the small charts, and zooming a time axis is a filter here (double-click resets it).
+GRAPH_CONFIG = {"displaylogo": False, "displayModeBar": False}
 TIME_ZONES = sorted(available_timezones())
 PRESET_LABELS = {"24h": "24 h", "7d": "7 d", "30d": "30 d", "90d": "90 d", "all": "All", state.CUSTOM: "Custom"}
 
@@ -96,16 +96,17 @@ def graph(component_id: str, **kwargs) -> dcc.Graph:
     return dcc.Graph(id=component_id, config=GRAPH_CONFIG, className="panel-graph", **kwargs)
 
 
-def navbar(defaults: state.View, refresh_seconds: float) -> html.Header:
+def navbar(refresh_seconds: float, with_tools: bool = True) -> html.Header:
+    tools = html.Div([
+        html.Span(id=ID.live_status, className="live-status",
+                  title=f"checks for new data every {refresh_seconds:g} s"),
+        dcc.Clipboard(id=ID.copy, title="Copy a link to this view", className="btn btn-sm btn-light copy-link",
+                      children="Copy link", copied_children="Link copied"),
+    ], className="nav-right") if with_tools else None
     return html.Header(dbc.Container([
         html.Div([html.Span("clusterdash", className="brand"),
                   html.Span("NFS file server IO by user, machine and IO size", className="brand-sub")]),
-        html.Div([
-            html.Span(id=ID.live_status, className="live-status", title=f"checks for new data every "
-                                                                             f"{refresh_seconds:g} s"),
-            dcc.Clipboard(id=ID.copy, title="Copy a link to this view", className="btn btn-sm btn-light copy-link",
-                          children="Copy link", copied_children="Link copied"),
-        ], className="nav-right"),
+        tools,
     ], fluid=True, className="nav-inner"), className="topbar")
 
 
@@ -152,7 +153,7 @@ def user_machine_table() -> dash_table.DataTable:
         cell_selectable=True, style_as_list_view=True,
         style_table={"overflowX": "auto"},
         style_header={"fontWeight": "600", "backgroundColor": "#f8f9fa", "borderBottom": "1px solid #dee2e6"},
-        style_cell={"fontFamily": "inherit", "fontSize": "13px", "padding": "4px 8px", "textAlign": "left",
+        style_cell={"fontFamily": figures.FONT, "fontSize": "13px", "padding": "4px 8px", "textAlign": "left",
                     "border": "none", "borderBottom": "1px solid #f1f3f5"},
         style_cell_conditional=[{"if": {"column_type": "numeric"}, "textAlign": "right"}],
         style_data_conditional=[{"if": {"column_id": ["user", "machine"]}, "cursor": "pointer",
@@ -178,7 +179,7 @@ def dashboard(defaults: state.View, refresh_seconds: float) -> html.Div:
         dcc.Store(id=ID.data_version),
         dcc.Interval(id=ID.interval, interval=int(refresh_seconds * 1000)),
         dcc.Download(id=ID.table_download),
-        navbar(defaults, refresh_seconds),
+        navbar(refresh_seconds),
         dbc.Container([
             filter_bar(defaults),
             html.Div(id=ID.profile),
@@ -219,7 +220,7 @@ def empty_database(db_url: str, refresh_seconds: float) -> html.Div:
     return html.Div([
         dcc.Location(id=ID.empty_url, refresh=True),
         dcc.Interval(id=ID.empty_interval, interval=int(refresh_seconds * 1000)),
-        navbar(state.View(), refresh_seconds),
+        navbar(refresh_seconds, with_tools=False),
         dbc.Container(dbc.Card(dbc.CardBody([
             html.H1("No data yet", className="h4"),
             html.P(["The database ", html.Code(db_url), " holds no IO usage log yet. Load the server's log:"]),

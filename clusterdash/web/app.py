@@ -1,0 +1,83 @@
+"""The app factory: one Flask server carrying the dashboard and the JSON API, built from settings.
+
+`clusterdash serve` and gunicorn (`gunicorn 'clusterdash.web.app:create_server()'`) both come
+through here. Callbacks are bound to the app instance built here, never to Dash's process-wide
+registry, so tests can build as many apps as they like.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import dash
+import flask
+from dash import html
+
+from clusterdash import config
+from clusterdash.db.engine import make_engine
+from clusterdash.web import layout, panels, state
+from clusterdash.web.callbacks import register_callbacks
+
+# Dash resolves a relative assets_folder against the package directory; the assets live at the top level.
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+
+
+def create_app(settings: Mapping[str, Any] | None = None) -> dash.Dash:
+    """The dashboard and the API on one Flask server. `settings` overrides the CLUSTERDASH_* environment."""
+    values = config.from_environment(**dict(settings or {}))
+    config.check_time_zone(values["tz"])
+    db_url = config.normalize_db_url(str(values["db"]))
+    engine = make_engine(db_url)
+    _prepare_database(engine, values["tz"])
+    defaults = state.View(tz=values["tz"])
+    refresh = float(values["refresh"])
+
+    server = flask.Flask("clusterdash")
+    _register_api(server, engine, values)
+    app = dash.Dash(
+        "clusterdash",
+        server=server,
+        assets_folder=str(ASSETS),
+        title="clusterdash",
+        update_title=None,  # no "Updating..." flicker in the tab title on every refresh
+        serve_locally=True,  # every script from this server: cluster networks are often air-gapped
+        compress=False,
+    )
+    app.config.suppress_callback_exceptions = False
+
+    def page():
+        # Evaluated per page load, so a database filled after start-up shows without a restart.
+        if panels.latest_epoch(engine) is None:
+            return layout.empty_database(db_url, refresh)
+        return layout.dashboard(defaults, refresh)
+
+    app.layout = page
+    app.validation_layout = html.Div([layout.dashboard(defaults, refresh), layout.empty_database(db_url, refresh)])
+    register_callbacks(app, engine, defaults)
+    app.clusterdash_engine = engine  # for `serve --follow` and tests
+    return app
+
+
+def _register_api(server: flask.Flask, engine, values: Mapping[str, Any]) -> None:
+    """The JSON API blueprint, when the API module is installed alongside."""
+    try:
+        from clusterdash.web import api
+    except ImportError:
+        return
+    api.register_api(server, engine, values)
+
+
+def _prepare_database(engine, tz: str) -> None:
+    """Tables and rollups in the display zone (so series read whole days of that zone). Cheap when present."""
+    from clusterdash.db.engine import init_schema, schema_is_initialised
+    from clusterdash.db.rollups import ensure_rollups
+
+    if not schema_is_initialised(engine):
+        init_schema(engine)
+    ensure_rollups(engine, tz)
+
+
+def create_server() -> flask.Flask:
+    """For gunicorn: settings come from the CLUSTERDASH_* environment."""
+    return create_app().server

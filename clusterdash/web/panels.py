@@ -1,0 +1,211 @@
+"""Each panel's callback body: a View in, the panel's content out, through db.queries (no SQL here).
+
+The crossfilter rule lives in `filters_for`: a panel is filtered by every selection except those on
+its own dimension (`without`), so the users chart keeps showing the other users, with the selected
+ones highlighted. These are plain functions of (engine, view): the callbacks call them, and so does
+scripts/bench_dashboard.py, which times exactly what a callback runs.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from clusterdash.db import queries
+from clusterdash.db.filters import Filters
+from clusterdash.web import cards, figures, interactions, state
+
+TOP_USERS = 20
+TOP_MACHINES = 20
+HOURLY_UP_TO_HOURS = 8 * 24  # hourly points up to a week (and a bit): the daily rhythm stays visible
+GROUP_BY = {"users": "user", "machines": "machine", "machine_types": "machine_type", "roles": "role"}
+
+
+def filters_for(view: state.View, latest: int | None, without: tuple[str, ...] = ()) -> Filters:
+    """The query for a panel: the view's time range, direction and zone, and every selection not `without`."""
+    start, end = view.window(latest)
+    chosen = {d: () if d in without else view.selected(d) for d in state.DIMENSIONS}
+    return Filters(start=start, end=end, direction=view.direction, tz=view.tz, **chosen)
+
+
+def _value(row: dict, metric: str) -> float:
+    return (row.get("bytes") or 0.0) if metric == "bytes" else row.get("operations") or 0
+
+
+def _bucket(view: state.View, latest: int | None) -> str | None:
+    start, end = view.window(latest)
+    if start is not None and end is not None and end - start <= HOURLY_UP_TO_HOURS * 3600:
+        return "hour"
+    return None  # queries.choose_bucket: days up to 120 days, then weeks
+
+
+def no_data_message(view: state.View) -> str:
+    if any(view.selected(d) for d in state.DIMENSIONS):
+        return "No IO for this selection in this time range"
+    return "No data in this time range"
+
+
+# -- small lookups used by the view callback and the live check -----------------------------------------------
+
+def latest_epoch(engine: Engine) -> int | None:
+    with engine.connect() as conn:
+        return queries.latest_block_epoch(conn)
+
+
+def known_sizes(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return [b["label"] for b in queries.size_buckets(conn)]
+
+
+def chips(view: state.View) -> list:
+    return cards.chips(interactions.chips(view))
+
+
+def live_status(engine: Engine, view: state.View) -> tuple[list, list]:
+    with engine.connect() as conn:
+        version = queries.data_version(conn)
+    latest = version[0]
+    return version, cards.live_status(latest, None if latest is None else time.time() - latest, view.tz)
+
+
+# -- panels ------------------------------------------------------------------------------------------------------
+
+def headline(engine: Engine, view: state.View) -> list:
+    with engine.connect() as conn:
+        rows = queries.user_machine_usage(conn, filters_for(view, queries.latest_block_epoch(conn)))
+    totals = {
+        "operations": sum(r["operations"] for r in rows),
+        "small_operations": sum(r["small_operations"] for r in rows),
+        "bytes": sum(r["bytes"] or 0 for r in rows),
+        "users": len({r["user"] for r in rows if r["operations"]}),
+        "machines": len({r["machine"] for r in rows if r["operations"]}),
+        "direction": view.direction,
+    }
+    return cards.headline(totals, view.metric)
+
+
+def series(engine: Engine, view: state.View):
+    with engine.connect() as conn:
+        latest = queries.latest_block_epoch(conn)
+        result = queries.time_series(conn, filters_for(view, latest), bucket=_bucket(view, latest),
+                                     group_by=GROUP_BY[view.stack], top=view.top)
+    column = "bytes" if view.metric == "bytes" else "operations"
+    points = [p for p in result["points"] if p[column] is not None]
+    data = pd.DataFrame({"epoch": [p["epoch"] for p in points], "series": [p["group"] for p in points],
+                         "value": [p[column] for p in points]})
+    step = {"hour": 3600, "day": 86400, "week": 7 * 86400}.get(result["bucket"], 30 * 86400)
+    return figures.stacked_series(data, view.metric, view.tz, step, gaps=_gaps(result["buckets"]),
+                                  empty_message=no_data_message(view))
+
+
+def _gaps(buckets: list[dict]) -> list[tuple[int, int]]:
+    """Runs of time buckets without a single block, as (start, end) epochs."""
+    runs: list[tuple[int, int]] = []
+    for index, bucket in enumerate(buckets):
+        if bucket["hours_with_data"]:
+            continue
+        end = buckets[index + 1]["epoch"] if index + 1 < len(buckets) else bucket["epoch"] + bucket["hours"] * 3600
+        if runs and runs[-1][1] == bucket["epoch"]:
+            runs[-1] = (runs[-1][0], end)
+        else:
+            runs.append((bucket["epoch"], end))
+    return runs
+
+
+def _ranking(rows: list[dict], name: str, view: state.View, limit: int, dimension: str,
+             group: str | None = None) -> pd.DataFrame:
+    """The top `limit` rows by the view's metric, plus any selected ones below the cut (they stay visible)."""
+    ranked = sorted(rows, key=lambda r: -_value(r, view.metric))
+    chosen = set(view.selected(dimension))
+    kept = ranked[:limit] + [r for r in ranked[limit:] if r[name] in chosen]
+    data = {"name": [r[name] for r in kept], "value": [_value(r, view.metric) for r in kept]}
+    if group:
+        data[group] = [r[group] or "(none)" for r in kept]
+    return pd.DataFrame(data)
+
+
+def _grouped(rows: list[dict], key: str, view: state.View) -> pd.DataFrame:
+    totals: dict[str, float] = {}
+    for r in rows:
+        totals[r[key] or "(none)"] = totals.get(r[key] or "(none)", 0) + _value(r, view.metric)
+    return pd.DataFrame({"name": list(totals), "value": list(totals.values())})
+
+
+def users(engine: Engine, view: state.View):
+    with engine.connect() as conn:
+        rows = queries.users_table(conn, filters_for(view, queries.latest_block_epoch(conn), without=("users",)))
+    return figures.ranking_bar(_ranking(rows, "user", view, TOP_USERS, "users"), "users", view.metric,
+                               view.users, empty_message=no_data_message(view))
+
+
+def roles(engine: Engine, view: state.View):
+    with engine.connect() as conn:
+        rows = queries.users_table(conn, filters_for(view, queries.latest_block_epoch(conn), without=("roles",)))
+    return figures.ranking_bar(_grouped(rows, "role", view), "roles", view.metric, view.roles,
+                               empty_message=no_data_message(view))
+
+
+def machines(engine: Engine, view: state.View):
+    with engine.connect() as conn:
+        rows = queries.machines_table(conn, filters_for(view, queries.latest_block_epoch(conn),
+                                                        without=("machines",)))
+    data = _ranking(rows, "machine", view, TOP_MACHINES, "machines", group="machine_type")
+    return figures.ranking_bar(data, "machines", view.metric, view.machines, group_column="machine_type",
+                               empty_message=no_data_message(view))
+
+
+def machine_types(engine: Engine, view: state.View):
+    with engine.connect() as conn:
+        rows = queries.machines_table(conn, filters_for(view, queries.latest_block_epoch(conn),
+                                                        without=("machine_types",)))
+    return figures.ranking_bar(_grouped(rows, "machine_type", view), "machine_types", view.metric,
+                               view.machine_types, empty_message=no_data_message(view))
+
+
+def sizes(engine: Engine, view: state.View):
+    with engine.connect() as conn:
+        result = queries.size_distribution(conn, filters_for(view, queries.latest_block_epoch(conn),
+                                                             without=("sizes",)))
+    buckets = [b for b in result["buckets"] if b["operations"]]
+    data = pd.DataFrame({"label": [b["label"] for b in buckets], "lower": [b["lower_bytes"] for b in buckets],
+                         "value": [_value(b, view.metric) for b in buckets]})
+    return figures.size_distribution(data, view.metric, view.sizes, empty_message=no_data_message(view))
+
+
+def heatmap(engine: Engine, view: state.View):
+    with engine.connect() as conn:
+        latest = queries.latest_block_epoch(conn)
+        result = queries.size_series(conn, filters_for(view, latest, without=("sizes",)), bucket=_bucket(view, latest))
+    cells = result["cells"]
+    data = pd.DataFrame({"epoch": [c["epoch"] for c in cells], "label": [c["label"] for c in cells],
+                         "lower": [c["lower_bytes"] for c in cells], "value": [_value(c, view.metric) for c in cells]})
+    return figures.size_heatmap(data, view.metric, view.tz, view.sizes, empty_message=no_data_message(view),
+                                grid=[b["epoch"] for b in result["buckets"]],
+                                gaps=[b["epoch"] for b in result["buckets"] if not b["hours_with_data"]])
+
+
+def health(engine: Engine, view: state.View) -> list:
+    # Data health is about the data, not the selection: only the time range applies.
+    with engine.connect() as conn:
+        facts = queries.data_health(conn, filters_for(view, queries.latest_block_epoch(conn),
+                                                      without=tuple(state.DIMENSIONS)))
+    return cards.health(facts, view.tz)
+
+
+def profile(engine: Engine, view: state.View):
+    """A profile card when the view is on exactly one user (or else one machine), e.g. from /user/<name>."""
+    if len(view.users) == 1:
+        kind, name = "user", view.users[0]
+    elif len(view.machines) == 1:
+        kind, name = "machine", view.machines[0]
+    else:
+        return None
+    with engine.connect() as conn:
+        latest = queries.latest_block_epoch(conn)
+        if kind == "user":
+            info = queries.user_profile(conn, name, filters_for(view, latest, without=("users",)))
+        else:
+            info = queries.machine_profile(conn, name, filters_for(view, latest, without=("machines",)))
+    return cards.profile(kind, name, info, view.tz)
