@@ -37,7 +37,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from clusterdash.db.engine import write_transaction
-from clusterdash.ingest.load import write_blocks
+from clusterdash.ingest.load import LoadCounts, write_blocks
 from clusterdash.ingest.pipeline import Batch, read_batches
 from clusterdash.ingest.position import (
     LogFile,
@@ -45,7 +45,6 @@ from clusterdash.ingest.position import (
     digest,
     find_position,
     latest_position,
-    reusable_row,
     save_position,
     signed64,
 )
@@ -75,6 +74,7 @@ class Reading:
     changed_at: float = field(default_factory=time.monotonic)  # when the size last changed (monotonic clock)
     read_size: Optional[int] = None  # the size when the file was last read through
     open_taken_size: Optional[int] = None  # the size when its last, open block was last taken
+    saved_head: Optional[bytes] = None  # the first bytes as stored with its position (None: not stored yet)
 
     @property
     def name(self) -> str:
@@ -179,6 +179,10 @@ class Follower:
         if reading.read_size == size and not take_last:
             return self._timeout(reading, now)
         reading.file.refresh_head()
+        if reading.saved_head != reading.file.head:
+            # Say which file is being read before anything is read from it: if the follower dies before its first
+            # commit and the file is then rotated or truncated, the next start knows to look for it beside the name.
+            self._commit(reading, Batch([], reading.position))
         for batch in read_batches(reading.file, reading.position, take_last, whole_lines_only=not final,
                                   batch_blocks=FOLLOW_BATCH_BLOCKS):
             self._commit(reading, batch)
@@ -282,7 +286,9 @@ class Follower:
             return
         log.info("%s seen while stopped: the file read last as %s is now %s; reading it on from byte %d",
                  what, self.path, found.path, latest.position.offset)
-        self._finish(Reading(found, latest.position, reusable_row(latest, found)))
+        # Its progress goes to a row of its own: the row saved last under the name must stay there, so that if
+        # this start dies before the name's new file is stored, the next one looks beside the name again.
+        self._finish(Reading(found, latest.position, None))
         for newer in newer_files:
             try:
                 reading = self._reading_of(LogFile.open(newer))
@@ -351,14 +357,17 @@ class Follower:
         the commit, so whatever fails is read again."""
         def write():
             with write_transaction(self.engine) as conn:
-                counts = write_blocks(conn, batch.blocks, reading.name)
+                counts = write_blocks(conn, batch.blocks, reading.name) if batch.blocks else LoadCounts()
                 row_id = save_position(conn, reading.file, batch.position, reading.row_id)
             return counts, row_id
 
-        log.debug("storing %d block(s) from %s, then the position: byte %d", len(batch.blocks), reading.name,
-                  batch.position.offset)
+        if batch.blocks:
+            log.debug("storing %d block(s) from %s, then the position: byte %d", len(batch.blocks), reading.name,
+                      batch.position.offset)
+        else:
+            log.debug("storing the position in %s: byte %d", reading.name, batch.position.offset)
         counts, reading.row_id = self._retrying(write, f"storing blocks from {reading.name}")
-        reading.position = batch.position
+        reading.position, reading.saved_head = batch.position, reading.file.head
         data = sum(1 for b in batch.blocks if b.is_data)
         if data:
             # A block read again (an open block that grew, a rotated file's last block) adds nothing: not news.
