@@ -24,11 +24,12 @@ from __future__ import annotations
 import time
 from bisect import bisect_right
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any, Iterable, Optional
 
-from sqlalchemy import BigInteger, Connection, Float, cast, func, select
+from sqlalchemy import BigInteger, Connection, Float, case, cast, func, select
 
-from clusterdash.db.filters import HOUR, Filters, ceil_hour, epoch_bounds, hour_of
+from clusterdash.db.filters import HOUR, Filters, ceil_hour, epoch_bounds, hour_of, zone
 from clusterdash.db.rollups import bucket_weights, period_starts, rollup_sizes, rollup_usage, rollup_zone
 from clusterdash.db.schema import (io_operations, io_size_ranges, log_entries, machines, rejected_lines,
                                    user_sessions, users)
@@ -665,10 +666,16 @@ def size_series(conn: Connection, filters: Filters, bucket: Optional[str] = None
     same_zone = scope.zone == filters.tz
     grains = () if bucket == "hour" or not same_zone else {"day": ("d",), "week": ("w", "d"), "month": ("m", "d")}[bucket]
     n = len(bounds) - 1
+    needs_raw = scope.user_ids is not None or scope.machine_ids is not None or not same_zone
+    if bucket != "hour" and needs_raw:
+        # The raw rows, summed per local day in SQL: a year is then ~365 x buckets rows, not ~8,760 x buckets.
+        rows = ((day, bid, None, ops) for day, bid, ops in _raw_sizes_per_local_day(conn, scope))
+    else:
+        rows = _sizes(conn, scope, with_time=True, grains=grains)
     cells: dict[tuple[int, int], int] = {}
-    for when, bid, _rows, ops in _sizes(conn, scope, with_time=True, grains=grains):
-        i = bisect_right(bounds, ceil_hour(when)) - 1
-        if 0 <= i < n and ops:
+    for when, bid, _rows, ops in rows:
+        i = max(0, bisect_right(bounds, ceil_hour(when)) - 1)  # a day cut by the range start counts in bucket 0
+        if i < n and ops:
             cells[(i, bid)] = cells.get((i, bid), 0) + int(ops)
     coverage = [0] * n
     for h in block_hours(conn, scope.first_hour, scope.end_hour):
@@ -684,3 +691,46 @@ def size_series(conn: Connection, filters: Filters, bucket: Optional[str] = None
             "cells": [{"epoch": bounds[i], "label": sizes[bid]["label"], "lower_bytes": sizes[bid]["lower_bytes"],
                        "operations": ops, "bytes": ops * scope.weights[bid][1]}
                       for (i, bid), ops in sorted(cells.items())]}
+
+
+def _utc_offsets(lo: int, hi: int, tz: str) -> list[tuple[int, int]]:
+    """[(from_epoch, utc offset seconds)] for [lo, hi) in `tz`: one entry per stretch of constant offset."""
+    zone_info = zone(tz)
+
+    def offset(epoch: int) -> int:
+        return int(datetime.fromtimestamp(epoch, zone_info).utcoffset().total_seconds())
+
+    segments = [(lo, offset(lo))]
+    for start in period_starts("d", lo, hi, tz)[1:]:
+        if start >= hi or offset(start) == segments[-1][1]:
+            continue
+        moment = start - 26 * HOUR  # the change happened during the day before: find its hour
+        while offset(moment) == segments[-1][1]:
+            moment += HOUR
+        segments.append((max(lo, moment // HOUR * HOUR), offset(moment)))
+    return segments
+
+
+def _raw_sizes_per_local_day(conn: Connection, scope: Scope) -> list[tuple[int, int, int]]:
+    """(local midnight epoch, size_range_id, operations) from the raw rows of [first_hour, end_hour), a block
+    counted in the local day (scope.filters.tz) of the hour it reports; honours every filter."""
+    s, o = user_sessions.c, io_operations.c
+    first, end = epoch_bounds(scope.first_hour, scope.end_hour)
+    hour = (s.epoch - HOUR // 2) // HOUR * HOUR  # hour_of, in SQL (floor division: // in SQLAlchemy 2)
+    segments = _utc_offsets(scope.first_hour, scope.end_hour, scope.filters.tz)
+    shift = (case(*[(hour < start, previous) for (start, _), (_, previous) in zip(segments[1:], segments)],
+                  else_=segments[-1][1]) if len(segments) > 1 else segments[0][1])
+    day = ((hour + shift) // 86400).label("day")
+    clauses = [s.epoch >= first, s.epoch < end, *_where(scope, s, s.user_id, s.machine_id, s.direction)]
+    if scope.size_ids is not None:
+        clauses.append(o.size_range_id.in_(scope.size_ids))
+    query = (select(day, o.size_range_id, func.sum(o.count))
+             .select_from(user_sessions.join(io_operations, o.session_id == s.id))
+             .where(*clauses).group_by(day, o.size_range_id))
+    epoch_day = date(1970, 1, 1)
+    return [(_local_midnight(epoch_day + timedelta(days=int(d)), scope.filters.tz), bid, int(ops or 0))
+            for d, bid, ops in conn.execute(query)]
+
+
+def _local_midnight(day: date, tz: str) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=zone(tz)).timestamp())
