@@ -373,7 +373,7 @@ def test_a_locked_database_holds_the_follower_back_without_loss(scene):
 
 
 def test_sigint_and_sigterm_finish_the_transaction_in_hand_and_exit_0(scene):
-    long_log = demo_blocks(20, 5)
+    long_log = demo_blocks(12, 5)
     scene.write(text_of(long_log))
     follower = scene.start()
     follower.wait_for_log("took 64 block")  # catching up, in batches

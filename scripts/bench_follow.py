@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Benchmark: taking one new hour from a year of log costs work proportional to the new bytes, not the file.
+
+    python scripts/bench_follow.py            # the year file (365 days, ~150 MB), SQLite
+    python scripts/bench_follow.py --days 30  # a smaller file, for a quick look
+
+Prints, as ratios to the first ingest of the file (measured in this same process, since the machines are
+shared and absolute times move from run to run):
+  * one-shot `ingest` after one block was appended (the stored position is used): the issue's target is < 2 %;
+  * the same through the `clusterdash ingest` command, which adds the interpreter's start;
+  * the follower taking one appended block (one look at the file, settle 0);
+  * a re-read of the whole file (resume=False): what the straightforward design costs.
+Data goes to bench-data/ (git-ignored); the generated log is reused across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "bench-data"
+sys.path.insert(0, str(ROOT))
+
+REPEATS = 3  # appended-block measurements are short: report the median of a few
+HELD_BACK = 2 * REPEATS + 2  # blocks kept out of the first ingest, appended one at a time afterwards
+
+
+def generated_log(days: int, seed: int = 0) -> Path:
+    """The demo log of `days` days (same file name as scripts/bench.py uses, so either generates it once)."""
+    from clusterdash.ingest.demo import write_demo_log
+
+    path = DATA / f"demo-{days}d-seed{seed}.log"
+    if not path.exists():
+        DATA.mkdir(exist_ok=True)
+        print(f"  generating {path.name} ...", flush=True)
+        write_demo_log(path.with_suffix(".tmp"), days=days, seed=seed)
+        path.with_suffix(".tmp").rename(path)
+    return path
+
+
+def split_tail(log: Path, blocks: int) -> tuple[int, list[bytes]]:
+    """The byte offset where the last `blocks` blocks start, and those blocks."""
+    with open(log, "rb") as f:
+        f.seek(max(0, log.stat().st_size - 200 * 1024 * blocks))
+        tail = f.read()
+    base = log.stat().st_size - len(tail)
+    starts = [i + 1 for i in range(len(tail)) if tail.startswith(b"\nLog:", i)][-blocks:]
+    pieces = [tail[a:b] for a, b in zip(starts, starts[1:] + [len(tail)])]
+    return base + starts[0], pieces
+
+
+def timed(action) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def bench(days: int) -> None:
+    from clusterdash.db.engine import init_schema, make_engine
+    from clusterdash.ingest.follow import Follower
+    from clusterdash.ingest.pipeline import ingest_paths
+
+    source = generated_log(days)
+    cut, held_back = split_tail(source, HELD_BACK)
+    work = DATA / f"follow-{days}d.log"
+    shutil.copyfile(source, work)
+    with open(work, "r+b") as f:
+        f.truncate(cut)
+    db = DATA / f"follow-{days}d.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    url = f"sqlite:///{db}"
+    engine = make_engine(url)
+    init_schema(engine)
+
+    def append(block: bytes) -> None:
+        with open(work, "ab") as f:
+            f.write(block)
+
+    size_mb = cut / 1e6
+    first = timed(lambda: ingest_paths(engine, [str(work)], progress=False))
+    print(f"{days} days, {size_mb:.1f} MB, SQLite")
+    print(f"  first ingest                          : {first:8.3f} s")
+
+    blocks = iter(held_back)
+
+    def after_appending(action) -> float:
+        """The median time of `action` run right after one more block was appended, REPEATS times."""
+        times = []
+        for _ in range(REPEATS):
+            append(next(blocks))
+            times.append(timed(action))
+        return statistics.median(times)
+
+    one_shot = after_appending(lambda: ingest_paths(engine, [str(work)], progress=False))
+    print(f"  ingest after one appended block       : {one_shot:8.3f} s  = {one_shot / first:7.2%} of the first")
+
+    command = [sys.executable, "-m", "clusterdash", "--db", url, "ingest", "--no-progress", str(work)]
+    cli = after_appending(lambda: subprocess.run(command, check=True, cwd=ROOT, capture_output=True))
+    startup = statistics.median(
+        timed(lambda: subprocess.run([sys.executable, "-m", "clusterdash", "--help"], check=True, cwd=ROOT,
+                                     capture_output=True)) for _ in range(REPEATS))
+    print(f"  `clusterdash ingest`, one more block  : {cli:8.3f} s  = {cli / first:7.2%} of the first "
+          f"(of which {startup:.2f} s is starting the interpreter and importing: `clusterdash --help` takes that)")
+
+    follower = Follower(engine, work, poll=1.0, settle=0.0)
+    follower.step()  # opens the file at its stored position
+    append(next(blocks))
+    follow = timed(follower.step)
+    print(f"  follower taking one appended block    : {follow:8.3f} s  = {follow / first:7.2%} of the first")
+    follower.current.file.close()
+
+    append(next(blocks))
+    reread = timed(lambda: ingest_paths(engine, [str(work)], progress=False, resume=False))
+    print(f"  re-read of the whole file (no resume) : {reread:8.3f} s  = {reread / first:7.2%} of the first")
+    engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--days", type=int, default=365, help="size of the generated log in days (default 365)")
+    args = parser.parse_args()
+    bench(args.days)
+
+
+if __name__ == "__main__":
+    main()
