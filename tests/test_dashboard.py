@@ -212,3 +212,39 @@ def test_an_empty_database_shows_the_exact_command_to_ingest(dashboard, tmp_path
     assert f"clusterdash --db {url} ingest /var/log/io_usage.log" in text
     screenshot(dashboard, "dashboard-empty-database", full_page=False)
     assert dashboard.get_logs() == []
+
+
+def test_new_blocks_show_up_live_and_the_selection_stays(dashboard, tmp_path):
+    from clusterdash.db.engine import init_schema, make_engine
+    from clusterdash.ingest.demo import write_demo_log
+    from clusterdash.ingest.pipeline import ingest_paths
+
+    full, first_days = tmp_path / "io_usage.log", tmp_path / "io_usage.first.log"
+    write_demo_log(full, days=4, seed=11)
+    text = full.read_text()
+    cut = [i for i in range(len(text)) if text.startswith("Log: ", i)][60]  # the first 60 hours
+    first_days.write_text(text[:cut])
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    engine = make_engine(url)
+    init_schema(engine)
+    ingest_paths(engine, [str(first_days)])
+
+    open_dashboard(dashboard, url, refresh=1)
+    wait_for_panels(dashboard)
+    status_before = page_text(dashboard, "#live-status")
+    last_time_before = max(t["x"][-1] for t in figure_data(dashboard, "series-graph"))
+    top = bar_names(dashboard, "users-graph")[-1]
+    click_bar(dashboard, "users-graph", top)
+    wait_until(dashboard, lambda: query_of(dashboard).get("user") == [top], what="the user selected")
+    wait_for_panels(dashboard)
+
+    ingest_paths(engine, [str(full)])  # a separate ingest lands the remaining hours
+    engine.dispose()
+    wait_until(dashboard, lambda: page_text(dashboard, "#live-status") != status_before, timeout=15,
+               what="the live status to show the new data")
+    wait_until(dashboard, lambda: max(t["x"][-1] for t in figure_data(dashboard, "series-graph")) > last_time_before,
+               timeout=15, what="the series to extend")
+    assert query_of(dashboard).get("user") == [top]
+    assert chip_texts(dashboard) == [f"user: {top}"]
+    assert selected_in(dashboard, "users-graph") == [top]
+    assert dashboard.get_logs() == []

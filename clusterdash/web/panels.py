@@ -8,7 +8,10 @@ scripts/bench_dashboard.py, which times exactly what a callback runs.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
+from typing import Any, Callable
 
 import pandas as pd
 from sqlalchemy import Engine
@@ -47,6 +50,44 @@ def no_data_message(view: state.View) -> str:
     return "No data in this time range"
 
 
+# -- asking the query layer, through a small cache ----------------------------------------------------------------
+
+_CACHE: "OrderedDict[tuple, Any]" = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+CACHE_ENTRIES = 256
+
+
+def answer(engine: Engine, question: Callable, view: state.View, without: tuple[str, ...] = (), **kwargs) -> Any:
+    """question(conn, filters_for(view, latest, without), **kwargs), remembered per data version.
+
+    Crossfiltering asks the same question often: a click on a user leaves the users panel's own query
+    unchanged (it ignores its own dimension), the users and roles panels ask the same thing while neither
+    has a selection, back/forward revisits a view. The key holds the data version, so anything a new
+    ingest changes is asked afresh. `kwargs["bucket"] = "auto"` picks the series bucket for the range.
+    """
+    with engine.connect() as conn:
+        version = tuple(queries.data_version(conn))
+        filters = filters_for(view, version[0], without)
+        if kwargs.get("bucket") == "auto":
+            kwargs["bucket"] = _bucket(view, version[0])
+        key = (id(engine), question.__name__, filters, tuple(sorted(kwargs.items())), version)
+        with _CACHE_LOCK:
+            if key in _CACHE:
+                _CACHE.move_to_end(key)
+                return _CACHE[key]
+        result = question(conn, filters, **kwargs)
+    with _CACHE_LOCK:
+        _CACHE[key] = result
+        while len(_CACHE) > CACHE_ENTRIES:
+            _CACHE.popitem(last=False)
+    return result
+
+
+def clear_cache() -> None:
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
 # -- small lookups used by the view callback and the live check -----------------------------------------------
 
 def latest_epoch(engine: Engine) -> int | None:
@@ -70,11 +111,10 @@ def live_status(engine: Engine, view: state.View) -> tuple[list, list]:
     return version, cards.live_status(latest, None if latest is None else time.time() - latest, view.tz)
 
 
-# -- panels ------------------------------------------------------------------------------------------------------
+# -- panels (results from the cache are shared: never modify them) --------------------------------------------------
 
 def headline(engine: Engine, view: state.View) -> list:
-    with engine.connect() as conn:
-        rows = queries.user_machine_usage(conn, filters_for(view, queries.latest_block_epoch(conn)))
+    rows = answer(engine, queries.user_machine_usage, view)
     totals = {
         "operations": sum(r["operations"] for r in rows),
         "small_operations": sum(r["small_operations"] for r in rows),
@@ -87,10 +127,7 @@ def headline(engine: Engine, view: state.View) -> list:
 
 
 def series(engine: Engine, view: state.View):
-    with engine.connect() as conn:
-        latest = queries.latest_block_epoch(conn)
-        result = queries.time_series(conn, filters_for(view, latest), bucket=_bucket(view, latest),
-                                     group_by=GROUP_BY[view.stack], top=view.top)
+    result = answer(engine, queries.time_series, view, bucket="auto", group_by=GROUP_BY[view.stack], top=view.top)
     column = "bytes" if view.metric == "bytes" else "operations"
     points = [p for p in result["points"] if p[column] is not None]
     data = pd.DataFrame({"epoch": [p["epoch"] for p in points], "series": [p["group"] for p in points],
@@ -134,40 +171,32 @@ def _grouped(rows: list[dict], key: str, view: state.View) -> pd.DataFrame:
 
 
 def users(engine: Engine, view: state.View):
-    with engine.connect() as conn:
-        rows = queries.users_table(conn, filters_for(view, queries.latest_block_epoch(conn), without=("users",)))
+    rows = answer(engine, queries.users_table, view, without=("users",))
     return figures.ranking_bar(_ranking(rows, "user", view, TOP_USERS, "users"), "users", view.metric,
                                view.users, empty_message=no_data_message(view))
 
 
 def roles(engine: Engine, view: state.View):
-    with engine.connect() as conn:
-        rows = queries.users_table(conn, filters_for(view, queries.latest_block_epoch(conn), without=("roles",)))
+    rows = answer(engine, queries.users_table, view, without=("roles",))
     return figures.ranking_bar(_grouped(rows, "role", view), "roles", view.metric, view.roles,
                                empty_message=no_data_message(view))
 
 
 def machines(engine: Engine, view: state.View):
-    with engine.connect() as conn:
-        rows = queries.machines_table(conn, filters_for(view, queries.latest_block_epoch(conn),
-                                                        without=("machines",)))
+    rows = answer(engine, queries.machines_table, view, without=("machines",))
     data = _ranking(rows, "machine", view, TOP_MACHINES, "machines", group="machine_type")
     return figures.ranking_bar(data, "machines", view.metric, view.machines, group_column="machine_type",
                                empty_message=no_data_message(view))
 
 
 def machine_types(engine: Engine, view: state.View):
-    with engine.connect() as conn:
-        rows = queries.machines_table(conn, filters_for(view, queries.latest_block_epoch(conn),
-                                                        without=("machine_types",)))
+    rows = answer(engine, queries.machines_table, view, without=("machine_types",))
     return figures.ranking_bar(_grouped(rows, "machine_type", view), "machine_types", view.metric,
                                view.machine_types, empty_message=no_data_message(view))
 
 
 def sizes(engine: Engine, view: state.View):
-    with engine.connect() as conn:
-        result = queries.size_distribution(conn, filters_for(view, queries.latest_block_epoch(conn),
-                                                             without=("sizes",)))
+    result = answer(engine, queries.size_distribution, view, without=("sizes",))
     buckets = [b for b in result["buckets"] if b["operations"]]
     data = pd.DataFrame({"label": [b["label"] for b in buckets], "lower": [b["lower_bytes"] for b in buckets],
                          "value": [_value(b, view.metric) for b in buckets]})
@@ -175,9 +204,7 @@ def sizes(engine: Engine, view: state.View):
 
 
 def heatmap(engine: Engine, view: state.View):
-    with engine.connect() as conn:
-        latest = queries.latest_block_epoch(conn)
-        result = queries.size_series(conn, filters_for(view, latest, without=("sizes",)), bucket=_bucket(view, latest))
+    result = answer(engine, queries.size_series, view, without=("sizes",), bucket="auto")
     cells = result["cells"]
     data = pd.DataFrame({"epoch": [c["epoch"] for c in cells], "label": [c["label"] for c in cells],
                          "lower": [c["lower_bytes"] for c in cells], "value": [_value(c, view.metric) for c in cells]})
@@ -187,7 +214,8 @@ def heatmap(engine: Engine, view: state.View):
 
 
 def health(engine: Engine, view: state.View) -> list:
-    # Data health is about the data, not the selection: only the time range applies.
+    # Data health is about the data, not the selection: only the time range applies. Never cached: the age
+    # of the last block moves with the clock.
     with engine.connect() as conn:
         facts = queries.data_health(conn, filters_for(view, queries.latest_block_epoch(conn),
                                                       without=tuple(state.DIMENSIONS)))

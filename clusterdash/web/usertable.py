@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from clusterdash.db import queries
 from clusterdash.web import format as fmt
 from clusterdash.web import state
-from clusterdash.web.panels import filters_for, no_data_message
+from clusterdash.web.panels import answer, no_data_message
 
 SHOWN_ROWS = 500  # the browser sorts what it holds; the CSV has every row
 GIB = 1024**3
@@ -40,9 +40,7 @@ def columns() -> list[dict]:
 
 
 def _rows(engine: Engine, view: state.View) -> list[dict]:
-    with engine.connect() as conn:
-        latest = queries.latest_block_epoch(conn)
-        return queries.user_machine_usage(conn, filters_for(view, latest, without=("users", "machines")))
+    return answer(engine, queries.user_machine_usage, view, without=("users", "machines"))
 
 
 def table(engine: Engine, view: state.View) -> tuple[list, list, list, str]:
