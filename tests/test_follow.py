@@ -351,6 +351,20 @@ def test_a_new_file_on_the_same_inode_while_stopped_is_read_from_the_start(scene
     follower.stop()
 
 
+def test_a_file_empty_when_last_seen_then_written_and_rotated_while_stopped(scene):
+    scene.path.touch()
+    follower = scene.start(verbose=True)
+    follower.wait_for_log(rf"storing the position in {scene.path}: byte 0")
+    follower.stop()
+    scene.write(text_of(B[:5]))  # written and rotated away before the follower ever read a byte of it
+    scene.path.rename(scene.sibling(".1"))
+    scene.write(text_of(B[5:7]))
+    follower = scene.start()
+    follower.wait_for_log("modified since the last position was saved")
+    scene.caught_up()
+    follower.stop()
+
+
 # --- the database, and stopping -----------------------------------------------------------------------------------
 
 def test_a_locked_database_holds_the_follower_back_without_loss(scene):

@@ -229,7 +229,7 @@ class Follower:
             return
         new.close()
         log.info("rotation seen: %s now names another file (inode %d -> %d); finishing the old file first",
-                 self.path, current.file.inode, os.stat(self.path).st_ino)
+                 self.path, current.file.inode, new.inode)
         current.changed_at = time.monotonic()  # the writer may still append to the old file until it reopens
         self.retiring, self.current = current, None
 
@@ -268,34 +268,47 @@ class Follower:
         then any file rotated after it; the name itself is read next by the loop."""
         latest = self._retrying(lambda: self._read_only(lambda conn: latest_position(conn, self.path)),
                                 "reading the stored position")
-        if latest is None or latest.head_length == 0:
-            return  # nothing was read from it
-        try:
-            with LogFile.open(self.path) as now_there:
-                if now_there.holds_stored(latest):
-                    return
-                same_inode = now_there.identity == (latest.device, latest.inode)
-        except OSError:
-            same_inode = False
-        # The same inode holding other bytes: truncated, or a new file on a reused inode (rotated, deleted).
-        what = "truncation or rotation" if same_inode else "rotation"
-        found, newer_files = self._find_beside(latest.head_fingerprint, latest.head_length, latest.position)
-        if found is None:
-            log.warning("%s seen while stopped: the file read last as %s (up to byte %d) is not beside it any more; "
-                        "reading %s from its own position", what, self.path, latest.position.offset, self.path)
+        if latest is None:
             return
-        log.info("%s seen while stopped: the file read last as %s is now %s; reading it on from byte %d",
-                 what, self.path, found.path, latest.position.offset)
-        # Its progress goes to a row of its own: the row saved last under the name must stay there, so that if
-        # this start dies before the name's new file is stored, the next one looks beside the name again.
-        self._finish(Reading(found, latest.position, None))
-        for newer in newer_files:
+        if latest.head_length > 0:  # else it was empty when last seen: any file would "hold" it
             try:
-                reading = self._reading_of(LogFile.open(newer))
+                with LogFile.open(self.path) as now_there:
+                    if now_there.holds_stored(latest):
+                        return
+                    same_inode = now_there.identity == (latest.device, latest.inode)
+            except OSError:
+                same_inode = False
+            # The same inode holding other bytes: truncated, or a new file on a reused inode (rotated, deleted).
+            what = "truncation or rotation" if same_inode else "rotation"
+            found, newer_files = self._find_beside(latest.head_fingerprint, latest.head_length, latest.position)
+            if found is not None:
+                log.info("%s seen while stopped: the file read last as %s is now %s; reading it on from byte %d",
+                         what, self.path, found.path, latest.position.offset)
+                # Its progress goes to a row of its own: the row saved last under the name must stay there, so
+                # that if this start dies before the name's new file is stored, the next one looks here again.
+                self._finish(Reading(found, latest.position, None))
+                for newer in newer_files:
+                    self._finish_rotated(newer, "rotated while stopped")
+                return
+            log.warning("%s seen while stopped: the file read last as %s (up to byte %d) is not beside it any "
+                        "more", what, self.path, latest.position.offset)
+        # The file cannot be recognised beside the name: read whatever was rotated since its position was saved
+        # (files read before cost only their last block, from their own stored positions).
+        for sibling in reversed(rotated_siblings(self.path)):
+            try:
+                modified = sibling.stat().st_mtime
             except OSError:
                 continue
-            log.info("reading %s, rotated while stopped, from byte %d", newer, reading.position.offset)
-            self._finish(reading)
+            if modified >= latest.updated_at - 1:
+                self._finish_rotated(sibling, "modified since the last position was saved")
+
+    def _finish_rotated(self, path: Path, why: str) -> None:
+        try:
+            reading = self._reading_of(LogFile.open(path))
+        except OSError:
+            return
+        log.info("reading %s, %s, from byte %d", path, why, reading.position.offset)
+        self._finish(reading)
 
     def _find_beside(self, head_fingerprint: str, head_length: int,
                      position: Position) -> tuple[Optional[LogFile], list[Path]]:

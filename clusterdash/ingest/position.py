@@ -75,6 +75,7 @@ class StoredPosition:
     head_length: int
     position: Position
     sequence: int
+    updated_at: int  # epoch seconds
 
 
 class LogFile:
@@ -138,9 +139,12 @@ class LogFile:
         return self._last_read[1]
 
     def refresh_head(self) -> None:
-        """Re-read the first bytes if the file was shorter than HEAD_BYTES when they were last read."""
+        """Re-read the first bytes if the file was shorter than HEAD_BYTES when they were last read. Only more of
+        the same bytes are taken: other bytes mean a truncation, which the reader has to notice, not adopt."""
         if len(self.head) < HEAD_BYTES and not self.compressed:
-            self.head = self.read_at(0, HEAD_BYTES)
+            head = self.read_at(0, HEAD_BYTES)
+            if head.startswith(self.head):
+                self.head = head
 
     def head_unchanged(self) -> bool:
         """Does the file still start with the bytes read from it before? (False after a truncation.)"""
@@ -164,7 +168,7 @@ class LogFile:
 def _stored(row) -> StoredPosition:
     position = Position(row.offset, row.line_number, row.check, row.check_length, row.blocks_before)
     return StoredPosition(row.id, row.path, row.device, row.inode, row.head_fingerprint, row.head_length,
-                          position, row.sequence)
+                          position, row.sequence, row.updated_at)
 
 
 def find_position(conn: Connection, log: LogFile) -> tuple[Position, Optional[int]]:
