@@ -165,6 +165,16 @@ def test_an_appended_block_shows_in_stats_within_3s_with_the_default_poll(scene)
     follower.stop()
 
 
+def test_rejected_lines_are_logged_and_the_follower_goes_on(scene):
+    bad = B[3].replace("\n@", "\nthis line is not log data\n@", 1)
+    scene.write(text_of(B[:3]) + bad + text_of(B[4:6]))
+    follower = scene.start()
+    follower.wait_for_log(r"rejected 1 line\(s\) in .*io_usage.log, kept in the database \(first: line \d+: "
+                          r"unrecognised line")
+    scene.caught_up()
+    follower.stop()
+
+
 def test_watchdog_wakes_the_follower_long_before_the_poll(scene):
     scene.write(text_of(B[:5]))
     follower = scene.start(poll=60, settle=0.3)

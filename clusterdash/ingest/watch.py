@@ -46,24 +46,29 @@ def watch_for_changes(path: Path, wake: threading.Event):
 
 
 _ROTATION_NUMBER = re.compile(r"\.(\d+)(?:\.gz)?$")
+# What logrotate appends to a name: .1, .2.gz, -20250312, -2025-03-12.gz. Not .swp, .bak, .tmp: not logs.
+_ROTATION_SUFFIX = re.compile(r"^[.-]\d[\d-]*(?:\.gz)?$")
 
 
 def rotated_siblings(path: Path) -> list[Path]:
-    """Files beside `path` whose name continues its name, newest first: numbered rotations by their number
-    (io_usage.log.1, then io_usage.log.2.gz: compressing a file gives it a new modification time, so that cannot
-    order them), then any others (io_usage.log-20250312) by modification time."""
+    """Files beside `path` named as logrotate names its rotations, newest first: numbered rotations by their
+    number (io_usage.log.1, then io_usage.log.2.gz; compressing a file gives it a new modification time, so that
+    cannot order them), then dated ones (io_usage.log-20250312) by their name, latest date first."""
     try:
-        entries = [p for p in path.parent.iterdir() if p.name != path.name and p.name.startswith(path.name)]
+        entries = [p for p in path.parent.iterdir()
+                   if p.name.startswith(path.name) and _ROTATION_SUFFIX.match(p.name[len(path.name):])]
     except OSError:
         return []
-    found: list[tuple[int, int, str, Path]] = []
+    numbered, dated = [], []
     for entry in entries:
         try:
             if not entry.is_file():
                 continue
-            mtime = entry.stat().st_mtime_ns
         except OSError:
             continue
         m = _ROTATION_NUMBER.search(entry.name)
-        found.append((0, int(m.group(1)), entry.name, entry) if m else (1, -mtime, entry.name, entry))
-    return [entry for *_, entry in sorted(found)]
+        if m and not re.search(r"-\d", entry.name[len(path.name):]):
+            numbered.append((int(m.group(1)), entry))
+        else:
+            dated.append(entry)
+    return [entry for _, entry in sorted(numbered)] + sorted(dated, key=lambda e: e.name, reverse=True)
