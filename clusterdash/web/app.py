@@ -71,14 +71,22 @@ def _register_api(server: flask.Flask, engine, values: Mapping[str, Any]) -> Non
 def _prepare_database(engine, tz: str) -> None:
     """Tables and rollups in the display zone (so series read whole days of that zone). Cheap when present.
 
-    Rollups first: on a database written before rollups existed, ensure_rollups creates *and backfills* them,
-    whereas init_schema would create them empty (they are declared on the same MetaData)."""
+    On a database written before rollups existed, ensure_rollups must come first: it creates *and backfills*
+    them, whereas init_schema would create them empty (they are declared on the same MetaData). On a new
+    database the tables come first, since setting the zone rebuilds rollups from them."""
+    from sqlalchemy import inspect
+
     from clusterdash.db.engine import init_schema, schema_is_initialised
     from clusterdash.db.rollups import ensure_rollups
+    from clusterdash.db.schema import user_sessions
 
-    ensure_rollups(engine, tz)
-    if not schema_is_initialised(engine):
+    if user_sessions.name in inspect(engine).get_table_names():
+        ensure_rollups(engine, tz)
+        if not schema_is_initialised(engine):
+            init_schema(engine)
+    else:
         init_schema(engine)
+        ensure_rollups(engine, tz)
 
 
 def create_server() -> flask.Flask:

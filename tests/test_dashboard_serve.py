@@ -1,0 +1,93 @@
+"""`clusterdash serve` and the Procfile's gunicorn command, as real processes on a free port."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.status, response.read().decode().replace("\\u002f", "/")  # Dash escapes / in JSON
+
+
+def wait_for(url: str, process: subprocess.Popen, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited with {process.returncode}: {process.stdout.read()}")
+        try:
+            return get(url)[1]
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"{url} did not answer within {timeout} s")
+
+
+def stop(process: subprocess.Popen) -> str:
+    process.send_signal(signal.SIGINT)
+    try:
+        out, _ = process.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, _ = process.communicate()
+    return out
+
+
+def test_serve_with_an_empty_database_says_what_to_run_and_demo_fills_it(tmp_path):
+    port = free_port()
+    db = f"sqlite:///{tmp_path / 'dash.db'}"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    plain = subprocess.Popen([sys.executable, "-m", "clusterdash", "--db", db, "serve", "--port", str(port)],
+                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        page = wait_for(f"http://127.0.0.1:{port}/_dash-layout", plain)
+        assert "No data yet" in page and f"clusterdash --db {db} ingest" in page
+    finally:
+        out = stop(plain)
+    assert f"clusterdash --db {db} ingest /var/log/io_usage.log" in out and "serve --demo" in out
+
+    demo = subprocess.Popen([sys.executable, "-m", "clusterdash", "--db", db, "serve", "--port", str(port), "--demo"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        page = wait_for(f"http://127.0.0.1:{port}/_dash-layout", demo, timeout=120)
+        assert "users-graph" in page and "No data yet" not in page
+        assert get(f"http://127.0.0.1:{port}/user/someone")[0] == 200  # profile paths serve the app
+    finally:
+        out = stop(demo)
+    assert "demo log" in out and (tmp_path / "data" / "demo" / "io_usage.log").exists()
+
+
+def test_the_procfile_command_serves_the_same_app_under_gunicorn(tmp_path):
+    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or shutil.which("gunicorn")
+    if gunicorn is None:
+        pytest.fail("gunicorn is not installed (it is an install requirement)")
+    procfile = (ROOT / "Procfile").read_text()
+    assert "'clusterdash.web.app:create_server()'" in procfile
+    port = free_port()
+    env = {**os.environ, "CLUSTERDASH_DB": f"sqlite:///{tmp_path / 'g.db'}", "PORT": str(port)}
+    command = procfile.split("web:", 1)[1].strip().replace("gunicorn", gunicorn, 1).replace("${PORT:-8050}", str(port))
+    server = subprocess.Popen(["bash", "-c", "exec " + command], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        page = wait_for(f"http://127.0.0.1:{port}/_dash-layout", server)
+        assert "No data yet" in page
+        assert get(f"http://127.0.0.1:{port}/assets/bootstrap.min.css")[0] == 200
+    finally:
+        stop(server)
