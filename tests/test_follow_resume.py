@@ -4,6 +4,7 @@ bytes read then; otherwise from the start. Real files, real databases (SQLite an
 from __future__ import annotations
 
 import gzip
+import re
 import os
 import shutil
 
@@ -126,3 +127,17 @@ def test_resume_false_reads_everything_and_finds_nothing_new(engine, db_url, tmp
     report = ingest_paths(engine, [str(log)], progress=False, resume=False)
     assert report.files[0].blocks == 10 and report.added.blocks_new == 0
     assert every_count(db_url) == reference(tmp_path, text_of(BLOCKS[:10]))
+
+
+def test_a_last_line_cut_short_waits_for_the_next_read(engine, db_url, tmp_path):
+    """A writer caught in the middle of a row: '[1K, 2K)     1' may be the start of '[1K, 2K)    12'."""
+    log = tmp_path / "io_usage.log"
+    last = BLOCKS[6]
+    row = re.search(r"^\S[^\n]{15} *\d{2,} \|", last, re.MULTILINE)  # a row whose count has two digits or more
+    cut = row.start() + 23  # its count without its last digit
+    log.write_text(text_of(BLOCKS[:6]) + last[:cut])
+    ingest(engine, log)
+    with open(log, "a") as f:
+        f.write(last[cut:] + BLOCKS[7])
+    ingest(engine, log)
+    assert every_count(db_url) == reference(tmp_path, text_of(BLOCKS[:8]))

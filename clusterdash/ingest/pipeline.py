@@ -229,8 +229,8 @@ def batched(blocks: Iterable[Block], size: int = BATCH_BLOCKS) -> Iterator[list[
 def ingest_file(engine: Engine, path: Path, on_bytes: Optional[Callable[[int], None]] = None,
                 resume: bool = True) -> tuple[FileReport, LoadCounts]:
     """Read one file into the database, from where an earlier read of the same bytes stopped (resume=False: from
-    the start). The last block is taken at end of file, but the stored position stays at its start, so that if
-    the file grows the block is read again and completed."""
+    the start). The last block is taken at end of file (but not a last line without its newline), and the stored
+    position stays at its start, so that if the file grows the block is read again and completed."""
     report, added = FileReport(str(path)), LoadCounts()
     try:
         log = LogFile.open(path)
@@ -246,7 +246,10 @@ def ingest_file(engine: Engine, path: Path, on_bytes: Optional[Callable[[int], N
         if on_bytes is not None and not log.compressed:
             on_bytes(start.offset)
         try:
-            for batch in read_batches(log, start, take_last=True, on_bytes=on_bytes):
+            # A plain file may be live: a last line without its newline may be a row cut short by the writer, and
+            # a stored count is never corrected, so it waits for the next read. A compressed file is finished.
+            for batch in read_batches(log, start, take_last=True, whole_lines_only=not log.compressed,
+                                      on_bytes=on_bytes):
                 for block in batch.blocks:
                     report.count(block)
                 with write_transaction(engine) as conn:
