@@ -49,14 +49,8 @@ VIEW_OUTPUTS = {
     "stack": Output(ID.series_stack, "value"),
     "top": Output(ID.series_top, "value"),
 }
-# A prop name in a triggered id -> the key next_view knows the input by.
-_TRIGGER_KEYS = {ID.url: ID.url, ID.range: ID.range}
-
-
 def view_outputs(engine: Engine, trigger, values: dict, current: dict | None, defaults: state.View) -> dict:
     """The view callback's body: the next view, and everything that shows it (URL, store, controls, chips)."""
-    if isinstance(trigger, dict) and trigger.get("type") == ID.chip_remove and not _chip_was_clicked(trigger):
-        return {key: no_update for key in VIEW_OUTPUTS}  # chips (re)appearing, not a click
     if trigger == ID.clear and not values.get(ID.clear):
         return {key: no_update for key in VIEW_OUTPUTS}
     before = state.from_store(current) if current else defaults
@@ -81,17 +75,13 @@ def view_outputs(engine: Engine, trigger, values: dict, current: dict | None, de
     }
 
 
-def _chip_was_clicked(trigger: dict) -> bool:
-    return any(t["value"] for t in ctx.triggered) if ctx.triggered else False
-
-
 def register_callbacks(app: dash.Dash, engine: Engine, defaults: state.View) -> None:
     @app.callback(output=VIEW_OUTPUTS, inputs={name: spec[0] for name, spec in VIEW_INPUTS.items()},
                   state={"current": State(ID.view, "data")})
     def on_view_input(current, **arguments):
-        trigger = ctx.triggered_id
-        if isinstance(trigger, str):
-            trigger = _TRIGGER_KEYS.get(trigger, trigger)
+        trigger = ctx.triggered_id  # a component id; a dict for a chip's remove button
+        if isinstance(trigger, dict) and not any(t["value"] for t in ctx.triggered):
+            return {key: no_update for key in VIEW_OUTPUTS}  # chips (re)appearing with n_clicks 0, not a click
         values = {VIEW_INPUTS[name][1]: value for name, value in arguments.items()}
         return view_outputs(engine, dict(trigger) if isinstance(trigger, dict) else trigger, values, current,
                             defaults)
