@@ -37,6 +37,13 @@ def text_of(blocks) -> str:
     return "".join(blocks)
 
 
+def split_mid_line(block: str) -> tuple[str, str]:
+    """A block cut inside the count of one of its histogram rows, as a writer caught mid-line leaves it."""
+    row = re.search(r"^\S[^\n]{15} *\d{2,} \|", block[len(block) // 3:], re.MULTILINE)
+    cut = len(block) // 3 + row.start() + 22
+    return block[:cut], block[cut:]
+
+
 def append(path: Path, text: str) -> None:
     with open(path, "a") as f:
         f.write(text)

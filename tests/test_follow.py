@@ -34,6 +34,7 @@ from tests.followtools import (
     demo_blocks,
     every_count,
     reference,
+    split_mid_line,
     text_of,
     wait_until,
     wait_until_equal,
@@ -238,6 +239,24 @@ def test_copytruncate_while_running_reads_the_unread_tail_from_the_copy(scene):
     log = follower.wait_for_log("reading the rest of the old content from its copy")
     assert "truncation seen" in log
     scene.caught_up()
+    follower.stop()
+
+
+def test_copytruncate_in_the_middle_of_an_hour_joins_the_two_parts(scene):
+    scene.write(text_of(B[:5]))
+    follower = scene.start()
+    scene.caught_up()
+    follower.pause()
+    first, rest = split_mid_line(B[5])
+    scene.write(first)  # the writer is in the middle of a row when logrotate copies and truncates
+    shutil.copyfile(scene.path, scene.sibling(".1"))
+    with open(scene.path, "r+b") as f:
+        f.truncate(0)
+    scene.write(rest + text_of(B[6:8]))
+    follower.resume()
+    follower.wait_for_log("truncation seen")
+    scene.caught_up()
+    assert "rejected" not in follower.log()
     follower.stop()
 
 

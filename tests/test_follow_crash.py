@@ -12,7 +12,6 @@ from __future__ import annotations
 import random
 import re
 import shutil
-import subprocess
 import time
 from collections import Counter
 
@@ -23,7 +22,7 @@ from clusterdash.db.schema import ingest_files
 from tests.followtools import Follower, append, demo_blocks, reference, text_of, wait_until_equal
 
 KILLS = 26
-BLOCKS = demo_blocks(12, 3)  # about 280 hours, 4.5 MB: catch-ups take several batches of 64 blocks
+BLOCKS = demo_blocks(13, 3)  # about 300 hours, 5 MB: catch-ups take several batches of 64 blocks
 STORING = re.compile(r"storing \d+ block")
 
 
@@ -72,19 +71,16 @@ def test_killed_at_many_points_the_follower_ends_equal_to_the_reference(tmp_path
         append(path, text)
         written += text
 
-    write_some(70)
+    write_some(50)
     points = []
     for round_number in range(KILLS):
         follower = Follower(sqlite_url, path, log_file, poll=0.1, settle=0.3, verbose=True)
         how = rng.choice(["while starting", "when storing", "when storing", "after a while", "after a while"])
         if how == "when storing" and next_block >= len(BLOCKS):
             how = "after a while"  # nothing left to write, so perhaps nothing to store
-        if how == "while starting":
-            delay = rng.uniform(0.0, 0.6)  # Python takes about that long to import everything
-        elif how == "when storing":
-            delay, nth_commit = None, rng.randint(1, 4)
-        else:
-            delay = rng.uniform(0.6, 2.0)
+        if how == "when storing":
+            nth_commit = rng.randint(1, 4)
+        delay = rng.uniform(0.0, 0.4) if how == "while starting" else rng.uniform(0.0, 1.2)
         if round_number == 9:  # logrotate create, while it starts
             path.rename(logs / "io_usage.log.1")
             path.touch()
@@ -93,24 +89,23 @@ def test_killed_at_many_points_the_follower_ends_equal_to_the_reference(tmp_path
             shutil.copyfile(path, logs / "io_usage.log.1")
             with open(path, "r+b") as f:
                 f.truncate(0)
-        write_some(rng.randrange(1, 14))  # the writer goes on while the follower runs
-        if delay is None:
-            # Kill as the nth commit starts, or after 3 s if there are fewer to make.
-            deadline = time.monotonic() + 3
-            while (len(STORING.findall(follower.log())) < nth_commit and time.monotonic() < deadline
-                   and follower.process.poll() is None):
-                time.sleep(0.005)
-        else:
-            try:  # let it run for `delay` seconds: this picks the moment of the kill, it waits for nothing
-                follower.process.wait(timeout=delay)
-            except subprocess.TimeoutExpired:
-                pass
+        write_some(rng.randrange(1, 11))  # the writer goes on while the follower runs
+        # These loops pick the moment of the kill; they wait for no result. Times count from the follower's first
+        # log line (its imports take a while, longer on a loaded machine), except while it is still starting.
+        if how != "while starting":
+            follower.wait_for_log("following", timeout=30)
+        deadline = time.monotonic() + (3.0 if how == "when storing" else delay)
+        while time.monotonic() < deadline and follower.process.poll() is None:
+            if how == "when storing" and len(STORING.findall(follower.log())) >= nth_commit:
+                break  # kill as the nth commit of blocks begins (or after 3 s if there are fewer to make)
+            time.sleep(0.005)
         follower.check_alive()
         follower.kill()
         points.append((where_it_died(follower.log()), len(written), stored_offsets(sqlite_url)))
         if rng.random() < 0.5:
-            write_some(rng.randrange(0, 10))  # and while it is dead
+            write_some(rng.randrange(0, 7))  # and while it is dead
 
+    blocks_during_kills = next_block
     write_some(len(BLOCKS))
     if partial:
         append(path, partial)
@@ -120,8 +115,9 @@ def test_killed_at_many_points_the_follower_ends_equal_to_the_reference(tmp_path
     follower.stop()
 
     kinds = Counter(kind for kind, _, _ in points)
-    print(f"\n{len(points)} kills: {dict(kinds)}; {len({p[2] for p in points})} distinct stored states")
+    print(f"\n{len(points)} kills: {dict(kinds)}; {len({p[2] for p in points})} distinct stored states; "
+          f"{blocks_during_kills} of {len(BLOCKS)} blocks written while it was being killed")
     assert len(points) >= 20 and len(set(points)) >= 20  # each at another point of the writing
-    assert len({p[2] for p in points}) >= 10  # and of the reading: the follower made progress between kills
+    assert len({p[2] for p in points}) >= 5  # and of the reading: the follower made progress between kills
     assert kinds["before any commit"] and kinds["as a commit began (in it or just after)"]
     assert kinds["between commits"]

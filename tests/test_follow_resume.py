@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from clusterdash.db.schema import ingest_files
 from clusterdash.ingest.pipeline import ingest_paths
-from tests.followtools import demo_blocks, every_count, reference, text_of
+from tests.followtools import demo_blocks, every_count, reference, split_mid_line, text_of
 
 BLOCKS = demo_blocks(3, 11)
 
@@ -141,3 +141,31 @@ def test_a_last_line_cut_short_waits_for_the_next_read(engine, db_url, tmp_path)
         f.write(last[cut:] + BLOCKS[7])
     ingest(engine, log)
     assert every_count(db_url) == reference(tmp_path, text_of(BLOCKS[:8]))
+
+
+def test_an_hour_split_by_copytruncate_is_joined_across_the_two_files(engine, db_url, tmp_path):
+    """logrotate copied the file while the writer was in the middle of a row; the rest went to the emptied file."""
+    first, rest = split_mid_line(BLOCKS[9])
+    rotated, live = tmp_path / "io_usage.log.1", tmp_path / "io_usage.log"
+    rotated.write_text(text_of(BLOCKS[:9]) + first)
+    live.write_text(rest)
+    ingest(engine, rotated)
+    report = ingest(engine, live)  # the rest alone: the next hour has not begun, so it is not taken yet
+    assert report.files[0].blocks == 0 and report.rejected == []
+    with open(live, "a") as f:
+        f.write(text_of(BLOCKS[10:12]))
+    report = ingest(engine, live)  # alone, its predecessor found beside it
+    assert report.rejected == []
+    assert every_count(db_url) == reference(tmp_path, text_of(BLOCKS[:12]))
+
+
+def test_a_copy_that_overlaps_is_not_taken_for_a_continuation(engine, db_url, tmp_path):
+    """A file that starts in the middle of an hour older than the last one before it: not the rest of that one."""
+    text = text_of(BLOCKS[:20])
+    lines = text.splitlines(True)
+    rotated, live = tmp_path / "io_usage.log.1", tmp_path / "io_usage.log"
+    rotated.write_text("".join(lines[: 2 * len(lines) // 3]))
+    live.write_text("".join(lines[len(lines) // 3 + 3:]))
+    report = ingest(engine, rotated, live)
+    assert report.rejected  # the headless start of the copy: reported, credited to no hour
+    assert every_count(db_url) == reference(tmp_path, text)

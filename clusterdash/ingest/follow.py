@@ -38,7 +38,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from clusterdash.db.engine import write_transaction
 from clusterdash.ingest.load import LoadCounts, write_blocks
-from clusterdash.ingest.pipeline import Batch, read_batches
+from clusterdash.ingest.pipeline import Batch, last_block_of, read_batches
 from clusterdash.ingest.position import (
     LogFile,
     Position,
@@ -75,6 +75,8 @@ class Reading:
     read_size: Optional[int] = None  # the size when the file was last read through
     open_taken_size: Optional[int] = None  # the size when its last, open block was last taken
     saved_head: Optional[bytes] = None  # the first bytes as stored with its position (None: not stored yet)
+    # The last block of the file written before this one, which this one may finish (see read_batches).
+    continues: Optional[Callable[[], bytes]] = None
 
     @property
     def name(self) -> str:
@@ -109,6 +111,7 @@ class Follower:
         self.retiring: Optional[Reading] = None  # the file the name pointed at before a rotation, being finished
         self.missing = False
         self.unreadable = False
+        self.finished_tail: Optional[bytes] = None  # the last block of the file finished last
 
     def request_stop(self) -> None:
         """Ask the loop to stop after the transaction in hand (safe from a signal handler)."""
@@ -183,8 +186,9 @@ class Follower:
             # Say which file is being read before anything is read from it: if the follower dies before its first
             # commit and the file is then rotated or truncated, the next start knows to look for it beside the name.
             self._commit(reading, Batch([], reading.position))
-        for batch in read_batches(reading.file, reading.position, take_last, whole_lines_only=not final,
-                                  batch_blocks=FOLLOW_BATCH_BLOCKS):
+        # Whole lines only, even from a finished file: a line cut short there may go on in the next file.
+        for batch in read_batches(reading.file, reading.position, take_last, whole_lines_only=True,
+                                  batch_blocks=FOLLOW_BATCH_BLOCKS, continues=reading.continues):
             self._commit(reading, batch)
             if self.stop.is_set():
                 raise Stopping
@@ -231,7 +235,7 @@ class Follower:
         log.info("rotation seen: %s now names another file (inode %d -> %d); finishing the old file first",
                  self.path, current.file.inode, new.inode)
         current.changed_at = time.monotonic()  # the writer may still append to the old file until it reopens
-        self.retiring, self.current = current, None
+        self.retiring, self.current, self.finished_tail = current, None, None
 
     def _retire_step(self) -> bool:
         """Read on in the rotated file until it has been quiet for `settle` seconds; then take its last block and
@@ -242,12 +246,14 @@ class Follower:
             return False
         self._read(retiring, final=True)
         log.info("finished the old file (inode %d) at byte %d", retiring.file.inode, retiring.size_seen or 0)
+        self.finished_tail = last_block_of(retiring.file, retiring.position.offset)
         retiring.file.close()
         self.retiring = None
         return True
 
     def _truncated(self) -> None:
         current = self.current
+        self.finished_tail = None  # the copy, if there is one, is what the new content follows
         log.warning("truncation seen: %s no longer holds the bytes read up to byte %d (copytruncate?); "
                     "reading it again from the start", self.path, current.position.offset)
         copy, _ = self._find_beside(*current.head_fingerprint, current.position)
@@ -307,6 +313,7 @@ class Follower:
             reading = self._reading_of(LogFile.open(path))
         except OSError:
             return
+        reading.continues = self._continuation
         log.info("reading %s, %s, from byte %d", path, why, reading.position.offset)
         self._finish(reading)
 
@@ -332,6 +339,7 @@ class Follower:
         """Read a file that nobody writes any more to its end, its last block included; then close it."""
         try:
             self._read(reading, final=True)
+            self.finished_tail = last_block_of(reading.file, reading.position.offset)
         finally:
             reading.file.close()
 
@@ -349,8 +357,23 @@ class Follower:
             return None
         self.unreadable = False
         reading = self._reading_of(file)
+        reading.continues = self._continuation
         log.info("reading %s from byte %d", self.path, reading.position.offset)
         return reading
+
+    def _continuation(self) -> bytes:
+        """The last block of the file written before the one now read: the one finished last, or else the
+        newest rotated file beside the name."""
+        if self.finished_tail is not None:
+            return self.finished_tail
+        siblings = rotated_siblings(self.path)
+        if not siblings:
+            return b""
+        try:
+            with LogFile.open(siblings[0]) as previous:
+                return last_block_of(previous)
+        except (OSError, EOFError):
+            return b""
 
     def _reading_of(self, file: LogFile) -> Reading:
         try:

@@ -169,13 +169,19 @@ class Batch:
 
 
 def read_batches(log: LogFile, start: Position, take_last: bool, whole_lines_only: bool = False,
-                 batch_blocks: int = BATCH_BLOCKS, on_bytes: Optional[Callable[[int], None]] = None) -> Iterator[Batch]:
+                 batch_blocks: int = BATCH_BLOCKS, on_bytes: Optional[Callable[[int], None]] = None,
+                 continues: Optional[Callable[[], bytes]] = None) -> Iterator[Batch]:
     """Read `log` from `start` in batches of blocks, each with the position to resume from after it.
 
     The position never moves past a block that is not known to be complete (no `Log:` line after it yet): if
     the writer was still writing it, the next read takes it again and the loader merges what was missing.
     take_last: take that last block too (one-shot: the writer is done; follow: the file has been quiet).
-    whole_lines_only: but not a last line without its newline (a count cut short would be stored for good)."""
+    whole_lines_only: but not a last line without its newline (a count cut short would be stored for good).
+    continues: the last block of the file written before this one (asked for only when needed). A file that
+    starts with data but no `Log:` line may hold the rest of that block, cut off by a copytruncate or a rotation
+    in the middle of an hour: the two parts are parsed as the one block they are, if the hour after them in this
+    file comes after that block's hour (a copy that merely overlaps the file before is not a continuation). Until
+    that hour has begun, such a start is not taken."""
     tail = log.read_at(start.offset - start.check_length, start.check_length)
     log.stream.seek(start.offset)
     position = saved = start
@@ -184,16 +190,17 @@ def read_batches(log: LogFile, start: Position, take_last: bool, whole_lines_onl
     for piece, line, offset, complete in split_pieces(log.stream, start.line_number, start.offset):
         if on_bytes is not None:
             on_bytes(len(piece))
+        head = _head_of_block(log, piece, offset, complete, continues)
         if not complete:
-            if take_last:
+            if take_last and head is not None:
                 if whole_lines_only:
                     piece = piece[:piece.rfind(b"\n") + 1]
-                block = _parse_piece(piece, line, offset)
+                block = _parse_piece(piece, line, offset, head)
                 if block is not None:
                     batch.append(block)
                     took_open = True
             break
-        block = _parse_piece(piece, line, offset)
+        block = _parse_piece(piece, line, offset, head or b"")
         tail = piece[-CHECK_BYTES:] if len(piece) >= CHECK_BYTES else (tail + piece)[-CHECK_BYTES:]
         position = position.after(offset + len(piece), line + piece.count(b"\n"), tail,
                                   1 if block is not None and block.is_data else 0)
@@ -206,12 +213,94 @@ def read_batches(log: LogFile, start: Position, take_last: bool, whole_lines_onl
         yield Batch(batch, position, took_open)
 
 
-def _parse_piece(piece: bytes, line: int, offset: int) -> Optional[Block]:
+_EPOCH = re.compile(rb"^Log: [^\n]*\((\d+)\)")
+
+
+def _head_of_block(log: LogFile, piece: bytes, offset: int, complete: bool,
+                   continues: Optional[Callable[[], bytes]]) -> Optional[bytes]:
+    """The start of the block that `piece` finishes (see read_batches: continues), b"" when it finishes none,
+    None when that cannot be told yet (the next hour has not begun)."""
+    if offset != 0 or continues is None or piece.startswith(b"Log:") or not _starts_inside_a_block(piece):
+        return b""
+    head = continues()
+    head_hour = _EPOCH.match(head)
+    if head_hour is None:
+        return b""
+    if not complete:
+        return None
+    next_hour = _EPOCH.match(log.read_at(len(piece), 200))
+    return head if next_hour is not None and int(next_hour.group(1)) > int(head_hour.group(1)) else b""
+
+
+def _starts_inside_a_block(piece: bytes) -> bool:
+    """Does the piece start with something other than bpftrace's notices: an entry, a row, the end of a row?"""
+    for raw in piece.split(b"\n"):
+        text = raw.strip()
+        if text and not text.startswith((b"Attaching ", b"Lost ")):
+            return True
+    return False
+
+
+LAST_BLOCK_LIMIT = 4 << 20  # a block is ~17 KB; the largest seen is well under 1 MB
+
+
+def last_block_of(log: LogFile, start: int = 0) -> bytes:
+    """The bytes of the last block of a file no one writes any more (from its last `Log:` line at or after
+    `start` to the end): what a file written after it may continue."""
+    if log.compressed:  # its length is unknown without decompressing: keep the last bytes while streaming
+        log.stream.seek(start)
+        data = b""
+        while chunk := log.stream.read(READ_SIZE):
+            data = (data + chunk)[-LAST_BLOCK_LIMIT:]
+    else:
+        size = log.size() or 0
+        start = max(start, size - LAST_BLOCK_LIMIT)
+        data = log.read_at(start, size - start)
+    cut = data.rfind(b"\nLog:")
+    if cut >= 0:
+        return data[cut + 1:]
+    return data if data.startswith(b"Log:") else b""
+
+
+def last_block_of_path(path: Optional[Path]) -> bytes:
+    if path is None:
+        return b""
+    try:
+        with LogFile.open(path) as log:
+            return last_block_of(log)
+    except (OSError, EOFError):
+        return b""
+
+
+def predecessors(files: list[Path]) -> list[Optional[Path]]:
+    """For each file (in the order expand_paths gives), the file written just before it: the previous rotation
+    of the same log in the list, or else, for a live log, its newest rotation beside it."""
+    from clusterdash.ingest.watch import rotated_siblings
+
+    found: list[Optional[Path]] = []
+    for i, path in enumerate(files):
+        if i > 0 and _rotation_group(files[i - 1]) == _rotation_group(path):
+            found.append(files[i - 1])
+        else:
+            siblings = rotated_siblings(path)
+            found.append(siblings[0] if siblings else None)
+    return found
+
+
+def _rotation_group(path: Path) -> tuple[str, str]:
+    m = _ROTATION_SUFFIX.search(path.name)
+    return str(path.parent), path.name[: m.start()] if m else path.name
+
+
+def _parse_piece(piece: bytes, line: int, offset: int, head: bytes = b"") -> Optional[Block]:
     if not piece:
         return None
+    length = len(piece)
+    if head:  # the first part of this block, from the file before; numbered as the lines before line 1
+        piece, line = head + piece, line - head.count(b"\n")
     block = parse_block_text(piece.decode("utf-8", "replace"), line)
     if block is not None:
-        block.start_offset, block.end_offset = offset, offset + len(piece)
+        block.start_offset, block.end_offset = offset, offset + length
     return block
 
 
@@ -227,10 +316,11 @@ def batched(blocks: Iterable[Block], size: int = BATCH_BLOCKS) -> Iterator[list[
 
 
 def ingest_file(engine: Engine, path: Path, on_bytes: Optional[Callable[[int], None]] = None,
-                resume: bool = True) -> tuple[FileReport, LoadCounts]:
+                resume: bool = True, predecessor: Optional[Path] = None) -> tuple[FileReport, LoadCounts]:
     """Read one file into the database, from where an earlier read of the same bytes stopped (resume=False: from
     the start). The last block is taken at end of file (but not a last line without its newline), and the stored
-    position stays at its start, so that if the file grows the block is read again and completed."""
+    position stays at its start, so that if the file grows the block is read again and completed.
+    predecessor: the file written before this one (its rotated predecessor), whose last block this one may finish."""
     report, added = FileReport(str(path)), LoadCounts()
     try:
         log = LogFile.open(path)
@@ -249,7 +339,7 @@ def ingest_file(engine: Engine, path: Path, on_bytes: Optional[Callable[[int], N
             # A plain file may be live: a last line without its newline may be a row cut short by the writer, and
             # a stored count is never corrected, so it waits for the next read. A compressed file is finished.
             for batch in read_batches(log, start, take_last=True, whole_lines_only=not log.compressed,
-                                      on_bytes=on_bytes):
+                                      on_bytes=on_bytes, continues=lambda: last_block_of_path(predecessor)):
                 for block in batch.blocks:
                     report.count(block)
                 with write_transaction(engine) as conn:
@@ -271,9 +361,9 @@ def ingest_paths(engine: Engine, paths: Iterable[str], progress: bool | None = N
     total = sum(f.stat().st_size for f in files)
     with tqdm(total=total, unit="B", unit_scale=True, disable=(None if progress is None else not progress),
               desc="ingest", leave=False) as bar:
-        for path in files:
+        for path, predecessor in zip(files, predecessors(files)):
             file_report, added = ingest_file(engine, path, on_bytes=bar.update if not bar.disable else None,
-                                             resume=resume)
+                                             resume=resume, predecessor=predecessor)
             report.files.append(file_report)
             report.added.add(added)
     return report
