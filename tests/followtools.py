@@ -59,7 +59,8 @@ def wait_until(condition: Callable[[], object], timeout: float, message: str | C
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting until {message() if callable(message) else message}")
+            what = message() if callable(message) else message
+            raise AssertionError(f"timed out after {timeout}s waiting until {what}")
         time.sleep(interval)
 
 

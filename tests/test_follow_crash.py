@@ -21,7 +21,7 @@ from clusterdash.db.engine import make_engine
 from clusterdash.db.schema import ingest_files
 from tests.followtools import Follower, append, demo_blocks, reference, text_of, wait_until_equal
 
-KILLS = 26
+KILLS = 24
 BLOCKS = demo_blocks(13, 3)  # about 300 hours, 5 MB: catch-ups take several batches of 64 blocks
 STORING = re.compile(r"storing \d+ block")
 

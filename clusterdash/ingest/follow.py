@@ -313,7 +313,7 @@ class Follower:
             reading = self._reading_of(LogFile.open(path))
         except OSError:
             return
-        reading.continues = self._continuation
+        reading.continues = lambda: self.finished_tail or b""  # the rotated file read just before, if any
         log.info("reading %s, %s, from byte %d", path, why, reading.position.offset)
         self._finish(reading)
 
@@ -408,9 +408,10 @@ class Follower:
         if data:
             # A block read again (an open block that grew, a rotated file's last block) adds nothing: not news.
             level = logging.INFO if counts.blocks_new or counts.blocks_merged else logging.DEBUG
-            log.log(level, "took %d block(s) from %s (%d new, %d completed, %d already stored)%s; next block at byte %d",
-                     data, reading.name, counts.blocks_new, counts.blocks_merged, counts.blocks_unchanged,
-                     ", the last one still open" if batch.took_open_block else "", batch.position.offset)
+            log.log(level, "took %d block(s) from %s (%d new, %d completed, %d already stored)%s; "
+                    "next block at byte %d", data, reading.name, counts.blocks_new, counts.blocks_merged,
+                    counts.blocks_unchanged, ", the last one still open" if batch.took_open_block else "",
+                    batch.position.offset)
         rejected = [r for b in batch.blocks for r in b.rejected]
         if rejected:
             log.warning("rejected %d line(s) in %s, kept in the database (first: line %d: %s)",

@@ -351,7 +351,8 @@ def ingest_file(engine: Engine, path: Path, on_bytes: Optional[Callable[[int], N
     return report, added
 
 
-def ingest_paths(engine: Engine, paths: Iterable[str], progress: bool | None = None, resume: bool = True) -> IngestReport:
+def ingest_paths(engine: Engine, paths: Iterable[str], progress: bool | None = None,
+                 resume: bool = True) -> IngestReport:
     """Ingest every file `paths` names. progress: a bar on stderr (None: only when stderr is a terminal).
     resume=False reads every file from its start, even one read before (the result is the same, only slower)."""
     from tqdm import tqdm

@@ -40,7 +40,8 @@ def digest(data: bytes) -> str:
 
 
 def signed64(number: int) -> int:
-    """An inode or device number as a signed 64-bit integer (the database's BIGINT); some file systems use all 64 bits."""
+    """An inode or device number as a signed 64-bit integer (the database's BIGINT): some file systems use all
+    64 bits."""
     return number - (1 << 64) if number >= (1 << 63) else number
 
 
