@@ -9,12 +9,14 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import inspect, select, update
 
 from clusterdash.db.engine import write_transaction
 from clusterdash.db.filters import hour_of
-from clusterdash.db.rollups import ensure_rollups, rebuild_rollups, rollup_sizes, rollup_usage
-from clusterdash.db.schema import io_operations, io_size_ranges, user_sessions
+from clusterdash.db.rollups import GRAINS, ensure_rollups, rebuild_rollups, rollup_zone
+from clusterdash.db.schema import (ROLLUP_TABLES, io_operations, io_size_ranges, rollup_machine_sizes,
+                                   rollup_sizes, rollup_state, rollup_usage, rollup_user_sizes,
+                                   user_sessions)
 from clusterdash.ingest.demo import generate_lines
 from clusterdash.ingest.load import write_blocks
 from clusterdash.ingest.parse import parse_lines
@@ -25,7 +27,8 @@ def _blocks(days: int, seed: int):
 
 
 def _expected(conn, zone_name: str):
-    """Straightforward oracle: every raw row, its hour, its local day/week/month, summed in Python."""
+    """Straightforward oracle: every raw row, its hour, its local day/week/month, summed in Python into what each
+    rollup table should hold (at the grains that table keeps)."""
     tz = ZoneInfo(zone_name)
 
     def starts(hour):
@@ -36,8 +39,8 @@ def _expected(conn, zone_name: str):
 
     bounds = {r.id: (r.lower_bytes, r.upper_bytes) for r in conn.execute(select(io_size_ranges))}
     sessions = {r.id: r for r in conn.execute(select(user_sessions))}
-    usage = defaultdict(lambda: [0, 0, 0, 0.0])  # sessions, rows, operations, bytes_mid
-    sizes = defaultdict(lambda: [0, 0])
+    usage = defaultdict(lambda: [0, 0, 0, 0.0, 0])  # sessions, rows, operations, bytes_mid, bucket bits
+    sizes = {name: defaultdict(lambda: [0, 0]) for name in ("RollupSizes", "RollupUserSizes", "RollupMachineSizes")}
     for s in sessions.values():
         for grain, start in starts(hour_of(s.epoch)):
             usage[(grain, start, s.user_id, s.machine_id, s.direction)][0] += 1
@@ -50,36 +53,43 @@ def _expected(conn, zone_name: str):
             u[1] += 1
             u[2] += count
             u[3] += count * mid
-            z = sizes[(grain, start, s.direction, bucket)]
-            z[0] += 1
-            z[1] += count
-    return dict(usage), dict(sizes)
+            u[4] |= 1 << bucket
+            for name, key in (("RollupSizes", (s.direction,)), ("RollupUserSizes", (s.user_id, s.direction)),
+                              ("RollupMachineSizes", (s.machine_id, s.direction))):
+                if grain in GRAINS[name]:
+                    z = sizes[name][(grain, start, *key, bucket)]
+                    z[0] += 1
+                    z[1] += count
+    return dict(usage), {name: dict(v) for name, v in sizes.items()}
 
 
 def _actual(conn):
-    u = rollup_usage.c
-    usage = {(r.grain, r.start, r.user_id, r.machine_id, r.direction): [r.sessions, r.rows, r.operations, r.bytes_mid]
-             for r in conn.execute(select(rollup_usage))}
-    sizes = {(r.grain, r.start, r.direction, r.size_range_id): [r.rows, r.operations]
-             for r in conn.execute(select(rollup_sizes))}
-    assert all(k[0] in "dwm" for k in usage), u
+    usage = {(r.grain, r.start, r.user_id, r.machine_id, r.direction):
+             [r.sessions, r.rows, r.operations, r.bytes_mid, r.buckets] for r in conn.execute(select(rollup_usage))}
+    sizes = {}
+    for table in (rollup_sizes, rollup_user_sizes, rollup_machine_sizes):
+        keys = [c.name for c in table.primary_key.columns]
+        sizes[table.name] = {tuple(r._mapping[k] for k in keys): [r.rows, r.operations]
+                             for r in conn.execute(select(table))}
     return usage, sizes
 
 
 def _assert_rollups_match(engine, zone_name):
     with engine.connect() as conn:
+        assert rollup_zone(conn) == zone_name
         usage, sizes = _actual(conn)
         want_usage, want_sizes = _expected(conn, zone_name)
     assert sizes == want_sizes
     assert usage.keys() == want_usage.keys()
-    for key, (sessions, rows, ops, mid) in want_usage.items():
+    for key, (sessions, rows, ops, mid, bits) in want_usage.items():
         got = usage[key]
-        assert got[:3] == [sessions, rows, ops], key
+        assert got[:3] == [sessions, rows, ops] and got[4] == bits, key
         assert got[3] == pytest.approx(mid, rel=1e-9)
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_rollups_match_raw_rows_for_any_batching_and_order(engine, seed):
+def test_rollups_match_raw_rows_for_any_batching_and_order(engine, seed, monkeypatch):
+    monkeypatch.delenv("CLUSTERDASH_TZ", raising=False)  # rollups first built by an ingest use it, else UTC
     rng = random.Random(seed)
     blocks = _blocks(days=9, seed=seed)
     # Cut into random chunks, shuffle the chunks, re-send some chunks, and send some blocks first half-written.
@@ -119,3 +129,59 @@ def _blocks_copy(block):
     import copy
 
     return copy.deepcopy(block)
+
+
+def test_init_creates_the_rollup_tables_and_the_first_ingest_starts_them(engine, monkeypatch):
+    """`clusterdash init` (init_schema) declares every rollup table; until rollups are complete they are unused."""
+    monkeypatch.delenv("CLUSTERDASH_TZ", raising=False)
+    with engine.connect() as conn:
+        assert rollup_zone(conn) is None  # tables exist, no state yet: the queries read raw rows
+        tables = set(inspect(conn).get_table_names())
+    assert {t.name for t in ROLLUP_TABLES} <= tables
+    with write_transaction(engine) as conn:
+        write_blocks(conn, _blocks(days=2, seed=3), "io_usage.log")
+    _assert_rollups_match(engine, "UTC")
+
+
+def test_a_database_without_rollups_is_backfilled_at_start_up_and_answers_meanwhile(engine, monkeypatch):
+    from clusterdash.db import queries
+    from clusterdash.db.filters import Filters
+    from clusterdash.ingest import load
+
+    monkeypatch.setattr(load, "add_to_rollups", lambda *args, **kwargs: None)  # as written before rollups
+    with write_transaction(engine) as conn:
+        write_blocks(conn, _blocks(days=3, seed=4), "io_usage.log")
+    monkeypatch.undo()
+    filters = Filters(tz="Europe/Zurich")
+    with engine.connect() as conn:
+        assert rollup_zone(conn) is None
+        before = (queries.users_table(conn, filters), queries.time_series(conn, filters, "day", "user"))
+    assert before[0] and before[1]["points"]
+    assert ensure_rollups(engine, "Europe/Zurich") == "Europe/Zurich"
+    _assert_rollups_match(engine, "Europe/Zurich")
+    with engine.connect() as conn:
+        after = (queries.users_table(conn, filters), queries.time_series(conn, filters, "day", "user"))
+    assert _rounded(after) == _rounded(before)
+
+
+def test_an_older_rollup_layout_is_rebuilt_by_the_next_ingest(engine, monkeypatch):
+    monkeypatch.delenv("CLUSTERDASH_TZ", raising=False)
+    blocks = _blocks(days=3, seed=6)
+    with write_transaction(engine) as conn:
+        write_blocks(conn, blocks[:30], "io_usage.log")
+        conn.execute(update(rollup_state).values(version=1))
+    with engine.connect() as conn:
+        assert rollup_zone(conn) is None
+    with write_transaction(engine) as conn:
+        write_blocks(conn, blocks[30:], "io_usage.log")
+    _assert_rollups_match(engine, "UTC")
+
+
+def _rounded(value):
+    if isinstance(value, float):
+        return float(f"{value:.9g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rounded(v) for v in value]
+    return value

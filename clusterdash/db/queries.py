@@ -1,10 +1,20 @@
 """The only read SQL: a `Filters` value in, plain data (dicts and lists, times as epochs and ISO-8601 Z) out.
 
-The CLI, the API and the dashboard all ask here. Each question is answered from the smallest tables that can:
-a range of hours is cut into whole months and days of the rollup zone (read from the rollups) and the hours
-left at its edges (read from the raw tables); see `_pieces`. What forces the slower raw path is said where it
-happens: a size-bucket filter combined with user or machine filters or groups, and a series drawn in a zone
-other than the rollup zone.
+The CLI, the API and the dashboard all ask here. Each question is answered from the smallest table that has the
+dimensions it needs (db/rollups.py lists them): a range of hours is cut into whole months, weeks and days of the
+rollup zone, read from that table, and the hours left at its edges, read from the raw tables (`_pieces`).
+
+  needs (filters or groups)          reads
+  no size bucket                     RollupUsage (user x machine x direction; d/w/m) + UserSessions
+  size bucket, no user or machine    RollupSizes (d/w/m) + UserSessions x IOOperations
+  size bucket and user(s)            RollupUserSizes (w/m) + raw
+  size bucket and machine(s)         RollupMachineSizes (w/m) + raw
+  size bucket, users and machines    raw rows; only "who used these sizes" (stats' user and machine counts)
+                                     comes from the RollupUsage bucket bit sets
+
+Without complete rollups (never built, being rebuilt) every hour is read from the raw tables: correct, slower.
+A series drawn in a zone other than the rollup zone reads the rollup periods that lie inside each of its
+buckets and the raw hours around their boundaries.
 
 Public functions (all take an open Connection first):
   database_stats(conn)                                  what `clusterdash stats --json` prints
@@ -17,21 +27,25 @@ Public functions (all take an open Connection first):
   time_series(conn, filters, bucket, group_by, top)     buckets with coverage, points per group
   size_distribution(conn, filters)                      operations and bytes per size bucket
   choose_bucket(first_hour, end_hour)                   the series bucket used when none is asked for
+  and, for the dashboard: data_version, data_health, user_machine_usage, size_series
 """
 
 from __future__ import annotations
 
 import time
+import weakref
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Iterable, Optional
 
-from sqlalchemy import BigInteger, Connection, Float, case, cast, func, select
+import numpy as np
+from sqlalchemy import BigInteger, Connection, Engine, Float, case, cast, func, select
 
 from clusterdash.db.filters import HOUR, Filters, ceil_hour, epoch_bounds, hour_of, zone
-from clusterdash.db.rollups import bucket_weights, period_starts, rollup_sizes, rollup_usage, rollup_zone
+from clusterdash.db.rollups import GRAINS, bucket_mask, bucket_weights, period_starts, rollup_zone
 from clusterdash.db.schema import (io_operations, io_size_ranges, log_entries, machines, rejected_lines,
+                                   rollup_machine_sizes, rollup_sizes, rollup_usage, rollup_user_sizes,
                                    user_sessions, users)
 from clusterdash.db.timefmt import iso_utc
 
@@ -43,6 +57,9 @@ _GRAIN = {"day": "d", "week": "w", "month": "m"}
 # usage measures, in this order everywhere below
 _MEASURES = ("sessions", "rows", "operations", "small_operations", "bytes_low", "bytes_mid", "bytes_high",
              "unbounded_rows")
+_SERIES = ("operations", "bytes_mid")
+# Raw pieces longer than this, for a few users or machines, are read through the user/machine index.
+_LONG_RAW = 14 * 24 * HOUR
 
 
 # -- what the database holds -----------------------------------------------------------------------------------
@@ -95,7 +112,7 @@ class Scope:
     user_ids: Optional[list[int]]  # None: every user
     machine_ids: Optional[list[int]]
     size_ids: Optional[list[int]]
-    zone: str
+    zone: Optional[str]  # of the rollups; None: no complete rollups, read the raw tables
     weights: dict
 
     @property
@@ -115,16 +132,16 @@ def resolve(conn: Connection, filters: Filters) -> Scope:
     user_ids = machine_ids = size_ids = None
     if filters.filters_users:
         query = select(users.c.id)
-        for column, values in ((users.c.username, filters.users), (users.c.role, filters.roles),
-                               (users.c.affiliation, filters.affiliations)):
-            if values:
-                query = query.where(column.in_(values))
+        for col, wanted in ((users.c.username, filters.users), (users.c.role, filters.roles),
+                            (users.c.affiliation, filters.affiliations)):
+            if wanted:
+                query = query.where(col.in_(wanted))
         user_ids = sorted(conn.execute(query).scalars())
     if filters.filters_machines:
         query = select(machines.c.id)
-        for column, values in ((machines.c.name, filters.machines), (machines.c.machine_type, filters.machine_types)):
-            if values:
-                query = query.where(column.in_(values))
+        for col, wanted in ((machines.c.name, filters.machines), (machines.c.machine_type, filters.machine_types)):
+            if wanted:
+                query = query.where(col.in_(wanted))
         machine_ids = sorted(conn.execute(query).scalars())
     if filters.sizes:
         size_ids = sorted(conn.execute(select(io_size_ranges.c.id).where(io_size_ranges.c.label.in_(filters.sizes)))
@@ -137,7 +154,10 @@ def _pieces(scope: Scope, grains: Iterable[str]) -> list[tuple[Optional[str], in
 
     Returns (grain, first period start, end period start) for rollup rows, and (None, first hour, end hour)
     for hours to read from the raw tables. A period [P, Q) holds the hours from ceil_hour(P) to ceil_hour(Q).
+    Without complete rollups every hour is raw.
     """
+    grains = tuple(grains) if scope.zone is not None else ()
+
     def cut(lo: int, hi: int, grains: tuple[str, ...]) -> list:
         if lo >= hi:
             return []
@@ -151,114 +171,293 @@ def _pieces(scope: Scope, grains: Iterable[str]) -> list[tuple[Optional[str], in
         i, j = inside[0], inside[-1] + 1
         return cut(lo, bounds[i], grains[1:]) + [(grains[0], starts[i], starts[j])] + cut(bounds[j], hi, grains[1:])
 
-    return cut(scope.first_hour, scope.end_hour, tuple(grains))
+    return cut(scope.first_hour, scope.end_hour, grains)
 
 
-def _sum(column):
+def _plan(scope: Scope, grains: tuple[str, ...], bounds: Optional[list[int]] = None
+          ) -> tuple[dict[str, list[int]], list[tuple[int, int]]]:
+    """What to read: per grain the period starts, and the raw hour ranges. With `bounds` (a series' bucket
+    boundaries in hours) every period lies inside one bucket: in the rollup zone whole buckets are periods
+    (when `grains` nest in the buckets); in another zone each bucket is cut on its own."""
+    if bounds is None or not grains or scope.zone is None or scope.zone == scope.filters.tz:
+        cuts = _pieces(scope, grains)
+    else:
+        cuts = []
+        for lo, hi in zip(bounds, bounds[1:]):
+            cuts += _pieces(replace(scope, first_hour=lo, end_hour=hi), grains)
+    periods: dict[str, list[int]] = {}
+    raw: list[tuple[int, int]] = []
+    for grain, lo, hi in cuts:
+        if grain is None:
+            if raw and raw[-1][1] == lo:
+                raw[-1] = (raw[-1][0], hi)
+            else:
+                raw.append((lo, hi))
+        else:
+            periods.setdefault(grain, []).extend(period_starts(grain, lo, hi, scope.zone)[:-1])
+    return periods, raw
+
+
+def _sum(col):
     """SUM with the column's own type: PostgreSQL sums bigint as numeric, which Python sees as Decimal."""
-    return cast(func.sum(column), Float if isinstance(column.type, Float) else BigInteger)
+    return cast(func.sum(col), Float if isinstance(col.type, Float) else BigInteger)
 
 
-def _where(scope: Scope, table, user_col, machine_col, direction_col) -> list:
+_SEEK_IDS = 32  # a longer IN list filters rows instead of multiplying index seeks
+
+
+def _where(scope: Scope, user_col, machine_col, direction_col, key: tuple = ()) -> list:
+    """The user/machine/direction filters. `key`: the id columns in the order of the table's primary key after
+    (grain, start); a short IN list on a leading one lets SQLite seek (periods x ids); a long one, or one
+    behind a column that is not constrained, only filters (`col + 0` keeps SQLite from multiplying seeks)."""
     clauses = []
-    if scope.user_ids is not None:
-        clauses.append(user_col.in_(scope.user_ids))
-    if scope.machine_ids is not None:
-        clauses.append(machine_col.in_(scope.machine_ids))
+    seeks = 1
+    leading = True
+    for name, col, ids in (("user", user_col, scope.user_ids), ("machine", machine_col, scope.machine_ids)):
+        if col is None:
+            continue
+        if ids is None:
+            leading = leading and name not in key
+            continue
+        seek = leading and name in key and seeks * len(ids) <= _SEEK_IDS
+        clauses.append(col.in_(ids) if seek else (col + 0).in_(ids))
+        seeks *= len(ids)
+        leading = seek
     if scope.filters.direction != "both":
         clauses.append(direction_col == scope.filters.direction)
     return clauses
 
 
-# -- the two sources: usage (no size detail) and sizes ---------------------------------------------------------
+def _raw_sessions(scope: Scope, lo: int, hi: int):
+    """UserSessions for the raw hours [lo, hi): the alias to select from (with an index hint for SQLite, whose
+    planner has no statistics here) and the WHERE clauses for the range and the user/machine/direction filters."""
+    s = user_sessions
+    narrow_user = scope.user_ids is not None and len(scope.user_ids) <= 5
+    narrow_machine = scope.machine_ids is not None and len(scope.machine_ids) <= 3
+    index = "ix_sessions_epoch"
+    if hi - lo > _LONG_RAW and (narrow_user or narrow_machine):
+        index = "ix_sessions_user_epoch" if narrow_user else "ix_sessions_machine_epoch"
+    first, end = epoch_bounds(lo, hi)
+    key = {"ix_sessions_user_epoch": ("user",), "ix_sessions_machine_epoch": ("machine",)}.get(index, ())
+    clauses = [s.c.epoch >= first, s.c.epoch < end,
+               *_where(scope, s.c.user_id, s.c.machine_id, s.c.direction, key)]
+    return index, clauses
+
+
+# -- the sources: usage (no size detail) and sizes --------------------------------------------------------------
 
 _COLUMN = {"user": "user_id", "machine": "machine_id", "direction": "direction"}
+_LABEL = {"role": (users, "user_id", "role"), "machine_type": (machines, "machine_id", "machine_type")}
 
 
-def _usage(conn: Connection, scope: Scope, by: tuple[str, ...] = (), grains=("m", "d"),
-           with_time: bool = False, rows: bool = False) -> list[tuple]:
+def _grouping(table, by: tuple[str, ...]):
+    """GROUP BY columns for `by` over `table` (a rollup or UserSessions), and the FROM clause: a role or machine
+    type is the user's or machine's current one, joined from Users or Machines."""
+    columns, source = [], table
+    for b in by:
+        if b in _LABEL:
+            other, key, name = _LABEL[b]
+            source = source.join(other, other.c.id == table.c[key])
+            columns.append(other.c[name])
+        else:
+            columns.append(table.c[_COLUMN[b]])
+    return columns, source
+
+
+def _usage(conn: Connection, scope: Scope, by: tuple[str, ...] = (), grains=("m", "w", "d"),
+           with_time: bool = False, rows: bool = False, measures: tuple[str, ...] = _MEASURES,
+           bounds: Optional[list[int]] = None) -> list[tuple]:
     """Usage sums grouped by `by` (user, machine, direction) [and by period start / hour when with_time].
 
-    Returns tuples: (time?, *group values, *_MEASURES). The time is the period start for rollup rows and the
-    hour for raw rows. `rows`: count raw histogram rows too (a join; the rollups carry it already).
+    Returns tuples: (time?, *group values, *measures). The time is the period start for rollup rows and the
+    hour for raw rows. `rows`: count raw histogram rows too (a subquery per session; the rollups carry it).
+    `bounds`: the series' bucket boundaries (see _plan).
     """
     if scope.empty:
         return []
+    periods, raw = _plan(scope, tuple(grains), bounds)
     out = []
-    for grain, lo, hi in _pieces(scope, grains):
-        if grain is not None:
-            t = rollup_usage.c
-            groups = ([t.start] if with_time else []) + [t[_COLUMN[b]] for b in by]
-            query = (select(*groups, *[_sum(t[m]) for m in _MEASURES])
-                     .where(t.grain == grain, t.start >= lo, t.start < hi,
-                            *_where(scope, t, t.user_id, t.machine_id, t.direction)))
-            out.extend(tuple(r) for r in conn.execute(query.group_by(*groups)) if r[len(groups)] is not None)
-            continue
-        s = user_sessions.c
-        first, end = epoch_bounds(lo, hi)
-        groups = ([s.epoch] if with_time else []) + [s[_COLUMN[b]] for b in by]
-        clauses = [s.epoch >= first, s.epoch < end, *_where(scope, s, s.user_id, s.machine_id, s.direction)]
-        row_count = (select(func.count()).select_from(io_operations).where(io_operations.c.session_id == s.id)
-                     .scalar_subquery()) if rows else None
-        query = select(*groups, func.count(), _sum(row_count) if rows else func.count() * 0,
-                       _sum(s.operations), _sum(s.small_operations), _sum(s.bytes_low),
-                       _sum(s.bytes_mid), _sum(s.bytes_high), func.count() - func.count(s.bytes_high))
-        for r in conn.execute(query.where(*clauses).group_by(*groups)):
+    t = rollup_usage.c
+    by_columns, source = _grouping(rollup_usage, by)
+    for grain, starts in periods.items():
+        groups = ([t.start] if with_time else []) + by_columns
+        query = (select(*groups, *[_sum(t[m]) for m in measures]).select_from(source)
+                 .where(t.grain == grain, t.start.in_(starts),
+                        *_where(scope, t.user_id, t.machine_id, t.direction, ("user", "machine"))))
+        if groups:
+            query = query.group_by(*groups)
+        out.extend(tuple(r) for r in conn.execute(query) if r[len(groups)] is not None)
+    s = user_sessions.c
+    raw_columns = {"sessions": func.count(), "operations": _sum(s.operations),
+                   "small_operations": _sum(s.small_operations), "bytes_low": _sum(s.bytes_low),
+                   "bytes_mid": _sum(s.bytes_mid), "bytes_high": _sum(s.bytes_high),
+                   "unbounded_rows": func.count() - func.count(s.bytes_high)}
+    by_columns, source = _grouping(user_sessions, by)
+    for lo, hi in raw:
+        index, clauses = _raw_sessions(scope, lo, hi)
+        groups = ([s.epoch] if with_time else []) + by_columns
+        if "rows" in measures:
+            count = (select(func.count()).select_from(io_operations).where(io_operations.c.session_id == s.id)
+                     .scalar_subquery())
+            raw_columns["rows"] = _sum(count) if rows else func.count() * 0
+        query = (select(*groups, *[raw_columns[m] for m in measures]).select_from(source).where(*clauses)
+                 .with_hint(user_sessions, f"INDEXED BY {index}", "sqlite"))
+        if groups:
+            query = query.group_by(*groups)
+        for r in conn.execute(query):
+            if not groups and not r[0]:
+                continue
             r = tuple(r)
-            if with_time:
-                r = (hour_of(r[0]),) + r[1:]
-            out.append(r)
+            out.append((hour_of(r[0]),) + r[1:] if with_time else r)
     return out
 
 
+def _size_table(scope: Scope, by: tuple[str, ...]):
+    """The size rollup with the dimensions these filters and groups need, or None (then raw rows)."""
+    with_users = scope.user_ids is not None or "user" in by or "role" in by
+    with_machines = scope.machine_ids is not None or "machine" in by or "machine_type" in by
+    if with_users and with_machines:
+        return None
+    return rollup_user_sizes if with_users else rollup_machine_sizes if with_machines else rollup_sizes
+
+
 def _sizes(conn: Connection, scope: Scope, by: tuple[str, ...] = (), with_time: bool = False,
-           grains=("m", "d")) -> list[tuple]:
+           grains: Optional[Iterable[str]] = None, bounds: Optional[list[int]] = None,
+           pairs: bool = True) -> list[tuple]:
     """Per size bucket: (time?, *group values, size_range_id, rows, operations), honouring the size filter.
 
-    The size rollups have no user or machine: with user/machine filters or groups, every hour is read from
-    the raw rows (the user and machine indexes keep that to the chosen ones' sessions).
+    Whole periods come from the size rollup that has the needed dimensions (`grains` limits the grains used,
+    e.g. to those nesting in a series' buckets). With both a user and a machine filter, see _pair_plan; with
+    users and machines otherwise both involved, every hour is raw.
     """
     if scope.empty:
         return []
-    needs_raw = scope.user_ids is not None or scope.machine_ids is not None or set(by) - {"direction"}
+    table = _size_table(scope, by)
+    if table is None and pairs and grains != ():
+        plan = _pair_plan(conn, scope, by, subtract=not with_time)
+        if plan is not None:
+            whole, minus = plan
+            found = _sizes(conn, whole, by, with_time, grains, bounds)
+            if minus is None:
+                return found
+            return _subtract(found, _sizes(conn, minus, by, grains=(), pairs=False), len(by))
+    usable = GRAINS[table.name] if table is not None else ()
+    grains = usable if grains is None else tuple(g for g in grains if g in usable)
+    periods, raw = _plan(scope, grains, bounds)
     out = []
-    for grain, lo, hi in _pieces(scope, () if needs_raw else grains):
-        if grain is not None:
-            t = rollup_sizes.c
-            groups = ([t.start] if with_time else []) + [t[_COLUMN[b]] for b in by] + [t.size_range_id]
-            clauses = [t.grain == grain, t.start >= lo, t.start < hi]
-            if scope.filters.direction != "both":
-                clauses.append(t.direction == scope.filters.direction)
+    if table is not None:
+        t = table.c
+        user_col = t.user_id if "user_id" in t else None
+        machine_col = t.machine_id if "machine_id" in t else None
+        by_columns, source = _grouping(table, by)
+        for grain, starts in periods.items():
+            groups = ([t.start] if with_time else []) + by_columns + [t.size_range_id]
+            clauses = [t.grain == grain, t.start.in_(starts),
+                       *_where(scope, user_col, machine_col, t.direction, ("user", "machine"))]
             if scope.size_ids is not None:
                 clauses.append(t.size_range_id.in_(scope.size_ids))
-            query = select(*groups, _sum(t.rows), _sum(t.operations)).where(*clauses).group_by(*groups)
+            query = (select(*groups, _sum(t.rows), _sum(t.operations)).select_from(source).where(*clauses)
+                     .group_by(*groups))
             out.extend(tuple(r) for r in conn.execute(query))
-            continue
-        s, o = user_sessions.c, io_operations.c
-        first, end = epoch_bounds(lo, hi)
-        groups = ([s.epoch] if with_time else []) + [s[_COLUMN[b]] for b in by] + [o.size_range_id]
-        clauses = [s.epoch >= first, s.epoch < end, *_where(scope, s, s.user_id, s.machine_id, s.direction)]
+    s, o = user_sessions.c, io_operations.c
+    by_columns, source = _grouping(user_sessions, by)
+    for lo, hi in raw:
+        index, clauses = _raw_sessions(scope, lo, hi)
+        groups = ([s.epoch] if with_time else []) + by_columns + [o.size_range_id]
         if scope.size_ids is not None:
             clauses.append(o.size_range_id.in_(scope.size_ids))
         query = (select(*groups, func.count(), _sum(o.count))
-                 .select_from(user_sessions.join(io_operations, o.session_id == s.id))
-                 .where(*clauses).group_by(*groups))
+                 .select_from(source.join(io_operations, o.session_id == s.id))
+                 .where(*clauses).group_by(*groups)
+                 .with_hint(user_sessions, f"INDEXED BY {index}", "sqlite"))
         for r in conn.execute(query):
             r = tuple(r)
             out.append((hour_of(r[0]),) + r[1:] if with_time else r)
     return out
 
 
-def _sum_usage(rows: Iterable[tuple], key_len: int) -> dict[tuple, list]:
-    """Usage rows summed by their first key_len values."""
+def _pair_plan(conn: Connection, scope: Scope, by: tuple[str, ...], subtract: bool):
+    """With a user filter and a machine filter (and neither users nor machines grouped), the size rollups per
+    user or per machine still answer when one filter removes few sessions beyond the other, which RollupUsage's
+    session counts per (user, machine) tell: e.g. a user's profile restricted to a machine type that all, or
+    nearly all, of their machines have. Returns (scope to read, scope to subtract or None), or None: read the
+    raw rows of the pairs (when that is the least work)."""
+    if scope.user_ids is None or scope.machine_ids is None or set(by) & {"user", "machine", "role", "machine_type"}:
+        return None
+    wanted_users, wanted_machines = set(scope.user_ids), set(scope.machine_ids)
+    of_users = _sum_usage(_usage(conn, replace(scope, machine_ids=None), ("user", "machine"),
+                                 measures=("sessions",)), 2)
+    direct = sum(v[0] for (u, m), v in of_users.items() if m in wanted_machines)
+    other_machines = {m: v[0] for (u, m), v in of_users.items() if m not in wanted_machines}
+    options = [(sum(other_machines.values()), "machines")]
+    if direct > options[0][0]:
+        of_machines = _sum_usage(_usage(conn, replace(scope, user_ids=None), ("user", "machine"),
+                                        measures=("sessions",)), 2)
+        other_users = {u: v[0] for (u, m), v in of_machines.items() if u not in wanted_users}
+        options.append((sum(other_users.values()), "users"))
+    cost, side = min(options)
+    if cost and (cost >= direct or not subtract):
+        return None
+    if side == "machines":  # the user filter alone, minus the pairs on the other machines
+        return replace(scope, machine_ids=None), (replace(scope, machine_ids=sorted(other_machines)) if cost else None)
+    return replace(scope, user_ids=None), (replace(scope, user_ids=sorted(other_users)) if cost else None)
+
+
+def _subtract(rows: list[tuple], minus: list[tuple], key_len: int) -> list[tuple]:
+    """Size rows (*groups, size_range_id, rows, operations) minus others; keys left without rows disappear."""
     totals: dict[tuple, list] = {}
     for r in rows:
-        key, values = r[:key_len], r[key_len:]
+        acc = totals.setdefault(r[:key_len + 1], [0, 0])
+        acc[0] += r[-2] or 0
+        acc[1] += r[-1] or 0
+    for r in minus:
+        acc = totals[r[:key_len + 1]]
+        acc[0] -= r[-2] or 0
+        acc[1] -= r[-1] or 0
+    return [(*key, n, ops) for key, (n, ops) in totals.items() if n]
+
+
+def _active(conn: Connection, scope: Scope, dimension: str) -> set[int]:
+    """Ids of the users or machines with a session in the scope (with a size filter: with a row in one of those
+    buckets). For the size filter RollupUsage's bucket bit sets answer it for any user x machine filter."""
+    if scope.empty:
+        return set()
+    mask = None
+    if scope.size_ids is not None:
+        mask = bucket_mask(scope.size_ids)
+        if mask is None:  # a bucket without a bit: sum its rows instead
+            return {key[0] for key in _sum_usage(_sizes(conn, scope, (dimension,)), 1, sizes=True)}
+    periods, raw = _plan(scope, GRAINS[rollup_usage.name])
+    t = rollup_usage.c
+    found: set[int] = set()
+    for grain, starts in periods.items():
+        clauses = [t.grain == grain, t.start.in_(starts),
+                   *_where(scope, t.user_id, t.machine_id, t.direction, ("user", "machine"))]
+        if mask is not None:
+            clauses.append(t.buckets.op("&")(mask) != 0)
+        found.update(conn.execute(select(t[_COLUMN[dimension]]).where(*clauses).distinct()).scalars())
+    s, o = user_sessions.c, io_operations.c
+    for lo, hi in raw:
+        index, clauses = _raw_sessions(scope, lo, hi)
+        query = select(s[_COLUMN[dimension]]).where(*clauses)
+        if scope.size_ids is not None:
+            query = query.where(select(o.session_id).where(o.session_id == s.id, o.size_range_id.in_(scope.size_ids))
+                                .exists())
+        found.update(conn.execute(query.distinct().with_hint(user_sessions, f"INDEXED BY {index}", "sqlite"))
+                     .scalars())
+    return found
+
+
+def _sum_usage(rows: Iterable[tuple], key_len: int, sizes: bool = False) -> dict[tuple, list]:
+    """Rows summed by their first key_len values (size rows: the bucket id is dropped, rows and operations kept)."""
+    totals: dict[tuple, list] = {}
+    for r in rows:
+        key, measured = r[:key_len], r[key_len + 1:] if sizes else r[key_len:]
         acc = totals.get(key)
         if acc is None:
-            totals[key] = [v or 0 for v in values]
+            totals[key] = [v or 0 for v in measured]
         else:
-            for i, v in enumerate(values):
+            for i, v in enumerate(measured):
                 acc[i] += v or 0
     return totals
 
@@ -269,7 +468,9 @@ def _sizes_as_usage(scope: Scope, rows: Iterable[tuple], key_len: int) -> dict[t
     for r in rows:
         key, bid, nrows, ops = r[:key_len], r[key_len], r[key_len + 1] or 0, r[key_len + 2] or 0
         low, mid, high, small, unbounded = scope.weights[bid]
-        acc = totals.setdefault(key, [0, 0, 0, 0, 0.0, 0.0, 0.0, 0])
+        acc = totals.get(key)
+        if acc is None:
+            acc = totals[key] = [0, 0, 0, 0, 0.0, 0.0, 0.0, 0]
         acc[1] += nrows
         acc[2] += ops
         acc[3] += ops if small else 0
@@ -280,19 +481,21 @@ def _sizes_as_usage(scope: Scope, rows: Iterable[tuple], key_len: int) -> dict[t
     return totals
 
 
-def _measures(by: tuple[str, ...], conn: Connection, scope: Scope) -> dict[tuple, list]:
-    """Usage sums per group, honouring the size filter (sessions then count the non-size filters only)."""
-    usage = _sum_usage(_usage(conn, scope, by, rows=True), len(by))
+def _measures(by: tuple[str, ...], conn: Connection, scope: Scope, rows: bool = False,
+              measures: tuple[str, ...] = _MEASURES) -> dict[tuple, list]:
+    """Usage sums per group, honouring the size filter (sessions then count the non-size filters only).
+    Values follow _MEASURES; `measures` (a prefix of it) limits what is summed when there is no size filter."""
     if scope.size_ids is None:
-        return usage
+        return _sum_usage(_usage(conn, scope, by, rows=rows, measures=measures), len(by))
+    usage = _sum_usage(_usage(conn, scope, by, measures=("sessions",)), len(by))
     sized = _sizes_as_usage(scope, _sizes(conn, scope, by), len(by))
-    for key, values in sized.items():
-        values[0] = usage.get(key, [0])[0]
+    for key, measured in sized.items():
+        measured[0] = usage.get(key, [0])[0]
     return sized
 
 
-def _bytes(values: list) -> dict[str, Any]:
-    return {"bytes_low": values[4], "bytes": values[5], "bytes_high": None if values[7] else values[6]}
+def _bytes(measured: list) -> dict[str, Any]:
+    return {"bytes_low": measured[4], "bytes": measured[5], "bytes_high": None if measured[7] else measured[6]}
 
 
 # -- /api/stats --------------------------------------------------------------------------------------------------
@@ -303,7 +506,7 @@ def stats(conn: Connection, filters: Filters, now: Optional[float] = None) -> di
     With a size filter, operations and rows count those buckets only; entries count the histograms that
     match the other filters."""
     scope = resolve(conn, filters)
-    per_direction = _measures(("direction",), conn, scope)
+    per_direction = _measures(("direction",), conn, scope, rows=True, measures=("sessions", "rows", "operations"))
     operations = {d: int(per_direction.get((d,), [0, 0, 0])[2]) for d in ("rd", "wr")}
     operations["total"] = operations["rd"] + operations["wr"]
     first, end = epoch_bounds(scope.first_hour, scope.end_hour)
@@ -314,17 +517,14 @@ def stats(conn: Connection, filters: Filters, now: Optional[float] = None) -> di
     rejected_query = select(func.count()).select_from(rejected_lines)
     if filters.start is not None or filters.end is not None:
         rejected_query = rejected_query.where(rejected_lines.c.block_epoch >= first, rejected_lines.c.block_epoch < end)
-    active = [key for key, v in _measures(("user",), conn, scope).items() if v[0] or v[2]]
-    machines_active = [key for key, v in _measures(("machine",), conn, scope).items() if v[0] or v[2]]
     latest = latest_block_epoch(conn)
     now = time.time() if now is None else now
-    hours = block_hours(conn, scope.first_hour, scope.end_hour)
     return {
         "blocks": blocks,
         "entries": int(sum(v[0] for v in per_direction.values())),
         "rows": int(sum(v[1] for v in per_direction.values())),
-        "users": len(active),
-        "machines": len(machines_active),
+        "users": len(_active(conn, scope, "user")),
+        "machines": len(_active(conn, scope, "machine")),
         "operations": operations,
         "rejected_lines": conn.execute(rejected_query).scalar_one(),
         "hours_with_lost_events": lost_hours,
@@ -333,7 +533,7 @@ def stats(conn: Connection, filters: Filters, now: Optional[float] = None) -> di
         "range": _range(scope),
         "freshness": {"last_block": iso_utc(latest), "last_block_epoch": latest,
                       "age_seconds": None if latest is None else max(0, int(now) - int(latest))},
-        "gaps": gaps(hours, scope.first_hour, scope.end_hour) if hours else [],
+        "gaps": _gaps(conn, scope.first_hour, scope.end_hour),
     }
 
 
@@ -342,23 +542,64 @@ def _range(scope: Scope) -> dict[str, Any]:
             "end_epoch": scope.end_hour, "hours": (scope.end_hour - scope.first_hour) // HOUR}
 
 
+_hours_cache: "weakref.WeakKeyDictionary[Engine, tuple[tuple, np.ndarray]]" = weakref.WeakKeyDictionary()
+
+
+def _block_hours(conn: Connection, first_hour: int, end_hour: int) -> np.ndarray:
+    """The distinct hours (sorted epochs of their start) in [first_hour, end_hour) that have a block.
+
+    Every gap and coverage figure needs them (a year is 9,000 hours, five years 44,000), so the whole list is
+    kept per engine and read again only when LogEntries changed: blocks are only ever added, so their count,
+    first and last epoch identify its content."""
+    version = tuple(conn.execute(select(func.count(), func.min(log_entries.c.epoch),
+                                        func.max(log_entries.c.epoch))).one())
+    cached = _hours_cache.get(conn.engine)
+    if cached is None or cached[0] != version:
+        epochs = conn.execute(select(log_entries.c.epoch).order_by(log_entries.c.epoch)).scalars().all()
+        hours = (np.array(epochs, dtype=np.int64) - HOUR // 2) // HOUR * HOUR  # filters.hour_of
+        hours = hours[np.r_[True, hours[1:] != hours[:-1]]] if len(hours) else hours
+        _hours_cache[conn.engine] = cached = (version, hours)
+    hours = cached[1]
+    return hours[np.searchsorted(hours, first_hour):np.searchsorted(hours, end_hour)]
+
+
 def block_hours(conn: Connection, first_hour: int, end_hour: int) -> list[int]:
     """The distinct hours in [first_hour, end_hour) that have a block, in order."""
-    first, end = epoch_bounds(first_hour, end_hour)
-    epochs = conn.execute(select(log_entries.c.epoch).where(log_entries.c.epoch >= first, log_entries.c.epoch < end)
-                          .order_by(log_entries.c.epoch)).scalars()
-    return sorted({hour_of(e) for e in epochs})
+    return _block_hours(conn, first_hour, end_hour).tolist()
+
+
+def _gaps(conn: Connection, first_hour: int, end_hour: int) -> list[dict[str, Any]]:
+    """Runs of hours without a block between the first and the last block in [first_hour, end_hour)."""
+    hours = _block_hours(conn, first_hour, end_hour)
+    at = np.flatnonzero(np.diff(hours) > HOUR)
+    return gaps_between((hours[at] + HOUR).tolist(), hours[at + 1].tolist())
 
 
 def gaps(hours: list[int], first_hour: int, end_hour: int) -> list[dict[str, Any]]:
     """Runs of hours without a block between the first and the last block in [first_hour, end_hour)."""
-    out = []
-    for before, after in zip(hours, hours[1:]):
-        if after - before > HOUR:
-            start, end = before + HOUR, after
-            out.append({"start": iso_utc(start), "end": iso_utc(end), "start_epoch": start, "end_epoch": end,
-                        "hours": (end - start) // HOUR})
-    return out
+    found = [(before + HOUR, after) for before, after in zip(hours, hours[1:]) if after - before > HOUR]
+    return gaps_between([a for a, _ in found], [b for _, b in found])
+
+
+def gaps_between(starts: list[int], ends: list[int]) -> list[dict[str, Any]]:
+    return [{"start": a, "end": b, "start_epoch": start, "end_epoch": end, "hours": (end - start) // HOUR}
+            for start, end, a, b in zip(starts, ends, _iso_many(starts), _iso_many(ends))]
+
+
+def _iso_many(epochs: list[int]) -> list[str]:
+    """timefmt.iso_utc for many epochs at once (numpy formats them; strftime costs ~10 us each)."""
+    if not epochs:
+        return []
+    text = np.datetime_as_string(np.array(epochs, dtype="datetime64[s]"), unit="s")
+    return [t + "Z" for t in text.tolist()]
+
+
+def _coverage(conn: Connection, bounds: list[int]) -> list[int]:
+    """Per bucket [bounds[i], bounds[i+1]) (hours): how many of its hours have a block."""
+    if len(bounds) < 2:
+        return []
+    hours = _block_hours(conn, bounds[0], bounds[-1])
+    return np.diff(np.searchsorted(hours, np.array(bounds, dtype=np.int64))).tolist()
 
 
 # -- /api/users and /api/machines ------------------------------------------------------------------------------
@@ -367,7 +608,12 @@ def users_table(conn: Connection, filters: Filters, sort: str = "operations", or
                 limit: Optional[int] = None) -> list[dict[str, Any]]:
     """Users active in the range: role, affiliation, first/last seen (ever), sessions, operations and bytes in
     the range. sort: operations|bytes|sessions|name|first_seen|last_seen; order: asc|desc."""
-    scope = resolve(conn, filters)
+    return _users_table(conn, resolve(conn, filters), sort, order, limit)
+
+
+def _users_table(conn: Connection, scope: Scope, sort: str = "operations", order: str = "desc",
+                 limit: Optional[int] = None) -> list[dict[str, Any]]:
+    _check_sorting(sort, order, limit)
     totals = _measures(("user",), conn, scope)
     info = {r.id: r for r in conn.execute(select(users).where(users.c.id.in_([k[0] for k in totals])))} if totals else {}
     rows = []
@@ -384,12 +630,18 @@ def users_table(conn: Connection, filters: Filters, sort: str = "operations", or
 def machines_table(conn: Connection, filters: Filters, sort: str = "operations", order: str = "desc",
                    limit: Optional[int] = None) -> list[dict[str, Any]]:
     """Machines active in the range: type, first/last seen (ever), users, sessions, operations and bytes."""
-    scope = resolve(conn, filters)
+    return _machines_table(conn, resolve(conn, filters), sort, order, limit)
+
+
+def _machines_table(conn: Connection, scope: Scope, sort: str = "operations", order: str = "desc",
+                    limit: Optional[int] = None) -> list[dict[str, Any]]:
+    _check_sorting(sort, order, limit)
     totals = _measures(("machine",), conn, scope)
     info = ({r.id: r for r in conn.execute(select(machines).where(machines.c.id.in_([k[0] for k in totals])))}
             if totals else {})
     user_counts: dict[int, int] = {}
-    for (mid, uid), v in _sum_usage(_usage(conn, scope, ("machine", "user")), 2).items():
+    pairs = _sum_usage(_usage(conn, scope, ("machine", "user"), measures=("sessions",)), 2)
+    for (mid, _uid), v in pairs.items():
         if v[0]:
             user_counts[mid] = user_counts.get(mid, 0) + 1
     rows = []
@@ -403,13 +655,17 @@ def machines_table(conn: Connection, filters: Filters, sort: str = "operations",
     return _sort(rows, sort, order, limit, "machine")
 
 
-def _sort(rows: list[dict], sort: str, order: str, limit: Optional[int], name: str) -> list[dict]:
+def _check_sorting(sort: str, order: str, limit: Optional[int]) -> None:
     if sort not in USER_SORTS:
         raise ValueError(f"sort: must be one of {', '.join(USER_SORTS)}")
     if order not in ("asc", "desc"):
         raise ValueError("order: must be asc or desc")
     if limit is not None and limit < 0:
         raise ValueError("limit: must be 0 or more")
+
+
+def _sort(rows: list[dict], sort: str, order: str, limit: Optional[int], name: str) -> list[dict]:
+    _check_sorting(sort, order, limit)
     field = name if sort == "name" else sort
     # Ties (and missing values) fall back to the name, so the order is stable from request to request.
     rows.sort(key=lambda r: r[name])
@@ -430,7 +686,10 @@ def size_buckets(conn: Connection) -> list[dict[str, Any]]:
 def size_distribution(conn: Connection, filters: Filters) -> dict[str, Any]:
     """Operations per size bucket, with bytes as count x lower bound, x midpoint (the estimate) and x upper
     bound (None for an open bucket, which has none)."""
-    scope = resolve(conn, filters)
+    return _size_distribution(conn, resolve(conn, filters))
+
+
+def _size_distribution(conn: Connection, scope: Scope) -> dict[str, Any]:
     per_bucket = {}
     for bid, nrows, ops in _sizes(conn, scope):
         acc = per_bucket.setdefault(bid, [0, 0])
@@ -475,6 +734,16 @@ def _bucket_bounds(bucket: str, scope: Scope) -> list[int]:
     return bounds if len(bounds) > 1 else [lo, hi]
 
 
+def _series_grains(bucket: str, scope: Scope) -> tuple[str, ...]:
+    """Rollup grains whose periods nest in the series' buckets: in the rollup zone, the bucket's own grain and
+    days; in another zone any grain (each bucket is then cut on its own, see _plan)."""
+    if bucket == "hour":
+        return ()
+    if scope.zone == scope.filters.tz:
+        return {"day": ("d",), "week": ("w", "d"), "month": ("m", "d")}[bucket]
+    return {"day": ("d",), "week": ("w", "d"), "month": ("m", "w", "d")}[bucket]
+
+
 def time_series(conn: Connection, filters: Filters, bucket: Optional[str] = None, group_by: str = "none",
                 top: int = 10) -> dict[str, Any]:
     """Operations and bytes per time bucket (in filters.tz), per group: the `top` groups by operations in the
@@ -486,61 +755,98 @@ def time_series(conn: Connection, filters: Filters, bucket: Optional[str] = None
         raise ValueError(f"group_by: must be one of {', '.join(GROUP_BYS)}")
     if not isinstance(top, int) or top < 1 or top > 1000:
         raise ValueError("top: must be between 1 and 1000")
-    scope = resolve(conn, filters)
+    return _time_series(conn, resolve(conn, filters), bucket, group_by, top)
+
+
+def _time_series(conn: Connection, scope: Scope, bucket: Optional[str], group_by: str, top: int) -> dict[str, Any]:
     bucket = bucket or choose_bucket(scope.first_hour, scope.end_hour)
     if (scope.end_hour - scope.first_hour) // HOUR > 100_000 and bucket == "hour":
         raise ValueError("bucket: hour buckets cover at most 100,000 hours; narrow start/end or use day")
     bounds = _bucket_bounds(bucket, scope)
-    sql_by = {"none": (), "user": ("user",), "role": ("user",), "machine": ("machine",),
-              "machine_type": ("machine",)}[group_by]
-    # Whole periods come from the rollups only when they are periods of the display zone.
-    same_zone = scope.zone == filters.tz
-    grains = () if bucket == "hour" or not same_zone else {"day": ("d",), "week": ("w", "d"), "month": ("m", "d")}[bucket]
-    if scope.size_ids is None:
-        rows = [(r[0], *r[1:1 + len(sql_by)], r[1 + len(sql_by) + 2], r[1 + len(sql_by) + 5])
-                for r in _usage(conn, scope, sql_by, grains=grains, with_time=True)]
-    else:
-        rows = []
-        for r in _sizes(conn, scope, sql_by, with_time=True, grains=grains):
-            bid, ops = r[1 + len(sql_by)], r[3 + len(sql_by)] or 0
-            rows.append((r[0], *r[1:1 + len(sql_by)], ops, ops * scope.weights[bid][1]))
-    label = _group_labels(conn, group_by, {r[1] for r in rows} if sql_by else set())
+    grains = _series_grains(bucket, scope)
     n = len(bounds) - 1
     series: dict[str, list] = {}
-    for row in rows:
-        i = bisect_right(bounds, ceil_hour(row[0])) - 1
-        if not 0 <= i < n:
-            continue
-        name = label(row[1]) if sql_by else "all"
-        values = series.setdefault(name, [[0, 0.0] for _ in range(n)])
-        values[i][0] += row[-2] or 0
-        values[i][1] += row[-1] or 0.0
-    ranked = sorted(series, key=lambda g: (-sum(v[0] for v in series[g]), g))
-    keep, rest = ranked[:top], ranked[top:]
-    if rest:
-        other = [[0, 0.0] for _ in range(n)]
-        for g in rest:
-            for i, v in enumerate(series[g]):
-                other[i][0] += v[0]
-                other[i][1] += v[1]
-        series = {**{g: series[g] for g in keep}, "other": other}
-        keep = keep + ["other"]
-    if not sql_by and "all" not in series and n:
-        series["all"] = [[0, 0.0] for _ in range(n)]
-        keep = ["all"]
-    coverage = [0] * n
-    for h in block_hours(conn, scope.first_hour, scope.end_hour):
-        i = bisect_right(bounds, h) - 1
-        if 0 <= i < n:
-            coverage[i] += 1
-    buckets = [{"time": iso_utc(bounds[i]), "epoch": bounds[i], "hours": (bounds[i + 1] - bounds[i]) // HOUR,
+
+    def add(rows: list[tuple], name) -> None:
+        """Rows (time, [group,] operations, bytes) into series[name(group)] per bucket."""
+        index_of: dict[int, int] = {}
+        for row in rows:
+            i = index_of.get(row[0])
+            if i is None:
+                i = index_of[row[0]] = bisect_right(bounds, ceil_hour(row[0])) - 1
+            if not 0 <= i < n:
+                continue
+            key = name(row[1]) if len(row) == 4 else name(None)
+            values_ = series.get(key)
+            if values_ is None:
+                values_ = series[key] = [[0, 0.0] for _ in range(n)]
+            values_[i][0] += row[-2] or 0
+            values_[i][1] += row[-1] or 0.0
+
+    if group_by in ("user", "machine"):
+        # Rank the users (machines) on their totals, then read per bucket only the top ones, and the rest as one.
+        dimension = (group_by,)
+        totals = _group_operations(conn, scope, dimension)
+        label = _group_labels(conn, group_by, set(totals))
+        ranked = sorted(totals, key=lambda key: (-totals[key], label(key)))
+        keep, rest = ranked[:top], ranked[top:]
+        ids = "user_ids" if group_by == "user" else "machine_ids"
+        if keep:
+            add(_series_rows(conn, replace(scope, **{ids: sorted(keep)}), dimension, grains, bounds), label)
+        if rest:
+            add(_series_rows(conn, replace(scope, **{ids: sorted(rest)}), (), grains, bounds), lambda _: "other")
+        names = [label(key) for key in keep] + (["other"] if rest else [])
+        for name in names:
+            series.setdefault(name, [[0, 0.0] for _ in range(n)])
+        keep = names
+    else:
+        by = () if group_by == "none" else (group_by,)
+        add(_series_rows(conn, scope, by, grains, bounds),
+            (lambda _: "all") if not by else (lambda value: value or "(none)") if group_by == "role" else str)
+        ranked = sorted(series, key=lambda g: (-sum(v[0] for v in series[g]), g))
+        keep, rest = ranked[:top], ranked[top:]
+        if rest:
+            other = [[0, 0.0] for _ in range(n)]
+            for g in rest:
+                for i, v in enumerate(series[g]):
+                    other[i][0] += v[0]
+                    other[i][1] += v[1]
+            series = {**{g: series[g] for g in keep}, "other": other}
+            keep = keep + ["other"]
+        if not by and "all" not in series and n:
+            series["all"] = [[0, 0.0] for _ in range(n)]
+            keep = ["all"]
+    coverage = _coverage(conn, bounds)
+    times = _iso_many(bounds[:n])
+    buckets = [{"time": times[i], "epoch": bounds[i], "hours": (bounds[i + 1] - bounds[i]) // HOUR,
                 "hours_with_data": coverage[i]} for i in range(n)]
     points = [{"time": buckets[i]["time"], "epoch": bounds[i], "group": g,
                "operations": int(series[g][i][0]) if coverage[i] else None,
                "bytes": series[g][i][1] if coverage[i] else None}
               for g in keep for i in range(n)]
-    return {"range": _range(scope), "tz": filters.tz, "bucket": bucket, "group_by": group_by, "top": top,
+    return {"range": _range(scope), "tz": scope.filters.tz, "bucket": bucket, "group_by": group_by, "top": top,
             "bytes_estimate": BYTES_ESTIMATE, "groups": keep, "buckets": buckets, "points": points}
+
+
+def _series_rows(conn: Connection, scope: Scope, by: tuple[str, ...], grains: tuple[str, ...],
+                 bounds: list[int]) -> list[tuple]:
+    """(time, *group values, operations, bytes midpoint) for a series: usage rollups, or size rollups with a
+    size filter."""
+    if scope.size_ids is None:
+        return _usage(conn, scope, by, grains=grains, with_time=True, measures=_SERIES, bounds=bounds)
+    rows = []
+    for r in _sizes(conn, scope, by, with_time=True, grains=grains, bounds=bounds):
+        bid, ops = r[1 + len(by)], r[3 + len(by)] or 0
+        rows.append((r[0], *r[1:1 + len(by)], ops, ops * scope.weights[bid][1]))
+    return rows
+
+
+def _group_operations(conn: Connection, scope: Scope, by: tuple[str, ...]) -> dict:
+    """Operations per group over the whole range (every group with a session, or a row in the size filter)."""
+    if scope.size_ids is None:
+        return {key[0]: value[0] for key, value in
+                _sum_usage(_usage(conn, scope, by, measures=("operations",)), 1).items()}
+    return {key[0]: value[1] for key, value in _sum_usage(_sizes(conn, scope, by), 1, sizes=True).items()}
 
 
 def _group_labels(conn: Connection, group_by: str, ids: set):
@@ -590,15 +896,15 @@ def _profile(conn: Connection, filters: Filters, other: str) -> dict[str, Any]:
         for i, x in enumerate(v):
             acc[i] += x
     totals.update(sessions=int(acc[0]), operations=int(acc[2]), small_operations=int(acc[3]), **_bytes(acc))
-    table = users_table if other == "user" else machines_table
-    listed = table(conn, filters, sort="operations", order="desc", limit=None)
-    size = size_distribution(conn, filters)
-    series = time_series(conn, filters)
+    table = _users_table if other == "user" else _machines_table
+    listed = table(conn, scope, sort="operations", order="desc", limit=None)
+    size = _size_distribution(conn, scope)
+    series = _time_series(conn, scope, None, "none", 10)
     return {"range": _range(scope), "totals": totals, f"{other}s": listed, "sizes": size["buckets"],
             "bytes_estimate": BYTES_ESTIMATE, "series": {k: series[k] for k in ("bucket", "tz", "buckets", "points")}}
 
 
-# -- for the dashboard (added by the dashboard's author; built on the helpers above) ----------------------------
+# -- for the dashboard -----------------------------------------------------------------------------------------
 
 def data_version(conn: Connection) -> list:
     """A value that changes whenever an ingest adds a block, completes one or rejects a line: the dashboard
@@ -624,10 +930,9 @@ def data_health(conn: Connection, filters: Filters, now: Optional[float] = None)
                            .where(rejected_lines.c.block_epoch.is_(None))).scalar_one()
     latest = latest_block_epoch(conn)
     now = time.time() if now is None else now
-    hours = block_hours(conn, scope.first_hour, scope.end_hour)
     return {"range": _range(scope), "blocks": blocks, "hours_with_lost_events": lost_hours,
             "rejected_lines": rejected, "rejected_lines_outside_blocks": outside,
-            "gaps": gaps(hours, scope.first_hour, scope.end_hour) if hours else [],
+            "gaps": _gaps(conn, scope.first_hour, scope.end_hour),
             "freshness": {"last_block": iso_utc(latest), "last_block_epoch": latest,
                           "age_seconds": None if latest is None else max(0, int(now) - int(latest))}}
 
@@ -663,28 +968,27 @@ def size_series(conn: Connection, filters: Filters, bucket: Optional[str] = None
     scope = resolve(conn, filters)
     bucket = bucket or choose_bucket(scope.first_hour, scope.end_hour)
     bounds = _bucket_bounds(bucket, scope)
-    same_zone = scope.zone == filters.tz
-    grains = () if bucket == "hour" or not same_zone else {"day": ("d",), "week": ("w", "d"), "month": ("m", "d")}[bucket]
+    grains = _series_grains(bucket, scope)
     n = len(bounds) - 1
-    needs_raw = scope.user_ids is not None or scope.machine_ids is not None or not same_zone
-    if bucket != "hour" and needs_raw:
-        # The raw rows, summed per local day in SQL: a year is then ~365 x buckets rows, not ~8,760 x buckets.
+    table = _size_table(scope, ())
+    usable = [g for g in grains if table is not None and scope.zone is not None and g in GRAINS[table.name]]
+    if bucket == "day" and scope.zone != scope.filters.tz:
+        usable = []  # no rollup day lies inside a day of another zone
+    if bucket != "hour" and not usable:
+        # No rollup helps: the raw rows, summed per local day in SQL (a year: ~365 x buckets rows, not ~8,760 x).
         rows = ((day, bid, None, ops) for day, bid, ops in _raw_sizes_per_local_day(conn, scope))
     else:
-        rows = _sizes(conn, scope, with_time=True, grains=grains)
+        rows = _sizes(conn, scope, with_time=True, grains=usable, bounds=bounds)
     cells: dict[tuple[int, int], int] = {}
     for when, bid, _rows, ops in rows:
         i = max(0, bisect_right(bounds, ceil_hour(when)) - 1)  # a day cut by the range start counts in bucket 0
         if i < n and ops:
             cells[(i, bid)] = cells.get((i, bid), 0) + int(ops)
-    coverage = [0] * n
-    for h in block_hours(conn, scope.first_hour, scope.end_hour):
-        i = bisect_right(bounds, h) - 1
-        if 0 <= i < n:
-            coverage[i] += 1
+    coverage = _coverage(conn, bounds)
     sizes = {b["id"]: b for b in size_buckets(conn)}
-    used = sorted({bid for _, bid in cells}, key=lambda bid: list(sizes).index(bid))
-    return {"range": _range(scope), "tz": filters.tz, "bucket": bucket, "bytes_estimate": BYTES_ESTIMATE,
+    order = {bid: i for i, bid in enumerate(sizes)}
+    used = sorted({bid for _, bid in cells}, key=order.get)
+    return {"range": _range(scope), "tz": scope.filters.tz, "bucket": bucket, "bytes_estimate": BYTES_ESTIMATE,
             "buckets": [{"time": iso_utc(bounds[i]), "epoch": bounds[i], "hours": (bounds[i + 1] - bounds[i]) // HOUR,
                          "hours_with_data": coverage[i]} for i in range(n)],
             "sizes": [{"label": sizes[bid]["label"], "lower_bytes": sizes[bid]["lower_bytes"]} for bid in used],
@@ -715,18 +1019,18 @@ def _raw_sizes_per_local_day(conn: Connection, scope: Scope) -> list[tuple[int, 
     """(local midnight epoch, size_range_id, operations) from the raw rows of [first_hour, end_hour), a block
     counted in the local day (scope.filters.tz) of the hour it reports; honours every filter."""
     s, o = user_sessions.c, io_operations.c
-    first, end = epoch_bounds(scope.first_hour, scope.end_hour)
+    index, clauses = _raw_sessions(scope, scope.first_hour, scope.end_hour)
     hour = (s.epoch - HOUR // 2) // HOUR * HOUR  # hour_of, in SQL (floor division: // in SQLAlchemy 2)
     segments = _utc_offsets(scope.first_hour, scope.end_hour, scope.filters.tz)
     shift = (case(*[(hour < start, previous) for (start, _), (_, previous) in zip(segments[1:], segments)],
                   else_=segments[-1][1]) if len(segments) > 1 else segments[0][1])
     day = ((hour + shift) // 86400).label("day")
-    clauses = [s.epoch >= first, s.epoch < end, *_where(scope, s, s.user_id, s.machine_id, s.direction)]
     if scope.size_ids is not None:
         clauses.append(o.size_range_id.in_(scope.size_ids))
     query = (select(day, o.size_range_id, func.sum(o.count))
              .select_from(user_sessions.join(io_operations, o.session_id == s.id))
-             .where(*clauses).group_by(day, o.size_range_id))
+             .where(*clauses).group_by(day, o.size_range_id)
+             .with_hint(user_sessions, f"INDEXED BY {index}", "sqlite"))
     epoch_day = date(1970, 1, 1)
     return [(_local_midnight(epoch_day + timedelta(days=int(d)), scope.filters.tz), bid, int(ops or 0))
             for d, bid, ops in conn.execute(query)]

@@ -1,84 +1,56 @@
 """Rollups: the histogram rows summed per day, week and month, kept by the ingest in its own transaction.
 
-Why these tables: SQLite aggregates about a million rows a second here, and a
-year holds 1.5M histogram rows in 170k sessions, so a year-wide question must
-touch tens of thousands of rows, not millions. Two tables answer every query
-together with the raw tables (which serve the partial days at a range's edges):
+Why: SQLite aggregates a few million rollup rows a second here, but a year holds 1.5M histogram rows in 170k
+sessions; a request must read thousands of rows, not millions. The tables (declared in db/schema.py):
 
-* RollupUsage: per period x user x machine x direction: sessions, histogram
-  rows, operations, small operations, bytes (low / midpoint / upper bound over
-  bounded rows) and the number of rows in open buckets (no upper bound);
-* RollupSizes: per period x direction x size bucket: rows and operations
-  (the size distribution and the size-over-time heatmap without user filters).
+  table               dimensions                               grains   rows per year of demo data
+  RollupUsage         user x machine x direction (+ buckets)   d w m    46k + 27k + 15k
+  RollupSizes         direction x size bucket                  d w m    14k + 2k + 0.5k
+  RollupUserSizes     user x direction x size bucket             w m    135k + 48k
+  RollupMachineSizes  machine x direction x size bucket          w m    69k + 18k
 
-A period is a day, an ISO week (from Monday) or a month of the *rollup zone*,
-one IANA zone per database (RollupZone; UTC unless ensure_rollups set another,
-e.g. the dashboard's display zone). Series drawn in that zone read whole
-periods; series in any other zone are summed from hourly rows: correct, slower.
-Every sum is additive, so the ingest adds the rows it has just inserted (it
-inserts each histogram row once; see ingest.load) instead of recomputing.
+A period is a day, an ISO week (from Monday) or a month of the *rollup zone*, one IANA zone per database
+(RollupState; the display zone of the server). Queries read the smallest table that has the dimensions they
+need, whole periods from it and the hours at the range's edges from the raw tables (db/queries.py). Per user or
+machine x bucket there is no daily grain: per day those tables would hold a fifth of the raw rows and cost the
+ingest more than they save; the RollupUsage `buckets` bit set answers "who used these sizes" at every grain.
+
+Maintenance. The ingest hands each batch's new sessions and histogram rows to add_to_rollups (same transaction:
+the rollups never lag the rows). They are summed with numpy per session x bucket, then per day, week and month,
+and upserted set-wise (every measure is additive, so a batch adds to what is stored). Without a complete rollup
+state (a new or older database, another layout version) the first ingest or server start rebuilds everything
+from the raw tables (rebuild_rollups); a web request never does: the queries then read the raw tables.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 import weakref
-from collections import defaultdict
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+from itertools import chain
 from typing import Iterable, Optional, Sequence
 
-from sqlalchemy import BigInteger, Column, Connection, Engine, Float, Index, Integer, String, Table, delete, inspect, select
-from sqlalchemy.dialects import postgresql, sqlite
+import numpy as np
+from sqlalchemy import BigInteger, Connection, Engine, Float, Integer, String, Table, delete, inspect, select
 
-from clusterdash.db.filters import hour_of, zone
-from clusterdash.db.schema import io_operations, io_size_ranges, metadata, user_sessions
+from clusterdash.db.filters import zone
+from clusterdash.db.schema import (ROLLUP_TABLES, io_operations, io_size_ranges, metadata, rollup_machine_sizes,
+                                   rollup_sizes, rollup_state, rollup_usage, rollup_user_sizes, user_sessions)
 
+log = logging.getLogger("clusterdash.rollups")
+
+VERSION = 2  # of the rollup layout: a database with another version is rebuilt
 SMALL_IO_LIMIT = 4096  # bytes; the same rule as ingest.parse: a bucket wholly below this is small IO
-GRAINS = ("d", "w", "m")
-
-# Declared on the shared MetaData, so that init_schema creates them whenever this module is loaded (the ingest
-# and the queries load it); ensure_rollups covers databases written before rollups existed.
-rollup_zone_table = Table(
-    "RollupZone", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("zone", String(64), nullable=False),
-)
-
+MAX_BUCKET_BIT = 62  # size bucket ids 1..62 have a bit in RollupUsage.buckets (a signed 64-bit integer)
+# Grains per table, largest first (the order the queries cut a range in).
+GRAINS = {rollup_usage.name: ("m", "w", "d"), rollup_sizes.name: ("m", "w", "d"),
+          rollup_user_sizes.name: ("m", "w"), rollup_machine_sizes.name: ("m", "w")}
+LEGACY_TABLES = ("RollupZone",)  # layout 1 kept its zone here
 USAGE_MEASURES = ("sessions", "rows", "operations", "small_operations", "bytes_low", "bytes_mid", "bytes_high",
                   "unbounded_rows")
-rollup_usage = Table(
-    "RollupUsage", metadata,
-    Column("grain", String(1), primary_key=True),
-    Column("start", BigInteger, primary_key=True),  # the period's first instant (local midnight), epoch seconds
-    Column("user_id", Integer, primary_key=True),
-    Column("machine_id", Integer, primary_key=True),
-    Column("direction", String(2), primary_key=True),
-    Column("sessions", BigInteger, nullable=False),
-    Column("rows", BigInteger, nullable=False),
-    Column("operations", BigInteger, nullable=False),
-    Column("small_operations", BigInteger, nullable=False),
-    Column("bytes_low", Float, nullable=False),
-    Column("bytes_mid", Float, nullable=False),
-    Column("bytes_high", Float, nullable=False),  # over rows with an upper bound; see unbounded_rows
-    Column("unbounded_rows", BigInteger, nullable=False),
-    sqlite_with_rowid=False,
-)
-Index("ix_rollup_usage_user", rollup_usage.c.user_id, rollup_usage.c.grain, rollup_usage.c.start)
-Index("ix_rollup_usage_machine", rollup_usage.c.machine_id, rollup_usage.c.grain, rollup_usage.c.start)
-
-SIZE_MEASURES = ("rows", "operations")
-rollup_sizes = Table(
-    "RollupSizes", metadata,
-    Column("grain", String(1), primary_key=True),
-    Column("start", BigInteger, primary_key=True),
-    Column("direction", String(2), primary_key=True),
-    Column("size_range_id", Integer, primary_key=True),
-    Column("rows", BigInteger, nullable=False),
-    Column("operations", BigInteger, nullable=False),
-    sqlite_with_rowid=False,
-)
-
-ROLLUP_TABLES = (rollup_zone_table, rollup_usage, rollup_sizes)
+DIRECTIONS = ("rd", "wr")
 
 
 # -- periods of a zone ----------------------------------------------------------------------------------------
@@ -110,8 +82,8 @@ def period_start(grain: str, instant: int, zone_name: str) -> int:
     return _midnight(_first_day(grain, day), zone_name)
 
 
-def period_starts(grain: str, lo: int, hi: int, zone_name: str) -> list[int]:
-    """Starts of the periods overlapping [lo, hi), in order, plus the start of the period after them."""
+@lru_cache(maxsize=4096)
+def _period_starts(grain: str, lo: int, hi: int, zone_name: str) -> tuple[int, ...]:
     day = _first_day(grain, datetime.fromtimestamp(lo, zone(zone_name)).date())
     starts = [_midnight(day, zone_name)]
     while starts[-1] < hi:
@@ -119,60 +91,89 @@ def period_starts(grain: str, lo: int, hi: int, zone_name: str) -> list[int]:
         if day.year > 9999 or (day.year == 9999 and day.month == 12 and grain != "d"):
             break
         starts.append(_midnight(day, zone_name))
-    return starts
+    return tuple(starts)
 
 
-# -- the zone ---------------------------------------------------------------------------------------------------
+def period_starts(grain: str, lo: int, hi: int, zone_name: str) -> list[int]:
+    """Starts of the periods overlapping [lo, hi), in order, plus the start of the period after them."""
+    return list(_period_starts(grain, lo, hi, zone_name))
 
-def rollup_zone(conn: Connection) -> str:
-    return conn.execute(select(rollup_zone_table.c.zone).where(rollup_zone_table.c.id == 1)).scalar() or "UTC"
+
+# -- the state --------------------------------------------------------------------------------------------------
+
+_tables_seen: "weakref.WeakKeyDictionary[Engine, bool]" = weakref.WeakKeyDictionary()
 
 
-_ready: "weakref.WeakKeyDictionary[Engine, str]" = weakref.WeakKeyDictionary()
+def _state_table_exists(conn: Connection) -> bool:
+    """Whether RollupState exists (remembered per engine once it does: tables are created, not dropped)."""
+    engine = conn.engine
+    if _tables_seen.get(engine):
+        return True
+    exists = inspect(conn).has_table(rollup_state.name)
+    if exists:
+        _tables_seen[engine] = True
+    return exists
+
+
+def rollup_zone(conn: Connection) -> Optional[str]:
+    """The zone of the rollups when they are complete and of this layout; None when the queries must read the
+    raw tables (never built, being rebuilt, an older layout)."""
+    if not _state_table_exists(conn):
+        return None
+    row = conn.execute(select(rollup_state.c.zone, rollup_state.c.version).where(rollup_state.c.id == 1)).first()
+    return row[0] if row is not None and row[1] == VERSION else None
+
+
+def _stored_state(conn: Connection) -> Optional[tuple[str, int]]:
+    if not _state_table_exists(conn):
+        return None
+    row = conn.execute(select(rollup_state.c.zone, rollup_state.c.version).where(rollup_state.c.id == 1)).first()
+    return None if row is None else (row[0], row[1])
+
+
+def default_zone() -> str:
+    """The zone for rollups built by an ingest before any server chose one: CLUSTERDASH_TZ, else UTC."""
+    from clusterdash.config import from_environment
+
+    try:
+        name = str(from_environment()["tz"] or "UTC")
+        zone(name)
+        return name
+    except Exception:  # a bad CLUSTERDASH_TZ is the server's to report; the rollups just use UTC
+        return "UTC"
 
 
 def ensure_rollups(engine: Engine, zone_name: Optional[str] = None) -> str:
-    """Make the rollup tables exist and be complete, in `zone_name` when given; returns the rollup zone.
-
-    Cheap after the first call per engine. A database written before rollups existed is backfilled; a change
-    of zone rebuilds the rollups (seconds per year of data). Call it when a server starts.
-    """
+    """Make the rollups complete, in `zone_name` when given (else the stored zone, else default_zone());
+    returns their zone. For `serve`/create_app start-up and `clusterdash init`: a missing, older or other-zone
+    rollup is rebuilt here, in one write transaction, with a log line saying so and how long it took.
+    Cheap when nothing is to do."""
     if zone_name is not None:
         zone(zone_name)
-    known = _ready.get(engine)
-    if known is not None and (zone_name is None or known == zone_name):
-        return known
+    with engine.connect() as conn:
+        state = _stored_state(conn)
+    if state is not None and state[1] == VERSION and (zone_name is None or state[0] == zone_name):
+        return state[0]
     from clusterdash.db.engine import write_transaction
 
     with write_transaction(engine) as conn:
-        current = _ensure_tables(conn)
-        if zone_name is not None and zone_name != current:
-            _set_zone(conn, zone_name)
-            rebuild_rollups(conn)
-            current = zone_name
-    _ready[engine] = current
-    return current
+        metadata.create_all(conn, checkfirst=True)  # a database from before the rollups, or a fresh one
+        _tables_seen[engine] = True
+        state = _stored_state(conn)  # again, under the writer lock: another process may have done it
+        if state is not None and state[1] == VERSION and (zone_name is None or state[0] == zone_name):
+            return state[0]
+        target = zone_name or (state[0] if state is not None else default_zone())
+        why = ("there were none" if state is None else f"layout {state[1]} -> {VERSION}" if state[1] != VERSION
+               else f"zone {state[0]} -> {target}")
+        log.warning("rebuilding the rollups in %s (%s) ...", target, why)
+        started = time.perf_counter()
+        sessions = rebuild_rollups(conn, target)
+        log.warning("rebuilt the rollups in %s: %s sessions in %.1f s", target, f"{sessions:,}",
+                    time.perf_counter() - started)
+    return target
 
 
-def _ensure_tables(conn: Connection) -> str:
-    """Create missing rollup tables (backfilling them from the raw tables); returns the zone."""
-    existing = set(inspect(conn).get_table_names())
-    missing = [t for t in ROLLUP_TABLES if t.name not in existing]
-    if missing:
-        metadata.create_all(conn, tables=list(ROLLUP_TABLES), checkfirst=True)
-        if rollup_zone_table in missing:
-            _set_zone(conn, "UTC")
-        if user_sessions.name in existing:
-            rebuild_rollups(conn)
-    return rollup_zone(conn)
-
-
-def _set_zone(conn: Connection, zone_name: str) -> None:
-    conn.execute(delete(rollup_zone_table))
-    conn.execute(rollup_zone_table.insert().values(id=1, zone=zone_name))
-
-
-# -- maintenance -----------------------------------------------------------------------------------------------
+# -- size buckets --------------------------------------------------------------------------------------------------
 
 def bucket_weights(conn: Connection) -> dict[int, tuple[float, float, float, bool, bool]]:
     """Per size bucket id: bytes per operation (low, midpoint, high), small IO?, open (no upper bound)?
@@ -193,145 +194,274 @@ def bucket_weights(conn: Connection) -> dict[int, tuple[float, float, float, boo
     return weights
 
 
-def add_to_rollups(conn: Connection, new_session_ids: Iterable[int], new_rows: Sequence[tuple[int, int, int]]) -> None:
-    """Add to the rollups what the caller has just inserted: new sessions (by id) and new histogram rows
-    (session_id, size_range_id, count), some of which may belong to sessions stored earlier.
-
-    Called once at the end of ingest.load.write_blocks, in its transaction. Cost: one pass over the new rows in
-    Python, then one upsert per touched rollup key (see scripts/bench_queries.py for the measured share).
-    """
-    session_ids = list(new_session_ids)
-    if not session_ids and not new_rows:
-        return
-    if not inspect(conn).has_table(rollup_usage.name):
-        _ensure_tables(conn)  # backfills from the raw tables, which already hold this batch
-        return
-    zone_name = rollup_zone(conn)
-    keys = _session_keys(conn, session_ids, new_rows)
-    _add(conn, zone_name, keys, session_ids, new_rows, bucket_weights(conn))
+def bucket_mask(size_ids: Iterable[int]) -> Optional[int]:
+    """The RollupUsage.buckets bits of these bucket ids; None when one has no bit (then read raw rows)."""
+    mask = 0
+    for bid in size_ids:
+        if not 1 <= bid <= MAX_BUCKET_BIT:
+            return None
+        mask |= 1 << bid
+    return mask
 
 
-def _session_keys(conn, session_ids, new_rows) -> dict[int, tuple[int, int, int, str]]:
-    """session id -> (hour, user_id, machine_id, direction) for every session the new data touches."""
-    s = user_sessions.c
-    columns = (s.id, s.epoch, s.user_id, s.machine_id, s.direction)
-    keys = {}
-    if session_ids:
-        wanted = set(session_ids)
-        for sid, epoch, uid, mid, direction in conn.execute(
-                select(*columns).where(s.id >= min(session_ids), s.id <= max(session_ids))):
-            if sid in wanted:
-                keys[sid] = (hour_of(epoch), uid, mid, direction)
-    others = sorted({row[0] for row in new_rows} - keys.keys())
-    for i in range(0, len(others), 500):
-        for sid, epoch, uid, mid, direction in conn.execute(select(*columns).where(s.id.in_(others[i:i + 500]))):
-            keys[sid] = (hour_of(epoch), uid, mid, direction)
-    return keys
+class _Buckets:
+    """Bucket ids as dense column indexes, with per-bucket weight vectors for matrix products."""
+
+    def __init__(self, weights: dict[int, tuple]) -> None:
+        self.ids = np.array(sorted(weights), dtype=np.int64)
+        self.index = np.full(int(self.ids.max(initial=0)) + 1, -1, dtype=np.int64)
+        self.index[self.ids] = np.arange(len(self.ids))
+        columns = [weights[int(b)] for b in self.ids]
+        self.low = np.array([c[0] for c in columns], dtype=np.float64)
+        self.mid = np.array([c[1] for c in columns], dtype=np.float64)
+        self.high = np.array([c[2] for c in columns], dtype=np.float64)
+        self.small = np.array([c[3] for c in columns], dtype=np.float64)
+        self.unbounded = np.array([c[4] for c in columns], dtype=np.int64)
+        self.bits = np.array([1 << int(b) if 1 <= b <= MAX_BUCKET_BIT else 0 for b in self.ids], dtype=np.int64)
 
 
-def _add(conn, zone_name, keys, session_ids, new_rows, weights) -> None:
-    # Everything is summed per day first: per row only two dict operations (rows outnumber day keys ~3 to 1),
-    # then per (day key, bucket) the byte weights, then days fold into weeks and months.
-    day_key = {sid: (period_start("d", hour, zone_name), uid, mid, direction)
-               for sid, (hour, uid, mid, direction) in keys.items()}
-    per_bucket: dict[tuple, list] = {}
-    for sid, bid, count in new_rows:
-        key = (day_key[sid], bid)
-        acc = per_bucket.get(key)
-        if acc is None:
-            per_bucket[key] = [count, 1]
-        else:
-            acc[0] += count
-            acc[1] += 1
-    usage: dict[tuple, list] = {}
-    sizes: dict[tuple, list] = {}
-    for sid in session_ids:
-        key = day_key[sid]
-        row = usage.get(key)
-        if row is None:
-            row = usage[key] = [0, 0, 0, 0, 0.0, 0.0, 0.0, 0]
-        row[0] += 1
-    for (key, bid), (count, n) in per_bucket.items():
-        low, midpoint, high, small, unbounded = weights[bid]
-        row = usage.get(key)
-        if row is None:
-            row = usage[key] = [0, 0, 0, 0, 0.0, 0.0, 0.0, 0]
-        row[1] += n
-        row[2] += count
-        if small:
-            row[3] += count
-        row[4] += count * low
-        row[5] += count * midpoint
-        row[6] += count * high
-        if unbounded:
-            row[7] += n
-        size_key = (key[0], key[3], bid)
-        size = sizes.get(size_key)
-        if size is None:
-            sizes[size_key] = [n, count]
-        else:
-            size[0] += n
-            size[1] += count
-    usage_rows = [("d",) + k + tuple(v) for k, v in usage.items()]
-    size_rows = [("d",) + k + tuple(v) for k, v in sizes.items()]
-    for grain in ("w", "m"):
-        usage_rows += _fold(usage, grain, zone_name)
-        size_rows += _fold(sizes, grain, zone_name)
-    _upsert(conn, rollup_usage, usage_rows)
-    _upsert(conn, rollup_sizes, size_rows)
+# -- summing a batch -------------------------------------------------------------------------------------------
+
+def _periods(hours: np.ndarray, zone_name: str) -> dict[str, np.ndarray]:
+    """Per hour (epoch of its start): the start of its day, week and month in the zone."""
+    unique, inverse = np.unique(hours, return_inverse=True)
+    out = {}
+    for grain in ("d", "w", "m"):
+        starts = np.array([period_start(grain, int(h), zone_name) for h in unique.tolist()], dtype=np.int64)
+        out[grain] = starts[inverse]
+    return out
 
 
-def _fold(days: dict[tuple, list], grain: str, zone_name: str) -> list[tuple]:
-    """Day sums (key starting with the day's start) summed into `grain` periods."""
-    out: dict[tuple, list] = {}
-    for key, values in days.items():
-        folded = (period_start(grain, key[0], zone_name),) + key[1:]
-        acc = out.get(folded)
-        if acc is None:
-            out[folded] = list(values)
-        else:
-            for i, v in enumerate(values):
-                acc[i] += v
-    return [(grain,) + k + tuple(v) for k, v in out.items()]
+def _group(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct rows of the given equal-length int64 columns: (keys (g, c), group index per row, first row per
+    group). Columns are ranked one by one into a single int64 key, kept dense, so only 1-D sorts are needed."""
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    for column in columns:
+        values, rank = np.unique(column, return_inverse=True)
+        key = key * len(values) + rank.reshape(-1)
+        _, key = np.unique(key, return_inverse=True)
+        key = key.reshape(-1)
+    _, first, group = np.unique(key, return_index=True, return_inverse=True)
+    group = group.reshape(-1)
+    return np.stack([c[first] for c in columns], axis=1), group, first
 
 
-def _upsert(conn: Connection, table: Table, rows: list[tuple]) -> None:
-    """INSERT rows (in table column order), adding the measures to an existing row with the same key."""
-    if not rows:
-        return
-    keys = [c.name for c in table.primary_key.columns]
-    measures = [c.name for c in table.columns if c.name not in keys]
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    statement = dialect.insert(table)
-    statement = statement.on_conflict_do_update(
-        index_elements=keys, set_={m: table.c[m] + statement.excluded[m] for m in measures})
+def _sum_rows(matrix: np.ndarray, group: np.ndarray, groups: int) -> np.ndarray:
+    """Rows of `matrix` summed per group (0..groups-1; every group has a row)."""
+    order = np.argsort(group, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(group[order]) != 0])
+    return np.add.reduceat(matrix[order], starts, axis=0)
+
+
+def _summarise(sessions: np.ndarray, is_new: np.ndarray, rows: np.ndarray, zone_name: str,
+               buckets: _Buckets) -> dict[str, list[list]]:
+    """Rollup rows adding up `sessions` (id, epoch, user, machine, direction 0/1; only those with is_new count as
+    sessions) and `rows` (session id, size bucket id, count): per table, one list per column (table order)."""
+    order = np.argsort(sessions[:, 0], kind="stable")
+    sessions, is_new = sessions[order], is_new[order]
+    session_of_row = np.searchsorted(sessions[:, 0], rows[:, 0])
+    hours = (sessions[:, 1] - 1800) // 3600 * 3600  # filters.hour_of, vectorised
+    period = _periods(hours, zone_name)
+    user, machine, direction = sessions[:, 2], sessions[:, 3], sessions[:, 4]
+
+    # Cells: day x user x machine x direction. Rows are summed per cell x bucket into dense matrices.
+    cells, cell_of_session, first = _group([period["d"], user, machine, direction])
+    n_cells, n_buckets = len(cells), len(buckets.ids)
+    flat = cell_of_session[session_of_row] * n_buckets + buckets.index[rows[:, 1]]
+    row_counts = np.bincount(flat, minlength=n_cells * n_buckets).reshape(n_cells, n_buckets)
+    operations = np.bincount(flat, weights=rows[:, 2].astype(np.float64),
+                             minlength=n_cells * n_buckets).reshape(n_cells, n_buckets)
+    cell_period = {g: period[g][first] for g in ("d", "w", "m")}
+
+    usage = np.column_stack([
+        np.bincount(cell_of_session, weights=is_new.astype(np.float64), minlength=n_cells),
+        row_counts.sum(axis=1), operations.sum(axis=1), operations @ buckets.small, operations @ buckets.low,
+        operations @ buckets.mid, operations @ buckets.high, row_counts @ buckets.unbounded])
+    bits = (row_counts > 0).astype(np.int64) @ buckets.bits
+
+    out: dict[str, list[list]] = {}
+    parts = []
+    for grain in ("d", "w", "m"):
+        keys, group, _ = _group([cell_period[grain], cells[:, 1], cells[:, 2], cells[:, 3]])
+        measures = _sum_rows(usage, group, len(keys))
+        order = np.argsort(group, kind="stable")
+        ored = np.bitwise_or.reduceat(bits[order], np.flatnonzero(np.r_[True, np.diff(group[order]) != 0]))
+        ints = np.rint(measures).astype(np.int64)
+        parts.append([[grain] * len(keys), keys[:, 0], keys[:, 1], keys[:, 2], _DIRECTION_NAMES[keys[:, 3]],
+                      ints[:, 0], ints[:, 1], ints[:, 2], ints[:, 3], measures[:, 4], measures[:, 5],
+                      measures[:, 6], ints[:, 7], ored])
+    out[rollup_usage.name] = _concat(parts)
+
+    for table, id_column in ((rollup_sizes, None), (rollup_user_sizes, 1), (rollup_machine_sizes, 2)):
+        parts = []
+        for grain in GRAINS[table.name]:
+            columns = [cell_period[grain]] + ([cells[:, id_column]] if id_column else []) + [cells[:, 3]]
+            keys, group, _ = _group(columns)
+            counts = _sum_rows(row_counts, group, len(keys))
+            ops = _sum_rows(operations, group, len(keys))
+            g, j = np.nonzero(counts)
+            parts.append([[grain] * len(g)] + [keys[g, c] for c in range(keys.shape[1] - 1)]
+                         + [_DIRECTION_NAMES[keys[g, -1]], buckets.ids[j], counts[g, j],
+                            np.rint(ops[g, j]).astype(np.int64)])
+        out[table.name] = _concat(parts)
+    return out
+
+
+_DIRECTION_NAMES = np.array(DIRECTIONS, dtype=object)
+
+
+def _concat(parts: list[list]) -> list[list]:
+    """Column lists (Python values) from per-grain lists of numpy arrays or lists."""
+    return [[v for part in column for v in (part.tolist() if isinstance(part, np.ndarray) else part)]
+            for column in zip(*parts)]
+
+
+# -- writing ---------------------------------------------------------------------------------------------------
+
+_PG_TYPES = {BigInteger: "bigint", Integer: "integer", Float: "double precision", String: "text"}
+
+
+@lru_cache(maxsize=None)
+def _upsert_sql(table_name: str, dialect: str) -> str:
+    table = metadata.tables[table_name]
     names = [c.name for c in table.columns]
-    if conn.dialect.name == "sqlite":
-        # As in db.bulk: compile once and hand the tuples to the driver; a dict per row costs more than the row.
-        compiled = statement.compile(dialect=conn.dialect, column_keys=names)
-        order = [names.index(n) for n in compiled.positiontup]
-        conn.exec_driver_sql(str(compiled), [tuple(r[i] for i in order) for r in rows])
-    else:
-        conn.execute(statement, [dict(zip(names, r)) for r in rows])
+    keys = [c.name for c in table.primary_key.columns]
+    quoted = ", ".join(f'"{n}"' for n in names)
+    sets = ", ".join(
+        f'"{c.name}" = "{table.name}"."{c.name}" {"|" if c.name == "buckets" else "+"} excluded."{c.name}"'
+        for c in table.columns if c.name not in keys)
+    conflict = f'ON CONFLICT ({", ".join(chr(34) + k + chr(34) for k in keys)}) DO UPDATE SET {sets}'
+    if dialect == "sqlite":
+        return f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join("?" for _ in names)}) {conflict}'
+    arrays = ", ".join(f"%s::{_PG_TYPES[type(c.type)]}[]" for c in table.columns)
+    return f'INSERT INTO "{table.name}" ({quoted}) SELECT * FROM unnest({arrays}) {conflict}'
 
 
-def rebuild_rollups(conn: Connection, chunk: int = 20000) -> None:
-    """Recompute every rollup from the raw tables (after a change of zone, or for a database written before
-    rollups existed). Streams the sessions in id order, `chunk` at a time."""
-    conn.execute(delete(rollup_usage))
-    conn.execute(delete(rollup_sizes))
-    zone_name = rollup_zone(conn)
-    weights = bucket_weights(conn)
-    s, o = user_sessions.c, io_operations.c
-    last = 0
-    while True:
-        sessions = conn.execute(select(s.id, s.epoch, s.user_id, s.machine_id, s.direction)
-                                .where(s.id > last).order_by(s.id).limit(chunk)).all()
-        if not sessions:
+def _upsert(conn: Connection, table: Table, columns: list[list]) -> None:
+    """Add rows given as one list per column (table order, keys unique) to the table: new keys are inserted,
+    the measures of stored keys summed (the `buckets` bit sets OR-ed)."""
+    if not columns or not columns[0]:
+        return
+    dialect = conn.dialect.name
+    sql = _upsert_sql(table.name, "sqlite" if dialect == "sqlite" else "postgresql")
+    if dialect == "sqlite":
+        conn.exec_driver_sql(sql, list(zip(*columns)))
+    else:  # one statement, one array per column
+        conn.exec_driver_sql(sql, tuple(columns))
+
+
+def _write(conn: Connection, summary: dict[str, list[list]]) -> None:
+    for table in (rollup_usage, rollup_sizes, rollup_user_sizes, rollup_machine_sizes):
+        _upsert(conn, table, summary[table.name])
+
+
+# -- the ingest's entry point ------------------------------------------------------------------------------------
+
+def add_to_rollups(conn: Connection, new_sessions: Sequence[tuple[int, int, int, int, str]],
+                   new_rows: Sequence[tuple[int, int, int]]) -> None:
+    """Add to the rollups what the caller has just inserted: `new_sessions` as (id, epoch, user_id, machine_id,
+    direction) and new histogram rows (session_id, size_range_id, count), some of which may belong to sessions
+    stored earlier (a block completed by a later read).
+
+    Called once at the end of ingest.load.write_blocks, in its transaction. When the rollups are not complete
+    (no state, an older layout) they are rebuilt from the raw tables instead, which hold this batch already.
+    """
+    if not new_sessions and not new_rows:
+        return
+    state = _stored_state(conn)
+    if state is None or state[1] != VERSION:
+        metadata.create_all(conn, tables=list(ROLLUP_TABLES), checkfirst=True)
+        _tables_seen[conn.engine] = True
+        target = state[0] if state is not None else default_zone()
+        first = min((s[0] for s in new_sessions), default=None)
+        if first is not None and len({r[0] for r in new_rows} - {s[0] for s in new_sessions}) == 0 and \
+                conn.execute(select(user_sessions.c.id).where(user_sessions.c.id < first).limit(1)).first() is None:
+            _reset_tables(conn)  # nothing stored before this batch: start the rollups with it
+            _set_state(conn, target)
+            state = (target, VERSION)
+        else:
+            started = time.perf_counter()
+            count = rebuild_rollups(conn, target)
+            log.info("built the rollups in %s during the ingest: %s sessions in %.1f s", target, f"{count:,}",
+                     time.perf_counter() - started)
             return
-        keys = {sid: (hour_of(epoch), uid, mid, d) for sid, epoch, uid, mid, d in sessions}
-        hi = sessions[-1][0]
-        rows = conn.execute(select(o.session_id, o.size_range_id, o.count)
-                            .where(o.session_id > last, o.session_id <= hi)).all()
-        _add(conn, zone_name, keys, list(keys), rows, weights)
-        last = hi
+    rows = _int_array(new_rows, 3)
+    sessions = _int_array(((sid, epoch, uid, mid, 0 if d == "rd" else 1) for sid, epoch, uid, mid, d in new_sessions),
+                          5, len(new_sessions))
+    is_new = np.ones(len(sessions), dtype=bool)
+    known = set(sessions[:, 0].tolist())
+    older = sorted(set(rows[:, 0].tolist()) - known)
+    if older:  # rows added to sessions stored by an earlier batch
+        extra = _session_keys(conn, older)
+        sessions = np.concatenate([sessions, extra])
+        is_new = np.concatenate([is_new, np.zeros(len(extra), dtype=bool)])
+    _write(conn, _summarise(sessions, is_new, rows, state[0], _Buckets(bucket_weights(conn))))
+
+
+def _int_array(tuples: Iterable[tuple], width: int, count: Optional[int] = None) -> np.ndarray:
+    """An (n, width) int64 array from n tuples of ints (fromiter over a chain: no Python loop per value)."""
+    if count is None:
+        tuples = list(tuples)
+        count = len(tuples)
+    flat = np.fromiter(chain.from_iterable(tuples), dtype=np.int64, count=count * width)
+    return flat.reshape(count, width)
+
+
+def _session_keys(conn: Connection, ids: list[int]) -> np.ndarray:
+    s = user_sessions.c
+    found = []
+    for i in range(0, len(ids), 500):
+        found += conn.execute(select(s.id, s.epoch, s.user_id, s.machine_id, s.direction)
+                              .where(s.id.in_(ids[i:i + 500]))).all()
+    return _int_array(((sid, epoch, uid, mid, 0 if d == "rd" else 1) for sid, epoch, uid, mid, d in found),
+                      5, len(found))
+
+
+# -- rebuilding -----------------------------------------------------------------------------------------------
+
+def _reset_tables(conn: Connection) -> None:
+    """Empty every rollup table; a table whose stored columns differ from its declaration (an older layout) is
+    dropped and created again."""
+    inspector = inspect(conn)
+    existing = set(inspector.get_table_names())
+    for name in LEGACY_TABLES:
+        if name in existing:
+            conn.exec_driver_sql(f'DROP TABLE "{name}"')
+    for table in ROLLUP_TABLES:
+        if table.name in existing:
+            stored = [c["name"] for c in inspector.get_columns(table.name)]
+            if stored == [c.name for c in table.columns]:
+                conn.execute(delete(table))
+                continue
+            table.drop(conn)
+        table.create(conn)
+
+
+def rebuild_rollups(conn: Connection, zone_name: Optional[str] = None, chunk: int = 40000) -> int:
+    """Recompute every rollup from the raw tables, in `zone_name` (default: the stored zone), and record the
+    state; returns the number of sessions. Streams the sessions in id order, `chunk` at a time."""
+    zone_name = zone_name or (_stored_state(conn) or (default_zone(), 0))[0]
+    zone(zone_name)
+    _reset_tables(conn)
+    buckets = _Buckets(bucket_weights(conn))
+    s, o = user_sessions.c, io_operations.c
+    last, total = 0, 0
+    while True:
+        found = conn.execute(select(s.id, s.epoch, s.user_id, s.machine_id, s.direction)
+                             .where(s.id > last).order_by(s.id).limit(chunk)).all()
+        if not found:
+            break
+        sessions = _int_array(((sid, epoch, uid, mid, 0 if d == "rd" else 1) for sid, epoch, uid, mid, d in found),
+                              5, len(found))
+        high = int(sessions[-1, 0])
+        rows = _int_array(conn.execute(select(o.session_id, o.size_range_id, o.count)
+                                       .where(o.session_id > last, o.session_id <= high)).all(), 3)
+        _write(conn, _summarise(sessions, np.ones(len(sessions), dtype=bool), rows, zone_name, buckets))
+        last, total = high, total + len(found)
+    _set_state(conn, zone_name)
+    return total
+
+
+def _set_state(conn: Connection, zone_name: str) -> None:
+    conn.execute(delete(rollup_state))
+    conn.execute(rollup_state.insert().values(id=1, zone=zone_name, version=VERSION, built_at=int(time.time())))

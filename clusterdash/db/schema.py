@@ -10,7 +10,9 @@ few extensions, each explained where it is declared:
 * UserSessions also holds its histogram's totals (operations, byte estimates),
   a rollup kept in the same transaction as the IOOperations rows it sums;
 * RejectedLines keeps every malformed line for inspection;
-* IngestFiles remembers, per followed file, how far it has been read.
+* IngestFiles remembers, per followed file, how far it has been read;
+* the Rollup* tables sum the histogram rows per day, week and month for the
+  queries (db/rollups.py maintains them, db/queries.py reads them).
 
 Times are UTC epoch seconds (BigInteger) everywhere; the log's wall-clock text
 is kept only as it was written.
@@ -163,3 +165,88 @@ Index("ix_ingest_files_inode", ingest_files.c.device, ingest_files.c.inode)
 Index("ix_ingest_files_head", ingest_files.c.head_fingerprint)
 
 CORE_TABLES = ("LogEntries", "Users", "Machines", "IOSizeRanges", "UserSessions", "IOOperations")
+
+
+# -- Rollups: the histogram rows summed per period, maintained by db/rollups.py inside the ingest's transaction ----
+#
+# A period is a day ('d'), an ISO week from Monday ('w') or a month ('m') of the rollup zone; `start` is its first
+# instant (local midnight) as epoch seconds. Each table keeps the grains its queries need (see rollups.GRAINS).
+# The primary keys start with (grain, start): queries name the periods they want, and the ids they filter on,
+# so one key order serves them all and no secondary index slows the ingest down.
+
+# One row (id 1) once the rollups are complete: in which zone, and in which layout (version). No row: the
+# rollups are being (re)built or were never built, and the queries read the raw tables.
+rollup_state = Table(
+    "RollupState",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("zone", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("built_at", BigInteger, nullable=False),
+)
+
+# Per period x user x machine x direction: what UserSessions holds, summed, plus which size buckets occur.
+rollup_usage = Table(
+    "RollupUsage",
+    metadata,
+    Column("grain", String(1), primary_key=True),
+    Column("start", BigInteger, primary_key=True),
+    Column("user_id", Integer, primary_key=True),
+    Column("machine_id", Integer, primary_key=True),
+    Column("direction", String(2), primary_key=True),
+    Column("sessions", BigInteger, nullable=False),
+    Column("rows", BigInteger, nullable=False),  # IOOperations rows
+    Column("operations", BigInteger, nullable=False),
+    Column("small_operations", BigInteger, nullable=False),
+    Column("bytes_low", Float, nullable=False),
+    Column("bytes_mid", Float, nullable=False),
+    Column("bytes_high", Float, nullable=False),  # over rows with an upper bound; see unbounded_rows
+    Column("unbounded_rows", BigInteger, nullable=False),  # rows in an open bucket: bytes_high does not bound them
+    # Bit i set: some row in size bucket i (IOSizeRanges.id, 1..62). Answers "who used these sizes" for any
+    # user x machine filter without a rollup per user x machine x bucket, which would be as big as the raw rows.
+    Column("buckets", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# Per period x direction x size bucket.
+rollup_sizes = Table(
+    "RollupSizes",
+    metadata,
+    Column("grain", String(1), primary_key=True),
+    Column("start", BigInteger, primary_key=True),
+    Column("direction", String(2), primary_key=True),
+    Column("size_range_id", Integer, primary_key=True),
+    Column("rows", BigInteger, nullable=False),
+    Column("operations", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# Per period x user x direction x size bucket (weeks and months only: per day it would be a fifth of the raw rows).
+rollup_user_sizes = Table(
+    "RollupUserSizes",
+    metadata,
+    Column("grain", String(1), primary_key=True),
+    Column("start", BigInteger, primary_key=True),
+    Column("user_id", Integer, primary_key=True),
+    Column("direction", String(2), primary_key=True),
+    Column("size_range_id", Integer, primary_key=True),
+    Column("rows", BigInteger, nullable=False),
+    Column("operations", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# Per period x machine x direction x size bucket (weeks and months).
+rollup_machine_sizes = Table(
+    "RollupMachineSizes",
+    metadata,
+    Column("grain", String(1), primary_key=True),
+    Column("start", BigInteger, primary_key=True),
+    Column("machine_id", Integer, primary_key=True),
+    Column("direction", String(2), primary_key=True),
+    Column("size_range_id", Integer, primary_key=True),
+    Column("rows", BigInteger, nullable=False),
+    Column("operations", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+ROLLUP_TABLES = (rollup_state, rollup_usage, rollup_sizes, rollup_user_sizes, rollup_machine_sizes)

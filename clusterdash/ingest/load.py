@@ -295,7 +295,8 @@ def write_blocks(conn: Connection, blocks: Iterable[Block], source: str) -> Load
         conn.execute(insert(log_entries), new_entries)
     insert_rows(conn, user_sessions, SESSION_COLUMNS, new_sessions)
     insert_rows(conn, io_operations, OPERATION_COLUMNS, new_ops)
-    add_to_rollups(conn, [s[0] for s in new_sessions], new_ops)  # same transaction: rollups never lag the rows
+    # Same transaction: the rollups never lag the rows. Sessions as (id, epoch, user_id, machine_id, direction).
+    add_to_rollups(conn, [(s[0], s[5], s[2], s[3], s[4]) for s in new_sessions], new_ops)
     counts.sessions += len(new_sessions)
     counts.rows += len(new_ops)
     counts.rejected_lines = _write_rejected(conn, blocks, source, now)
