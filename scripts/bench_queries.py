@@ -1,10 +1,16 @@
-"""Query benchmark: p50/p95 per API endpoint over typical filter sets, on a year and a five-year demo database.
+"""Query benchmark: p50/p95 per API endpoint over the filter sets an admin uses, on a year and a five-year demo
+database; and what the rollups cost the ingest.
 
     python scripts/bench_queries.py                        # SQLite, 365 and 1825 days, in bench-data/
     python scripts/bench_queries.py --days 365 --db postgresql+psycopg://postgres@127.0.0.1:5432/bench
+    python scripts/bench_queries.py --ingest               # ingest rows/s of a month, with and without rollups
 
 A database is built once (demo log + ingest, rollups in Europe/Zurich) and reused. Requests go through the
-real Flask blueprint (argument parsing, queries, JSON), not the network. Prints one line per endpoint.
+real Flask blueprint (argument parsing, queries, JSON), not the network. Prints one line per endpoint, then the
+slowest requests. Targets (issue 4): p95 <= 50 ms on a year and <= 150 ms on five years, on SQLite.
+
+The filter sets: the whole range; the last 7, 30 and 90 days; one user (the busiest, and a quiet one); one
+machine; a role; a machine type; a size bucket; reads only; and combinations of two of these.
 """
 
 from __future__ import annotations
@@ -28,10 +34,21 @@ from clusterdash.web.api import api_blueprint  # noqa: E402
 
 ZONE = "Europe/Zurich"
 DATA = ROOT / "bench-data"
+DAY = 86400
+
+
+def demo_log(days: int, seed: int = 1) -> Path:
+    from clusterdash.ingest.demo import write_demo_log
+
+    log = DATA / f"demo-{days}d-{seed}.log"
+    if not log.exists():
+        print(f"writing {log} ...", flush=True)
+        write_demo_log(log.with_suffix(".tmp"), days=days, seed=seed)
+        log.with_suffix(".tmp").rename(log)
+    return log
 
 
 def build(url: str, days: int, seed: int = 1) -> None:
-    from clusterdash.ingest.demo import write_demo_log
     from clusterdash.ingest.pipeline import ingest_paths
 
     engine = make_engine(url)
@@ -40,77 +57,149 @@ def build(url: str, days: int, seed: int = 1) -> None:
     with engine.connect() as conn:
         if latest_block_epoch(conn) is not None:
             return
-    log = DATA / f"demo-{days}d-{seed}.log"
-    if not log.exists():
-        print(f"writing {log} ...", flush=True)
-        write_demo_log(log, days=days, seed=seed)
-    print(f"ingesting {log} into {url} ...", flush=True)
+    log = demo_log(days, seed)
+    print(f"ingesting {log.name} into {url} ...", flush=True)
     started = time.perf_counter()
     report = ingest_paths(engine, [str(log)], progress=False)
-    print(f"  {report.total('rows'):,} rows in {time.perf_counter() - started:.1f} s", flush=True)
+    seconds = time.perf_counter() - started
+    print(f"  {report.added.rows:,} rows in {seconds:.1f} s ({report.added.rows / seconds:,.0f} rows/s)", flush=True)
+    engine.dispose()
 
 
-def filter_sets(client, rng: random.Random) -> list[dict]:
+def table_sizes(url: str) -> None:
+    from sqlalchemy import func, select
+
+    from clusterdash.db.schema import io_operations, rollup_machine_sizes, rollup_sizes, rollup_usage, rollup_user_sizes
+
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        raw = conn.execute(select(func.count()).select_from(io_operations)).scalar_one()
+        print(f"  IOOperations: {raw:,} rows")
+        for table in (rollup_usage, rollup_sizes, rollup_user_sizes, rollup_machine_sizes):
+            per_grain = dict(conn.execute(select(table.c.grain, func.count()).group_by(table.c.grain)).all())
+            total = sum(per_grain.values())
+            print(f"  {table.name:20s} {total:>9,} rows ({total / max(raw, 1):.1%} of raw): "
+                  + ", ".join(f"{g} {per_grain[g]:,}" for g in "dwm" if g in per_grain))
+    engine.dispose()
+
+
+def filter_sets(client) -> list[tuple[str, dict]]:
     stats = client.get("/api/stats").get_json()
-    first, end = stats["range"]["start_epoch"], stats["range"]["end_epoch"]
-    users = client.get("/api/users?limit=200").get_json()["users"]
-    machines = client.get("/api/machines?limit=200").get_json()["machines"]
-    mid = rng.randrange(first, max(first + 1, end - 90 * 86400), 3600)
+    end = stats["range"]["end_epoch"]
+    users = client.get("/api/users").get_json()["users"]
+    machines = client.get("/api/machines").get_json()["machines"]
+    top_user, quiet_user = users[0]["user"], users[len(users) // 2]["user"]
+    top_machine = machines[0]["machine"]
+    role, machine_type, size = "staff", machines[0]["machine_type"], "[1M, 2M)"
     return [
-        {},
-        {"start": end - 30 * 86400},
-        {"start": end - 7 * 86400},
-        {"start": mid, "end": mid + 90 * 86400},
-        {"user": users[0]["user"]},
-        {"user": rng.choice(users)["user"], "start": end - 30 * 86400},
-        {"machine": machines[0]["machine"]},
-        {"role": "staff"},
-        {"machine_type": machines[0]["machine_type"], "direction": "rd"},
-        {"direction": "wr"},
-        {"size": "[1M, 2M)"},
+        ("whole range", {}),
+        ("last 7 days", {"start": end - 7 * DAY}),
+        ("last 30 days", {"start": end - 30 * DAY}),
+        ("last 90 days", {"start": end - 90 * DAY}),
+        ("busiest user", {"user": top_user}),
+        ("a quiet user", {"user": quiet_user}),
+        ("busiest machine", {"machine": top_machine}),
+        ("a role", {"role": role}),
+        ("a machine type", {"machine_type": machine_type}),
+        ("a size bucket", {"size": size}),
+        ("reads only", {"direction": "rd"}),
+        ("user, last 30 days", {"user": top_user, "start": end - 30 * DAY}),
+        ("machine, last 7 days", {"machine": top_machine, "start": end - 7 * DAY}),
+        ("size, last 30 days", {"size": size, "start": end - 30 * DAY}),
+        ("role, size", {"role": role, "size": size}),
+        ("role, reads", {"role": role, "direction": "rd"}),
+        ("machine type, reads", {"machine_type": machine_type, "direction": "rd"}),
+        ("user, size", {"user": top_user, "size": size}),
+        ("machine, size", {"machine": top_machine, "size": size}),
+        ("role, machine type", {"role": role, "machine_type": machine_type}),
+        ("user, machine type", {"user": top_user, "machine_type": machine_type}),
     ]
 
 
-def run(url: str, repeat: int) -> dict[str, list[float]]:
+def run(url: str, repeat: int) -> tuple[dict[str, list[float]], list[tuple[float, str, str, dict]]]:
     engine = make_engine(url)
     app = flask.Flask("bench")
-    app.register_blueprint(api_blueprint(lambda: engine, default_tz=ZONE, rollup_zone=ZONE))
+    app.register_blueprint(api_blueprint(lambda: engine, default_tz=ZONE))
     client = app.test_client()
-    rng = random.Random(7)
-    sets = filter_sets(client, rng)
-    top_user = client.get("/api/users?limit=1").get_json()["users"][0]["user"]
-    some_user = rng.choice(client.get("/api/users").get_json()["users"])["user"]
+    sets = filter_sets(client)
+    users = client.get("/api/users").get_json()["users"]
+    top_user = users[0]["user"]
+    some_user = random.Random(7).choice(users)["user"]
     top_machine = client.get("/api/machines?limit=1").get_json()["machines"][0]["machine"]
     requests = []
-    for f in sets:
-        requests += [("/api/stats", f), ("/api/users", {**f, "limit": 50}), ("/api/machines", f),
-                     ("/api/usage/size", f), ("/api/usage/time", f),
-                     ("/api/usage/time", {**f, "group_by": "user", "top": 10}),
-                     ("/api/usage/time", {**f, "group_by": "role"})]
-        if not any(k in f for k in ("user", "role", "size")):
-            requests += [(f"/api/usage/user/{top_user}", f), (f"/api/usage/user/{some_user}", f)]
-        if not any(k in f for k in ("machine", "machine_type", "size")):
-            requests.append((f"/api/usage/machine/{top_machine}", f))
+    for name, f in sets:
+        requests += [(name, "/api/stats", f), (name, "/api/users", {**f, "limit": 50}), (name, "/api/machines", f),
+                     (name, "/api/usage/size", f), (name, "/api/usage/time", f),
+                     (name, "/api/usage/time", {**f, "group_by": "user", "top": 10}),
+                     (name, "/api/usage/time", {**f, "group_by": "role"})]
+        if "user" not in f:  # a profile replaces the user filter; one named in the filters is that profile
+            requests += [(name, f"/api/usage/user/{top_user}", f), (name, f"/api/usage/user/{some_user}", f)]
+        if "machine" not in f:
+            requests.append((name, f"/api/usage/machine/{top_machine}", f))
     timings: dict[str, list[float]] = {}
+    slowest: list[tuple[float, str, str, dict]] = []
     for _ in range(repeat):
-        for path, args in requests:
+        for name, path, args in requests:
             started = time.perf_counter()
             response = client.get(path, query_string=args)
             elapsed = (time.perf_counter() - started) * 1000
             assert response.status_code == 200, (path, args, response.get_data(as_text=True)[:200])
-            name = path.rsplit("/", 1)[0] + "/<name>" if "/usage/user/" in path or "/usage/machine/" in path else path
-            timings.setdefault(name, []).append(elapsed)
-    return timings
+            key = path.rsplit("/", 1)[0] + "/<name>" if "/usage/user/" in path or "/usage/machine/" in path else path
+            timings.setdefault(key, []).append(elapsed)
+            slowest.append((elapsed, name, path, args))
+    engine.dispose()
+    return timings, sorted(slowest, key=lambda s: s[0], reverse=True)
 
 
-def report(label: str, timings: dict[str, list[float]]) -> None:
+def percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def report(label: str, timings: dict[str, list[float]], slowest, target: float) -> None:
     print(f"\n{label}")
-    print(f"  {'endpoint':32s} {'n':>4s} {'p50 ms':>8s} {'p95 ms':>8s} {'max ms':>8s}")
+    print(f"  {'endpoint':28s} {'n':>4s} {'p50 ms':>8s} {'p95 ms':>8s} {'max ms':>8s}")
     for name, values in timings.items():
-        values = sorted(values)
-        p95 = values[min(len(values) - 1, int(round(0.95 * (len(values) - 1))))]
-        print(f"  {name:32s} {len(values):4d} {statistics.median(values):8.1f} {p95:8.1f} {values[-1]:8.1f}")
+        p95 = percentile(values, 0.95)
+        flag = "" if p95 <= target else f"   over {target:.0f} ms"
+        print(f"  {name:28s} {len(values):4d} {statistics.median(values):8.1f} {p95:8.1f} {max(values):8.1f}{flag}")
+    print("  slowest requests:")
+    for elapsed, name, path, args in slowest[:8]:
+        extra = {k: v for k, v in args.items() if k in ("group_by",)}
+        print(f"    {elapsed:7.1f} ms  {path} [{name}] {extra or ''}")
     sys.stdout.flush()
+
+
+def bench_ingest(days: int = 30, repeat: int = 3) -> None:
+    """Ingest rows/s of a demo month into a fresh SQLite file, with the rollups and without (the rollup call
+    replaced by a no-op), alternating in one process: the machines are shared, so compare the ratio."""
+    import tempfile
+
+    from clusterdash.ingest import load
+    from clusterdash.ingest.pipeline import ingest_paths
+
+    log = demo_log(days, seed=0)
+    real = load.add_to_rollups
+    rates: dict[str, list[float]] = {"without rollups": [], "with rollups": []}
+    try:
+        for _ in range(repeat):
+            for mode in rates:
+                with tempfile.TemporaryDirectory() as tmp:
+                    engine = make_engine(f"sqlite:///{tmp}/ingest.db")
+                    init_schema(engine)
+                    load.add_to_rollups = real if mode == "with rollups" else (lambda *args, **kwargs: None)
+                    started = time.perf_counter()
+                    added = ingest_paths(engine, [str(log)], progress=False).added.rows
+                    rates[mode].append(added / (time.perf_counter() - started))
+                    engine.dispose()
+    finally:
+        load.add_to_rollups = real
+    print(f"\ningest of {log.name} (SQLite, {repeat} runs each, alternating):")
+    for mode, values in rates.items():
+        print(f"  {mode:16s} median {statistics.median(values):>9,.0f} rows/s  (runs: "
+              + ", ".join(f"{v:,.0f}" for v in values) + ")")
+    ratio = statistics.median(rates["with rollups"]) / statistics.median(rates["without rollups"])
+    print(f"  with / without: {ratio:.2f}")
 
 
 def main() -> None:
@@ -118,12 +207,21 @@ def main() -> None:
     parser.add_argument("--days", type=int, action="append", help="database sizes (default: 365 and 1825)")
     parser.add_argument("--db", help="database URL (default: a SQLite file per size in bench-data/)")
     parser.add_argument("--repeat", type=int, default=3, help="times each request is repeated")
+    parser.add_argument("--ingest", action="store_true", help="only measure the rollups' share of the ingest")
     args = parser.parse_args()
     DATA.mkdir(exist_ok=True)
+    if args.ingest:
+        bench_ingest()
+        return
     for days in args.days or [365, 1825]:
         url = args.db or f"sqlite:///{DATA / f'bench-{days}d.db'}"
         build(url, days)
-        report(f"{days} days, {url.split(':')[0]}, rollup zone {ZONE}", run(url, args.repeat))
+        print(f"\n{days} days, {url.split(':')[0]}:")
+        table_sizes(url)
+        target = 50.0 if days <= 366 else 150.0
+        timings, slowest = run(url, args.repeat)
+        report(f"{days} days, {url.split(':')[0]}, rollup zone {ZONE} (target p95 <= {target:.0f} ms)", timings,
+               slowest, target)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from clusterdash.db.engine import make_engine
 from clusterdash.web.api import api_blueprint
 engine = make_engine(f"sqlite:///{sys.argv[1]}")
 app = flask.Flask("schemathesis")
-app.register_blueprint(api_blueprint(lambda: engine, default_tz="Europe/Zurich", rollup_zone="Europe/Zurich"))
+app.register_blueprint(api_blueprint(lambda: engine, default_tz="Europe/Zurich"))
 app.run(host="127.0.0.1", port=int(sys.argv[2]), threaded=True)
 PY
 SERVER=$!

@@ -171,3 +171,58 @@ def test_sort_order_limit(client):
     assert names == sorted(names)
     top = client.get("/api/users?sort=operations&order=desc&limit=3").get_json()["users"]
     assert len(top) == 3 and top[0]["operations"] >= top[1]["operations"] >= top[2]["operations"]
+
+
+def test_requests_in_another_zone_match_the_raw_rows_and_leave_the_rollups_alone(demo_engine, monkeypatch):
+    """The rollups are in ROLLUP_ZONE; a server showing another zone reads the rollup periods inside its
+    buckets and raw hours around them, answers as if it read only raw rows, and never rebuilds anything."""
+    import flask
+    from sqlalchemy import select
+
+    from clusterdash.db.schema import rollup_state
+    from clusterdash.web.api import api_blueprint
+
+    with demo_engine.connect() as conn:
+        state = conn.execute(select(rollup_state)).all()
+    app = flask.Flask("other-zone")
+    app.register_blueprint(api_blueprint(lambda: demo_engine, default_tz="America/New_York"))
+    other = app.test_client()
+    user = other.get("/api/users?limit=1").get_json()["users"][0]["user"]
+    urls = ["/api/usage/time?bucket=day&group_by=user&start=2025-03-03&end=2025-03-20",
+            "/api/usage/time?bucket=week&group_by=role", "/api/usage/time?bucket=month&size=[1M, 2M)",
+            "/api/usage/time?bucket=week&group_by=machine&size=[1M, 2M)", f"/api/usage/user/{user}",
+            "/api/users?start=2025-03-02T05:00&end=2025-03-29", "/api/usage/size?role=staff"]
+    for url in urls:
+        fast = other.get(url).get_json()
+        with monkeypatch.context() as m:
+            m.setattr(queries, "_pieces", lambda scope, grains: [(None, scope.first_hour, scope.end_hour)])
+            slow = other.get(url).get_json()
+        assert _rounded(fast) == _rounded(slow), url
+    with demo_engine.connect() as conn:
+        assert conn.execute(select(rollup_state)).all() == state
+
+
+def test_a_database_without_rollups_answers_from_raw_rows_and_requests_do_not_build_them(engine, monkeypatch):
+    import flask
+
+    from clusterdash.db.rollups import rollup_zone
+    from clusterdash.db.engine import write_transaction
+    from clusterdash.ingest import load
+    from clusterdash.ingest.demo import generate_lines
+    from clusterdash.ingest.parse import parse_lines
+    from clusterdash.web.api import api_blueprint
+
+    with monkeypatch.context() as m:
+        m.setattr(load, "add_to_rollups", lambda *args, **kwargs: None)  # a database from before the rollups
+        with write_transaction(engine) as conn:
+            load.write_blocks(conn, list(parse_lines(list(generate_lines(days=4, seed=2)))), "old.log")
+    app = flask.Flask("no-rollups")
+    app.register_blueprint(api_blueprint(lambda: engine, default_tz="Europe/Zurich"))
+    client = app.test_client()
+    stats = client.get("/api/stats").get_json()
+    assert stats["operations"]["total"] > 0
+    size = client.get("/api/usage/size").get_json()
+    series = client.get("/api/usage/time?group_by=user").get_json()
+    assert size["operations"] == stats["operations"]["total"] == sum(p["operations"] or 0 for p in series["points"])
+    with engine.connect() as conn:
+        assert rollup_zone(conn) is None

@@ -42,5 +42,5 @@ def demo_engine(request, tmp_path_factory):
 @pytest.fixture(scope="module")
 def client(demo_engine):
     app = flask.Flask("test")
-    app.register_blueprint(api_blueprint(lambda: demo_engine, default_tz=ROLLUP_ZONE, rollup_zone=ROLLUP_ZONE))
+    app.register_blueprint(api_blueprint(lambda: demo_engine, default_tz=ROLLUP_ZONE))
     return app.test_client()

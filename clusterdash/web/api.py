@@ -27,19 +27,20 @@ class BadParameter(ValueError):
     """A request argument that cannot be used; the message starts with the parameter's name."""
 
 
-def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC",
-                  rollup_zone: Optional[str] = None) -> Blueprint:
+def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC") -> Blueprint:
     """A Flask Blueprint serving /api/... from the database `engine_provider()` returns (called per request,
     so the engine can be created lazily or swapped in tests).
 
-    default_tz: the display zone when a request gives no `tz`. rollup_zone: the zone whose days, weeks and
-    months the rollups keep (pass the display zone: series in it are read from whole periods); None keeps
-    the database's. The first request makes sure the schema and rollups exist (db.rollups.ensure_rollups).
+    default_tz: the display zone when a request gives no `tz`. A request never builds or rebuilds rollups:
+    that happens at start-up (register_api, create_app: db.rollups.ensure_rollups), in `clusterdash init` or
+    in the ingest. Until then, and for series in a zone other than the rollups', the queries read whole rollup
+    periods where they fit and the raw tables elsewhere. The first request on a database without tables
+    creates them (empty), so that a fresh database answers with empty results instead of errors.
 
     Example:
+        ensure_rollups(engine, "Europe/Zurich")  # at start-up
         server = flask.Flask(__name__)
-        server.register_blueprint(api_blueprint(lambda: engine, default_tz="Europe/Zurich",
-                                                rollup_zone="Europe/Zurich"))
+        server.register_blueprint(api_blueprint(lambda: engine, default_tz="Europe/Zurich"))
     """
     bp = Blueprint("clusterdash_api", __name__, url_prefix="/api")
     prepared: set[int] = set()
@@ -50,7 +51,7 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
         if id(engine) not in prepared:
             with lock:
                 if id(engine) not in prepared:
-                    _prepare(engine, rollup_zone)
+                    _create_missing_tables(engine)
                     prepared.add(id(engine))
         return engine.connect()
 
@@ -145,18 +146,20 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
 
 
 def register_api(server: Flask, engine: Engine, settings: Mapping[str, Any]) -> None:
-    """Mount the API on `server` for `engine`; the display zone `settings['tz']` is also the rollup zone."""
-    tz = str(settings.get("tz") or "UTC")
-    server.register_blueprint(api_blueprint(lambda: engine, default_tz=tz, rollup_zone=tz))
-
-
-def _prepare(engine: Engine, rollup_zone: Optional[str]) -> None:
-    from clusterdash.db.engine import init_schema, schema_is_initialised
+    """Mount the API on `server` for `engine`, at start-up: the rollups are made complete in the display zone
+    `settings['tz']` now (a rebuild, if one is needed, is logged with its duration), not in a request."""
     from clusterdash.db.rollups import ensure_rollups
 
+    tz = str(settings.get("tz") or "UTC")
+    ensure_rollups(engine, tz)
+    server.register_blueprint(api_blueprint(lambda: engine, default_tz=tz))
+
+
+def _create_missing_tables(engine: Engine) -> None:
+    from clusterdash.db.engine import init_schema, schema_is_initialised
+
     if not schema_is_initialised(engine):
-        init_schema(engine)
-    ensure_rollups(engine, rollup_zone)
+        init_schema(engine)  # empty tables, no rollup state: the queries read the (empty) raw tables
 
 
 # -- arguments -----------------------------------------------------------------------------------------------
