@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
 
 from clusterdash import config
 
@@ -27,20 +26,37 @@ def setting_option(name: str, *flags: str, **kwargs):
 
 def friendly_errors(command):
     """Turn the failures a user can cause (bad paths, bad --db, an unreachable server) into one-line errors."""
-    from clusterdash.db.engine import DatabaseURLError
-    from clusterdash.ingest.pipeline import InputError
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except (InputError, DatabaseURLError, ValueError) as exc:
-            raise click.ClickException(str(exc)) from exc
-        except SQLAlchemyError as exc:
-            ctx = click.get_current_context()
-            first_line = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            raise click.ClickException(f"database {ctx.obj['db_url']}: {first_line}") from exc
+        except click.ClickException:
+            raise
+        except Exception as exc:
+            message = user_error_message(exc)
+            if message is None:
+                raise
+            raise click.ClickException(message) from exc
     return wrapper
+
+
+def user_error_message(exc: Exception) -> str | None:
+    """The one-line message for an error the user can fix, or None for anything else.
+
+    The error classes are imported here, when something has failed, not at the top: importing the ingest and
+    database modules up front would make every command, even --help, pay for SQLAlchemy and numpy.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from clusterdash.ingest.pipeline import InputError
+
+    if isinstance(exc, (InputError, ValueError)):  # DatabaseURLError is a ValueError
+        return str(exc)
+    if isinstance(exc, SQLAlchemyError):
+        first_line = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        return f"database {click.get_current_context().obj['db_url']}: {first_line}"
+    return None
 
 
 class Context(dict):

@@ -38,7 +38,9 @@ SETTINGS: dict[str, Setting] = {
         Setting("poll", 1.0,
                 "Follow mode: seconds between polls of the followed file (inotify does not see writes made over NFS).",
                 float),
-        Setting("settle", 5.0,
+        # bpftrace prints an hour's block at once, so a second of quiet means it is complete; a block that does
+        # grow later is read again from its start and merged (the stored offset points at it).
+        Setting("settle", 1.0,
                 "Follow mode: seconds a file must be quiet before its last, unterminated block is taken.",
                 float),
         Setting("refresh", 30.0,
