@@ -9,7 +9,6 @@ same transaction as the rows it covers.
 from __future__ import annotations
 
 import glob
-import gzip
 import os
 import re
 from dataclasses import dataclass, field
@@ -99,42 +98,14 @@ def expand_paths(paths: Iterable[str]) -> list[Path]:
     return sorted(dict.fromkeys(found), key=rotation_order)
 
 
-def open_binary(path: Path):
-    """The file's bytes, decompressed when it is gzip (by its magic number, not its name)."""
-    with open(path, "rb") as probe:
-        magic = probe.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
-
-
 READ_SIZE = 1 << 20
 
 
-def read_blocks(stream, first_line: int = 1, first_offset: int = 0,
-                on_bytes: Optional[Callable[[int], None]] = None) -> Iterator[Block]:
-    """Split a binary stream into blocks at its `Log:` lines and parse each; the last block is taken at the end of
-    the stream (in one-shot mode the writer is done). Reads in large chunks and finds block boundaries with
-    bytes.find, so no Python code runs per line here; offsets are exact byte positions."""
-    for chunk, line, start in split_blocks(stream, first_line, first_offset):
-        block = parse_block_text(chunk.decode("utf-8", "replace"), line)
-        if block is not None:
-            block.start_offset, block.end_offset = start, start + len(chunk)
-            yield block
-        if on_bytes is not None:
-            on_bytes(len(chunk))
-
-
-def split_blocks(stream, first_line: int = 1, first_offset: int = 0, final: bool = True) -> Iterator[tuple[bytes, int, int]]:
-    """(bytes, first line number, start offset) of each block in `stream`: each piece starts at a `Log:` line
-    (except text before the first one). With final=False the last piece, which the writer may still be
-    extending, is not yielded."""
-    for piece, line, offset, complete in split_pieces(stream, first_line, first_offset):
-        if complete or final:
-            yield piece, line, offset
-
-
 def split_pieces(stream, first_line: int = 1, first_offset: int = 0) -> Iterator[tuple[bytes, int, int, bool]]:
-    """Like split_blocks, with a fourth value: is the piece complete (the next `Log:` line follows it)? Only the
-    last piece can be incomplete."""
+    """(bytes, first line number, start offset, complete) of each block in a binary stream: each piece starts
+    at a `Log:` line (except text before the first one) and is complete when the next `Log:` line follows it,
+    so only the last piece can be incomplete. Reads in large chunks and finds block boundaries with bytes.find:
+    no Python code runs per line, and offsets are exact byte positions."""
     buffer = b""
     line, offset = first_line, first_offset
     while True:
@@ -302,17 +273,6 @@ def _parse_piece(piece: bytes, line: int, offset: int, head: bytes = b"") -> Opt
     if block is not None:
         block.start_offset, block.end_offset = offset, offset + length
     return block
-
-
-def batched(blocks: Iterable[Block], size: int = BATCH_BLOCKS) -> Iterator[list[Block]]:
-    batch: list[Block] = []
-    for block in blocks:
-        batch.append(block)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def ingest_file(engine: Engine, path: Path, on_bytes: Optional[Callable[[int], None]] = None,
