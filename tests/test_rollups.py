@@ -15,8 +15,8 @@ from clusterdash.db.engine import write_transaction
 from clusterdash.db.filters import hour_of
 from clusterdash.db.rollups import GRAINS, ensure_rollups, rebuild_rollups, rollup_zone
 from clusterdash.db.schema import (ROLLUP_TABLES, io_operations, io_size_ranges, rollup_machine_sizes,
-                                   rollup_sizes, rollup_state, rollup_usage, rollup_user_sizes,
-                                   user_sessions)
+                                   rollup_machine_usage, rollup_sizes, rollup_state, rollup_usage,
+                                   rollup_user_sizes, rollup_user_usage, user_sessions)
 from clusterdash.ingest.demo import generate_lines
 from clusterdash.ingest.load import write_blocks
 from clusterdash.ingest.parse import parse_lines
@@ -60,12 +60,23 @@ def _expected(conn, zone_name: str):
                     z = sizes[name][(grain, start, *key, bucket)]
                     z[0] += 1
                     z[1] += count
-    return dict(usage), {name: dict(v) for name, v in sizes.items()}
+    per_user, per_machine = defaultdict(lambda: [0, 0, 0, 0.0, 0]), defaultdict(lambda: [0, 0, 0, 0.0, 0])
+    for (grain, start, user, machine, direction), values in usage.items():
+        for side, key in ((per_user, (grain, start, user, direction)), (per_machine, (grain, start, machine, direction))):
+            acc = side[key]
+            for i in range(4):
+                acc[i] += values[i]
+            acc[4] |= values[4]
+    usage = {"RollupUsage": dict(usage), "RollupUserUsage": dict(per_user), "RollupMachineUsage": dict(per_machine)}
+    return usage, {name: dict(v) for name, v in sizes.items()}
 
 
 def _actual(conn):
-    usage = {(r.grain, r.start, r.user_id, r.machine_id, r.direction):
-             [r.sessions, r.rows, r.operations, r.bytes_mid, r.buckets] for r in conn.execute(select(rollup_usage))}
+    usage = {}
+    for table in (rollup_usage, rollup_user_usage, rollup_machine_usage):
+        keys = [c.name for c in table.primary_key.columns]
+        usage[table.name] = {tuple(r._mapping[k] for k in keys): [r.sessions, r.rows, r.operations, r.bytes_mid,
+                                                                  r.buckets] for r in conn.execute(select(table))}
     sizes = {}
     for table in (rollup_sizes, rollup_user_sizes, rollup_machine_sizes):
         keys = [c.name for c in table.primary_key.columns]
@@ -80,11 +91,12 @@ def _assert_rollups_match(engine, zone_name):
         usage, sizes = _actual(conn)
         want_usage, want_sizes = _expected(conn, zone_name)
     assert sizes == want_sizes
-    assert usage.keys() == want_usage.keys()
-    for key, (sessions, rows, ops, mid, bits) in want_usage.items():
-        got = usage[key]
-        assert got[:3] == [sessions, rows, ops] and got[4] == bits, key
-        assert got[3] == pytest.approx(mid, rel=1e-9)
+    for name, want in want_usage.items():
+        assert usage[name].keys() == want.keys(), name
+        for key, (sessions, rows, ops, mid, bits) in want.items():
+            got = usage[name][key]
+            assert got[:3] == [sessions, rows, ops] and got[4] == bits, (name, key)
+            assert got[3] == pytest.approx(mid, rel=1e-9)
 
 
 @pytest.mark.parametrize("seed", [1, 2])

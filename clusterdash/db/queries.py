@@ -35,7 +35,7 @@ from __future__ import annotations
 import time
 import weakref
 from bisect import bisect_right
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Iterable, Optional
 
@@ -45,8 +45,8 @@ from sqlalchemy import BigInteger, Connection, Engine, Float, case, cast, func, 
 from clusterdash.db.filters import HOUR, Filters, ceil_hour, epoch_bounds, hour_of, zone
 from clusterdash.db.rollups import GRAINS, bucket_mask, bucket_weights, period_starts, rollup_zone
 from clusterdash.db.schema import (io_operations, io_size_ranges, log_entries, machines, rejected_lines,
-                                   rollup_machine_sizes, rollup_sizes, rollup_usage, rollup_user_sizes,
-                                   user_sessions, users)
+                                   rollup_machine_sizes, rollup_machine_usage, rollup_sizes, rollup_usage,
+                                   rollup_user_sizes, rollup_user_usage, user_sessions, users)
 from clusterdash.db.timefmt import iso_utc
 
 BUCKETS = ("hour", "day", "week", "month")
@@ -114,6 +114,8 @@ class Scope:
     size_ids: Optional[list[int]]
     zone: Optional[str]  # of the rollups; None: no complete rollups, read the raw tables
     weights: dict
+    # Raw user x machine x size sums already read for this request (shared by the scopes derived from it).
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def empty(self) -> bool:
@@ -123,7 +125,8 @@ class Scope:
 
 def resolve(conn: Connection, filters: Filters) -> Scope:
     """Names to ids (via the small Users/Machines/IOSizeRanges tables) and open range ends to the data's extent."""
-    first, last = conn.execute(select(func.min(log_entries.c.epoch), func.max(log_entries.c.epoch))).one()
+    blocks = _blocks(conn)
+    first, last = blocks.version[1:]
     lo, hi = filters.hour_range()
     if lo is None:
         lo = hour_of(first) if first is not None else 0
@@ -198,45 +201,66 @@ def _plan(scope: Scope, grains: tuple[str, ...], bounds: Optional[list[int]] = N
     return periods, raw
 
 
+_sums: dict = {}
+
+
 def _sum(col):
-    """SUM with the column's own type: PostgreSQL sums bigint as numeric, which Python sees as Decimal."""
-    return cast(func.sum(col), Float if isinstance(col.type, Float) else BigInteger)
+    """SUM with the column's own type: PostgreSQL sums bigint as numeric, which Python sees as Decimal. Built
+    once per table column (expressions are immutable; building them costs more than running some queries)."""
+    key = (col.table.name, col.name) if getattr(col, "table", None) is not None else None
+    found = _sums.get(key) if key is not None else None
+    if found is None:
+        found = cast(func.sum(col), Float if isinstance(col.type, Float) else BigInteger)
+        if key is not None:
+            _sums[key] = found
+    return found
 
 
-_SEEK_IDS = 32  # a longer IN list filters rows instead of multiplying index seeks
+_SEEK_IDS = 96  # a longer IN list filters rows instead of multiplying index seeks (a period holds ~100 ids' rows)
 
 
 def _where(scope: Scope, user_col, machine_col, direction_col, key: tuple = ()) -> list:
-    """The user/machine/direction filters. `key`: the id columns in the order of the table's primary key after
-    (grain, start); a short IN list on a leading one lets SQLite seek (periods x ids); a long one, or one
-    behind a column that is not constrained, only filters (`col + 0` keeps SQLite from multiplying seeks)."""
+    """The user/machine/direction filters. `key`: the id columns in the order of the index used (after grain and
+    start for a rollup); a short IN list on a leading one lets SQLite seek (periods x ids); a long one, or one
+    behind an unconstrained column or outside the index, only filters (`col + 0` keeps SQLite from
+    multiplying seeks or choosing another index)."""
+    columns = {"user": (user_col, scope.user_ids), "machine": (machine_col, scope.machine_ids)}
     clauses = []
-    seeks = 1
-    leading = True
-    for name, col, ids in (("user", user_col, scope.user_ids), ("machine", machine_col, scope.machine_ids)):
+    seeks, leading = 1, True
+    for name in key:
+        col, ids = columns[name]
         if col is None:
             continue
         if ids is None:
-            leading = leading and name not in key
+            leading = False
             continue
-        seek = leading and name in key and seeks * len(ids) <= _SEEK_IDS
+        seek = leading and seeks * len(ids) <= _SEEK_IDS
         clauses.append(col.in_(ids) if seek else (col + 0).in_(ids))
-        seeks *= len(ids)
-        leading = seek
+        seeks, leading = seeks * len(ids), seek
+    for name, (col, ids) in columns.items():
+        if name not in key and col is not None and ids is not None:
+            clauses.append((col + 0).in_(ids))
     if scope.filters.direction != "both":
         clauses.append(direction_col == scope.filters.direction)
     return clauses
 
 
-def _raw_sessions(scope: Scope, lo: int, hi: int):
-    """UserSessions for the raw hours [lo, hi): the alias to select from (with an index hint for SQLite, whose
-    planner has no statistics here) and the WHERE clauses for the range and the user/machine/direction filters."""
+def _raw_sessions(scope: Scope, lo: int, hi: int, conn: Optional[Connection] = None):
+    """UserSessions for the raw hours [lo, hi): the index to read them through (a hint for SQLite, whose planner
+    has no statistics here) and the WHERE clauses for the range and the user/machine/direction filters.
+
+    Over a long range with a user or machine filter, the monthly rollup tells how many sessions each index
+    would visit (with `conn` and complete rollups; else a few named users or machines take their index)."""
     s = user_sessions
-    narrow_user = scope.user_ids is not None and len(scope.user_ids) <= 5
-    narrow_machine = scope.machine_ids is not None and len(scope.machine_ids) <= 3
     index = "ix_sessions_epoch"
-    if hi - lo > _LONG_RAW and (narrow_user or narrow_machine):
-        index = "ix_sessions_user_epoch" if narrow_user else "ix_sessions_machine_epoch"
+    if hi - lo > _LONG_RAW and (scope.user_ids is not None or scope.machine_ids is not None):
+        estimate = _session_estimate(conn, scope, lo, hi) if conn is not None and scope.zone is not None else None
+        if estimate is not None:
+            index = min(estimate, key=estimate.get)
+        elif scope.user_ids is not None and len(scope.user_ids) <= 5:
+            index = "ix_sessions_user_epoch"
+        elif scope.machine_ids is not None and len(scope.machine_ids) <= 3:
+            index = "ix_sessions_machine_epoch"
     first, end = epoch_bounds(lo, hi)
     key = {"ix_sessions_user_epoch": ("user",), "ix_sessions_machine_epoch": ("machine",)}.get(index, ())
     clauses = [s.c.epoch >= first, s.c.epoch < end,
@@ -264,26 +288,72 @@ def _grouping(table, by: tuple[str, ...]):
     return columns, source
 
 
+def _session_estimate(conn: Connection, scope: Scope, lo: int, hi: int) -> dict[str, int]:
+    """Sessions each UserSessions index would visit for [lo, hi), from RollupUsage's months around it."""
+    key = ("estimate", scope.user_ids and tuple(scope.user_ids), scope.machine_ids and tuple(scope.machine_ids), lo, hi)
+    found = scope.memo.get(key)
+    if found is None:
+        starts = period_starts("m", lo, hi, scope.zone)[:-1]
+        found = {}
+        for name, table, column, ids in (
+                ("ix_sessions_epoch", rollup_machine_usage, None, None),
+                ("ix_sessions_user_epoch", rollup_user_usage, "user_id", scope.user_ids),
+                ("ix_sessions_machine_epoch", rollup_machine_usage, "machine_id", scope.machine_ids)):
+            t = table.c
+            if column is not None and (ids is None or len(ids) > _SEEK_IDS):
+                continue  # the index is only used through a seekable list
+            clauses = [t.grain == "m", t.start.in_(starts)] + ([t[column].in_(ids)] if column else [])
+            found[name] = int(conn.execute(select(_sum(t.sessions)).where(*clauses)).scalar() or 0)
+        scope.memo[key] = found
+    return found
+
+
+def _raw_time(scope: Scope, lo: int, hi: int, per_day: bool):
+    """How raw rows of the hours [lo, hi) are grouped in time for a series: per block (epoch, returned as its
+    hour), or per local day of the display zone (SQL shifts each hour by its UTC offset; DST-exact), returned as
+    the day's local midnight. Per day, a year of raw rows comes back as ~365 groups instead of ~9,000."""
+    s = user_sessions.c
+    if not per_day:
+        return s.epoch, hour_of
+    hour = (s.epoch - HOUR // 2) // HOUR * HOUR  # hour_of, in SQL (floor division: // in SQLAlchemy 2)
+    segments = _utc_offsets(lo, hi, scope.filters.tz)
+    shift = (case(*[(hour < start, previous) for (start, _), (_, previous) in zip(segments[1:], segments)],
+                  else_=segments[-1][1]) if len(segments) > 1 else segments[0][1])
+    midnights: dict[int, int] = {}
+    epoch_day, tz = date(1970, 1, 1), scope.filters.tz
+
+    def midnight(day: int) -> int:
+        found = midnights.get(day)
+        if found is None:
+            found = midnights[day] = _local_midnight(epoch_day + timedelta(days=int(day)), tz)
+        return found
+
+    return (hour + shift) // 86400, midnight
+
+
 def _usage(conn: Connection, scope: Scope, by: tuple[str, ...] = (), grains=("m", "w", "d"),
            with_time: bool = False, rows: bool = False, measures: tuple[str, ...] = _MEASURES,
-           bounds: Optional[list[int]] = None) -> list[tuple]:
+           bounds: Optional[list[int]] = None, per_day: bool = False) -> list[tuple]:
     """Usage sums grouped by `by` (user, machine, direction) [and by period start / hour when with_time].
 
     Returns tuples: (time?, *group values, *measures). The time is the period start for rollup rows and the
-    hour for raw rows. `rows`: count raw histogram rows too (a subquery per session; the rollups carry it).
-    `bounds`: the series' bucket boundaries (see _plan).
+    hour for raw rows (with per_day: the local midnight of its day, see _raw_time). `rows`: count raw histogram
+    rows too (a subquery per session; the rollups carry it). `bounds`: the series' bucket boundaries (_plan).
     """
     if scope.empty:
         return []
     periods, raw = _plan(scope, tuple(grains), bounds)
     out = []
-    t = rollup_usage.c
-    by_columns, source = _grouping(rollup_usage, by)
+    table = _usage_table(scope, by)
+    t = table.c
+    by_columns, source = _grouping(table, by)
+    user_col = t.user_id if "user_id" in t else None
+    machine_col = t.machine_id if "machine_id" in t else None
     for grain, starts in periods.items():
         groups = ([t.start] if with_time else []) + by_columns
         query = (select(*groups, *[_sum(t[m]) for m in measures]).select_from(source)
                  .where(t.grain == grain, t.start.in_(starts),
-                        *_where(scope, t.user_id, t.machine_id, t.direction, ("user", "machine"))))
+                        *_where(scope, user_col, machine_col, t.direction, ("user", "machine"))))
         if groups:
             query = query.group_by(*groups)
         out.extend(tuple(r) for r in conn.execute(query) if r[len(groups)] is not None)
@@ -294,8 +364,9 @@ def _usage(conn: Connection, scope: Scope, by: tuple[str, ...] = (), grains=("m"
                    "unbounded_rows": func.count() - func.count(s.bytes_high)}
     by_columns, source = _grouping(user_sessions, by)
     for lo, hi in raw:
-        index, clauses = _raw_sessions(scope, lo, hi)
-        groups = ([s.epoch] if with_time else []) + by_columns
+        index, clauses = _raw_sessions(scope, lo, hi, conn)
+        when, convert = _raw_time(scope, lo, hi, per_day)
+        groups = ([when] if with_time else []) + by_columns
         if "rows" in measures:
             count = (select(func.count()).select_from(io_operations).where(io_operations.c.session_id == s.id)
                      .scalar_subquery())
@@ -308,8 +379,18 @@ def _usage(conn: Connection, scope: Scope, by: tuple[str, ...] = (), grains=("m"
             if not groups and not r[0]:
                 continue
             r = tuple(r)
-            out.append((hour_of(r[0]),) + r[1:] if with_time else r)
+            out.append((convert(r[0]),) + r[1:] if with_time else r)
     return out
+
+
+def _usage_table(scope: Scope, by: tuple[str, ...]):
+    """The usage rollup with the dimensions these filters and groups need: per user, per machine (the smallest,
+    also when neither is needed) or per user x machine."""
+    with_users = scope.user_ids is not None or "user" in by or "role" in by
+    with_machines = scope.machine_ids is not None or "machine" in by or "machine_type" in by
+    if with_users and with_machines:
+        return rollup_usage
+    return rollup_user_usage if with_users else rollup_machine_usage
 
 
 def _size_table(scope: Scope, by: tuple[str, ...]):
@@ -323,7 +404,7 @@ def _size_table(scope: Scope, by: tuple[str, ...]):
 
 def _sizes(conn: Connection, scope: Scope, by: tuple[str, ...] = (), with_time: bool = False,
            grains: Optional[Iterable[str]] = None, bounds: Optional[list[int]] = None,
-           pairs: bool = True) -> list[tuple]:
+           pairs: bool = True, per_day: bool = False) -> list[tuple]:
     """Per size bucket: (time?, *group values, size_range_id, rows, operations), honouring the size filter.
 
     Whole periods come from the size rollup that has the needed dimensions (`grains` limits the grains used,
@@ -337,7 +418,7 @@ def _sizes(conn: Connection, scope: Scope, by: tuple[str, ...] = (), with_time: 
         plan = _pair_plan(conn, scope, by, subtract=not with_time)
         if plan is not None:
             whole, minus = plan
-            found = _sizes(conn, whole, by, with_time, grains, bounds)
+            found = _sizes(conn, whole, by, with_time, grains, bounds, per_day=per_day)
             if minus is None:
                 return found
             return _subtract(found, _sizes(conn, minus, by, grains=(), pairs=False), len(by))
@@ -350,10 +431,20 @@ def _sizes(conn: Connection, scope: Scope, by: tuple[str, ...] = (), with_time: 
         user_col = t.user_id if "user_id" in t else None
         machine_col = t.machine_id if "machine_id" in t else None
         by_columns, source = _grouping(table, by)
+        seek = []  # with a size filter, name every key column before it: seeks instead of a scan of each period
+        if scope.size_ids is not None:
+            id_col = user_col if user_col is not None else machine_col
+            ids = scope.user_ids if user_col is not None else scope.machine_ids
+            if id_col is not None and ids is None:
+                every = _all_ids(conn, scope, "user" if user_col is not None else "machine")
+                if len(every) * len(scope.size_ids) <= 20 * _SEEK_IDS:
+                    seek.append(id_col.in_(every))
+            if scope.filters.direction == "both":
+                seek.append(t.direction.in_(("rd", "wr")))
         for grain, starts in periods.items():
             groups = ([t.start] if with_time else []) + by_columns + [t.size_range_id]
             clauses = [t.grain == grain, t.start.in_(starts),
-                       *_where(scope, user_col, machine_col, t.direction, ("user", "machine"))]
+                       *_where(scope, user_col, machine_col, t.direction, ("user", "machine")), *seek]
             if scope.size_ids is not None:
                 clauses.append(t.size_range_id.in_(scope.size_ids))
             query = (select(*groups, _sum(t.rows), _sum(t.operations)).select_from(source).where(*clauses)
@@ -362,8 +453,12 @@ def _sizes(conn: Connection, scope: Scope, by: tuple[str, ...] = (), with_time: 
     s, o = user_sessions.c, io_operations.c
     by_columns, source = _grouping(user_sessions, by)
     for lo, hi in raw:
-        index, clauses = _raw_sessions(scope, lo, hi)
-        groups = ([s.epoch] if with_time else []) + by_columns + [o.size_range_id]
+        if table is None and not with_time:  # per user x machine, read once per request and summed here
+            out.extend(_regroup(conn, scope, by, _raw_pair_sizes(conn, scope, lo, hi)))
+            continue
+        index, clauses = _raw_sessions(scope, lo, hi, conn)
+        when, convert = _raw_time(scope, lo, hi, per_day)
+        groups = ([when] if with_time else []) + by_columns + [o.size_range_id]
         if scope.size_ids is not None:
             clauses.append(o.size_range_id.in_(scope.size_ids))
         query = (select(*groups, func.count(), _sum(o.count))
@@ -372,8 +467,59 @@ def _sizes(conn: Connection, scope: Scope, by: tuple[str, ...] = (), with_time: 
                  .with_hint(user_sessions, f"INDEXED BY {index}", "sqlite"))
         for r in conn.execute(query):
             r = tuple(r)
-            out.append((hour_of(r[0]),) + r[1:] if with_time else r)
+            out.append((convert(r[0]),) + r[1:] if with_time else r)
     return out
+
+
+def _all_ids(conn: Connection, scope: Scope, dimension: str) -> list[int]:
+    key = ("ids", dimension)
+    if key not in scope.memo:
+        table = users if dimension == "user" else machines
+        scope.memo[key] = sorted(conn.execute(select(table.c.id)).scalars())
+    return scope.memo[key]
+
+
+def _raw_pair_sizes(conn: Connection, scope: Scope, lo: int, hi: int) -> list[tuple]:
+    """(user, machine, direction, size_range_id, rows, operations) of the raw hours [lo, hi) in the scope. A
+    profile asks for these four ways (per direction, per user or machine, per bucket); one read serves all."""
+    key = ("pairs", scope.user_ids and tuple(scope.user_ids), scope.machine_ids and tuple(scope.machine_ids),
+           scope.size_ids and tuple(scope.size_ids), scope.filters.direction, lo, hi)
+    found = scope.memo.get(key)
+    if found is None:
+        s, o = user_sessions.c, io_operations.c
+        index, clauses = _raw_sessions(scope, lo, hi, conn)
+        if scope.size_ids is not None:
+            clauses.append(o.size_range_id.in_(scope.size_ids))
+        groups = [s.user_id, s.machine_id, s.direction, o.size_range_id]
+        query = (select(*groups, func.count(), _sum(o.count))
+                 .select_from(user_sessions.join(io_operations, o.session_id == s.id))
+                 .where(*clauses).group_by(*groups)
+                 .with_hint(user_sessions, f"INDEXED BY {index}", "sqlite"))
+        found = scope.memo[key] = [tuple(r) for r in conn.execute(query)]
+    return found
+
+
+def _regroup(conn: Connection, scope: Scope, by: tuple[str, ...], rows: list[tuple]) -> list[tuple]:
+    """Rows of _raw_pair_sizes summed to (*by values, size_range_id, rows, operations)."""
+    labels = {}
+    for b in by:
+        if b in _LABEL:
+            key = ("labels", b)
+            if key not in scope.memo:
+                other, _, name = _LABEL[b]
+                scope.memo[key] = dict(conn.execute(select(other.c.id, other.c[name])).all())
+            labels[b] = scope.memo[key]
+    position = {"user": 0, "machine": 1, "direction": 2, "role": 0, "machine_type": 1}
+    totals: dict[tuple, list] = {}
+    for r in rows:
+        key = tuple(labels[b].get(r[position[b]]) if b in labels else r[position[b]] for b in by) + (r[3],)
+        acc = totals.get(key)
+        if acc is None:
+            totals[key] = [r[4] or 0, r[5] or 0]
+        else:
+            acc[0] += r[4] or 0
+            acc[1] += r[5] or 0
+    return [(*key, n, ops) for key, (n, ops) in totals.items()]
 
 
 def _pair_plan(conn: Connection, scope: Scope, by: tuple[str, ...], subtract: bool):
@@ -427,18 +573,20 @@ def _active(conn: Connection, scope: Scope, dimension: str) -> set[int]:
         mask = bucket_mask(scope.size_ids)
         if mask is None:  # a bucket without a bit: sum its rows instead
             return {key[0] for key in _sum_usage(_sizes(conn, scope, (dimension,)), 1, sizes=True)}
-    periods, raw = _plan(scope, GRAINS[rollup_usage.name])
-    t = rollup_usage.c
+    table = _usage_table(scope, (dimension,))
+    periods, raw = _plan(scope, GRAINS[table.name])
+    t = table.c
     found: set[int] = set()
     for grain, starts in periods.items():
         clauses = [t.grain == grain, t.start.in_(starts),
-                   *_where(scope, t.user_id, t.machine_id, t.direction, ("user", "machine"))]
+                   *_where(scope, t.user_id if "user_id" in t else None,
+                           t.machine_id if "machine_id" in t else None, t.direction, ("user", "machine"))]
         if mask is not None:
             clauses.append(t.buckets.op("&")(mask) != 0)
         found.update(conn.execute(select(t[_COLUMN[dimension]]).where(*clauses).distinct()).scalars())
     s, o = user_sessions.c, io_operations.c
     for lo, hi in raw:
-        index, clauses = _raw_sessions(scope, lo, hi)
+        index, clauses = _raw_sessions(scope, lo, hi, conn)
         query = select(s[_COLUMN[dimension]]).where(*clauses)
         if scope.size_ids is not None:
             query = query.where(select(o.session_id).where(o.session_id == s.id, o.size_range_id.in_(scope.size_ids))
@@ -510,24 +658,22 @@ def stats(conn: Connection, filters: Filters, now: Optional[float] = None) -> di
     operations = {d: int(per_direction.get((d,), [0, 0, 0])[2]) for d in ("rd", "wr")}
     operations["total"] = operations["rd"] + operations["wr"]
     first, end = epoch_bounds(scope.first_hour, scope.end_hour)
-    blocks, first_block, last_block, lost_hours = conn.execute(
-        select(func.count(), func.min(log_entries.c.epoch), func.max(log_entries.c.epoch),
-               func.count().filter(log_entries.c.lost_events > 0))
-        .where(log_entries.c.epoch >= first, log_entries.c.epoch < end)).one()
+    known = _blocks(conn)
+    first_block, last_block = known.span(scope.first_hour, scope.end_hour)
     rejected_query = select(func.count()).select_from(rejected_lines)
     if filters.start is not None or filters.end is not None:
         rejected_query = rejected_query.where(rejected_lines.c.block_epoch >= first, rejected_lines.c.block_epoch < end)
-    latest = latest_block_epoch(conn)
+    latest = known.version[2]
     now = time.time() if now is None else now
     return {
-        "blocks": blocks,
+        "blocks": known.count(known.epochs, scope.first_hour, scope.end_hour),
         "entries": int(sum(v[0] for v in per_direction.values())),
         "rows": int(sum(v[1] for v in per_direction.values())),
         "users": len(_active(conn, scope, "user")),
         "machines": len(_active(conn, scope, "machine")),
         "operations": operations,
         "rejected_lines": conn.execute(rejected_query).scalar_one(),
-        "hours_with_lost_events": lost_hours,
+        "hours_with_lost_events": _lost_hours(conn, scope.first_hour, scope.end_hour),
         "first": iso_utc(first_block),
         "last": iso_utc(last_block),
         "range": _range(scope),
@@ -542,24 +688,57 @@ def _range(scope: Scope) -> dict[str, Any]:
             "end_epoch": scope.end_hour, "hours": (scope.end_hour - scope.first_hour) // HOUR}
 
 
-_hours_cache: "weakref.WeakKeyDictionary[Engine, tuple[tuple, np.ndarray]]" = weakref.WeakKeyDictionary()
+@dataclass(frozen=True)
+class _Blocks:
+    """Every block's epoch (sorted) and the distinct hours they report."""
+
+    version: tuple
+    epochs: np.ndarray
+    hours: np.ndarray
+
+    def count(self, values: np.ndarray, first_hour: int, end_hour: int) -> int:
+        first, end = epoch_bounds(first_hour, end_hour)
+        return int(np.searchsorted(values, end) - np.searchsorted(values, first))
+
+    def span(self, first_hour: int, end_hour: int) -> tuple[Optional[int], Optional[int]]:
+        """The first and last block epoch in the hours [first_hour, end_hour)."""
+        first, end = epoch_bounds(first_hour, end_hour)
+        i, j = np.searchsorted(self.epochs, first), np.searchsorted(self.epochs, end)
+        return (int(self.epochs[i]), int(self.epochs[j - 1])) if i < j else (None, None)
+
+
+_blocks_cache: "weakref.WeakKeyDictionary[Engine, _Blocks]" = weakref.WeakKeyDictionary()
+
+
+def _blocks(conn: Connection) -> _Blocks:
+    """The LogEntries epochs, kept per engine and read again only when a block was added: blocks are never
+    deleted and their ids only grow, so the highest id (and the first and last epoch) identify the content.
+    Every gap, coverage, freshness and block count is then arithmetic on these (a year is 9,000 blocks)."""
+    e = log_entries.c
+    version = tuple(conn.execute(select(select(func.max(e.id)).scalar_subquery(),
+                                        select(func.min(e.epoch)).scalar_subquery(),
+                                        select(func.max(e.epoch)).scalar_subquery())).one())
+    cached = _blocks_cache.get(conn.engine)
+    if cached is None or cached.version != version:
+        epochs = np.array(conn.execute(select(e.epoch).order_by(e.epoch)).scalars().all(), dtype=np.int64)
+        hours = (epochs - HOUR // 2) // HOUR * HOUR  # filters.hour_of
+        hours = hours[np.r_[True, hours[1:] != hours[:-1]]] if len(hours) else hours
+        cached = _blocks_cache[conn.engine] = _Blocks(version, epochs, hours)
+    return cached
+
+
+def _lost_hours(conn: Connection, first_hour: int, end_hour: int) -> int:
+    """Blocks flagged with lost events in the hours [first_hour, end_hour) (a later read can raise the flag of a
+    stored block, so it is not kept with the epochs; the partial index ix_entries_lost makes this cheap)."""
+    first, end = epoch_bounds(first_hour, end_hour)
+    e = log_entries.c
+    return conn.execute(select(func.count()).select_from(log_entries)
+                        .where(e.lost_events > 0, e.epoch >= first, e.epoch < end)).scalar_one()
 
 
 def _block_hours(conn: Connection, first_hour: int, end_hour: int) -> np.ndarray:
-    """The distinct hours (sorted epochs of their start) in [first_hour, end_hour) that have a block.
-
-    Every gap and coverage figure needs them (a year is 9,000 hours, five years 44,000), so the whole list is
-    kept per engine and read again only when LogEntries changed: blocks are only ever added, so their count,
-    first and last epoch identify its content."""
-    version = tuple(conn.execute(select(func.count(), func.min(log_entries.c.epoch),
-                                        func.max(log_entries.c.epoch))).one())
-    cached = _hours_cache.get(conn.engine)
-    if cached is None or cached[0] != version:
-        epochs = conn.execute(select(log_entries.c.epoch).order_by(log_entries.c.epoch)).scalars().all()
-        hours = (np.array(epochs, dtype=np.int64) - HOUR // 2) // HOUR * HOUR  # filters.hour_of
-        hours = hours[np.r_[True, hours[1:] != hours[:-1]]] if len(hours) else hours
-        _hours_cache[conn.engine] = cached = (version, hours)
-    hours = cached[1]
+    """The distinct hours (sorted epochs of their start) in [first_hour, end_hour) that have a block."""
+    hours = _blocks(conn).hours
     return hours[np.searchsorted(hours, first_hour):np.searchsorted(hours, end_hour)]
 
 
@@ -764,6 +943,7 @@ def _time_series(conn: Connection, scope: Scope, bucket: Optional[str], group_by
         raise ValueError("bucket: hour buckets cover at most 100,000 hours; narrow start/end or use day")
     bounds = _bucket_bounds(bucket, scope)
     grains = _series_grains(bucket, scope)
+    per_day = bucket != "hour"
     n = len(bounds) - 1
     series: dict[str, list] = {}
 
@@ -772,9 +952,9 @@ def _time_series(conn: Connection, scope: Scope, bucket: Optional[str], group_by
         index_of: dict[int, int] = {}
         for row in rows:
             i = index_of.get(row[0])
-            if i is None:
-                i = index_of[row[0]] = bisect_right(bounds, ceil_hour(row[0])) - 1
-            if not 0 <= i < n:
+            if i is None:  # (a raw day cut by the range's start begins before it: bucket 0)
+                i = index_of[row[0]] = max(0, bisect_right(bounds, ceil_hour(row[0])) - 1)
+            if i >= n:
                 continue
             key = name(row[1]) if len(row) == 4 else name(None)
             values_ = series.get(key)
@@ -783,26 +963,50 @@ def _time_series(conn: Connection, scope: Scope, bucket: Optional[str], group_by
             values_[i][0] += row[-2] or 0
             values_[i][1] += row[-1] or 0.0
 
-    if group_by in ("user", "machine"):
+    raw_groups = scope.size_ids is not None and _size_table(scope, (group_by,)) is None
+    if group_by in ("user", "machine") and not raw_groups:
         # Rank the users (machines) on their totals, then read per bucket only the top ones, and the rest as one.
+        # (When only raw rows have these sizes per user or machine, one read of all groups is cheaper: below.)
         dimension = (group_by,)
         totals = _group_operations(conn, scope, dimension)
         label = _group_labels(conn, group_by, set(totals))
         ranked = sorted(totals, key=lambda key: (-totals[key], label(key)))
         keep, rest = ranked[:top], ranked[top:]
         ids = "user_ids" if group_by == "user" else "machine_ids"
-        if keep:
-            add(_series_rows(conn, replace(scope, **{ids: sorted(keep)}), dimension, grains, bounds), label)
-        if rest:
-            add(_series_rows(conn, replace(scope, **{ids: sorted(rest)}), (), grains, bounds), lambda _: "other")
+        if scope.size_ids is None:
+            if keep:
+                add(_series_rows(conn, replace(scope, **{ids: sorted(keep)}), dimension, grains, bounds, per_day),
+                    label)
+            if rest:
+                add(_series_rows(conn, replace(scope, **{ids: sorted(rest)}), (), grains, bounds, per_day),
+                    lambda _: "other")
+        else:
+            kept = (_sizes(conn, replace(scope, **{ids: sorted(keep)}), dimension, with_time=True, grains=grains,
+                           bounds=bounds, per_day=per_day) if keep else [])
+            add([(r[0], r[1], r[4] or 0, (r[4] or 0) * scope.weights[r[2]][1]) for r in kept], label)
+            if rest and len(rest) > _SEEK_IDS:
+                # Many others: everything minus the top ones, per bucket and size (integers, so exact).
+                cells: dict[tuple[int, int], int] = {}
+                for when, bid, _n, ops in _sizes(conn, scope, (), with_time=True, grains=grains, bounds=bounds,
+                                                 per_day=per_day):
+                    cell = (_bucket_of(bounds, when), bid)
+                    cells[cell] = cells.get(cell, 0) + (ops or 0)
+                for when, _group, bid, _n, ops in kept:
+                    cells[(_bucket_of(bounds, when), bid)] -= ops or 0
+                add([(bounds[i], ops, ops * scope.weights[bid][1]) for (i, bid), ops in cells.items() if i < n],
+                    lambda _: "other")
+            elif rest:
+                add(_series_rows(conn, replace(scope, **{ids: sorted(rest)}), (), grains, bounds, per_day),
+                    lambda _: "other")
         names = [label(key) for key in keep] + (["other"] if rest else [])
         for name in names:
             series.setdefault(name, [[0, 0.0] for _ in range(n)])
         keep = names
     else:
         by = () if group_by == "none" else (group_by,)
-        add(_series_rows(conn, scope, by, grains, bounds),
-            (lambda _: "all") if not by else (lambda value: value or "(none)") if group_by == "role" else str)
+        name = ((lambda _: "all") if not by else (lambda value: value or "(none)") if group_by == "role"
+                else _group_labels(conn, group_by, None) if group_by in ("user", "machine") else str)
+        add(_series_rows(conn, scope, by, grains, bounds, per_day), name)
         ranked = sorted(series, key=lambda g: (-sum(v[0] for v in series[g]), g))
         keep, rest = ranked[:top], ranked[top:]
         if rest:
@@ -828,14 +1032,20 @@ def _time_series(conn: Connection, scope: Scope, bucket: Optional[str], group_by
             "bytes_estimate": BYTES_ESTIMATE, "groups": keep, "buckets": buckets, "points": points}
 
 
+def _bucket_of(bounds: list[int], when: int) -> int:
+    """The series bucket of a row's time (a period start, an hour, or a raw day cut by the range's start)."""
+    return max(0, bisect_right(bounds, ceil_hour(when)) - 1)
+
+
 def _series_rows(conn: Connection, scope: Scope, by: tuple[str, ...], grains: tuple[str, ...],
-                 bounds: list[int]) -> list[tuple]:
+                 bounds: list[int], per_day: bool) -> list[tuple]:
     """(time, *group values, operations, bytes midpoint) for a series: usage rollups, or size rollups with a
-    size filter."""
+    size filter; raw rows per local day when the buckets are days, weeks or months."""
     if scope.size_ids is None:
-        return _usage(conn, scope, by, grains=grains, with_time=True, measures=_SERIES, bounds=bounds)
+        return _usage(conn, scope, by, grains=grains, with_time=True, measures=_SERIES, bounds=bounds,
+                      per_day=per_day)
     rows = []
-    for r in _sizes(conn, scope, by, with_time=True, grains=grains, bounds=bounds):
+    for r in _sizes(conn, scope, by, with_time=True, grains=grains, bounds=bounds, per_day=per_day):
         bid, ops = r[1 + len(by)], r[3 + len(by)] or 0
         rows.append((r[0], *r[1:1 + len(by)], ops, ops * scope.weights[bid][1]))
     return rows
@@ -849,14 +1059,15 @@ def _group_operations(conn: Connection, scope: Scope, by: tuple[str, ...]) -> di
     return {key[0]: value[1] for key, value in _sum_usage(_sizes(conn, scope, by), 1, sizes=True).items()}
 
 
-def _group_labels(conn: Connection, group_by: str, ids: set):
-    """id -> group name for a series: the user or machine name, or its role / machine type."""
+def _group_labels(conn: Connection, group_by: str, ids: Optional[set]):
+    """id -> group name for a series: the user or machine name, or its role / machine type (ids None: all)."""
     if group_by in ("user", "role"):
-        rows = conn.execute(select(users.c.id, users.c.username, users.c.role).where(users.c.id.in_(ids))) if ids else []
+        query = select(users.c.id, users.c.username, users.c.role)
+        rows = conn.execute(query if ids is None else query.where(users.c.id.in_(ids))) if ids != set() else []
         names = {r[0]: (r[1] if group_by == "user" else (r[2] or "(none)")) for r in rows}
     elif group_by in ("machine", "machine_type"):
-        rows = (conn.execute(select(machines.c.id, machines.c.name, machines.c.machine_type)
-                             .where(machines.c.id.in_(ids))) if ids else [])
+        query = select(machines.c.id, machines.c.name, machines.c.machine_type)
+        rows = conn.execute(query if ids is None else query.where(machines.c.id.in_(ids))) if ids != set() else []
         names = {r[0]: (r[1] if group_by == "machine" else r[2]) for r in rows}
     else:
         names = {}
@@ -921,14 +1132,14 @@ def data_health(conn: Connection, filters: Filters, now: Optional[float] = None)
     (those in blocks of the range, and those outside any block, which have no time)."""
     scope = resolve(conn, filters)
     first, end = epoch_bounds(scope.first_hour, scope.end_hour)
-    blocks, lost_hours = conn.execute(
-        select(func.count(), func.count().filter(log_entries.c.lost_events > 0))
-        .where(log_entries.c.epoch >= first, log_entries.c.epoch < end)).one()
+    known = _blocks(conn)
+    blocks = known.count(known.epochs, scope.first_hour, scope.end_hour)
+    lost_hours = _lost_hours(conn, scope.first_hour, scope.end_hour)
     rejected = conn.execute(select(func.count()).select_from(rejected_lines)
                             .where(rejected_lines.c.block_epoch >= first, rejected_lines.c.block_epoch < end)).scalar_one()
     outside = conn.execute(select(func.count()).select_from(rejected_lines)
                            .where(rejected_lines.c.block_epoch.is_(None))).scalar_one()
-    latest = latest_block_epoch(conn)
+    latest = known.version[2]
     now = time.time() if now is None else now
     return {"range": _range(scope), "blocks": blocks, "hours_with_lost_events": lost_hours,
             "rejected_lines": rejected, "rejected_lines_outside_blocks": outside,
@@ -1019,7 +1230,7 @@ def _raw_sizes_per_local_day(conn: Connection, scope: Scope) -> list[tuple[int, 
     """(local midnight epoch, size_range_id, operations) from the raw rows of [first_hour, end_hour), a block
     counted in the local day (scope.filters.tz) of the hour it reports; honours every filter."""
     s, o = user_sessions.c, io_operations.c
-    index, clauses = _raw_sessions(scope, scope.first_hour, scope.end_hour)
+    index, clauses = _raw_sessions(scope, scope.first_hour, scope.end_hour, conn)
     hour = (s.epoch - HOUR // 2) // HOUR * HOUR  # hour_of, in SQL (floor division: // in SQLAlchemy 2)
     segments = _utc_offsets(scope.first_hour, scope.end_hour, scope.filters.tz)
     shift = (case(*[(hour < start, previous) for (start, _), (_, previous) in zip(segments[1:], segments)],

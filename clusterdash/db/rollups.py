@@ -5,6 +5,8 @@ sessions; a request must read thousands of rows, not millions. The tables (decla
 
   table               dimensions                               grains   rows per year of demo data
   RollupUsage         user x machine x direction (+ buckets)   d w m    46k + 27k + 15k
+  RollupUserUsage     user x direction (+ buckets)             d w m    32k + 11k + 3k
+  RollupMachineUsage  machine x direction (+ buckets)          d w m    21k + 7k + 2k
   RollupSizes         direction x size bucket                  d w m    14k + 2k + 0.5k
   RollupUserSizes     user x direction x size bucket             w m    135k + 48k
   RollupMachineSizes  machine x direction x size bucket          w m    69k + 18k
@@ -37,15 +39,17 @@ from sqlalchemy import BigInteger, Connection, Engine, Float, Integer, String, T
 
 from clusterdash.db.filters import zone
 from clusterdash.db.schema import (ROLLUP_TABLES, io_operations, io_size_ranges, metadata, rollup_machine_sizes,
-                                   rollup_sizes, rollup_state, rollup_usage, rollup_user_sizes, user_sessions)
+                                   rollup_machine_usage, rollup_sizes, rollup_state, rollup_usage,
+                                   rollup_user_sizes, rollup_user_usage, user_sessions)
 
 log = logging.getLogger("clusterdash.rollups")
 
-VERSION = 2  # of the rollup layout: a database with another version is rebuilt
+VERSION = 3  # of the rollup layout: a database with another version is rebuilt
 SMALL_IO_LIMIT = 4096  # bytes; the same rule as ingest.parse: a bucket wholly below this is small IO
 MAX_BUCKET_BIT = 62  # size bucket ids 1..62 have a bit in RollupUsage.buckets (a signed 64-bit integer)
 # Grains per table, largest first (the order the queries cut a range in).
-GRAINS = {rollup_usage.name: ("m", "w", "d"), rollup_sizes.name: ("m", "w", "d"),
+GRAINS = {rollup_usage.name: ("m", "w", "d"), rollup_user_usage.name: ("m", "w", "d"),
+          rollup_machine_usage.name: ("m", "w", "d"), rollup_sizes.name: ("m", "w", "d"),
           rollup_user_sizes.name: ("m", "w"), rollup_machine_sizes.name: ("m", "w")}
 LEGACY_TABLES = ("RollupZone",)  # layout 1 kept its zone here
 USAGE_MEASURES = ("sessions", "rows", "operations", "small_operations", "bytes_low", "bytes_mid", "bytes_high",
@@ -131,6 +135,17 @@ def _stored_state(conn: Connection) -> Optional[tuple[str, int]]:
     return None if row is None else (row[0], row[1])
 
 
+def _missing_indexes(conn: Connection) -> list:
+    inspector = inspect(conn)
+    existing = set(inspector.get_table_names())
+    missing = []
+    for table in metadata.sorted_tables:
+        if table.name in existing and table.indexes:
+            names = {i["name"] for i in inspector.get_indexes(table.name)}
+            missing += [index for index in table.indexes if index.name not in names]
+    return missing
+
+
 def default_zone() -> str:
     """The zone for rollups built by an ingest before any server chose one: CLUSTERDASH_TZ, else UTC."""
     from clusterdash.config import from_environment
@@ -152,12 +167,15 @@ def ensure_rollups(engine: Engine, zone_name: Optional[str] = None) -> str:
         zone(zone_name)
     with engine.connect() as conn:
         state = _stored_state(conn)
-    if state is not None and state[1] == VERSION and (zone_name is None or state[0] == zone_name):
+        complete = state is not None and not _missing_indexes(conn)
+    if complete and state[1] == VERSION and (zone_name is None or state[0] == zone_name):
         return state[0]
     from clusterdash.db.engine import write_transaction
 
     with write_transaction(engine) as conn:
         metadata.create_all(conn, checkfirst=True)  # a database from before the rollups, or a fresh one
+        for index in _missing_indexes(conn):  # declared since the table was created
+            index.create(conn)
         _tables_seen[engine] = True
         state = _stored_state(conn)  # again, under the writer lock: another process may have done it
         if state is not None and state[1] == VERSION and (zone_name is None or state[0] == zone_name):
@@ -280,17 +298,18 @@ def _summarise(sessions: np.ndarray, is_new: np.ndarray, rows: np.ndarray, zone_
     bits = (row_counts > 0).astype(np.int64) @ buckets.bits
 
     out: dict[str, list[list]] = {}
-    parts = []
-    for grain in ("d", "w", "m"):
-        keys, group, _ = _group([cell_period[grain], cells[:, 1], cells[:, 2], cells[:, 3]])
-        measures = _sum_rows(usage, group, len(keys))
-        order = np.argsort(group, kind="stable")
-        ored = np.bitwise_or.reduceat(bits[order], np.flatnonzero(np.r_[True, np.diff(group[order]) != 0]))
-        ints = np.rint(measures).astype(np.int64)
-        parts.append([[grain] * len(keys), keys[:, 0], keys[:, 1], keys[:, 2], _DIRECTION_NAMES[keys[:, 3]],
-                      ints[:, 0], ints[:, 1], ints[:, 2], ints[:, 3], measures[:, 4], measures[:, 5],
-                      measures[:, 6], ints[:, 7], ored])
-    out[rollup_usage.name] = _concat(parts)
+    for table, id_columns in ((rollup_usage, [1, 2]), (rollup_user_usage, [1]), (rollup_machine_usage, [2])):
+        parts = []
+        for grain in ("d", "w", "m"):
+            keys, group, _ = _group([cell_period[grain]] + [cells[:, c] for c in id_columns] + [cells[:, 3]])
+            measures = _sum_rows(usage, group, len(keys))
+            order = np.argsort(group, kind="stable")
+            ored = np.bitwise_or.reduceat(bits[order], np.flatnonzero(np.r_[True, np.diff(group[order]) != 0]))
+            ints = np.rint(measures).astype(np.int64)
+            parts.append([[grain] * len(keys)] + [keys[:, c] for c in range(keys.shape[1] - 1)]
+                         + [_DIRECTION_NAMES[keys[:, -1]], ints[:, 0], ints[:, 1], ints[:, 2], ints[:, 3],
+                            measures[:, 4], measures[:, 5], measures[:, 6], ints[:, 7], ored])
+        out[table.name] = _concat(parts)
 
     for table, id_column in ((rollup_sizes, None), (rollup_user_sizes, 1), (rollup_machine_sizes, 2)):
         parts = []
@@ -351,7 +370,8 @@ def _upsert(conn: Connection, table: Table, columns: list[list]) -> None:
 
 
 def _write(conn: Connection, summary: dict[str, list[list]]) -> None:
-    for table in (rollup_usage, rollup_sizes, rollup_user_sizes, rollup_machine_sizes):
+    for table in (rollup_usage, rollup_user_usage, rollup_machine_usage, rollup_sizes, rollup_user_sizes,
+                  rollup_machine_sizes):
         _upsert(conn, table, summary[table.name])
 
 
