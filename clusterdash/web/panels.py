@@ -23,6 +23,7 @@ from clusterdash.web import cards, figures, interactions, state
 TOP_USERS = 20
 TOP_MACHINES = 20
 HOURLY_UP_TO_HOURS = 8 * 24  # hourly points up to a week (and a bit): the daily rhythm stays visible
+HEATMAP_DAILY_UP_TO_DAYS = 35
 GROUP_BY = {"users": "user", "machines": "machine", "machine_types": "machine_type", "roles": "role"}
 
 
@@ -37,10 +38,12 @@ def _value(row: dict, metric: str) -> float:
     return (row.get("bytes") or 0.0) if metric == "bytes" else row.get("operations") or 0
 
 
-def _bucket(view: state.View, latest: int | None) -> str | None:
+def _bucket(view: state.View, latest: int | None, daily_up_to_days: int | None = None) -> str | None:
     start, end = view.window(latest)
     if start is not None and end is not None and end - start <= HOURLY_UP_TO_HOURS * 3600:
         return "hour"
+    if daily_up_to_days is not None:
+        return "day" if start is not None and end is not None and end - start <= daily_up_to_days * 86400 else "week"
     return None  # queries.choose_bucket: days up to 120 days, then weeks
 
 
@@ -70,6 +73,10 @@ def answer(engine: Engine, question: Callable, view: state.View, without: tuple[
         filters = filters_for(view, version[0], without)
         if kwargs.get("bucket") == "auto":
             kwargs["bucket"] = _bucket(view, version[0])
+        elif kwargs.get("bucket") == "auto-sizes":
+            # Size detail per user or machine is kept per week and month, not per day: past a month, weekly
+            # columns read those rollups instead of every raw histogram row.
+            kwargs["bucket"] = _bucket(view, version[0], daily_up_to_days=HEATMAP_DAILY_UP_TO_DAYS)
         key = (id(engine), question.__name__, filters, tuple(sorted(kwargs.items())), version)
         with _CACHE_LOCK:
             if key in _CACHE:
@@ -114,13 +121,16 @@ def live_status(engine: Engine, view: state.View) -> tuple[list, list]:
 # -- panels (results from the cache are shared: never modify them) --------------------------------------------------
 
 def headline(engine: Engine, view: state.View) -> list:
-    rows = answer(engine, queries.user_machine_usage, view)
+    # Per user and per machine, not per pair: both have rollups at every grain, and while the view has no user
+    # selection the users panel asks exactly this question (the cache answers the second one).
+    user_rows = answer(engine, queries.users_table, view)
+    machine_rows = answer(engine, queries.machines_table, view)
     totals = {
-        "operations": sum(r["operations"] for r in rows),
-        "small_operations": sum(r["small_operations"] for r in rows),
-        "bytes": sum(r["bytes"] or 0 for r in rows),
-        "users": len({r["user"] for r in rows if r["operations"]}),
-        "machines": len({r["machine"] for r in rows if r["operations"]}),
+        "operations": sum(r["operations"] for r in user_rows),
+        "small_operations": sum(r["small_operations"] for r in user_rows),
+        "bytes": sum(r["bytes"] or 0 for r in user_rows),
+        "users": sum(1 for r in user_rows if r["operations"]),
+        "machines": sum(1 for r in machine_rows if r["operations"]),
         "direction": view.direction,
     }
     return cards.headline(totals, view.metric)
@@ -204,7 +214,7 @@ def sizes(engine: Engine, view: state.View):
 
 
 def heatmap(engine: Engine, view: state.View):
-    result = answer(engine, queries.size_series, view, without=("sizes",), bucket="auto")
+    result = answer(engine, queries.size_series, view, without=("sizes",), bucket="auto-sizes")
     cells = result["cells"]
     data = pd.DataFrame({"epoch": [c["epoch"] for c in cells], "label": [c["label"] for c in cells],
                          "lower": [c["lower_bytes"] for c in cells], "value": [_value(c, view.metric) for c in cells]})
