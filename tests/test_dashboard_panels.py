@@ -36,7 +36,7 @@ def engine(demo_db_url):  # noqa: F811
 
 
 def annotation(figure: go.Figure) -> str:
-    return " ".join(a.text for a in figure.layout.annotations)
+    return " ".join(a.text.replace("<br>", " ") for a in figure.layout.annotations)
 
 
 @pytest.mark.parametrize("name", VIEWS)

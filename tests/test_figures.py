@@ -26,7 +26,7 @@ size_heatmap = _validated(builders.size_heatmap)
 
 
 def annotations_text(figure) -> str:
-    return " ".join(a.text for a in figure.layout.annotations)
+    return " ".join(a.text.replace("<br>", " ") for a in figure.layout.annotations)
 
 
 @pytest.mark.parametrize("build", [

@@ -14,6 +14,7 @@ Conventions every figure follows:
 
 from __future__ import annotations
 
+import textwrap
 from typing import Sequence
 
 import numpy as np
@@ -63,10 +64,12 @@ def _title(text: str | None) -> dict:
 
 
 def empty_figure(message: str, height: int | None = None) -> Figure:
-    """A figure that says why there is nothing to draw (never a blank, axis-only chart)."""
+    """A figure that says why there is nothing to draw (never a blank, axis-only chart). The message is wrapped
+    so it also fits the narrow side charts."""
+    text = "<br>".join(textwrap.wrap(message, 26))
     return dict(data=[], layout=base_layout(
         height=height or 200, xaxis=dict(visible=False), yaxis=dict(visible=False),
-        annotations=[dict(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+        annotations=[dict(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
                           font=dict(size=14, color="#6c757d"))]))
 
 
