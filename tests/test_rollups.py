@@ -33,9 +33,9 @@ def _expected(conn, zone_name: str):
 
     def starts(hour):
         day = datetime.fromtimestamp(hour, tz).date()
-        week, month = day - timedelta(days=day.weekday()), day.replace(day=1)
+        week, month, year = day - timedelta(days=day.weekday()), day.replace(day=1), day.replace(month=1, day=1)
         return [(g, int(datetime(d.year, d.month, d.day, tzinfo=tz).timestamp()))
-                for g, d in (("d", day), ("w", week), ("m", month))]
+                for g, d in (("d", day), ("w", week), ("m", month), ("y", year))]
 
     bounds = {r.id: (r.lower_bytes, r.upper_bytes) for r in conn.execute(select(io_size_ranges))}
     sessions = {r.id: r for r in conn.execute(select(user_sessions))}
@@ -67,7 +67,8 @@ def _expected(conn, zone_name: str):
             for i in range(4):
                 acc[i] += values[i]
             acc[4] |= values[4]
-    usage = {"RollupUsage": dict(usage), "RollupUserUsage": dict(per_user), "RollupMachineUsage": dict(per_machine)}
+    usage = {name: {k: v for k, v in table.items() if k[0] in GRAINS[name]} for name, table in
+             (("RollupUsage", usage), ("RollupUserUsage", per_user), ("RollupMachineUsage", per_machine))}
     return usage, {name: dict(v) for name, v in sizes.items()}
 
 

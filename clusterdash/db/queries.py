@@ -331,7 +331,7 @@ def _raw_time(scope: Scope, lo: int, hi: int, per_day: bool):
     return (hour + shift) // 86400, midnight
 
 
-def _usage(conn: Connection, scope: Scope, by: tuple[str, ...] = (), grains=("m", "w", "d"),
+def _usage(conn: Connection, scope: Scope, by: tuple[str, ...] = (), grains=("y", "m", "w", "d"),
            with_time: bool = False, rows: bool = False, measures: tuple[str, ...] = _MEASURES,
            bounds: Optional[list[int]] = None, per_day: bool = False) -> list[tuple]:
     """Usage sums grouped by `by` (user, machine, direction) [and by period start / hour when with_time].
@@ -342,9 +342,9 @@ def _usage(conn: Connection, scope: Scope, by: tuple[str, ...] = (), grains=("m"
     """
     if scope.empty:
         return []
-    periods, raw = _plan(scope, tuple(grains), bounds)
-    out = []
     table = _usage_table(scope, by)
+    periods, raw = _plan(scope, tuple(g for g in grains if g in GRAINS[table.name]), bounds)
+    out = []
     t = table.c
     by_columns, source = _grouping(table, by)
     user_col = t.user_id if "user_id" in t else None
@@ -524,29 +524,27 @@ def _regroup(conn: Connection, scope: Scope, by: tuple[str, ...], rows: list[tup
 
 def _pair_plan(conn: Connection, scope: Scope, by: tuple[str, ...], subtract: bool):
     """With a user filter and a machine filter (and neither users nor machines grouped), the size rollups per
-    user or per machine still answer when one filter removes few sessions beyond the other, which RollupUsage's
-    session counts per (user, machine) tell: e.g. a user's profile restricted to a machine type that all, or
-    nearly all, of their machines have. Returns (scope to read, scope to subtract or None), or None: read the
-    raw rows of the pairs (when that is the least work)."""
+    user or per machine still answer when one filter removes few sessions beyond the other, which the session
+    counts of the usage rollups tell: e.g. a user's profile restricted to a machine type that all, or nearly all,
+    of their machines have. Returns (scope to read, scope to subtract or None), or None: read the raw rows of the
+    pairs (when that is the least work)."""
     if scope.user_ids is None or scope.machine_ids is None or set(by) & {"user", "machine", "role", "machine_type"}:
         return None
-    wanted_users, wanted_machines = set(scope.user_ids), set(scope.machine_ids)
+    wanted_machines = set(scope.machine_ids)
     of_users = _sum_usage(_usage(conn, replace(scope, machine_ids=None), ("user", "machine"),
                                  measures=("sessions",)), 2)
     direct = sum(v[0] for (u, m), v in of_users.items() if m in wanted_machines)
     other_machines = {m: v[0] for (u, m), v in of_users.items() if m not in wanted_machines}
-    options = [(sum(other_machines.values()), "machines")]
-    if direct > options[0][0]:
-        of_machines = _sum_usage(_usage(conn, replace(scope, user_ids=None), ("user", "machine"),
-                                        measures=("sessions",)), 2)
-        other_users = {u: v[0] for (u, m), v in of_machines.items() if u not in wanted_users}
-        options.append((sum(other_users.values()), "users"))
+    of_machines = sum(v[0] for v in _sum_usage(_usage(conn, replace(scope, user_ids=None), (),
+                                                      measures=("sessions",)), 0).values())
+    options = [(sum(other_machines.values()), "machines"), (of_machines - direct, "users")]
     cost, side = min(options)
     if cost and (cost >= direct or not subtract):
         return None
     if side == "machines":  # the user filter alone, minus the pairs on the other machines
         return replace(scope, machine_ids=None), (replace(scope, machine_ids=sorted(other_machines)) if cost else None)
-    return replace(scope, user_ids=None), (replace(scope, user_ids=sorted(other_users)) if cost else None)
+    others = sorted(set(_all_ids(conn, scope, "user")) - set(scope.user_ids))
+    return replace(scope, user_ids=None), (replace(scope, user_ids=others) if cost else None)
 
 
 def _subtract(rows: list[tuple], minus: list[tuple], key_len: int) -> list[tuple]:

@@ -11,7 +11,7 @@ sessions; a request must read thousands of rows, not millions. The tables (decla
   RollupUserSizes     user x direction x size bucket             w m    135k + 48k
   RollupMachineSizes  machine x direction x size bucket          w m    69k + 18k
 
-A period is a day, an ISO week (from Monday) or a month of the *rollup zone*, one IANA zone per database
+A period is a day, an ISO week (from Monday), a month or a year of the *rollup zone*, one IANA zone per database
 (RollupState; the display zone of the server). Queries read the smallest table that has the dimensions they
 need, whole periods from it and the hours at the range's edges from the raw tables (db/queries.py). Per user or
 machine x bucket there is no daily grain: per day those tables would hold a fifth of the raw rows and cost the
@@ -44,13 +44,14 @@ from clusterdash.db.schema import (ROLLUP_TABLES, io_operations, io_size_ranges,
 
 log = logging.getLogger("clusterdash.rollups")
 
-VERSION = 3  # of the rollup layout: a database with another version is rebuilt
+VERSION = 7  # of the rollup layout: a database with another version is rebuilt
 SMALL_IO_LIMIT = 4096  # bytes; the same rule as ingest.parse: a bucket wholly below this is small IO
 MAX_BUCKET_BIT = 62  # size bucket ids 1..62 have a bit in RollupUsage.buckets (a signed 64-bit integer)
 # Grains per table, largest first (the order the queries cut a range in).
-GRAINS = {rollup_usage.name: ("m", "w", "d"), rollup_user_usage.name: ("m", "w", "d"),
-          rollup_machine_usage.name: ("m", "w", "d"), rollup_sizes.name: ("m", "w", "d"),
+GRAINS = {rollup_usage.name: ("y", "m", "w"), rollup_user_usage.name: ("y", "m", "w", "d"),
+          rollup_machine_usage.name: ("y", "m", "w", "d"), rollup_sizes.name: ("y", "m", "w", "d"),
           rollup_user_sizes.name: ("m", "w"), rollup_machine_sizes.name: ("m", "w")}
+PERIODS = ("d", "w", "m", "y")  # day, ISO week (from Monday), month, year
 LEGACY_TABLES = ("RollupZone",)  # layout 1 kept its zone here
 USAGE_MEASURES = ("sessions", "rows", "operations", "small_operations", "bytes_low", "bytes_mid", "bytes_high",
                   "unbounded_rows")
@@ -68,6 +69,8 @@ def _first_day(grain: str, day: date) -> date:
         return day - timedelta(days=day.weekday())
     if grain == "m":
         return day.replace(day=1)
+    if grain == "y":
+        return day.replace(month=1, day=1)
     return day
 
 
@@ -76,12 +79,14 @@ def _next_day(grain: str, day: date) -> date:
         return day + timedelta(days=7)
     if grain == "m":
         return date(day.year + (day.month == 12), day.month % 12 + 1, 1)
+    if grain == "y":
+        return date(day.year + 1, 1, 1)
     return day + timedelta(days=1)
 
 
 @lru_cache(maxsize=65536)
 def period_start(grain: str, instant: int, zone_name: str) -> int:
-    """The start (epoch) of the day/week/month of `zone_name` that contains `instant`."""
+    """The start (epoch) of the day/week/month/year of `zone_name` that contains `instant`."""
     day = datetime.fromtimestamp(instant, zone(zone_name)).date()
     return _midnight(_first_day(grain, day), zone_name)
 
@@ -91,6 +96,8 @@ def _period_starts(grain: str, lo: int, hi: int, zone_name: str) -> tuple[int, .
     day = _first_day(grain, datetime.fromtimestamp(lo, zone(zone_name)).date())
     starts = [_midnight(day, zone_name)]
     while starts[-1] < hi:
+        if grain == "y" and day.year >= 9999:
+            break
         day = _next_day(grain, day)
         if day.year > 9999 or (day.year == 9999 and day.month == 12 and grain != "d"):
             break
@@ -244,7 +251,7 @@ def _periods(hours: np.ndarray, zone_name: str) -> dict[str, np.ndarray]:
     """Per hour (epoch of its start): the start of its day, week and month in the zone."""
     unique, inverse = np.unique(hours, return_inverse=True)
     out = {}
-    for grain in ("d", "w", "m"):
+    for grain in PERIODS:
         starts = np.array([period_start(grain, int(h), zone_name) for h in unique.tolist()], dtype=np.int64)
         out[grain] = starts[inverse]
     return out
@@ -289,7 +296,7 @@ def _summarise(sessions: np.ndarray, is_new: np.ndarray, rows: np.ndarray, zone_
     row_counts = np.bincount(flat, minlength=n_cells * n_buckets).reshape(n_cells, n_buckets)
     operations = np.bincount(flat, weights=rows[:, 2].astype(np.float64),
                              minlength=n_cells * n_buckets).reshape(n_cells, n_buckets)
-    cell_period = {g: period[g][first] for g in ("d", "w", "m")}
+    cell_period = {g: period[g][first] for g in PERIODS}
 
     usage = np.column_stack([
         np.bincount(cell_of_session, weights=is_new.astype(np.float64), minlength=n_cells),
@@ -300,7 +307,7 @@ def _summarise(sessions: np.ndarray, is_new: np.ndarray, rows: np.ndarray, zone_
     out: dict[str, list[list]] = {}
     for table, id_columns in ((rollup_usage, [1, 2]), (rollup_user_usage, [1]), (rollup_machine_usage, [2])):
         parts = []
-        for grain in ("d", "w", "m"):
+        for grain in GRAINS[table.name]:
             keys, group, _ = _group([cell_period[grain]] + [cells[:, c] for c in id_columns] + [cells[:, 3]])
             measures = _sum_rows(usage, group, len(keys))
             order = np.argsort(group, kind="stable")
