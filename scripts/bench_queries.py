@@ -79,7 +79,7 @@ def table_sizes(url: str) -> None:
             per_grain = dict(conn.execute(select(table.c.grain, func.count()).group_by(table.c.grain)).all())
             total = sum(per_grain.values())
             print(f"  {table.name:20s} {total:>9,} rows ({total / max(raw, 1):.1%} of raw): "
-                  + ", ".join(f"{g} {per_grain[g]:,}" for g in "dwm" if g in per_grain))
+                  + ", ".join(f"{g} {per_grain[g]:,}" for g in "dwmy" if g in per_grain))
     engine.dispose()
 
 

@@ -29,4 +29,4 @@ for _ in $(seq 100); do
 done
 "$SCHEMATHESIS" run "http://127.0.0.1:$PORT/api/openapi.json" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
-  --max-examples "$EXAMPLES" --generation-deterministic --generation-database none --workers 2
+  --max-examples "$EXAMPLES" --generation-deterministic --workers 2

@@ -100,6 +100,15 @@ def latest_block_epoch(conn: Connection) -> Optional[int]:
     return conn.execute(select(func.max(log_entries.c.epoch))).scalar()
 
 
+def example_names(conn: Connection) -> tuple[Optional[str], Optional[str]]:
+    """A username and a machine name that exist (those seen last), for the API document's examples."""
+    user = conn.execute(select(users.c.username).order_by(users.c.last_seen.desc(), users.c.username)
+                        .limit(1)).scalar()
+    machine = conn.execute(select(machines.c.name).order_by(machines.c.last_seen.desc(), machines.c.name)
+                           .limit(1)).scalar()
+    return user, machine
+
+
 # -- filters resolved against the database ---------------------------------------------------------------------
 
 @dataclass

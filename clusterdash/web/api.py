@@ -119,7 +119,12 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
     def openapi():
         from clusterdash.web.openapi import openapi_document
 
-        return jsonify(openapi_document())
+        try:  # examples of names that exist here; the document itself never depends on the database
+            with connect() as conn:
+                user, machine = queries.example_names(conn)
+        except SQLAlchemyError:
+            user = machine = None
+        return jsonify(openapi_document(user_example=user, machine_example=machine))
 
     @bp.errorhandler(ValueError)
     def bad_value(exc: ValueError):

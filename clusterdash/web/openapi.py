@@ -97,15 +97,32 @@ def _json(schema: dict, csv: bool = False) -> dict:
     return content
 
 
-def _operation(summary: str, schema: dict, parameters: list, csv: bool = False, not_found: bool = False) -> dict:
+def _operation(operation_id: str, summary: str, schema: dict, parameters: list, csv: bool = False,
+               not_found: bool = False, links: dict | None = None) -> dict:
     responses = {"200": {"description": "OK", "content": _json(schema, csv)},
                  "400": {"description": "A bad parameter, named in the message.", "content": _json(ERROR)}}
+    if links:
+        responses["200"]["links"] = links
     if not_found:
         responses["404"] = {"description": "No such user or machine.", "content": _json(ERROR)}
-    return {"get": {"summary": summary, "parameters": parameters, "responses": responses}}
+    return {"get": {"operationId": operation_id, "summary": summary, "parameters": parameters,
+                    "responses": responses}}
 
 
-def openapi_document() -> dict[str, Any]:
+def _link(operation_id: str, parameter: str, value: str, description: str) -> dict:
+    return {"operationId": operation_id, "parameters": {parameter: value}, "description": description}
+
+
+def _name(name: str, description: str, example: str | None) -> dict:
+    parameter = _param(name, description, where="path")
+    if example is not None:
+        parameter["example"] = example
+    return parameter
+
+
+def openapi_document(user_example: str | None = None, machine_example: str | None = None) -> dict[str, Any]:
+    """The document; `user_example` / `machine_example`: names in this database, shown as the profiles' path
+    parameter examples (clients and schemathesis then try a profile that exists, not only 404s)."""
     return {
         "openapi": "3.1.0",
         "info": {"title": "clusterdash API", "version": "1",
@@ -113,20 +130,25 @@ def openapi_document() -> dict[str, Any]:
                                 "ISO-8601 UTC; a block logged at 14:00:15 reports the hour 13:00-14:00. Bytes are "
                                 "estimates from size buckets (bytes: midpoint; bytes_low / bytes_high: bounds)."},
         "paths": {
-            "/api/stats": _operation("What the database holds for the filters, freshness and gaps.", STATS,
+            "/api/stats": _operation("stats", "What the database holds for the filters, freshness and gaps.", STATS,
                                      FILTERS + [FORMAT]),
-            "/api/users": _operation("Users active in the range.", _obj({"range": LIST_RANGE, "users": _array(USER_ROW)}),
-                                     FILTERS + SORTING + [FORMAT], csv=True),
-            "/api/machines": _operation("Machines active in the range.",
-                                        _obj({"range": LIST_RANGE, "machines": _array(MACHINE_ROW)}),
-                                        FILTERS + SORTING + [FORMAT], csv=True),
+            "/api/users": _operation(
+                "users", "Users active in the range.", _obj({"range": LIST_RANGE, "users": _array(USER_ROW)}),
+                FILTERS + SORTING + [FORMAT], csv=True,
+                links={"UserProfile": _link("userProfile", "username", "$response.body#/users/0/user",
+                                            "The profile of the first user listed.")}),
+            "/api/machines": _operation(
+                "machines", "Machines active in the range.", _obj({"range": LIST_RANGE, "machines": _array(MACHINE_ROW)}),
+                FILTERS + SORTING + [FORMAT], csv=True,
+                links={"MachineProfile": _link("machineProfile", "machine_name", "$response.body#/machines/0/machine",
+                                               "The profile of the first machine listed.")}),
             "/api/usage/user/{username}": _operation(
-                "One user's profile.", USER_PROFILE,
-                [_param("username", "Username.", where="path")] + FILTERS + [FORMAT], not_found=True),
+                "userProfile", "One user's profile.", USER_PROFILE,
+                [_name("username", "Username.", user_example)] + FILTERS + [FORMAT], not_found=True),
             "/api/usage/machine/{machine_name}": _operation(
-                "One machine's profile.", MACHINE_PROFILE,
-                [_param("machine_name", "Machine name.", where="path")] + FILTERS + [FORMAT], not_found=True),
-            "/api/usage/time": _operation(
+                "machineProfile", "One machine's profile.", MACHINE_PROFILE,
+                [_name("machine_name", "Machine name.", machine_example)] + FILTERS + [FORMAT], not_found=True),
+            "/api/usage/time": _operation("usageTime",
                 "Operations and bytes per time bucket and group; buckets without data have operations null.",
                 TIME_SERIES, FILTERS + [
                     _param("bucket", "hour, day, week or month (default: from the range).",
@@ -136,6 +158,7 @@ def openapi_document() -> dict[str, Any]:
                     _param("top", "Groups kept; the rest is summed as other.",
                            {"type": "integer", "minimum": 1, "maximum": 1000}),
                     FORMAT], csv=True),
-            "/api/usage/size": _operation("Operations and bytes per size bucket.", SIZES, FILTERS + [FORMAT], csv=True),
+            "/api/usage/size": _operation("usageSize", "Operations and bytes per size bucket.", SIZES,
+                                          FILTERS + [FORMAT], csv=True),
         },
     }
