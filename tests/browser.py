@@ -21,6 +21,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from tests.waiting import POLL_SECONDS
+
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "chrome")
 
@@ -116,7 +118,7 @@ def wait_until(duo, condition, timeout: float = 15, what: str = "condition"):
                 return value
         except Exception as exc:  # noqa: BLE001 - the page may be mid-render
             last_error = exc
-        time.sleep(0.1)
+        time.sleep(POLL_SECONDS)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}" + (f" ({last_error})" if last_error else ""))
 
 
@@ -151,7 +153,10 @@ def screenshot(duo, name: str, full_page: bool = True) -> Path:
     if full_page:
         height = driver.execute_script("return document.documentElement.scrollHeight")
         driver.set_window_size(size["width"], max(size["height"], min(int(height) + 20, 6000)))
-        time.sleep(0.5)  # plotly re-lays out responsive graphs on resize
+        # plotly re-lays out responsive graphs on resize: wait until no component is loading
+        wait_until(duo, lambda: driver.execute_script(
+            "return document.querySelectorAll('[data-dash-is-loading=\"true\"]').length === 0"),
+            10, "the page to settle after resizing")
     driver.save_screenshot(str(path))
     if full_page:
         driver.set_window_size(size["width"], size["height"])

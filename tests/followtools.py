@@ -19,6 +19,7 @@ from clusterdash.db.engine import init_schema, make_engine
 from clusterdash.db.schema import io_operations, io_size_ranges, log_entries, machines, user_sessions, users
 from clusterdash.ingest.demo import generate_lines
 from clusterdash.ingest.pipeline import ingest_paths
+from tests.waiting import POLL_SECONDS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -130,7 +131,7 @@ def wait_until_equal(url: str, want: dict, timeout: float = 20.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"database differs from the reference after {timeout}s: "
                                  f"{describe_difference(got, want)}")
-        time.sleep(0.1)
+        time.sleep(POLL_SECONDS)
 
 
 class Follower:

@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from tests.waiting import POLL_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,7 +37,7 @@ def wait_for(url: str, process: subprocess.Popen, timeout: float = 60) -> str:
         try:
             return get(url)[1]
         except OSError:
-            time.sleep(0.3)
+            time.sleep(POLL_SECONDS)
     raise AssertionError(f"{url} did not answer within {timeout} s")
 
 

@@ -22,6 +22,7 @@ from clusterdash.db.schema import ingest_files
 from tests.followtools import Follower, append, demo_blocks, reference, text_of, wait_until_equal
 
 KILLS = 24
+KILL_TIMING_STEP = 0.005  # seconds: how finely the loops below pick the moment of a kill (they wait for no result)
 BLOCKS = demo_blocks(13, 3)  # about 300 hours, 5 MB: catch-ups take several batches of 64 blocks
 STORING = re.compile(r"storing \d+ block")
 
@@ -98,7 +99,7 @@ def test_killed_at_many_points_the_follower_ends_equal_to_the_reference(tmp_path
         while time.monotonic() < deadline and follower.process.poll() is None:
             if how == "when storing" and len(STORING.findall(follower.log())) >= nth_commit:
                 break  # kill as the nth commit of blocks begins (or after 3 s if there are fewer to make)
-            time.sleep(0.005)
+            time.sleep(KILL_TIMING_STEP)
         follower.check_alive()
         follower.kill()
         points.append((where_it_died(follower.log()), len(written), stored_offsets(sqlite_url)))
