@@ -14,7 +14,7 @@ from sqlalchemy import inspect, select, update
 from clusterdash.db.engine import write_transaction
 from clusterdash.db.filters import hour_of
 from clusterdash.db.rollups import GRAINS, ensure_rollups, rebuild_rollups, rollup_zone
-from clusterdash.db.schema import (ROLLUP_TABLES, io_operations, io_size_ranges, rollup_machine_sizes,
+from clusterdash.db.schema import (ROLLUP_TABLES, io_operations, io_size_ranges, machines, rollup_machine_sizes,
                                    rollup_machine_usage, rollup_sizes, rollup_state, rollup_usage,
                                    rollup_user_sizes, rollup_user_usage, user_sessions)
 from clusterdash.ingest.demo import generate_lines
@@ -38,6 +38,7 @@ def _expected(conn, zone_name: str):
                 for g, d in (("d", day), ("w", week), ("m", month), ("y", year))]
 
     bounds = {r.id: (r.lower_bytes, r.upper_bytes) for r in conn.execute(select(io_size_ranges))}
+    types = dict(conn.execute(select(machines.c.id, machines.c.machine_type)).all())  # per-user rollups: per type
     sessions = {r.id: r for r in conn.execute(select(user_sessions))}
     usage = defaultdict(lambda: [0, 0, 0, 0.0, 0])  # sessions, rows, operations, bytes_mid, bucket bits
     sizes = {name: defaultdict(lambda: [0, 0]) for name in ("RollupSizes", "RollupUserSizes", "RollupMachineSizes")}
@@ -54,7 +55,8 @@ def _expected(conn, zone_name: str):
             u[2] += count
             u[3] += count * mid
             u[4] |= 1 << bucket
-            for name, key in (("RollupSizes", (s.direction,)), ("RollupUserSizes", (s.user_id, s.direction)),
+            for name, key in (("RollupSizes", (s.direction,)),
+                              ("RollupUserSizes", (s.user_id, types[s.machine_id], s.direction)),
                               ("RollupMachineSizes", (s.machine_id, s.direction))):
                 if grain in GRAINS[name]:
                     z = sizes[name][(grain, start, *key, bucket)]
@@ -62,7 +64,8 @@ def _expected(conn, zone_name: str):
                     z[1] += count
     per_user, per_machine = defaultdict(lambda: [0, 0, 0, 0.0, 0]), defaultdict(lambda: [0, 0, 0, 0.0, 0])
     for (grain, start, user, machine, direction), values in usage.items():
-        for side, key in ((per_user, (grain, start, user, direction)), (per_machine, (grain, start, machine, direction))):
+        for side, key in ((per_user, (grain, start, user, types[machine], direction)),
+                          (per_machine, (grain, start, machine, direction))):
             acc = side[key]
             for i in range(4):
                 acc[i] += values[i]
@@ -198,3 +201,22 @@ def _rounded(value):
     if isinstance(value, (list, tuple)):
         return [_rounded(v) for v in value]
     return value
+
+
+def test_a_machine_whose_type_changes_moves_its_history_to_the_new_type(engine, monkeypatch):
+    """The loader keeps a machine's latest type; the rollups kept per machine type follow it."""
+    monkeypatch.delenv("CLUSTERDASH_TZ", raising=False)
+    blocks = _blocks(days=2, seed=8)
+    with write_transaction(engine) as conn:
+        write_blocks(conn, blocks[:-5], "io_usage.log")
+    machine = blocks[-1].entries[0].machine
+    for block in blocks[-5:]:
+        for entry in block.entries:
+            if entry.machine == machine:
+                entry.machine_type = "renamed"
+        block.digest = None
+    with write_transaction(engine) as conn:
+        write_blocks(conn, blocks[-5:], "io_usage.log")
+    with engine.connect() as conn:
+        assert conn.execute(select(machines.c.machine_type).where(machines.c.name == machine)).scalar() == "renamed"
+    _assert_rollups_match(engine, "UTC")

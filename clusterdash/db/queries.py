@@ -123,6 +123,9 @@ class Scope:
     size_ids: Optional[list[int]]
     zone: Optional[str]  # of the rollups; None: no complete rollups, read the raw tables
     weights: dict
+    # The machine types machine_ids stand for, when they were chosen by type only (the per-user rollups are kept
+    # per machine type); None when machine_ids is None or names machines.
+    types: Optional[tuple[str, ...]] = None
     # Raw user x machine x size sums already read for this request (shared by the scopes derived from it).
     memo: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -158,7 +161,9 @@ def resolve(conn: Connection, filters: Filters) -> Scope:
     if filters.sizes:
         size_ids = sorted(conn.execute(select(io_size_ranges.c.id).where(io_size_ranges.c.label.in_(filters.sizes)))
                           .scalars())
-    return Scope(filters, lo, max(lo, hi), user_ids, machine_ids, size_ids, rollup_zone(conn), bucket_weights(conn))
+    types = filters.machine_types if filters.machine_types and not filters.machines else None
+    return Scope(filters, lo, max(lo, hi), user_ids, machine_ids, size_ids, rollup_zone(conn), bucket_weights(conn),
+                 types=types)
 
 
 def _pieces(scope: Scope, grains: Iterable[str]) -> list[tuple[Optional[str], int, int]]:
@@ -288,7 +293,9 @@ def _grouping(table, by: tuple[str, ...]):
     type is the user's or machine's current one, joined from Users or Machines."""
     columns, source = [], table
     for b in by:
-        if b in _LABEL:
+        if b in table.c:  # a rollup kept per machine type
+            columns.append(table.c[b])
+        elif b in _LABEL:
             other, key, name = _LABEL[b]
             source = source.join(other, other.c.id == table.c[key])
             columns.append(other.c[name])
@@ -356,13 +363,10 @@ def _usage(conn: Connection, scope: Scope, by: tuple[str, ...] = (), grains=("y"
     out = []
     t = table.c
     by_columns, source = _grouping(table, by)
-    user_col = t.user_id if "user_id" in t else None
-    machine_col = t.machine_id if "machine_id" in t else None
     for grain, starts in periods.items():
         groups = ([t.start] if with_time else []) + by_columns
         query = (select(*groups, *[_sum(t[m]) for m in measures]).select_from(source)
-                 .where(t.grain == grain, t.start.in_(starts),
-                        *_where(scope, user_col, machine_col, t.direction, ("user", "machine"))))
+                 .where(t.grain == grain, t.start.in_(starts), *_rollup_where(scope, table)))
         if groups:
             query = query.group_by(*groups)
         out.extend(tuple(r) for r in conn.execute(query) if r[len(groups)] is not None)
@@ -392,20 +396,39 @@ def _usage(conn: Connection, scope: Scope, by: tuple[str, ...] = (), grains=("y"
     return out
 
 
-def _usage_table(scope: Scope, by: tuple[str, ...]):
-    """The usage rollup with the dimensions these filters and groups need: per user, per machine (the smallest,
-    also when neither is needed) or per user x machine."""
+def _sides(scope: Scope, by: tuple[str, ...]) -> tuple[bool, bool]:
+    """(users involved, named machines involved): a machine type only, filter or group, is on the user side
+    too, since the per-user rollups are kept per machine type."""
     with_users = scope.user_ids is not None or "user" in by or "role" in by
-    with_machines = scope.machine_ids is not None or "machine" in by or "machine_type" in by
+    named_machines = scope.machine_ids is not None and scope.types is None or "machine" in by
+    with_machines = named_machines or scope.machine_ids is not None or "machine_type" in by
+    return with_users, named_machines if with_users else with_machines
+
+
+def _usage_table(scope: Scope, by: tuple[str, ...]):
+    """The usage rollup with the dimensions these filters and groups need: per user (and machine type), per
+    machine (the smallest, also when neither is needed) or per user x machine."""
+    with_users, with_machines = _sides(scope, by)
     if with_users and with_machines:
         return rollup_usage
     return rollup_user_usage if with_users else rollup_machine_usage
 
 
+def _rollup_where(scope: Scope, table) -> list:
+    """The user/machine/direction filters on a rollup table (a machine type filter on a per-type one)."""
+    t = table.c
+    if "machine_type" in t:
+        clauses = _where(scope, t.user_id, None, t.direction, ("user",))
+        if scope.types is not None:
+            clauses.append(t.machine_type.in_(scope.types))
+        return clauses
+    return _where(scope, t.user_id if "user_id" in t else None, t.machine_id if "machine_id" in t else None,
+                  t.direction, ("user", "machine"))
+
+
 def _size_table(scope: Scope, by: tuple[str, ...]):
     """The size rollup with the dimensions these filters and groups need, or None (then raw rows)."""
-    with_users = scope.user_ids is not None or "user" in by or "role" in by
-    with_machines = scope.machine_ids is not None or "machine" in by or "machine_type" in by
+    with_users, with_machines = _sides(scope, by)
     if with_users and with_machines:
         return None
     return rollup_user_sizes if with_users else rollup_machine_sizes if with_machines else rollup_sizes
@@ -448,12 +471,13 @@ def _sizes(conn: Connection, scope: Scope, by: tuple[str, ...] = (), with_time: 
                 every = _all_ids(conn, scope, "user" if user_col is not None else "machine")
                 if len(every) * len(scope.size_ids) <= 20 * _SEEK_IDS:
                     seek.append(id_col.in_(every))
+                    if "machine_type" in t and scope.types is None:
+                        seek.append(t.machine_type.in_(_all_ids(conn, scope, "machine_type")))
             if scope.filters.direction == "both":
                 seek.append(t.direction.in_(("rd", "wr")))
         for grain, starts in periods.items():
             groups = ([t.start] if with_time else []) + by_columns + [t.size_range_id]
-            clauses = [t.grain == grain, t.start.in_(starts),
-                       *_where(scope, user_col, machine_col, t.direction, ("user", "machine")), *seek]
+            clauses = [t.grain == grain, t.start.in_(starts), *_rollup_where(scope, table), *seek]
             if scope.size_ids is not None:
                 clauses.append(t.size_range_id.in_(scope.size_ids))
             query = (select(*groups, _sum(t.rows), _sum(t.operations)).select_from(source).where(*clauses)
@@ -480,11 +504,12 @@ def _sizes(conn: Connection, scope: Scope, by: tuple[str, ...] = (), with_time: 
     return out
 
 
-def _all_ids(conn: Connection, scope: Scope, dimension: str) -> list[int]:
+def _all_ids(conn: Connection, scope: Scope, dimension: str) -> list:
+    """Every user id, machine id or machine type (dimension "user", "machine", "machine_type")."""
     key = ("ids", dimension)
     if key not in scope.memo:
-        table = users if dimension == "user" else machines
-        scope.memo[key] = sorted(conn.execute(select(table.c.id)).scalars())
+        col = {"user": users.c.id, "machine": machines.c.id, "machine_type": machines.c.machine_type}[dimension]
+        scope.memo[key] = sorted(conn.execute(select(col).distinct()).scalars())
     return scope.memo[key]
 
 
@@ -540,7 +565,7 @@ def _pair_plan(conn: Connection, scope: Scope, by: tuple[str, ...], subtract: bo
     if scope.user_ids is None or scope.machine_ids is None or set(by) & {"user", "machine", "role", "machine_type"}:
         return None
     wanted_machines = set(scope.machine_ids)
-    of_users = _sum_usage(_usage(conn, replace(scope, machine_ids=None), ("user", "machine"),
+    of_users = _sum_usage(_usage(conn, replace(scope, machine_ids=None, types=None), ("user", "machine"),
                                  measures=("sessions",)), 2)
     direct = sum(v[0] for (u, m), v in of_users.items() if m in wanted_machines)
     other_machines = {m: v[0] for (u, m), v in of_users.items() if m not in wanted_machines}
@@ -551,7 +576,8 @@ def _pair_plan(conn: Connection, scope: Scope, by: tuple[str, ...], subtract: bo
     if cost and (cost >= direct or not subtract):
         return None
     if side == "machines":  # the user filter alone, minus the pairs on the other machines
-        return replace(scope, machine_ids=None), (replace(scope, machine_ids=sorted(other_machines)) if cost else None)
+        return (replace(scope, machine_ids=None, types=None),
+                replace(scope, machine_ids=sorted(other_machines), types=None) if cost else None)
     others = sorted(set(_all_ids(conn, scope, "user")) - set(scope.user_ids))
     return replace(scope, user_ids=None), (replace(scope, user_ids=others) if cost else None)
 
@@ -585,9 +611,7 @@ def _active(conn: Connection, scope: Scope, dimension: str) -> set[int]:
     t = table.c
     found: set[int] = set()
     for grain, starts in periods.items():
-        clauses = [t.grain == grain, t.start.in_(starts),
-                   *_where(scope, t.user_id if "user_id" in t else None,
-                           t.machine_id if "machine_id" in t else None, t.direction, ("user", "machine"))]
+        clauses = [t.grain == grain, t.start.in_(starts), *_rollup_where(scope, table)]
         if mask is not None:
             clauses.append(t.buckets.op("&")(mask) != 0)
         found.update(conn.execute(select(t[_COLUMN[dimension]]).where(*clauses).distinct()).scalars())
@@ -980,6 +1004,8 @@ def _time_series(conn: Connection, scope: Scope, bucket: Optional[str], group_by
         ranked = sorted(totals, key=lambda key: (-totals[key], label(key)))
         keep, rest = ranked[:top], ranked[top:]
         ids = "user_ids" if group_by == "user" else "machine_ids"
+        if group_by == "machine":
+            scope = replace(scope, types=None)  # machine lists below are named machines
         if scope.size_ids is None:
             if keep:
                 add(_series_rows(conn, replace(scope, **{ids: sorted(keep)}), dimension, grains, bounds, per_day),

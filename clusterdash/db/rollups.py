@@ -38,13 +38,13 @@ import numpy as np
 from sqlalchemy import BigInteger, Connection, Engine, Float, Integer, String, Table, delete, inspect, select
 
 from clusterdash.db.filters import zone
-from clusterdash.db.schema import (ROLLUP_TABLES, io_operations, io_size_ranges, metadata, rollup_machine_sizes,
-                                   rollup_machine_usage, rollup_sizes, rollup_state, rollup_usage,
-                                   rollup_user_sizes, rollup_user_usage, user_sessions)
+from clusterdash.db.schema import (ROLLUP_TABLES, io_operations, io_size_ranges, machines, metadata,
+                                   rollup_machine_sizes, rollup_machine_types, rollup_machine_usage, rollup_sizes,
+                                   rollup_state, rollup_usage, rollup_user_sizes, rollup_user_usage, user_sessions)
 
 log = logging.getLogger("clusterdash.rollups")
 
-VERSION = 7  # of the rollup layout: a database with another version is rebuilt
+VERSION = 8  # of the rollup layout: a database with another version is rebuilt
 SMALL_IO_LIMIT = 4096  # bytes; the same rule as ingest.parse: a bucket wholly below this is small IO
 MAX_BUCKET_BIT = 62  # size bucket ids 1..62 have a bit in RollupUsage.buckets (a signed 64-bit integer)
 # Grains per table, largest first (the order the queries cut a range in).
@@ -279,9 +279,10 @@ def _sum_rows(matrix: np.ndarray, group: np.ndarray, groups: int) -> np.ndarray:
 
 
 def _summarise(sessions: np.ndarray, is_new: np.ndarray, rows: np.ndarray, zone_name: str,
-               buckets: _Buckets) -> dict[str, list[list]]:
+               buckets: _Buckets, types: dict[int, str]) -> dict[str, list[list]]:
     """Rollup rows adding up `sessions` (id, epoch, user, machine, direction 0/1; only those with is_new count as
-    sessions) and `rows` (session id, size bucket id, count): per table, one list per column (table order)."""
+    sessions) and `rows` (session id, size bucket id, count): per table, one list per column (table order).
+    `types`: each machine's type (the per-user rollups are kept per machine type)."""
     order = np.argsort(sessions[:, 0], kind="stable")
     sessions, is_new = sessions[order], is_new[order]
     session_of_row = np.searchsorted(sessions[:, 0], rows[:, 0])
@@ -304,31 +305,47 @@ def _summarise(sessions: np.ndarray, is_new: np.ndarray, rows: np.ndarray, zone_
         operations @ buckets.mid, operations @ buckets.high, row_counts @ buckets.unbounded])
     bits = (row_counts > 0).astype(np.int64) @ buckets.bits
 
+    # Key columns per cell, with how each becomes a stored value.
+    type_names = sorted(set(types.values()))
+    type_code = np.zeros(int(cells[:, 2].max(initial=0)) + 1, dtype=np.int64)
+    for mid, name in types.items():
+        if mid < len(type_code):
+            type_code[mid] = type_names.index(name)
+    names = np.array(type_names or [""], dtype=object)
+    key_columns = {"user_id": (cells[:, 1], None), "machine_id": (cells[:, 2], None),
+                   "machine_type": (type_code[cells[:, 2]], names), "direction": (cells[:, 3], _DIRECTION_NAMES)}
+
+    def keyed(table):
+        return [key_columns[c.name] for c in table.primary_key.columns
+                if c.name in key_columns and c.name != "size_range_id"]
+
+    def stored(keys: np.ndarray, spec: list, rows_at=slice(None)) -> list:
+        return [keys[rows_at, 1 + i] if convert is None else convert[keys[rows_at, 1 + i]]
+                for i, (_, convert) in enumerate(spec)]
+
     out: dict[str, list[list]] = {}
-    for table, id_columns in ((rollup_usage, [1, 2]), (rollup_user_usage, [1]), (rollup_machine_usage, [2])):
-        parts = []
+    for table in (rollup_usage, rollup_user_usage, rollup_machine_usage):
+        spec, parts = keyed(table), []
         for grain in GRAINS[table.name]:
-            keys, group, _ = _group([cell_period[grain]] + [cells[:, c] for c in id_columns] + [cells[:, 3]])
+            keys, group, _ = _group([cell_period[grain]] + [column for column, _ in spec])
             measures = _sum_rows(usage, group, len(keys))
             order = np.argsort(group, kind="stable")
             ored = np.bitwise_or.reduceat(bits[order], np.flatnonzero(np.r_[True, np.diff(group[order]) != 0]))
             ints = np.rint(measures).astype(np.int64)
-            parts.append([[grain] * len(keys)] + [keys[:, c] for c in range(keys.shape[1] - 1)]
-                         + [_DIRECTION_NAMES[keys[:, -1]], ints[:, 0], ints[:, 1], ints[:, 2], ints[:, 3],
-                            measures[:, 4], measures[:, 5], measures[:, 6], ints[:, 7], ored])
+            parts.append([[grain] * len(keys), keys[:, 0]] + stored(keys, spec)
+                         + [ints[:, 0], ints[:, 1], ints[:, 2], ints[:, 3], measures[:, 4], measures[:, 5],
+                            measures[:, 6], ints[:, 7], ored])
         out[table.name] = _concat(parts)
 
-    for table, id_column in ((rollup_sizes, None), (rollup_user_sizes, 1), (rollup_machine_sizes, 2)):
-        parts = []
+    for table in (rollup_sizes, rollup_user_sizes, rollup_machine_sizes):
+        spec, parts = keyed(table), []
         for grain in GRAINS[table.name]:
-            columns = [cell_period[grain]] + ([cells[:, id_column]] if id_column else []) + [cells[:, 3]]
-            keys, group, _ = _group(columns)
+            keys, group, _ = _group([cell_period[grain]] + [column for column, _ in spec])
             counts = _sum_rows(row_counts, group, len(keys))
             ops = _sum_rows(operations, group, len(keys))
             g, j = np.nonzero(counts)
-            parts.append([[grain] * len(g)] + [keys[g, c] for c in range(keys.shape[1] - 1)]
-                         + [_DIRECTION_NAMES[keys[g, -1]], buckets.ids[j], counts[g, j],
-                            np.rint(ops[g, j]).astype(np.int64)])
+            parts.append([[grain] * len(g), keys[g, 0]] + stored(keys, spec, g)
+                         + [buckets.ids[j], counts[g, j], np.rint(ops[g, j]).astype(np.int64)])
         out[table.name] = _concat(parts)
     return out
 
@@ -422,7 +439,24 @@ def add_to_rollups(conn: Connection, new_sessions: Sequence[tuple[int, int, int,
         extra = _session_keys(conn, older)
         sessions = np.concatenate([sessions, extra])
         is_new = np.concatenate([is_new, np.zeros(len(extra), dtype=bool)])
-    _write(conn, _summarise(sessions, is_new, rows, state[0], _Buckets(bucket_weights(conn))))
+    types = _machine_types(conn)
+    filed = dict(conn.execute(select(rollup_machine_types.c.machine_id, rollup_machine_types.c.machine_type)).all())
+    if any(types.get(mid) != name for mid, name in filed.items()):
+        # A machine's type changed (the loader keeps the latest): its history moves to the new type. Rare enough
+        # to rebuild everything, which also covers this batch (its rows are stored already).
+        started = time.perf_counter()
+        count = rebuild_rollups(conn, state[0])
+        log.warning("a machine type changed: rebuilt the rollups (%s sessions in %.1f s)", f"{count:,}",
+                    time.perf_counter() - started)
+        return
+    new_types = [{"machine_id": mid, "machine_type": name} for mid, name in types.items() if mid not in filed]
+    if new_types:
+        conn.execute(rollup_machine_types.insert(), new_types)
+    _write(conn, _summarise(sessions, is_new, rows, state[0], _Buckets(bucket_weights(conn)), types))
+
+
+def _machine_types(conn: Connection) -> dict[int, str]:
+    return dict(conn.execute(select(machines.c.id, machines.c.machine_type)).all())
 
 
 def _int_array(tuples: Iterable[tuple], width: int, count: Optional[int] = None) -> np.ndarray:
@@ -471,6 +505,10 @@ def rebuild_rollups(conn: Connection, zone_name: Optional[str] = None, chunk: in
     zone(zone_name)
     _reset_tables(conn)
     buckets = _Buckets(bucket_weights(conn))
+    types = _machine_types(conn)
+    if types:
+        conn.execute(rollup_machine_types.insert(),
+                     [{"machine_id": mid, "machine_type": name} for mid, name in types.items()])
     s, o = user_sessions.c, io_operations.c
     last, total = 0, 0
     while True:
@@ -483,7 +521,7 @@ def rebuild_rollups(conn: Connection, zone_name: Optional[str] = None, chunk: in
         high = int(sessions[-1, 0])
         rows = _int_array(conn.execute(select(o.session_id, o.size_range_id, o.count)
                                        .where(o.session_id > last, o.session_id <= high)).all(), 3)
-        _write(conn, _summarise(sessions, np.ones(len(sessions), dtype=bool), rows, zone_name, buckets))
+        _write(conn, _summarise(sessions, np.ones(len(sessions), dtype=bool), rows, zone_name, buckets, types))
         last, total = high, total + len(found)
     _set_state(conn, zone_name)
     return total

@@ -211,14 +211,17 @@ rollup_usage = Table(
     sqlite_with_rowid=False,
 )
 
-# The same per period x user x direction and per period x machine x direction: a user has 1 to 4 machines, so
-# these are several times smaller, and most questions group or filter by one side only.
+# The same per period x user x machine type x direction and per period x machine x direction: a user has 1 to 4
+# machines, mostly of one type, so these are several times smaller, and most questions group or filter by one
+# side only (a machine type being a filter on the user side). The machine type is the machine's current one
+# (rollups.add_to_rollups rebuilds them should a machine's type ever change).
 rollup_user_usage = Table(
     "RollupUserUsage",
     metadata,
     Column("grain", String(1), primary_key=True),
     Column("start", BigInteger, primary_key=True),
     Column("user_id", Integer, primary_key=True),
+    Column("machine_type", String(255), primary_key=True),
     Column("direction", String(2), primary_key=True),
     *[Column(c.name, c.type, nullable=False) for c in rollup_usage.columns if not c.primary_key],
     sqlite_with_rowid=False,
@@ -247,13 +250,15 @@ rollup_sizes = Table(
     sqlite_with_rowid=False,
 )
 
-# Per period x user x direction x size bucket (weeks and months only: per day it would be a fifth of the raw rows).
+# Per period x user x machine type x direction x size bucket (weeks and months only: per day it would be a
+# fifth of the raw rows).
 rollup_user_sizes = Table(
     "RollupUserSizes",
     metadata,
     Column("grain", String(1), primary_key=True),
     Column("start", BigInteger, primary_key=True),
     Column("user_id", Integer, primary_key=True),
+    Column("machine_type", String(255), primary_key=True),
     Column("direction", String(2), primary_key=True),
     Column("size_range_id", Integer, primary_key=True),
     Column("rows", BigInteger, nullable=False),
@@ -275,5 +280,13 @@ rollup_machine_sizes = Table(
     sqlite_with_rowid=False,
 )
 
-ROLLUP_TABLES = (rollup_state, rollup_usage, rollup_user_usage, rollup_machine_usage, rollup_sizes,
-                 rollup_user_sizes, rollup_machine_sizes)
+# The machine type each machine's rows were filed under in the rollups keyed by machine type.
+rollup_machine_types = Table(
+    "RollupMachineTypes",
+    metadata,
+    Column("machine_id", Integer, primary_key=True, autoincrement=False),
+    Column("machine_type", String(255), nullable=False),
+)
+
+ROLLUP_TABLES = (rollup_state, rollup_machine_types, rollup_usage, rollup_user_usage, rollup_machine_usage,
+                 rollup_sizes, rollup_user_sizes, rollup_machine_sizes)
