@@ -49,3 +49,25 @@ def test_zurich_days_around_the_dst_change():
 def test_bucket_follows_the_range():
     day = 86400
     assert [choose_bucket(0, n * day) for n in (2, 60, 365, 5 * 365)] == ["hour", "day", "week", "month"]
+
+
+def test_a_range_is_cut_into_whole_periods_largest_first_and_raw_hours_at_its_edges():
+    from clusterdash.db.queries import Scope, _pieces
+
+    zurich = "Europe/Zurich"
+    start = parse_time("2025-02-26T15:00", zurich)  # a Wednesday afternoon
+    end = parse_time("2027-03-10T06:00", zurich)
+    scope = Scope(Filters(tz=zurich), start, end, None, None, None, zurich, {})
+    pieces = _pieces(scope, ("y", "m", "w", "d"))
+    assert [p[0] for p in pieces] == [None, "d", "m", "y", "m", "w", "d", None]
+    assert pieces[3][1:] == (parse_time("2026-01-01", zurich), parse_time("2027-01-01", zurich))
+    assert all(a[2] == b[1] for a, b in zip(pieces, pieces[1:]))  # contiguous: nothing read twice or skipped
+    hours = sum((b - a) // 3600 for g, a, b in pieces if g is None)
+    assert hours == 9 + 6  # 15:00-24:00 on the first day, 00:00-06:00 on the last
+    assert _pieces(replace_zone(scope), ("y", "m")) == [(None, start, end)]
+
+
+def replace_zone(scope):
+    from dataclasses import replace
+
+    return replace(scope, zone=None)  # no complete rollups: every hour is raw

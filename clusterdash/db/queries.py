@@ -1,16 +1,16 @@
 """The only read SQL: a `Filters` value in, plain data (dicts and lists, times as epochs and ISO-8601 Z) out.
 
 The CLI, the API and the dashboard all ask here. Each question is answered from the smallest table that has the
-dimensions it needs (db/rollups.py lists them): a range of hours is cut into whole months, weeks and days of the
+dimensions it needs (db/rollups.py lists them): a range of hours is cut into whole years, months, weeks and days of the
 rollup zone, read from that table, and the hours left at its edges, read from the raw tables (`_pieces`).
 
-  needs (filters or groups)          reads
-  no size bucket                     RollupUsage (user x machine x direction; d/w/m) + UserSessions
-  size bucket, no user or machine    RollupSizes (d/w/m) + UserSessions x IOOperations
-  size bucket and user(s)            RollupUserSizes (w/m) + raw
-  size bucket and machine(s)         RollupMachineSizes (w/m) + raw
-  size bucket, users and machines    raw rows; only "who used these sizes" (stats' user and machine counts)
-                                     comes from the RollupUsage bucket bit sets
+  needs (filters or groups)                         reads
+  users and named machines, no size bucket          RollupUsage (+ UserSessions for the edges)
+  users (a machine type counts as a user filter)    RollupUserUsage; with sizes RollupUserSizes
+  machines only, or neither                         RollupMachineUsage; with sizes RollupMachineSizes / RollupSizes
+  size buckets, users and named machines            raw rows, unless the usage rollups' session counts show that
+                                                    one filter removes few sessions beyond the other (_pair_plan);
+                                                    "who used these sizes" from the bucket bits of the usage rollups
 
 Without complete rollups (never built, being rebuilt) every hour is read from the raw tables: correct, slower.
 A series drawn in a zone other than the rollup zone reads the rollup periods that lie inside each of its

@@ -1,27 +1,32 @@
-"""Rollups: the histogram rows summed per day, week and month, kept by the ingest in its own transaction.
+"""Rollups: the histogram rows summed per day, week, month and year, kept by the ingest in its own transaction.
 
 Why: SQLite aggregates a few million rollup rows a second here, but a year holds 1.5M histogram rows in 170k
-sessions; a request must read thousands of rows, not millions. The tables (declared in db/schema.py):
+sessions; a request must read thousands of rows, not millions. The tables (declared in db/schema.py), with
+their rows for one year of demo data (1.48M histogram rows):
 
-  table               dimensions                               grains   rows per year of demo data
-  RollupUsage         user x machine x direction (+ buckets)   d w m    46k + 27k + 15k
-  RollupUserUsage     user x direction (+ buckets)             d w m    32k + 11k + 3k
-  RollupMachineUsage  machine x direction (+ buckets)          d w m    21k + 7k + 2k
-  RollupSizes         direction x size bucket                  d w m    14k + 2k + 0.5k
-  RollupUserSizes     user x direction x size bucket             w m    135k + 48k
-  RollupMachineSizes  machine x direction x size bucket          w m    69k + 18k
+  table               dimensions                                     grains    rows
+  RollupUsage         user x machine x direction (+ bucket bits)     y m w     48k
+  RollupUserUsage     user x machine type x direction (+ bits)       y m w d   56k
+  RollupMachineUsage  machine x direction (+ bucket bits)            y m w d   26k
+  RollupSizes         direction x size bucket                        y m w d   17k
+  RollupUserSizes     user x machine type x direction x size bucket    m w     236k
+  RollupMachineSizes  machine x direction x size bucket                m w     87k
 
 A period is a day, an ISO week (from Monday), a month or a year of the *rollup zone*, one IANA zone per database
 (RollupState; the display zone of the server). Queries read the smallest table that has the dimensions they
-need, whole periods from it and the hours at the range's edges from the raw tables (db/queries.py). Per user or
-machine x bucket there is no daily grain: per day those tables would hold a fifth of the raw rows and cost the
-ingest more than they save; the RollupUsage `buckets` bit set answers "who used these sizes" at every grain.
+need, whole periods from it and the hours at the range's edges from the raw tables (db/queries.py). The grains
+are what the reads need against what the writes cost: a size rollup per user or machine per day would hold a
+fifth of the raw rows, and user x machine per day is answered from UserSessions (which carries each session's
+totals) at little cost. Nothing is kept per user x machine x size bucket: as many rows as the raw ones per
+month; the bucket bits of the usage rollups answer "who used these sizes", the rest reads raw rows.
 
 Maintenance. The ingest hands each batch's new sessions and histogram rows to add_to_rollups (same transaction:
-the rollups never lag the rows). They are summed with numpy per session x bucket, then per day, week and month,
-and upserted set-wise (every measure is additive, so a batch adds to what is stored). Without a complete rollup
-state (a new or older database, another layout version) the first ingest or server start rebuilds everything
-from the raw tables (rebuild_rollups); a web request never does: the queries then read the raw tables.
+the rollups never lag the rows). They are summed with numpy per session x bucket, then per day, week, month and
+year, and upserted set-wise (every measure is additive, so a batch adds to what is stored). Without a complete
+rollup state (a new or older database, another layout version) the first ingest or server start rebuilds
+everything from the raw tables (rebuild_rollups); a web request never does: the queries then read the raw
+tables. The per-user rollups are filed under each machine's current type (RollupMachineTypes); should a
+machine's type change, the ingest rebuilds them.
 """
 
 from __future__ import annotations
