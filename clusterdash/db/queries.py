@@ -305,7 +305,7 @@ def _grouping(table, by: tuple[str, ...]):
 
 
 def _session_estimate(conn: Connection, scope: Scope, lo: int, hi: int) -> dict[str, int]:
-    """Sessions each UserSessions index would visit for [lo, hi), from RollupUsage's months around it."""
+    """Sessions each UserSessions index would visit for [lo, hi), from the usage rollups' months around it."""
     key = ("estimate", scope.user_ids and tuple(scope.user_ids), scope.machine_ids and tuple(scope.machine_ids), lo, hi)
     found = scope.memo.get(key)
     if found is None:
@@ -782,16 +782,10 @@ def _gaps(conn: Connection, first_hour: int, end_hour: int) -> list[dict[str, An
     """Runs of hours without a block between the first and the last block in [first_hour, end_hour)."""
     hours = _block_hours(conn, first_hour, end_hour)
     at = np.flatnonzero(np.diff(hours) > HOUR)
-    return gaps_between((hours[at] + HOUR).tolist(), hours[at + 1].tolist())
+    return _gap_dicts((hours[at] + HOUR).tolist(), hours[at + 1].tolist())
 
 
-def gaps(hours: list[int], first_hour: int, end_hour: int) -> list[dict[str, Any]]:
-    """Runs of hours without a block between the first and the last block in [first_hour, end_hour)."""
-    found = [(before + HOUR, after) for before, after in zip(hours, hours[1:]) if after - before > HOUR]
-    return gaps_between([a for a, _ in found], [b for _, b in found])
-
-
-def gaps_between(starts: list[int], ends: list[int]) -> list[dict[str, Any]]:
+def _gap_dicts(starts: list[int], ends: list[int]) -> list[dict[str, Any]]:
     return [{"start": a, "end": b, "start_epoch": start, "end_epoch": end, "hours": (end - start) // HOUR}
             for start, end, a, b in zip(starts, ends, _iso_many(starts), _iso_many(ends))]
 
