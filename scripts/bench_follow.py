@@ -32,16 +32,10 @@ HELD_BACK = 2 * REPEATS + 2  # blocks kept out of the first ingest, appended one
 
 
 def generated_log(days: int, seed: int = 0) -> Path:
-    """The demo log of `days` days (same file name as scripts/bench.py uses, so either generates it once)."""
-    from clusterdash.ingest.demo import write_demo_log
+    """The demo log of `days` days, shared with scripts/bench.py (which generates it once into bench-data/)."""
+    from bench import demo_log  # scripts/ is on sys.path when a script in it runs
 
-    path = DATA / f"demo-{days}d-seed{seed}.log"
-    if not path.exists():
-        DATA.mkdir(exist_ok=True)
-        print(f"  generating {path.name} ...", flush=True)
-        write_demo_log(path.with_suffix(".tmp"), days=days, seed=seed)
-        path.with_suffix(".tmp").rename(path)
-    return path
+    return demo_log(days, seed)
 
 
 def split_tail(log: Path, blocks: int) -> tuple[int, list[bytes]]:
