@@ -6,9 +6,10 @@ import shutil
 from sqlalchemy import func, select
 
 from clusterdash.db.queries import database_stats
-from clusterdash.db.schema import io_operations, io_size_ranges, rejected_lines, user_sessions, users
+from clusterdash.db.schema import rejected_lines, user_sessions, users
 from clusterdash.ingest.demo import generate_lines
 from clusterdash.ingest.pipeline import ingest_paths
+from tests.followtools import every_count as whole_content
 from tests.logtools import block, independent_count, row
 
 
@@ -18,17 +19,8 @@ def stats(engine):
 
 
 def every_count(engine):
-    """Every stored count by (epoch, direction, machine, user, bucket): the database's whole content."""
-    from clusterdash.db.schema import machines
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(user_sessions.c.epoch, user_sessions.c.direction, machines.c.name, users.c.username,
-                   io_size_ranges.c.label, io_operations.c.count)
-            .join(user_sessions, io_operations.c.session_id == user_sessions.c.id)
-            .join(users, users.c.id == user_sessions.c.user_id)
-            .join(machines, machines.c.id == user_sessions.c.machine_id)
-            .join(io_size_ranges, io_size_ranges.c.id == io_operations.c.size_range_id))
-        return sorted(tuple(r) for r in rows)
+    """The database's whole content, as the follow tests compare it (tests/followtools.every_count)."""
+    return whole_content(engine.url.render_as_string(hide_password=False))
 
 
 def write(path, text):
