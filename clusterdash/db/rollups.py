@@ -42,6 +42,7 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 from sqlalchemy import BigInteger, Connection, Engine, Float, Integer, String, Table, delete, inspect, select
 
+from clusterdash.db.bulk import execute_values
 from clusterdash.db.filters import zone
 from clusterdash.db.schema import (ROLLUP_TABLES, io_operations, io_size_ranges, machines, metadata,
                                    rollup_machine_sizes, rollup_machine_types, rollup_machine_usage, rollup_sizes,
@@ -370,7 +371,9 @@ _PG_TYPES = {BigInteger: "bigint", Integer: "integer", Float: "double precision"
 
 
 @lru_cache(maxsize=None)
-def _upsert_sql(table_name: str, dialect: str) -> str:
+def _upsert_sql(table_name: str, dialect: str) -> tuple[str, str]:
+    """(head, tail) of the upsert: on SQLite the VALUES rows go between them (bulk.execute_values); on
+    PostgreSQL the head is the whole statement, one array per column."""
     table = metadata.tables[table_name]
     names = [c.name for c in table.columns]
     keys = [c.name for c in table.primary_key.columns]
@@ -380,9 +383,9 @@ def _upsert_sql(table_name: str, dialect: str) -> str:
         for c in table.columns if c.name not in keys)
     conflict = f'ON CONFLICT ({", ".join(chr(34) + k + chr(34) for k in keys)}) DO UPDATE SET {sets}'
     if dialect == "sqlite":
-        return f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join("?" for _ in names)}) {conflict}'
+        return f'INSERT INTO "{table.name}" ({quoted})', conflict
     arrays = ", ".join(f"%s::{_PG_TYPES[type(c.type)]}[]" for c in table.columns)
-    return f'INSERT INTO "{table.name}" ({quoted}) SELECT * FROM unnest({arrays}) {conflict}'
+    return f'INSERT INTO "{table.name}" ({quoted}) SELECT * FROM unnest({arrays}) {conflict}', ""
 
 
 def _upsert(conn: Connection, table: Table, columns: list[list]) -> None:
@@ -390,12 +393,11 @@ def _upsert(conn: Connection, table: Table, columns: list[list]) -> None:
     the measures of stored keys summed (the `buckets` bit sets OR-ed)."""
     if not columns or not columns[0]:
         return
-    dialect = conn.dialect.name
-    sql = _upsert_sql(table.name, "sqlite" if dialect == "sqlite" else "postgresql")
-    if dialect == "sqlite":
-        conn.exec_driver_sql(sql, list(zip(*columns)))
+    if conn.dialect.name == "sqlite":
+        head, tail = _upsert_sql(table.name, "sqlite")
+        execute_values(conn, head, len(columns), list(chain.from_iterable(zip(*columns))), tail)
     else:  # one statement, one array per column
-        conn.exec_driver_sql(sql, tuple(columns))
+        conn.exec_driver_sql(_upsert_sql(table.name, "postgresql")[0], tuple(columns))
 
 
 def _write(conn: Connection, summary: dict[str, list[list]]) -> None:
@@ -406,24 +408,23 @@ def _write(conn: Connection, summary: dict[str, list[list]]) -> None:
 
 # -- the ingest's entry point ------------------------------------------------------------------------------------
 
-def add_to_rollups(conn: Connection, new_sessions: Sequence[tuple[int, int, int, int, str]],
-                   new_rows: Sequence[tuple[int, int, int]]) -> None:
-    """Add to the rollups what the caller has just inserted: `new_sessions` as (id, epoch, user_id, machine_id,
-    direction) and new histogram rows (session_id, size_range_id, count), some of which may belong to sessions
-    stored earlier (a block completed by a later read).
+def add_to_rollups(conn: Connection, new_sessions: np.ndarray, new_rows: np.ndarray) -> None:
+    """Add to the rollups what the caller has just inserted: `new_sessions` as an (n, 5) integer array of id,
+    epoch, user_id, machine_id, direction (0 rd, 1 wr) and new histogram rows as an (n, 3) array of session_id,
+    size_range_id, count, some of which may belong to sessions stored earlier (a block completed by a later read).
 
     Called once at the end of ingest.load.write_blocks, in its transaction. When the rollups are not complete
     (no state, an older layout) they are rebuilt from the raw tables instead, which hold this batch already.
     """
-    if not new_sessions and not new_rows:
+    if not len(new_sessions) and not len(new_rows):
         return
     state = _stored_state(conn)
     if state is None or state[1] != VERSION:
         metadata.create_all(conn, tables=list(ROLLUP_TABLES), checkfirst=True)
         _tables_seen[conn.engine] = True
         target = state[0] if state is not None else default_zone()
-        first = min((s[0] for s in new_sessions), default=None)
-        if first is not None and len({r[0] for r in new_rows} - {s[0] for s in new_sessions}) == 0 and \
+        first = int(new_sessions[:, 0].min()) if len(new_sessions) else None
+        if first is not None and np.isin(new_rows[:, 0], new_sessions[:, 0]).all() and \
                 conn.execute(select(user_sessions.c.id).where(user_sessions.c.id < first).limit(1)).first() is None:
             _reset_tables(conn)  # nothing stored before this batch: start the rollups with it
             _set_state(conn, target)
@@ -434,12 +435,10 @@ def add_to_rollups(conn: Connection, new_sessions: Sequence[tuple[int, int, int,
             log.info("built the rollups in %s during the ingest: %s sessions in %.1f s", target, f"{count:,}",
                      time.perf_counter() - started)
             return
-    rows = _int_array(new_rows, 3)
-    sessions = _int_array(((sid, epoch, uid, mid, 0 if d == "rd" else 1) for sid, epoch, uid, mid, d in new_sessions),
-                          5, len(new_sessions))
+    rows = new_rows.reshape(-1, 3)
+    sessions = new_sessions.reshape(-1, 5)
     is_new = np.ones(len(sessions), dtype=bool)
-    known = set(sessions[:, 0].tolist())
-    older = sorted(set(rows[:, 0].tolist()) - known)
+    older = np.setdiff1d(rows[:, 0], sessions[:, 0]).tolist()
     if older:  # rows added to sessions stored by an earlier batch
         extra = _session_keys(conn, older)
         sessions = np.concatenate([sessions, extra])
@@ -458,6 +457,29 @@ def add_to_rollups(conn: Connection, new_sessions: Sequence[tuple[int, int, int,
     if new_types:
         conn.execute(rollup_machine_types.insert(), new_types)
     _write(conn, _summarise(sessions, is_new, rows, state[0], _Buckets(bucket_weights(conn)), types))
+
+
+class PendingRollups:
+    """Batches of new sessions and rows whose rollups are summed together, once, before their transaction
+    commits: a one-shot ingest keeps one transaction over several batches of blocks, and a week or month that
+    several batches touch is then upserted once instead of once per batch (a third of the rollup rows of a
+    month of log). The arrays are small (24 bytes per histogram row), the parsed blocks are not kept."""
+
+    def __init__(self) -> None:
+        self._sessions: list[np.ndarray] = []
+        self._rows: list[np.ndarray] = []
+        self.rows = 0
+
+    def add(self, new_sessions: np.ndarray, new_rows: np.ndarray) -> None:
+        self._sessions.append(new_sessions.reshape(-1, 5))
+        self._rows.append(new_rows.reshape(-1, 3))
+        self.rows += len(new_rows)
+
+    def flush(self, conn: Connection) -> None:
+        """Add everything pending to the rollups, in the caller's transaction (the one that wrote the rows)."""
+        if self._sessions:
+            add_to_rollups(conn, np.concatenate(self._sessions), np.concatenate(self._rows))
+        self._sessions, self._rows, self.rows = [], [], 0
 
 
 def _machine_types(conn: Connection) -> dict[int, str]:

@@ -24,10 +24,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
+import numpy as np
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from clusterdash.db.bulk import insert_rows
-from clusterdash.db.rollups import add_to_rollups
+from clusterdash.db.rollups import PendingRollups, add_to_rollups
 from clusterdash.db.schema import (
     io_operations,
     io_size_ranges,
@@ -229,7 +230,19 @@ class _Directory:
                                      "lower_bytes": bucket.lower, "upper_bytes": bucket.upper})
         return bucket_id
 
+    def weights(self) -> tuple[np.ndarray, ...]:
+        """Per size bucket, arrays indexed by its id: (1, small IO?, bytes per operation low, mid, high, open?).
+        Times a row's count, its share of each session total (the rules of _weights)."""
+        size = 1 + max(self.buckets.values(), default=0)
+        one, small, low, mid, high, unbounded = (np.zeros(size) for _ in range(6))
+        for label, bucket_id in self.buckets.items():
+            lower, middle, upper, is_small = _WEIGHTS.get(label) or _weights(label)
+            one[bucket_id], small[bucket_id], low[bucket_id], mid[bucket_id] = 1.0, float(is_small), lower, middle
+            high[bucket_id], unbounded[bucket_id] = (0.0, 1.0) if upper is None else (upper, 0.0)
+        return one, small, low, mid, high, unbounded
+
     def flush(self, conn: Connection) -> None:
+
         """Write new and changed users, machines and buckets (before the rows that refer to them)."""
         if self.new_buckets:
             conn.execute(insert(io_size_ranges), self.new_buckets)
@@ -257,8 +270,10 @@ class _Directory:
                   "first_seen": m["first_seen"], "last_seen": m["last_seen"]} for m in changed_machines])
 
 
-def write_blocks(conn: Connection, blocks: Iterable[Block], source: str) -> LoadCounts:
-    """Store `blocks` (read from `source`) inside the caller's write transaction. Idempotent."""
+def write_blocks(conn: Connection, blocks: Iterable[Block], source: str,
+                 rollups: Optional[PendingRollups] = None) -> LoadCounts:
+    """Store `blocks` (read from `source`) inside the caller's write transaction. Idempotent. The rollups are
+    brought up to date before this returns, or, given `rollups`, when the caller flushes it (before it commits)."""
     counts = LoadCounts()
     blocks = merge_duplicate_epochs(blocks)
     directory = _Directory(conn)
@@ -270,7 +285,8 @@ def write_blocks(conn: Connection, blocks: Iterable[Block], source: str) -> Load
                             .where(log_entries.c.epoch.in_([b.epoch for b in data_blocks])))
         stored = {r.epoch: r for r in rows}
 
-    new_entries, new_sessions, new_ops = [], [], []
+    new_entries = []
+    new = _NewSessions()
     merge: list[tuple[Block, str, object]] = []
     for block in data_blocks:
         digest = block_digest(block)
@@ -281,7 +297,7 @@ def write_blocks(conn: Connection, blocks: Iterable[Block], source: str) -> Load
             new_entries.append({"id": entry_id, "epoch": block.epoch, "wallclock": block.wallclock,
                                 "lost_events": block.lost_events, "digest": digest, "ingested_at": now})
             for entry in block.entries:
-                _add_session(directory, block.epoch, entry_id, entry, entry.rows, new_sessions, new_ops, counts)
+                new.add(directory, block.epoch, entry_id, entry)
             counts.blocks_new += 1
         elif previous.digest == digest:
             counts.blocks_unchanged += 1
@@ -289,35 +305,88 @@ def write_blocks(conn: Connection, blocks: Iterable[Block], source: str) -> Load
             merge.append((block, digest, previous))
 
     if merge:
-        _merge_blocks(conn, directory, merge, new_sessions, new_ops, counts)
+        _merge_blocks(conn, directory, merge, new, counts)
+    sessions, ops, rollup_sessions = new.columns(directory, counts)
     directory.flush(conn)
     if new_entries:
         conn.execute(insert(log_entries), new_entries)
-    insert_rows(conn, user_sessions, SESSION_COLUMNS, new_sessions)
-    insert_rows(conn, io_operations, OPERATION_COLUMNS, new_ops)
-    # Same transaction: the rollups never lag the rows. Sessions as (id, epoch, user_id, machine_id, direction).
-    add_to_rollups(conn, [(s[0], s[5], s[2], s[3], s[4]) for s in new_sessions], new_ops)
-    counts.sessions += len(new_sessions)
-    counts.rows += len(new_ops)
+    insert_rows(conn, user_sessions, SESSION_COLUMNS, sessions)
+    insert_rows(conn, io_operations, OPERATION_COLUMNS, ops)
+    # Same transaction: the rollups never lag the rows.
+    if rollups is not None:
+        rollups.add(rollup_sessions, ops)
+    else:
+        add_to_rollups(conn, rollup_sessions, ops)
+    counts.sessions += len(sessions)
+    counts.rows += len(ops)
     counts.rejected_lines = _write_rejected(conn, blocks, source, now)
     return counts
 
 
-def _add_session(directory, epoch, log_entry_id, entry, rows, sessions, ops, counts) -> None:
-    session_id = directory.next_session
-    directory.next_session += 1
-    t = session_totals(rows)
-    sessions.append((session_id, log_entry_id, directory.user_id(entry, epoch), directory.machine_id(entry, epoch),
-                     entry.direction, epoch, t.operations, t.small_operations, t.bytes_low, t.bytes_mid, t.bytes_high))
-    ids = directory.buckets
-    try:
-        ops.extend([(session_id, ids[label], count) for label, count in rows.items() if count])
-    except KeyError:  # a bucket this database has not seen yet
-        ops.extend([(session_id, directory.bucket_id(label), count) for label, count in rows.items() if count])
-    counts.operations[entry.direction] += t.operations
+class _NewSessions:
+    """The sessions a batch adds, kept as columns, and the histogram rows it adds (to them or to sessions stored
+    earlier). Why columns: a month of log is ~130k rows in ~14k sessions, and per-row Python work (a tuple, a
+    lookup, a few float products per row) costs more than SQLite's insert; collected this way the rows are
+    extended in bulk, and ids, totals and the arrays for the insert and the rollups are computed by numpy."""
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+        self.entry_ids: list[int] = []
+        self.user_ids: list[int] = []
+        self.machine_ids: list[int] = []
+        self.directions: list[str] = []
+        self.epochs: list[int] = []
+        self.lengths: list[int] = []  # rows per session, zeros included
+        self.labels: list[str] = []  # every row's bucket label, session after session
+        self.counts: list[int] = []
+        self.added_rows: list[tuple[int, str, int]] = []  # (session id, label, count) for stored sessions
+
+    def add(self, directory: "_Directory", epoch: int, log_entry_id: int, entry: Entry) -> None:
+        self.ids.append(directory.next_session)
+        directory.next_session += 1
+        self.entry_ids.append(log_entry_id)
+        self.user_ids.append(directory.user_id(entry, epoch))
+        self.machine_ids.append(directory.machine_id(entry, epoch))
+        self.directions.append(entry.direction)
+        self.epochs.append(epoch)
+        rows = entry.rows
+        self.lengths.append(len(rows))
+        self.labels.extend(rows)
+        self.counts.extend(rows.values())
+
+    def columns(self, directory: "_Directory", counts: LoadCounts) -> tuple[list[tuple], np.ndarray, np.ndarray]:
+        """(UserSessions rows in SESSION_COLUMNS order; IOOperations rows as an (n, 3) array of session id, size
+        range id, count, zero counts left out; the sessions for the rollups as an (n, 5) array of id, epoch,
+        user id, machine id, direction 0 rd / 1 wr). Adds the operations to `counts`."""
+        for label in set(self.labels).union(label for _, label, _ in self.added_rows) - directory.buckets.keys():
+            directory.bucket_id(label)
+        ids = np.array(self.ids, dtype=np.int64)
+        bucket_ids = np.fromiter(map(directory.buckets.__getitem__, self.labels), np.int64, len(self.labels))
+        row_counts = np.array(self.counts, dtype=np.int64)
+        owner = np.repeat(np.arange(len(ids)), self.lengths)
+        # Summed in row order, as session_totals does, so the float totals are the same to the last bit.
+        operations, small, low, mid, high, unbounded = (
+            np.bincount(owner, weights=row_counts * weight[bucket_ids], minlength=len(ids))
+            for weight in directory.weights())
+        highs = [None if u else h for h, u in zip(high.tolist(), unbounded.tolist())]
+        sessions = list(zip(self.ids, self.entry_ids, self.user_ids, self.machine_ids, self.directions, self.epochs,
+                            np.rint(operations).astype(np.int64).tolist(), np.rint(small).astype(np.int64).tolist(),
+                            low.tolist(), mid.tolist(), highs))
+        stored = row_counts != 0
+        ops = np.column_stack([ids[owner[stored]], bucket_ids[stored], row_counts[stored]])
+        if self.added_rows:
+            ops = np.concatenate([ops, np.array([(sid, directory.buckets[label], count)
+                                                 for sid, label, count in self.added_rows], dtype=np.int64)])
+        is_write = np.array([d == "wr" for d in self.directions], dtype=bool)
+        counts.operations["rd"] += int(row_counts[~is_write[owner]].sum())
+        counts.operations["wr"] += int(row_counts[is_write[owner]].sum())
+        rollup_sessions = np.column_stack([ids, np.array(self.epochs, dtype=np.int64),
+                                           np.array(self.user_ids, dtype=np.int64),
+                                           np.array(self.machine_ids, dtype=np.int64), is_write.astype(np.int64)])
+        return sessions, ops.reshape(-1, 3), rollup_sessions.reshape(-1, 5)
 
 
-def _merge_blocks(conn, directory, merge, new_sessions, new_ops, counts) -> None:
+def _merge_blocks(conn, directory, merge, new: "_NewSessions", counts) -> None:
     """Add to stored blocks the sessions and rows they lack; a stored row keeps its count."""
     entry_ids = [previous.id for _, _, previous in merge]
     stored_sessions = {}
@@ -337,7 +406,7 @@ def _merge_blocks(conn, directory, merge, new_sessions, new_ops, counts) -> None
             key = (previous.id, entry.direction, directory.machine_id(entry, block.epoch), directory.user_id(entry, block.epoch))
             session_id = stored_sessions.get(key)
             if session_id is None:
-                _add_session(directory, block.epoch, previous.id, entry, entry.rows, new_sessions, new_ops, counts)
+                new.add(directory, block.epoch, previous.id, entry)
                 changed = True
                 continue
             have = stored_rows.setdefault(session_id, {})
@@ -345,7 +414,7 @@ def _merge_blocks(conn, directory, merge, new_sessions, new_ops, counts) -> None
             if not added:
                 continue
             for label, count in added.items():
-                new_ops.append((session_id, directory.bucket_id(label), count))
+                new.added_rows.append((session_id, label, count))
                 counts.operations[entry.direction] += count
             have.update(added)
             t = session_totals(have)

@@ -8,6 +8,7 @@ same transaction as the rows it covers.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import re
@@ -18,6 +19,7 @@ from typing import Callable, Iterable, Iterator, Optional
 from sqlalchemy import Engine
 
 from clusterdash.db.engine import write_transaction
+from clusterdash.db.rollups import PendingRollups
 from clusterdash.ingest.load import LoadCounts, write_blocks
 from clusterdash.ingest.parse import Block, parse_block_text
 from clusterdash.ingest.position import CHECK_BYTES, START, LogFile, Position, find_position, save_position
@@ -295,6 +297,7 @@ def ingest_file(engine: Engine, path: Path, on_bytes: Optional[Callable[[int], N
         added.blocks_unchanged += start.blocks_before  # stored by the read that saved this position
         if on_bytes is not None and not log.compressed:
             on_bytes(start.offset)
+        transaction = _Transaction(engine)
         try:
             # A plain file may be live: a last line without its newline may be a row cut short by the writer, and
             # a stored count is never corrected, so it waits for the next read. A compressed file is finished.
@@ -302,13 +305,52 @@ def ingest_file(engine: Engine, path: Path, on_bytes: Optional[Callable[[int], N
                                       on_bytes=on_bytes, continues=lambda: last_block_of_path(predecessor)):
                 for block in batch.blocks:
                     report.count(block)
-                with write_transaction(engine) as conn:
-                    added.add(write_blocks(conn, batch.blocks, str(path)))
-                    row_id = save_position(conn, log, batch.position, row_id)
+                conn = transaction.connection()
+                added.add(write_blocks(conn, batch.blocks, str(path), rollups=transaction.rollups))
+                row_id = save_position(conn, log, batch.position, row_id)
+                if transaction.rollups.rows >= COMMIT_ROWS:
+                    transaction.commit()
+            transaction.commit()
         except (OSError, EOFError) as exc:  # e.g. a truncated .gz: what was read so far is committed
+            transaction.commit()
             where = log.stream.tell() if not log.stream.closed else "?"
             raise InputError(f"{path}: cannot read past byte {where}: {exc}") from exc
+        finally:
+            transaction.rollback()  # anything else went wrong: nothing of the open transaction is kept
     return report, added
+
+
+COMMIT_ROWS = 400_000  # histogram rows per transaction of a one-shot ingest: ~3 months of a busy server
+
+
+class _Transaction:
+    """A write transaction kept open across batches of blocks, committed every COMMIT_ROWS rows: the parsed
+    blocks of a batch are dropped once written, while the rollups of all its batches are summed and upserted
+    once, at commit (db.rollups.PendingRollups). The read position saved with each batch is committed with it."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._open: Optional[contextlib.ExitStack] = None
+        self._conn = None
+        self.rollups = PendingRollups()
+
+    def connection(self):
+        if self._open is None:
+            self._open = contextlib.ExitStack()
+            self._conn = self._open.enter_context(write_transaction(self._engine))
+        return self._conn
+
+    def commit(self) -> None:
+        if self._open is not None:
+            self.rollups.flush(self._conn)
+            self._open, stack = None, self._open
+            stack.close()
+
+    def rollback(self) -> None:
+        if self._open is not None:
+            self._open, stack = None, self._open
+            self.rollups = PendingRollups()
+            stack.__exit__(RuntimeError, RuntimeError("ingest failed"), None)
 
 
 def ingest_paths(engine: Engine, paths: Iterable[str], progress: bool | None = None,
