@@ -202,20 +202,17 @@ def test_requests_in_another_zone_match_the_raw_rows_and_leave_the_rollups_alone
         assert conn.execute(select(rollup_state)).all() == state
 
 
-def test_a_database_without_rollups_answers_from_raw_rows_and_requests_do_not_build_them(engine, monkeypatch):
+def test_a_database_without_rollups_answers_from_raw_rows_and_requests_do_not_build_them(engine):
+    from tests.dbtools import write_as_before_rollups
+
     import flask
 
     from clusterdash.db.rollups import rollup_zone
-    from clusterdash.db.engine import write_transaction
-    from clusterdash.ingest import load
     from clusterdash.ingest.demo import generate_lines
     from clusterdash.ingest.parse import parse_lines
     from clusterdash.web.api import api_blueprint
 
-    with monkeypatch.context() as m:
-        m.setattr(load, "add_to_rollups", lambda *args, **kwargs: None)  # a database from before the rollups
-        with write_transaction(engine) as conn:
-            load.write_blocks(conn, list(parse_lines(list(generate_lines(days=4, seed=2)))), "old.log")
+    write_as_before_rollups(engine, list(parse_lines(list(generate_lines(days=4, seed=2)))), "old.log")
     app = flask.Flask("no-rollups")
     app.register_blueprint(api_blueprint(lambda: engine, default_tz="Europe/Zurich"))
     client = app.test_client()

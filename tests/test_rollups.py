@@ -20,6 +20,7 @@ from clusterdash.db.schema import (ROLLUP_TABLES, io_operations, io_size_ranges,
 from clusterdash.ingest.demo import generate_lines
 from clusterdash.ingest.load import write_blocks
 from clusterdash.ingest.parse import parse_lines
+from tests.dbtools import write_as_before_rollups
 
 
 def _blocks(days: int, seed: int):
@@ -147,11 +148,16 @@ def _blocks_copy(block):
     return copy.deepcopy(block)
 
 
-def test_init_creates_the_rollup_tables_and_the_first_ingest_starts_them(engine, monkeypatch):
-    """`clusterdash init` (init_schema) declares every rollup table; until rollups are complete they are unused."""
+def test_init_creates_the_rollup_tables_complete_while_empty_and_the_first_ingest_adds_to_them(db_url, monkeypatch):
+    """`clusterdash init` (init_schema) creates every rollup table and, the database being empty, records them as
+    complete in CLUSTERDASH_TZ (else UTC): the first ingest adds to them."""
+    from clusterdash.db.engine import init_schema, make_engine
+
     monkeypatch.delenv("CLUSTERDASH_TZ", raising=False)
+    engine = make_engine(db_url)
+    init_schema(engine)
     with engine.connect() as conn:
-        assert rollup_zone(conn) is None  # tables exist, no state yet: the queries read raw rows
+        assert rollup_zone(conn) == "UTC"
         tables = set(inspect(conn).get_table_names())
     assert {t.name for t in ROLLUP_TABLES} <= tables
     with write_transaction(engine) as conn:
@@ -159,15 +165,11 @@ def test_init_creates_the_rollup_tables_and_the_first_ingest_starts_them(engine,
     _assert_rollups_match(engine, "UTC")
 
 
-def test_a_database_without_rollups_is_backfilled_at_start_up_and_answers_meanwhile(engine, monkeypatch):
+def test_a_database_without_rollups_is_backfilled_at_start_up_and_answers_meanwhile(engine):
     from clusterdash.db import queries
     from clusterdash.db.filters import Filters
-    from clusterdash.ingest import load
 
-    monkeypatch.setattr(load, "add_to_rollups", lambda *args, **kwargs: None)  # as written before rollups
-    with write_transaction(engine) as conn:
-        write_blocks(conn, _blocks(days=3, seed=4), "io_usage.log")
-    monkeypatch.undo()
+    write_as_before_rollups(engine, _blocks(days=3, seed=4), "io_usage.log")
     filters = Filters(tz="Europe/Zurich")
     with engine.connect() as conn:
         assert rollup_zone(conn) is None

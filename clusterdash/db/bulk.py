@@ -25,8 +25,7 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Ro
     if len(rows) == 0:
         return
     if conn.dialect.name == "sqlite":
-        flat = rows.ravel().tolist() if isinstance(rows, np.ndarray) else list(chain.from_iterable(rows))
-        execute_values(conn, f'INSERT INTO "{table.name}" ({_quoted(columns)})', len(columns), flat)
+        execute_values(conn, f'INSERT INTO "{table.name}" ({_quoted(columns)})', len(columns), rows)
         return
     if isinstance(rows, np.ndarray):
         rows = rows.tolist()
@@ -42,26 +41,42 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Ro
         conn.execute(insert(table), [dict(zip(columns, row)) for row in rows])
 
 
-def execute_values(conn: Connection, head: str, width: int, flat: list, tail: str = "") -> None:
-    """Run `head VALUES (?, ...), (?, ...), ... tail` on SQLite for rows given flat (row-major, `width` values
-    each), many rows per statement.
+def execute_values(conn: Connection, head: str, width: int, rows: Union[Rows, Sequence[np.ndarray]],
+                   tail: str = "", by_column: bool = False) -> None:
+    """Run `head VALUES (?, ...), (?, ...), ... tail` on SQLite, many rows per statement. `rows`: tuples of
+    `width` values, an (n, width) array, or with by_column=True one sequence (list or array) per column.
 
     Why: the sqlite3 module's executemany costs about 1.5 us per row here (a step and a reset per row), which
     for a month of log is more than parsing it; one statement per few hundred rows runs about 3x faster. The
-    two statement texts (full chunks, remainder) are reused, so SQLite's statement cache keeps them compiled.
+    two statement texts (full chunks, one row) are reused, so SQLite's statement cache keeps them compiled.
+    Rows become Python values a group of statements at a time, so memory stays small for any number of rows.
     """
-    rows = len(flat) // width
+    count = len(rows[0]) if by_column else len(rows)
     per_statement = max(1, SQLITE_PARAMETERS // width)
     values = "(" + ", ".join("?" * width) + ")"
-    step = per_statement * width
-    full = rows // per_statement
-    if full:
-        sql = f"{head} VALUES {', '.join([values] * per_statement)} {tail}"
-        conn.exec_driver_sql(sql, [tuple(flat[i:i + step]) for i in range(0, full * step, step)])
-    rest = rows - full * per_statement
-    if rest:
-        sql = f"{head} VALUES {', '.join([values] * rest)} {tail}"
-        conn.exec_driver_sql(sql, tuple(flat[full * step:]))
+    full_sql = f"{head} VALUES {', '.join([values] * per_statement)} {tail}"
+    group = per_statement * 32
+    for start in range(0, count, group):
+        flat = _flat(rows, start, min(count, start + group), by_column)
+        n = len(flat) // width
+        full = n // per_statement
+        step = per_statement * width
+        if full:
+            conn.exec_driver_sql(full_sql, [tuple(flat[i:i + step]) for i in range(0, full * step, step)])
+        if n > full * per_statement:  # the last few rows one by one: a statement per remainder length would
+            # fill the driver's statement cache with large compiled statements (megabytes each few hundred rows)
+            conn.exec_driver_sql(f"{head} VALUES {values} {tail}",
+                                 [tuple(flat[i:i + width]) for i in range(full * step, len(flat), width)])
+
+
+def _flat(rows, start: int, stop: int, by_column: bool) -> list:
+    """Rows start..stop as one flat, row-major list of Python values."""
+    if by_column:
+        columns = [c[start:stop].tolist() if isinstance(c, np.ndarray) else c[start:stop] for c in rows]
+        return list(chain.from_iterable(zip(*columns)))
+    if isinstance(rows, np.ndarray):
+        return rows[start:stop].ravel().tolist()
+    return list(chain.from_iterable(rows[start:stop]))
 
 
 def _quoted(columns: Sequence[str]) -> str:

@@ -87,9 +87,12 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 def init_schema(engine: Engine) -> list[str]:
     """Create whatever tables and indexes are missing; safe to run any number of times. Returns the tables created."""
+    from clusterdash.db.rollups import mark_empty_rollups_complete  # rollups imports this module
+
     existing = set(inspect(engine).get_table_names())
     with write_transaction(engine) as conn:
         metadata.create_all(conn, checkfirst=True)
+        mark_empty_rollups_complete(conn)
     return [t.name for t in metadata.sorted_tables if t.name not in existing]
 
 

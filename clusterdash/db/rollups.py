@@ -90,7 +90,7 @@ def _next_day(grain: str, day: date) -> date:
     return day + timedelta(days=1)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=16384)
 def period_start(grain: str, instant: int, zone_name: str) -> int:
     """The start (epoch) of the day/week/month/year of `zone_name` that contains `instant`."""
     day = datetime.fromtimestamp(instant, zone(zone_name)).date()
@@ -359,9 +359,9 @@ def _summarise(sessions: np.ndarray, is_new: np.ndarray, rows: np.ndarray, zone_
 _DIRECTION_NAMES = np.array(DIRECTIONS, dtype=object)
 
 
-def _concat(parts: list[list]) -> list[list]:
-    """Column lists (Python values) from per-grain lists of numpy arrays or lists."""
-    return [[v for part in column for v in (part.tolist() if isinstance(part, np.ndarray) else part)]
+def _concat(parts: list[list]) -> list[np.ndarray]:
+    """One array per column from per-grain lists of arrays or lists (strings as object arrays)."""
+    return [np.concatenate([np.asarray(part, dtype=object if isinstance(part, list) else None) for part in column])
             for column in zip(*parts)]
 
 
@@ -389,15 +389,16 @@ def _upsert_sql(table_name: str, dialect: str) -> tuple[str, str]:
 
 
 def _upsert(conn: Connection, table: Table, columns: list[list]) -> None:
-    """Add rows given as one list per column (table order, keys unique) to the table: new keys are inserted,
+    """Add rows given as one list or array per column (table order, keys unique) to the table: new keys are inserted,
     the measures of stored keys summed (the `buckets` bit sets OR-ed)."""
-    if not columns or not columns[0]:
+    if not columns or len(columns[0]) == 0:
         return
     if conn.dialect.name == "sqlite":
         head, tail = _upsert_sql(table.name, "sqlite")
-        execute_values(conn, head, len(columns), list(chain.from_iterable(zip(*columns))), tail)
+        execute_values(conn, head, len(columns), columns, tail, by_column=True)
     else:  # one statement, one array per column
-        conn.exec_driver_sql(_upsert_sql(table.name, "postgresql")[0], tuple(columns))
+        conn.exec_driver_sql(_upsert_sql(table.name, "postgresql")[0],
+                             tuple(c.tolist() if isinstance(c, np.ndarray) else c for c in columns))
 
 
 def _write(conn: Connection, summary: dict[str, list[list]]) -> None:
@@ -424,7 +425,7 @@ def add_to_rollups(conn: Connection, new_sessions: np.ndarray, new_rows: np.ndar
         _tables_seen[conn.engine] = True
         target = state[0] if state is not None else default_zone()
         first = int(new_sessions[:, 0].min()) if len(new_sessions) else None
-        if first is not None and np.isin(new_rows[:, 0], new_sessions[:, 0]).all() and \
+        if first is not None and not len(_not_in(new_rows[:, 0], new_sessions[:, 0])) and \
                 conn.execute(select(user_sessions.c.id).where(user_sessions.c.id < first).limit(1)).first() is None:
             _reset_tables(conn)  # nothing stored before this batch: start the rollups with it
             _set_state(conn, target)
@@ -438,7 +439,7 @@ def add_to_rollups(conn: Connection, new_sessions: np.ndarray, new_rows: np.ndar
     rows = new_rows.reshape(-1, 3)
     sessions = new_sessions.reshape(-1, 5)
     is_new = np.ones(len(sessions), dtype=bool)
-    older = np.setdiff1d(rows[:, 0], sessions[:, 0]).tolist()
+    older = np.unique(_not_in(rows[:, 0], sessions[:, 0])).tolist()
     if older:  # rows added to sessions stored by an earlier batch
         extra = _session_keys(conn, older)
         sessions = np.concatenate([sessions, extra])
@@ -493,6 +494,24 @@ def _int_array(tuples: Iterable[tuple], width: int, count: Optional[int] = None)
         count = len(tuples)
     flat = np.fromiter(chain.from_iterable(tuples), dtype=np.int64, count=count * width)
     return flat.reshape(count, width)
+
+
+def _not_in(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The values not among `ids`. Binary search in the (few) sorted ids rather than np.setdiff1d, which sorts
+    the (many) values."""
+    if not len(ids):
+        return values
+    known = np.sort(ids)
+    at = np.minimum(np.searchsorted(known, values), len(known) - 1)
+    return values[known[at] != values]
+
+
+def mark_empty_rollups_complete(conn: Connection) -> None:
+    """On a database with no sessions yet, record the (empty) rollups as complete, in default_zone(): the first
+    ingest then adds to them rather than first checking for a rebuild. A database with sessions is left to
+    ensure_rollups or the ingest (which rebuild them)."""
+    if _stored_state(conn) is None and conn.execute(select(user_sessions.c.id).limit(1)).first() is None:
+        _set_state(conn, default_zone())
 
 
 def _session_keys(conn: Connection, ids: list[int]) -> np.ndarray:

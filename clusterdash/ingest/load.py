@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from itertools import chain
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
@@ -296,8 +297,7 @@ def write_blocks(conn: Connection, blocks: Iterable[Block], source: str,
             directory.next_log_entry += 1
             new_entries.append({"id": entry_id, "epoch": block.epoch, "wallclock": block.wallclock,
                                 "lost_events": block.lost_events, "digest": digest, "ingested_at": now})
-            for entry in block.entries:
-                new.add(directory, block.epoch, entry_id, entry)
+            new.add(directory, block.epoch, entry_id, block.entries)
             counts.blocks_new += 1
         elif previous.digest == digest:
             counts.blocks_unchanged += 1
@@ -341,18 +341,28 @@ class _NewSessions:
         self.counts: list[int] = []
         self.added_rows: list[tuple[int, str, int]] = []  # (session id, label, count) for stored sessions
 
-    def add(self, directory: "_Directory", epoch: int, log_entry_id: int, entry: Entry) -> None:
-        self.ids.append(directory.next_session)
-        directory.next_session += 1
-        self.entry_ids.append(log_entry_id)
-        self.user_ids.append(directory.user_id(entry, epoch))
-        self.machine_ids.append(directory.machine_id(entry, epoch))
-        self.directions.append(entry.direction)
-        self.epochs.append(epoch)
-        rows = entry.rows
-        self.lengths.append(len(rows))
-        self.labels.extend(rows)
-        self.counts.extend(rows.values())
+    def add(self, directory: "_Directory", epoch: int, log_entry_id: int, entries: list[Entry]) -> None:
+        """New sessions for `entries`, all of the block with this epoch and LogEntries id."""
+        count = len(entries)
+        if not count:
+            return
+        first = directory.next_session
+        directory.next_session += count
+        self.ids.extend(range(first, first + count))
+        self.entry_ids.extend([log_entry_id] * count)
+        self.epochs.extend([epoch] * count)
+        # Once per user and machine of the block; when one has two statuses in a block the last wins, as it
+        # would entry by entry.
+        user_ids = {name: directory.user_id(entry, epoch) for name, entry in {e.user: e for e in entries}.items()}
+        machine_ids = {name: directory.machine_id(entry, epoch)
+                       for name, entry in {e.machine: e for e in entries}.items()}
+        self.user_ids.extend([user_ids[e.user] for e in entries])
+        self.machine_ids.extend([machine_ids[e.machine] for e in entries])
+        self.directions.extend([e.direction for e in entries])
+        histograms = [e.rows for e in entries]
+        self.lengths.extend(map(len, histograms))
+        self.labels.extend(chain.from_iterable(histograms))
+        self.counts.extend(chain.from_iterable(map(dict.values, histograms)))
 
     def columns(self, directory: "_Directory", counts: LoadCounts) -> tuple[list[tuple], np.ndarray, np.ndarray]:
         """(UserSessions rows in SESSION_COLUMNS order; IOOperations rows as an (n, 3) array of session id, size
@@ -406,7 +416,7 @@ def _merge_blocks(conn, directory, merge, new: "_NewSessions", counts) -> None:
             key = (previous.id, entry.direction, directory.machine_id(entry, block.epoch), directory.user_id(entry, block.epoch))
             session_id = stored_sessions.get(key)
             if session_id is None:
-                new.add(directory, block.epoch, previous.id, entry)
+                new.add(directory, block.epoch, previous.id, [entry])
                 changed = True
                 continue
             have = stored_rows.setdefault(session_id, {})
