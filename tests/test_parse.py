@@ -7,7 +7,7 @@ import pytest
 from clusterdash.ingest.parse import (
     LabelError,
     LogParser,
-    _parse_printed,
+    _parse_well_formed,
     _split_lines,
     bucket_of,
     parse_block,
@@ -193,7 +193,7 @@ def test_fast_path_equals_line_by_line_parse():
     rng = random.Random(42)
     for i in range(300):
         text = _random_block(rng, 1000 + i)
-        fast = _parse_printed(text.encode(), 1)
+        fast = _parse_well_formed(text, 1)
         slow = parse_block(_split_lines(text), 1)
         assert fast is not None, text
         assert [(e.key, e.role, e.affiliation, e.rows, e.line) for e in fast.entries] == \

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from itertools import chain
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
@@ -39,7 +38,7 @@ from clusterdash.db.schema import (
     user_sessions,
     users,
 )
-from clusterdash.ingest.parse import SMALL_IO_LIMIT, Block, Entry, bucket_of
+from clusterdash.ingest.parse import SMALL_IO_LIMIT, Block, Histograms, bucket_of
 
 
 SESSION_COLUMNS = ("id", "log_entry_id", "user_id", "machine_id", "direction", "epoch",
@@ -181,44 +180,46 @@ class _Directory:
         self.changed_users: set[str] = set()
         self.changed_machines: set[str] = set()
 
-    def user_id(self, entry: Entry, epoch: int) -> int:
-        user = self.users.get(entry.user)
+    def user_id(self, name: str, role: Optional[str], affiliation: Optional[str], epoch: int) -> int:
+        """The user's id (a new one for a new user), keeping the status seen at the latest epoch."""
+        user = self.users.get(name)
         if user is None:
-            user = {"id": self.next_user, "username": entry.user, "role": entry.role, "affiliation": entry.affiliation,
+            user = {"id": self.next_user, "username": name, "role": role, "affiliation": affiliation,
                     "status_epoch": epoch, "first_seen": epoch, "last_seen": epoch}
             self.next_user += 1
-            self.users[entry.user] = user
+            self.users[name] = user
             self.new_users.append(user)
             return user["id"]
         changed = False
-        if epoch >= user["status_epoch"] and (user["role"], user["affiliation"]) != (entry.role, entry.affiliation):
-            user["role"], user["affiliation"], user["status_epoch"], changed = entry.role, entry.affiliation, epoch, True
+        if epoch >= user["status_epoch"] and (user["role"], user["affiliation"]) != (role, affiliation):
+            user["role"], user["affiliation"], user["status_epoch"], changed = role, affiliation, epoch, True
         if epoch < user["first_seen"]:
             user["first_seen"], changed = epoch, True
         if epoch > user["last_seen"]:
             user["last_seen"], changed = epoch, True
         if changed:
-            self.changed_users.add(entry.user)
+            self.changed_users.add(name)
         return user["id"]
 
-    def machine_id(self, entry: Entry, epoch: int) -> int:
-        machine = self.machines.get(entry.machine)
+    def machine_id(self, name: str, machine_type: str, epoch: int) -> int:
+        """The machine's id (a new one for a new machine), keeping the type seen at the latest epoch."""
+        machine = self.machines.get(name)
         if machine is None:
-            machine = {"id": self.next_machine, "name": entry.machine, "machine_type": entry.machine_type,
+            machine = {"id": self.next_machine, "name": name, "machine_type": machine_type,
                        "type_epoch": epoch, "first_seen": epoch, "last_seen": epoch}
             self.next_machine += 1
-            self.machines[entry.machine] = machine
+            self.machines[name] = machine
             self.new_machines.append(machine)
             return machine["id"]
         changed = False
-        if epoch >= machine["type_epoch"] and machine["machine_type"] != entry.machine_type:
-            machine["machine_type"], machine["type_epoch"], changed = entry.machine_type, epoch, True
+        if epoch >= machine["type_epoch"] and machine["machine_type"] != machine_type:
+            machine["machine_type"], machine["type_epoch"], changed = machine_type, epoch, True
         if epoch < machine["first_seen"]:
             machine["first_seen"], changed = epoch, True
         if epoch > machine["last_seen"]:
             machine["last_seen"], changed = epoch, True
         if changed:
-            self.changed_machines.add(entry.machine)
+            self.changed_machines.add(name)
         return machine["id"]
 
     def bucket_id(self, label: str) -> int:
@@ -297,7 +298,7 @@ def write_blocks(conn: Connection, blocks: Iterable[Block], source: str,
             directory.next_log_entry += 1
             new_entries.append({"id": entry_id, "epoch": block.epoch, "wallclock": block.wallclock,
                                 "lost_events": block.lost_events, "digest": digest, "ingested_at": now})
-            new.add(directory, block.epoch, entry_id, block.entries)
+            new.add(directory, block.epoch, entry_id, block.columns())
             counts.blocks_new += 1
         elif previous.digest == digest:
             counts.blocks_unchanged += 1
@@ -341,9 +342,10 @@ class _NewSessions:
         self.counts: list[int] = []
         self.added_rows: list[tuple[int, str, int]] = []  # (session id, label, count) for stored sessions
 
-    def add(self, directory: "_Directory", epoch: int, log_entry_id: int, entries: list[Entry]) -> None:
-        """New sessions for `entries`, all of the block with this epoch and LogEntries id."""
-        count = len(entries)
+    def add(self, directory: "_Directory", epoch: int, log_entry_id: int, histograms: Histograms) -> None:
+        """New sessions for the entries of the block with this epoch and LogEntries id."""
+        headers = histograms.headers  # (direction, machine, machine type, user, role, affiliation) per entry
+        count = len(headers)
         if not count:
             return
         first = directory.next_session
@@ -353,16 +355,17 @@ class _NewSessions:
         self.epochs.extend([epoch] * count)
         # Once per user and machine of the block; when one has two statuses in a block the last wins, as it
         # would entry by entry.
-        user_ids = {name: directory.user_id(entry, epoch) for name, entry in {e.user: e for e in entries}.items()}
-        machine_ids = {name: directory.machine_id(entry, epoch)
-                       for name, entry in {e.machine: e for e in entries}.items()}
-        self.user_ids.extend([user_ids[e.user] for e in entries])
-        self.machine_ids.extend([machine_ids[e.machine] for e in entries])
-        self.directions.extend([e.direction for e in entries])
-        histograms = [e.rows for e in entries]
-        self.lengths.extend(map(len, histograms))
-        self.labels.extend(chain.from_iterable(histograms))
-        self.counts.extend(chain.from_iterable(map(dict.values, histograms)))
+        user_ids = {user: directory.user_id(user, role, affiliation, epoch)
+                    for user, (role, affiliation) in {h[3]: (h[4], h[5]) for h in headers}.items()}
+        machine_ids = {machine: directory.machine_id(machine, machine_type, epoch)
+                       for machine, machine_type in {h[1]: h[2] for h in headers}.items()}
+        self.user_ids.extend([user_ids[h[3]] for h in headers])
+        self.machine_ids.extend([machine_ids[h[1]] for h in headers])
+        self.directions.extend([h[0] for h in headers])
+        bounds = histograms.bounds
+        self.lengths.extend([hi - lo for lo, hi in zip(bounds, bounds[1:])])
+        self.labels.extend(histograms.labels)
+        self.counts.extend(histograms.counts)
 
     def columns(self, directory: "_Directory", counts: LoadCounts) -> tuple[list[tuple], np.ndarray, np.ndarray]:
         """(UserSessions rows in SESSION_COLUMNS order; IOOperations rows as an (n, 3) array of session id, size
@@ -413,10 +416,11 @@ def _merge_blocks(conn, directory, merge, new: "_NewSessions", counts) -> None:
     for block, digest, previous in merge:
         changed = False
         for entry in block.entries:
-            key = (previous.id, entry.direction, directory.machine_id(entry, block.epoch), directory.user_id(entry, block.epoch))
+            key = (previous.id, entry.direction, directory.machine_id(entry.machine, entry.machine_type, block.epoch),
+                   directory.user_id(entry.user, entry.role, entry.affiliation, block.epoch))
             session_id = stored_sessions.get(key)
             if session_id is None:
-                new.add(directory, block.epoch, previous.id, [entry])
+                new.add(directory, block.epoch, previous.id, Histograms.of([entry]))
                 changed = True
                 continue
             have = stored_rows.setdefault(session_id, {})

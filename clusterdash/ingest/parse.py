@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Iterable, Iterator, NamedTuple, Optional
 
-import numpy as np
-
 DIRECTIONS = ("rd", "wr")
 SMALL_IO_LIMIT = 4096  # bytes; a bucket wholly below this is small IO (the dashboard's "small IO share")
 
@@ -87,12 +85,68 @@ class Block:
     end_line: Optional[int] = None  # the first line after the block
     lost_events: int = 0
     digest: Optional[str] = None  # of the block's text: an identical copy of a block has the same digest
-    entries: list[Entry] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    # The entries, either as Entry objects or (from the batch parser) as columns, made into Entry objects only
+    # when someone asks for them: see `entries` and `columns`.
+    _entries: Optional[list[Entry]] = None
+    histograms: Optional["Histograms"] = None
 
     @property
     def is_data(self) -> bool:
         return self.epoch is not None
+
+    @property
+    def entries(self) -> list[Entry]:
+        if self._entries is None:
+            self._entries = self.histograms.entries() if self.histograms is not None else []
+            self.histograms = None  # the list may be changed from now on: it is the truth
+        return self._entries
+
+    @entries.setter
+    def entries(self, entries: list[Entry]) -> None:
+        self._entries, self.histograms = entries, None
+
+    def columns(self) -> "Histograms":
+        """The entries as columns (without making Entry objects when the parser gave columns)."""
+        if self._entries is None and self.histograms is not None:
+            return self.histograms
+        return Histograms.of(self.entries)
+
+
+@dataclass(slots=True)
+class Histograms:
+    """A block's entries as columns, as the batch parser (ingest.fastparse) produces them, so that nothing is
+    made per entry or per row in Python on the way to the database. Entry i has the header fields headers[i]
+    (direction, machine, machine type, user, role, affiliation), starts at line lines[i], and its rows are
+    labels/counts[bounds[i]:bounds[i + 1]]."""
+
+    headers: list[tuple]
+    lines: list[int]
+    labels: list[str]
+    counts: list[int]
+    bounds: list[int]
+
+    def entries(self) -> list[Entry]:
+        labels, counts, bounds = self.labels, self.counts, self.bounds
+        return [Entry(*fields, line, dict(zip(labels[lo:hi], counts[lo:hi])))
+                for fields, line, lo, hi in zip(self.headers, self.lines, bounds, bounds[1:])]
+
+    @classmethod
+    def of(cls, entries: list[Entry]) -> "Histograms":
+        bounds = [0]
+        for entry in entries:
+            bounds.append(bounds[-1] + len(entry.rows))
+        return cls([(e.direction, e.machine, e.machine_type, e.user, e.role, e.affiliation) for e in entries],
+                   [e.line for e in entries], [label for e in entries for label in e.rows],
+                   [count for e in entries for count in e.rows.values()], bounds)
+
+    def operations(self) -> dict[str, int]:
+        """Operations per direction."""
+        totals = {"rd": 0, "wr": 0}
+        counts, bounds = self.counts, self.bounds
+        for fields, lo, hi in zip(self.headers, bounds, bounds[1:]):
+            totals[fields[0]] += sum(counts[lo:hi])
+        return totals
 
 
 class LabelError(ValueError):
@@ -157,27 +211,21 @@ def is_log_line(line: str) -> bool:
 
 
 def parse_block_text(text: str, first_line: int) -> Block | None:
-    """Parse one block given as a string (see parse_block_bytes)."""
-    return parse_block_bytes(text.encode("utf-8", "surrogatepass"), first_line, text)
-
-
-def parse_block_bytes(data: bytes, first_line: int, text: Optional[str] = None) -> Block | None:
     """Parse one block: a `Log:` line and what follows it up to the next one (or, at the start of a file,
-    whatever comes before the first `Log:` line). None for a block with nothing to keep. `text`: the same
-    block already decoded, if the caller has it.
+    whatever comes before the first `Log:` line). None for a block with nothing to keep. (Many blocks at once,
+    faster: ingest.fastparse.parse_pieces.)
 
-    A block as bpftrace prints it (nearly all of them) takes a vectorised fast path; anything unusual sends the
-    whole block to the line-by-line parser, which explains each bad line."""
-    block = _parse_printed(data, first_line) if data.isascii() else None
-    if block is not None:
-        block.digest = hashlib.sha1(data).hexdigest()
-        return block
-    if text is None:
-        text = data.decode("utf-8", "replace")
-    block = parse_block(_split_lines(text), first_line)
+    A well-formed block (nearly all of them) takes a fast path that slices bpftrace's fixed columns; anything
+    unusual sends the whole block to the line-by-line parser, which explains each bad line."""
+    block = _parse_well_formed(text, first_line) or parse_block(_split_lines(text), first_line)
     if block is not None:
         block.digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
     return block
+
+
+def parse_block_bytes(data: bytes, first_line: int) -> Block | None:
+    """parse_block_text of bytes read from a file (undecodable bytes become U+FFFD)."""
+    return parse_block_text(data.decode("utf-8", "replace"), first_line)
 
 
 def _split_lines(text: str) -> list[str]:
@@ -187,123 +235,73 @@ def _split_lines(text: str) -> list[str]:
     return lines
 
 
-# bpftrace prints a row as '%-16s%8d |%-52s|': 79 characters, label in columns 0-15, count in 16-23, ' |' in 24-25,
-# the bar in 26-77, '|' in 78. Rows of another width (a label or count too long for its column) take a regex.
-_ROW_WIDTH = 79
-_ROW_COLUMNS = np.arange(26)
-_DIGIT_VALUES = 10 ** np.arange(7, -1, -1, dtype=np.int64)
-_NEWLINE, _AT, _BRACKET, _PAREN, _SPACE, _PIPE, _ZERO, _NINE = b"\n@[( |09"
-
-
-def _parse_printed(data: bytes, first_line: int) -> Block | None:
-    """The fast path, for an ASCII block as bpftrace prints it: Log: line, entry headers, rows, blank lines.
-    The lines are classified and the fixed-width rows read by numpy, one array operation for all rows of the
-    block; Python runs once per entry, not per row. None as soon as anything is unusual: then parse_block
-    reads the block line by line and explains what is wrong (tests check both give the same blocks)."""
-    if not data.endswith(b"\n"):
-        return None
-    head = data[:data.index(b"\n")].decode().strip()
-    m = _LOG_LINE.match(head)
+def _parse_well_formed(text: str, first_line: int) -> Block | None:
+    head, _, body = text.partition("\n")
+    m = _LOG_LINE.match(head.strip())
     if m is None:
         return None
-    buf = np.frombuffer(data, dtype=np.uint8)
-    ends = np.flatnonzero(buf == _NEWLINE)
-    starts = ends[:-1] + 1  # the lines after the Log: line
-    ends = ends[1:]
-    lengths = ends - starts
-    first = buf[starts]  # an empty line's first byte is its newline
-    blank, header = lengths == 0, first == _AT
-    row = (first == _BRACKET) | (first == _PAREN)
-    if not (blank | header | row).all():  # a bpftrace notice, a cut-off line, ...: the general parser
-        return None
-    # A row belongs to the closest entry header above it, unless a blank line comes between them.
-    index = np.arange(len(starts))
-    last_header = np.maximum.accumulate(np.where(header, index, -1))
-    last_blank = np.maximum.accumulate(np.where(blank, index, -1))
-    owner = last_header[row]
-    if (owner <= last_blank[row]).any():
-        return None
-
-    row_starts, row_lengths = starts[row], lengths[row]
-    printed = row_lengths == _ROW_WIDTH
-    # Each row has its two bars ('|'), and nothing else in the block has one (else: the general parser).
-    if data.count(b"|") != 2 * len(row_starts) or (buf[ends[row] - 1] != _PIPE).any():
-        return None
-    cells = buf[row_starts[printed, None] + _ROW_COLUMNS]  # label, count, ' |'
-    digits = cells[:, 16:24]
-    is_digit = (digits >= _ZERO) & (digits <= _NINE)
-    if not ((cells[:, 24] == _SPACE) & (cells[:, 25] == _PIPE)).all() or not (is_digit | (digits == _SPACE)).all() \
-            or not is_digit[:, 7].all() or (is_digit[:, 1:] < is_digit[:, :-1]).any():  # right-aligned digits
-        return None
-    counts = ((digits.astype(np.int64) - _ZERO) * is_digit) @ _DIGIT_VALUES
-    raw_labels = np.ascontiguousarray(cells[:, :16]).view("S16").ravel().tolist()
-    try:
-        row_labels = list(map(_PRINTED_LABELS.__getitem__, raw_labels))
-    except KeyError:  # a label column not seen before: learn it, if it holds a valid label
-        for raw in set(raw_labels) - _PRINTED_LABELS.keys():
-            label = raw.decode().rstrip()
-            if not _known_label(label):
-                return None
-            _PRINTED_LABELS[raw] = label
-        row_labels = list(map(_PRINTED_LABELS.__getitem__, raw_labels))
-    row_counts = counts.tolist()
-    if not printed.all():
-        row_labels, row_counts = _with_odd_rows(data, row_starts, row_lengths, printed, row_labels, row_counts)
-        if row_labels is None:
-            return None
-
-    block = Block(int(m.group(2)), m.group(1), first_line, head)
-    header_lines = np.flatnonzero(header)
-    bounds = np.searchsorted(owner, header_lines).tolist() + [len(owner)]
+    block = Block(int(m.group(2)), m.group(1), first_line, head.strip())
     keys = set()
-    for k, (line, start, end) in enumerate(zip(header_lines.tolist(), starts[header_lines].tolist(),
-                                               ends[header_lines].tolist())):
-        fields = _header_fields(data[start:end])
-        if fields is None:
+    buckets = _BUCKETS
+    line_no = first_line + 1
+    for chunk in body.split("\n\n"):
+        entry_line = line_no + len(chunk) - len(chunk.lstrip("\n"))
+        line_no += chunk.count("\n") + 2
+        chunk = chunk.strip("\n")
+        if not chunk:
+            continue
+        header, _, rows_text = chunk.partition("\n")
+        entry = parse_header(header.strip()) if header[:1] == "@" else None
+        if entry is None or entry.key in keys:
             return None
-        entry = Entry(*fields, first_line + 1 + line)
-        if entry.key in keys:
-            return None
+        entry.line = entry_line
         keys.add(entry.key)
-        lo, hi = bounds[k], bounds[k + 1]
-        if hi > lo:
-            entry.rows = dict(zip(row_labels[lo:hi], row_counts[lo:hi]))
-            if len(entry.rows) != hi - lo:  # a bucket twice
-                return None
+        if rows_text:
+            entry.rows = rows = {}
+            for row in rows_text.split("\n"):
+                # bpftrace prints '%-16s%8d |bar|': slice its columns; anything else takes the general path.
+                label = row[:16].rstrip()
+                if label in buckets and row[24:26] == " |" and row[-1] == "|":
+                    count = row[16:24]
+                else:
+                    m = _ROW.match(row)
+                    if m is None or not _known_label(m.group(1)):
+                        return None
+                    label, count = m.group(1), m.group(2)
+                if label in rows:
+                    return None
+                try:
+                    count = int(count)
+                except ValueError:
+                    return None
+                if count < 0:
+                    return None
+                rows[label] = count
         block.entries.append(entry)
-    block.end_line = first_line + len(ends) + 1
+    block.end_line = first_line + text.count("\n") + (0 if text.endswith("\n") else 1)
     return block
 
 
-_PRINTED_LABELS: dict[bytes, str] = {}  # a row's first 16 bytes -> its (valid) label
+PRINTED_LABELS: dict[bytes, Optional[str]] = {}  # a printed row's first 16 bytes -> its label (None: not valid)
+
+
+def printed_label(raw: bytes) -> Optional[str]:
+    """The label in the 16-byte label column of a printed row, or None when it holds no valid label."""
+    label = PRINTED_LABELS.get(raw, "")
+    if label == "":
+        text = raw.decode("ascii", "replace").rstrip()
+        label = PRINTED_LABELS[raw] = text if _known_label(text) else None
+    return label
 
 
 @lru_cache(maxsize=65536)
-def _header_fields(line: bytes) -> Optional[tuple]:
+def header_fields(line: bytes) -> Optional[tuple]:
     """(direction, machine, type, user, role, affiliation) of an entry header line; None if unreadable. Cached:
     the same few thousand headers come back every hour."""
-    entry = parse_header(line.decode().strip())
+    entry = parse_header(line.decode("utf-8", "replace").strip())
     if entry is None:
         return None
     return entry.direction, entry.machine, entry.machine_type, entry.user, entry.role, entry.affiliation
-
-
-def _with_odd_rows(data, row_starts, row_lengths, printed, labels, counts):
-    """All rows' labels and counts, the rows not of the printed width read by the row regex; (None, None) if one
-    is not a valid row."""
-    printed_labels, printed_counts = iter(labels), iter(counts)
-    labels, counts = [], []
-    for start, length, fixed in zip(row_starts.tolist(), row_lengths.tolist(), printed.tolist()):
-        if fixed:
-            labels.append(next(printed_labels))
-            counts.append(next(printed_counts))
-            continue
-        m = _ROW.match(data[start:start + length].decode())
-        if m is None or not _known_label(m.group(1)):
-            return None, None
-        labels.append(m.group(1))
-        counts.append(int(m.group(2)))
-    return labels, counts
 
 
 def _known_label(label: str) -> bool:

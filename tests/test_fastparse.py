@@ -1,0 +1,83 @@
+"""The batch parser (ingest.fastparse) against the line-by-line parser: the same blocks, whatever the input."""
+
+import random
+
+import pytest
+
+from clusterdash.ingest.demo import generate_lines
+from clusterdash.ingest.fastparse import parse_pieces
+from clusterdash.ingest.parse import parse_block_bytes
+from clusterdash.ingest.pipeline import split_pieces
+from tests.test_parse import MALFORMED, _random_block, row
+
+
+def comparable(block):
+    """Everything a block says, entries made from whichever form the parser gave."""
+    if block is None:
+        return None
+    return (block.epoch, block.wallclock, block.line, block.anchor, block.end_line, block.lost_events, block.digest,
+            [(e.direction, e.machine, e.machine_type, e.user, e.role, e.affiliation, e.line, e.rows)
+             for e in block.entries],
+            [(r.line, r.text, r.reason, r.ordinal) for r in block.rejected])
+
+
+def pieces_of(text: str) -> list[tuple[bytes, int]]:
+    import io
+
+    return [(piece, line) for piece, line, _, _ in split_pieces(io.BytesIO(text.encode("utf-8", "surrogateescape")))]
+
+
+def assert_same_as_one_by_one(pieces) -> list[bool]:
+    """Parse in one batch and one by one: the same blocks. Returns which blocks took the fast path."""
+    batch = parse_pieces(pieces)
+    fast = [b is not None and b.histograms is not None for b in batch]  # before `entries` makes Entry objects
+    assert [comparable(b) for b in batch] == [comparable(parse_block_bytes(data, line)) for data, line in pieces]
+    return fast
+
+
+def test_random_blocks_parse_as_line_by_line_and_printed_ones_take_the_fast_path():
+    rng = random.Random(7)
+    texts = [_random_block(rng, 1000 + i) for i in range(300)]
+    fast = assert_same_as_one_by_one(pieces_of("".join(texts)))
+    printed = [all(len(line) == 79 for line in text.splitlines() if line[:1] in ("[", "(")) for text in texts]
+    assert fast == printed
+    assert 50 < sum(printed) < 300  # both paths were exercised
+
+
+def test_demo_log_with_the_malformed_corpus_in_the_middle():
+    demo = list(generate_lines(days=3, seed=5))
+    text = "".join(demo[: len(demo) // 2]) + MALFORMED + "".join(demo[len(demo) // 2:])
+    fast = assert_same_as_one_by_one(pieces_of(text))
+    assert 0.8 * len(fast) < sum(fast) < len(fast)  # the demo's blocks, but not the corpus's
+
+
+BASE = ("Log: 2025-03-12 14:00:15 (1741784415)\n"
+        "@rd_client(m1,tik)[alice(stud/tik)]:\n" + row("[1K, 2K)", 5) + "\n" + row("[2K, 4K)", 0) + "\n"
+        + row("[4K, 8K)", 12345678) + "\n\n"
+        "@wr_client(m2,itet)[bob]:\n" + row("[1M, 2M)", 7) + "\n\n")
+
+
+@pytest.mark.parametrize("name, text", [
+    ("as printed", BASE),
+    ("header without rows at the end", BASE + "@rd_client(m3,tik)[carol()]:\n"),
+    ("trailing space after a header", BASE.replace("[bob]:", "[bob]: ")),
+    ("row before any header", BASE.replace("Log: 2025-03-12 14:00:15 (1741784415)\n",
+                                           "Log: 2025-03-12 14:00:15 (1741784415)\n" + row("[0]", 1) + "\n")),
+    ("row after a blank line", BASE + row("[1]", 2) + "\n"),
+    ("bar with a pipe in it", BASE.replace("|@@@@@@@@@@", "|@@@@|@@@@@", 1)),
+    ("count not right-aligned", BASE.replace("       5 |", "    5    |")),
+    ("count glued to a long label", BASE + "@rd_client(m4,tik)[dave]:\n[1024K, 2048K)  123456789 |@|\n"),
+    ("bucket twice", BASE.replace(row("[2K, 4K)", 0), row("[1K, 2K)", 9))),
+    ("entry twice", BASE + "@rd_client(m1,tik)[alice(staff/tik)]:\n" + row("[0]", 1) + "\n"),
+    ("unknown label", BASE.replace("[2K, 4K)", "[2K, 4Q)")),
+    ("Lost events", BASE + "Lost 12 events\n"),
+    ("carriage returns", BASE.replace("\n", "\r\n")),
+    ("non-ASCII user", BASE.replace("bob", "bøb")),
+    ("unreadable Log: line", BASE.replace("(1741784415)", "(soon)")),
+])
+def test_every_oddity_gives_the_line_by_line_result(name, text):
+    following = "Log: 2025-03-12 15:00:15 (1741788015)\n@rd_client(m1,tik)[alice]:\n" + row("[0]", 3) + "\n"
+    fast = assert_same_as_one_by_one(pieces_of(following + text + following.replace("15:00", "16:00")
+                                               .replace("1741788015", "1741791615")))
+    printed = name in ("as printed", "header without rows at the end", "trailing space after a header")
+    assert fast == [True, printed, True]  # the neighbours are not affected
