@@ -129,6 +129,7 @@ def _parse_printed(pieces: list[tuple[bytes, int]]) -> list[Optional[Block]]:
     header_range = np.searchsorted(block_of_line[header_lines], np.arange(len(pieces) + 1)).tolist()
     row_range = np.searchsorted(block_of_row, np.arange(len(pieces) + 1)).tolist()
     line_of_block = first_line_of_block.tolist()
+    next_block_line = line_of_block[1:] + [len(starts)]
     bad = bad.tolist()
     blocks: list[Optional[Block]] = []
     for b, (piece, first_line) in enumerate(pieces):
@@ -143,7 +144,7 @@ def _parse_printed(pieces: list[tuple[bytes, int]]) -> list[Optional[Block]]:
         h0, h1, r0 = header_range[b], header_range[b + 1], row_range[b]
         offset = first_line - line_of_block[b]  # global line index -> line number in the file
         block = Block(int(m.group(2)), m.group(1), first_line, head, digest=hashlib.sha1(piece).hexdigest(),
-                      end_line=first_line + piece.count(b"\n"))
+                      end_line=offset + next_block_line[b])
         block.histograms = Histograms(fields[h0:h1], [offset + line for line in header_lines[h0:h1].tolist()],
                                       labels[r0:row_range[b + 1]], counts[r0:row_range[b + 1]],
                                       [bound - r0 for bound in row_bounds[h0:h1]] + [row_range[b + 1] - r0])

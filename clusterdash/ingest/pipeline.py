@@ -164,11 +164,16 @@ def read_batches(log: LogFile, start: Position, take_last: bool, whole_lines_onl
     pending: list[tuple[bytes, int, int, bytes]] = []  # complete pieces, parsed together (fastparse)
     took_open = False
 
-    def take_pending() -> None:
+    def take_pending(next_line: Optional[int]) -> None:
+        """Parse the pending pieces; next_line: the line number after the last of them, if known."""
         nonlocal position, tail
-        for (piece, line, offset, _), block in zip(pending, _parse_pieces(pending)):
+        if not pending:
+            return
+        lines_after = [line for _, line, _, _ in pending[1:]]
+        lines_after.append(next_line if next_line is not None else pending[-1][1] + pending[-1][0].count(b"\n"))
+        for (piece, line, offset, _), line_after, block in zip(pending, lines_after, _parse_pieces(pending)):
             tail = piece[-CHECK_BYTES:] if len(piece) >= CHECK_BYTES else (tail + piece)[-CHECK_BYTES:]
-            position = position.after(offset + len(piece), line + piece.count(b"\n"), tail,
+            position = position.after(offset + len(piece), line_after, tail,
                                       1 if block is not None and block.is_data else 0)
             if block is not None:
                 batch.append(block)
@@ -179,7 +184,7 @@ def read_batches(log: LogFile, start: Position, take_last: bool, whole_lines_onl
             on_bytes(len(piece))
         head = _head_of_block(log, piece, offset, complete, continues)
         if not complete:
-            take_pending()
+            take_pending(line)
             if take_last and head is not None:
                 if whole_lines_only:
                     piece = piece[:piece.rfind(b"\n") + 1]
@@ -188,12 +193,12 @@ def read_batches(log: LogFile, start: Position, take_last: bool, whole_lines_onl
                     batch.append(block)
                     took_open = True
             break
-        pending.append((piece, line, offset, head or b""))
         if len(pending) >= batch_blocks:
-            take_pending()
+            take_pending(line)
             yield Batch(batch, position)
             batch, saved = [], position
-    take_pending()
+        pending.append((piece, line, offset, head or b""))
+    take_pending(None)
     if batch or position != saved:
         yield Batch(batch, position, took_open)
 
