@@ -11,9 +11,7 @@ Each measured ingest runs in a fresh subprocess so that its peak RSS is its own.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import os
 import re
 import sqlite3
 import subprocess
