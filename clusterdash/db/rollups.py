@@ -254,12 +254,16 @@ class _Buckets:
 # -- summing a batch -------------------------------------------------------------------------------------------
 
 def _periods(hours: np.ndarray, zone_name: str) -> dict[str, np.ndarray]:
-    """Per hour (epoch of its start): the start of its day, week and month in the zone."""
+    """Per hour (epoch of its start): the start of its day, week, month and year in the zone. Zone arithmetic
+    runs once per distinct hour for the day, then once per distinct day for the rest (a day's week, month and
+    year are those of its first instant)."""
     unique, inverse = np.unique(hours, return_inverse=True)
-    out = {}
-    for grain in PERIODS:
-        starts = np.array([period_start(grain, int(h), zone_name) for h in unique.tolist()], dtype=np.int64)
-        out[grain] = starts[inverse]
+    day_of_hour = np.array([period_start("d", int(h), zone_name) for h in unique.tolist()], dtype=np.int64)
+    days, day_index = np.unique(day_of_hour, return_inverse=True)
+    out = {"d": day_of_hour[inverse]}
+    for grain in PERIODS[1:]:
+        starts = np.array([period_start(grain, int(d), zone_name) for d in days.tolist()], dtype=np.int64)
+        out[grain] = starts[day_index][inverse]
     return out
 
 
