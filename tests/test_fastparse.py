@@ -16,6 +16,7 @@ def comparable(block):
     if block is None:
         return None
     return (block.epoch, block.wallclock, block.line, block.anchor, block.end_line, block.lost_events, block.digest,
+            block.columns().operations(),  # before `entries` turns the columns into Entry objects
             [(e.direction, e.machine, e.machine_type, e.user, e.role, e.affiliation, e.line, e.rows)
              for e in block.entries],
             [(r.line, r.text, r.reason, r.ordinal) for r in block.rejected])

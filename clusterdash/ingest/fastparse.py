@@ -123,6 +123,13 @@ def _parse_printed(pieces: list[tuple[bytes, int]]) -> list[Optional[Block]]:
             bad[block_index] = True
         seen.add(key)
 
+    # Operations per block and direction (a row's direction is its entry header's).
+    header_is_write = np.array([f is not None and f[0] == "wr" for f in fields], dtype=bool)
+    row_is_write = header_is_write[np.minimum(np.searchsorted(header_lines, owner), max(len(header_lines) - 1, 0))] \
+        if len(header_lines) else np.zeros(len(owner), dtype=bool)
+    written = np.bincount(block_of_row, weights=counts * row_is_write, minlength=len(pieces)).astype(np.int64).tolist()
+    read = np.bincount(block_of_row, weights=counts * ~row_is_write, minlength=len(pieces)).astype(np.int64).tolist()
+
     labels = list(map(label_of_raw.__getitem__, raw_list))
     counts = counts.tolist()
     row_bounds = np.searchsorted(owner, header_lines).tolist() + [len(row_lines)]
@@ -147,6 +154,7 @@ def _parse_printed(pieces: list[tuple[bytes, int]]) -> list[Optional[Block]]:
                       end_line=offset + next_block_line[b])
         block.histograms = Histograms(fields[h0:h1], [offset + line for line in header_lines[h0:h1].tolist()],
                                       labels[r0:row_range[b + 1]], counts[r0:row_range[b + 1]],
-                                      [bound - r0 for bound in row_bounds[h0:h1]] + [row_range[b + 1] - r0])
+                                      [bound - r0 for bound in row_bounds[h0:h1]] + [row_range[b + 1] - r0],
+                                      {"rd": read[b], "wr": written[b]})
         blocks.append(block)
     return blocks

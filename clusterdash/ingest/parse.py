@@ -125,6 +125,7 @@ class Histograms:
     labels: list[str]
     counts: list[int]
     bounds: list[int]
+    totals: Optional[dict[str, int]] = None  # operations per direction, when the parser summed them already
 
     def entries(self) -> list[Entry]:
         labels, counts, bounds = self.labels, self.counts, self.bounds
@@ -142,6 +143,8 @@ class Histograms:
 
     def operations(self) -> dict[str, int]:
         """Operations per direction."""
+        if self.totals is not None:
+            return self.totals
         totals = {"rd": 0, "wr": 0}
         counts, bounds = self.counts, self.bounds
         for fields, lo, hi in zip(self.headers, bounds, bounds[1:]):
