@@ -43,55 +43,60 @@ def parse_pieces(pieces: Sequence[tuple[bytes, int]]) -> list[Optional[Block]]:
     return blocks
 
 
-def _parse_printed(pieces: list[tuple[bytes, int]]) -> list[Optional[Block]]:
-    """The blocks as printed by bpftrace; None for each block that is not (the caller parses it line by line)."""
-    data = b"".join(piece for piece, _ in pieces)
-    buf = np.frombuffer(data, dtype=np.uint8)
-    sizes = np.fromiter((len(piece) for piece, _ in pieces), dtype=np.int64, count=len(pieces))
-    block_starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    ends = np.flatnonzero(buf == _NEWLINE)  # every piece ends with a newline
-    starts = np.concatenate([[0], ends[:-1] + 1])
-    block_of_line = np.searchsorted(block_starts, starts, side="right") - 1
-    first_line_of_block = np.searchsorted(starts, block_starts)
-    lengths = ends - starts
-    first = buf[starts]  # an empty line's first byte is its newline
+class _Lines:
+    """The lines of the joined blocks, classified; `bad` flags the blocks that must go line by line."""
 
-    is_log = np.zeros(len(starts), dtype=bool)
-    is_log[first_line_of_block] = True
-    blank = lengths == 0
-    header = (first == _AT) & ~is_log
-    row = ((first == _BRACKET) | (first == _PAREN)) & ~is_log
-    bad = np.zeros(len(pieces), dtype=bool)
+    def __init__(self, pieces: list[tuple[bytes, int]]) -> None:
+        self.data = b"".join(piece for piece, _ in pieces)
+        self.buf = buf = np.frombuffer(self.data, dtype=np.uint8)
+        sizes = np.fromiter((len(piece) for piece, _ in pieces), dtype=np.int64, count=len(pieces))
+        block_starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        self.ends = np.flatnonzero(buf == _NEWLINE)  # every piece ends with a newline
+        self.starts = np.concatenate([[0], self.ends[:-1] + 1])
+        self.block = np.searchsorted(block_starts, self.starts, side="right") - 1
+        self.first_of_block = np.searchsorted(self.starts, block_starts)  # each block's Log: line
+        self.lengths = self.ends - self.starts
+        first = buf[self.starts]  # an empty line's first byte is its newline
+        is_log = np.zeros(len(self.starts), dtype=bool)
+        is_log[self.first_of_block] = True
+        blank = self.lengths == 0
+        self.header = (first == _AT) & ~is_log
+        row = ((first == _BRACKET) | (first == _PAREN)) & ~is_log
+        self.bad = np.zeros(len(pieces), dtype=bool)
+        self.reject(self.block[~(blank | self.header | row | is_log)])  # a notice, a cut-off line, ...
+        # A row belongs to the closest entry header above it, unless a blank or Log: line comes between them.
+        index = np.arange(len(self.starts))
+        last_header = np.maximum.accumulate(np.where(self.header, index, -1))
+        last_separator = np.maximum.accumulate(np.where(blank | is_log, index, -1))
+        self.rows = np.flatnonzero(row)
+        self.owner = last_header[self.rows]  # the line of each row's entry header
+        self.block_of_row = self.block[self.rows]
+        self.orphan = self.owner <= last_separator[self.rows]
+        self.reject(self.block_of_row[self.orphan])
+        self.header_lines = np.flatnonzero(self.header)
 
-    def reject(block_indexes: np.ndarray) -> None:
-        bad[block_indexes] = True
+    def reject(self, block_indexes: np.ndarray) -> None:
+        self.bad[block_indexes] = True
 
-    reject(block_of_line[~(blank | header | row | is_log)])  # a notice, a cut-off line, ...
-    # A row belongs to the closest entry header above it, unless a blank or Log: line comes between them.
-    index = np.arange(len(starts))
-    last_header = np.maximum.accumulate(np.where(header, index, -1))
-    last_separator = np.maximum.accumulate(np.where(blank | is_log, index, -1))
-    row_lines = np.flatnonzero(row)
-    owner = last_header[row_lines]
-    block_of_row = block_of_line[row_lines]
-    orphan = owner <= last_separator[row_lines]
-    reject(block_of_row[orphan])
 
-    # Rows as printed: 79 characters, '|' only as their two bars, the count right-aligned in its column.
-    reject(block_of_row[lengths[row_lines] != ROW_WIDTH])
-    reject(block_of_row[buf[ends[row_lines] - 1] != _PIPE])
+def _read_rows(lines: _Lines, pieces: list[tuple[bytes, int]]) -> tuple[list[Optional[str]], np.ndarray]:
+    """Label and count of every row, rejecting the blocks whose rows are not as printed: 79 characters, '|' only
+    as their two bars, the count right-aligned in its column, a valid label, no bucket twice in an entry."""
+    buf, rows, block_of_row = lines.buf, lines.rows, lines.block_of_row
+    lines.reject(block_of_row[lines.lengths[rows] != ROW_WIDTH])
+    lines.reject(block_of_row[buf[lines.ends[rows] - 1] != _PIPE])
     pipes = np.fromiter((piece.count(b"|") for piece, _ in pieces), dtype=np.int64, count=len(pieces))
-    reject(np.flatnonzero(pipes != 2 * np.bincount(block_of_row, minlength=len(pieces))))
+    lines.reject(np.flatnonzero(pipes != 2 * np.bincount(block_of_row, minlength=len(pieces))))
     # Every row's first 26 bytes, through a sliding-window view of the buffer: a copy of those bytes only.
     windows = np.lib.stride_tricks.sliding_window_view(
         buf if len(buf) >= len(_CELLS) else np.pad(buf, (0, len(_CELLS))), len(_CELLS))
-    cells = windows[np.minimum(starts[row_lines], len(windows) - 1)]
+    cells = windows[np.minimum(lines.starts[rows], len(windows) - 1)]
     digits = cells[:, _LABEL_END:_COUNT_END]
     is_digit = (digits >= _ZERO) & (digits <= _NINE)
     malformed = ((cells[:, _COUNT_END] != _SPACE) | (cells[:, _COUNT_END + 1] != _PIPE)
                  | ~(is_digit | (digits == _SPACE)).all(axis=1) | ~is_digit[:, -1]
                  | (is_digit[:, 1:] < is_digit[:, :-1]).any(axis=1))
-    reject(block_of_row[malformed])
+    lines.reject(block_of_row[malformed])
     counts = ((digits.astype(np.int64) - _ZERO) * is_digit) @ _DIGIT_VALUES
 
     raw_labels = np.ascontiguousarray(cells[:, :_LABEL_END]).view(f"S{_LABEL_END}").ravel()
@@ -99,62 +104,75 @@ def _parse_printed(pieces: list[tuple[bytes, int]]) -> list[Optional[Block]]:
     label_of_raw = {raw: printed_label(raw) for raw in set(raw_list)}
     invalid = [raw for raw, label in label_of_raw.items() if label is None]
     if invalid:
-        reject(block_of_row[np.isin(raw_labels, invalid)])
+        lines.reject(block_of_row[np.isin(raw_labels, invalid)])
     codes = {raw: code for code, raw in enumerate(label_of_raw)}
     # A bucket twice in one entry (an orphan row has its own key: it is no one's, and its block is rejected).
-    keys = np.where(orphan, -1 - np.arange(len(owner)),
-                    owner * len(codes) + np.fromiter(map(codes.__getitem__, raw_list), np.int64, len(raw_list)))
+    keys = np.where(lines.orphan, -1 - np.arange(len(rows)),
+                    lines.owner * len(codes) + np.fromiter(map(codes.__getitem__, raw_list), np.int64, len(raw_list)))
     ordered = np.sort(keys)
     repeated = ordered[1:][ordered[1:] == ordered[:-1]]
     if len(repeated):
-        reject(block_of_row[np.isin(keys, repeated)])
+        lines.reject(block_of_row[np.isin(keys, repeated)])
+    return list(map(label_of_raw.__getitem__, raw_list)), counts
 
-    header_lines = np.flatnonzero(header)
-    fields = [header_fields(data[start:end]) for start, end in zip(starts[header_lines].tolist(),
-                                                                    ends[header_lines].tolist())]
-    block_of_header = block_of_line[header_lines].tolist()
+
+def _read_headers(lines: _Lines) -> list[Optional[tuple]]:
+    """The fields of every entry header line, rejecting the blocks with an unreadable or repeated one."""
+    fields = [header_fields(lines.data[start:end])
+              for start, end in zip(lines.starts[lines.header_lines].tolist(), lines.ends[lines.header_lines].tolist())]
     seen = set()
-    for block_index, f in zip(block_of_header, fields):
+    for block_index, f in zip(lines.block[lines.header_lines].tolist(), fields):
         if f is None:
-            bad[block_index] = True
+            lines.bad[block_index] = True
             continue
         key = (block_index, f[0], f[1], f[3])
         if key in seen:  # the same (direction, machine, user) twice in a block
-            bad[block_index] = True
+            lines.bad[block_index] = True
         seen.add(key)
+    return fields
 
-    # Operations per block and direction (a row's direction is its entry header's).
+
+def _operations(lines: _Lines, fields: list[Optional[tuple]], counts: np.ndarray,
+                blocks: int) -> tuple[list[int], list[int]]:
+    """Operations read and written per block (a row's direction is its entry header's)."""
+    if not len(lines.header_lines):
+        return [0] * blocks, [0] * blocks
     header_is_write = np.array([f is not None and f[0] == "wr" for f in fields], dtype=bool)
-    row_is_write = header_is_write[np.minimum(np.searchsorted(header_lines, owner), max(len(header_lines) - 1, 0))] \
-        if len(header_lines) else np.zeros(len(owner), dtype=bool)
-    written = np.bincount(block_of_row, weights=counts * row_is_write, minlength=len(pieces)).astype(np.int64).tolist()
-    read = np.bincount(block_of_row, weights=counts * ~row_is_write, minlength=len(pieces)).astype(np.int64).tolist()
+    row_is_write = header_is_write[np.minimum(np.searchsorted(lines.header_lines, lines.owner),
+                                              len(lines.header_lines) - 1)]
+    read = np.bincount(lines.block_of_row, weights=counts * ~row_is_write, minlength=blocks)
+    written = np.bincount(lines.block_of_row, weights=counts * row_is_write, minlength=blocks)
+    return read.astype(np.int64).tolist(), written.astype(np.int64).tolist()
 
-    labels = list(map(label_of_raw.__getitem__, raw_list))
+
+def _parse_printed(pieces: list[tuple[bytes, int]]) -> list[Optional[Block]]:
+    """The blocks as printed by bpftrace; None for each block that is not (the caller parses it line by line)."""
+    lines = _Lines(pieces)
+    labels, counts = _read_rows(lines, pieces)
+    fields = _read_headers(lines)
+    read, written = _operations(lines, fields, counts, len(pieces))
     counts = counts.tolist()
-    row_bounds = np.searchsorted(owner, header_lines).tolist() + [len(row_lines)]
-    header_range = np.searchsorted(block_of_line[header_lines], np.arange(len(pieces) + 1)).tolist()
-    row_range = np.searchsorted(block_of_row, np.arange(len(pieces) + 1)).tolist()
-    line_of_block = first_line_of_block.tolist()
-    next_block_line = line_of_block[1:] + [len(starts)]
-    bad = bad.tolist()
+    header_lines = lines.header_lines
+    row_bounds = np.searchsorted(lines.owner, header_lines).tolist() + [len(lines.rows)]
+    header_range = np.searchsorted(lines.block[header_lines], np.arange(len(pieces) + 1)).tolist()
+    row_range = np.searchsorted(lines.block_of_row, np.arange(len(pieces) + 1)).tolist()
+    line_of_block = lines.first_of_block.tolist()
+    next_block_line = line_of_block[1:] + [len(lines.starts)]
+    bad = lines.bad.tolist()
     blocks: list[Optional[Block]] = []
     for b, (piece, first_line) in enumerate(pieces):
-        if bad[b]:
-            blocks.append(None)
-            continue
         head = piece[:piece.index(b"\n")].decode().strip()
-        m = _LOG_LINE.match(head)
+        m = None if bad[b] else _LOG_LINE.match(head)
         if m is None:
             blocks.append(None)
             continue
-        h0, h1, r0 = header_range[b], header_range[b + 1], row_range[b]
-        offset = first_line - line_of_block[b]  # global line index -> line number in the file
+        h0, h1, r0, r1 = header_range[b], header_range[b + 1], row_range[b], row_range[b + 1]
+        offset = first_line - line_of_block[b]  # line index in the joined blocks -> line number in the file
         block = Block(int(m.group(2)), m.group(1), first_line, head, digest=hashlib.sha1(piece).hexdigest(),
                       end_line=offset + next_block_line[b])
         block.histograms = Histograms(fields[h0:h1], [offset + line for line in header_lines[h0:h1].tolist()],
-                                      labels[r0:row_range[b + 1]], counts[r0:row_range[b + 1]],
-                                      [bound - r0 for bound in row_bounds[h0:h1]] + [row_range[b + 1] - r0],
+                                      labels[r0:r1], counts[r0:r1],
+                                      [bound - r0 for bound in row_bounds[h0:h1]] + [r1 - r0],
                                       {"rd": read[b], "wr": written[b]})
         blocks.append(block)
     return blocks
