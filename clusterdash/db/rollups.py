@@ -267,15 +267,28 @@ def _periods(hours: np.ndarray, zone_name: str) -> dict[str, np.ndarray]:
     return out
 
 
+_KEY_LIMIT = 1 << 62  # a combined key stays below this: int64 arithmetic cannot overflow
+
+
 def _group(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Distinct rows of the given equal-length int64 columns: (keys (g, c), group index per row, first row per
-    group). Columns are ranked one by one into a single int64 key, kept dense, so only 1-D sorts are needed."""
+    group). The columns are combined into one int64 key by mixed-radix arithmetic on their value ranges (ids,
+    directions and type codes span little), so that one 1-D sort finds the groups; a column of wide range
+    (epochs) is ranked first, and the key is compacted whenever the next column could overflow it."""
     key = np.zeros(len(columns[0]), dtype=np.int64)
+    span_so_far = 1
     for column in columns:
-        values, rank = np.unique(column, return_inverse=True)
-        key = key * len(values) + rank.reshape(-1)
-        _, key = np.unique(key, return_inverse=True)
-        key = key.reshape(-1)
+        low = int(column.min(initial=0))
+        span = int(column.max(initial=0)) - low + 1
+        if span > len(column):  # sparse values: rank them
+            values, column = np.unique(column, return_inverse=True)
+            column, low, span = column.reshape(-1), 0, len(values)
+        if span_so_far * span >= _KEY_LIMIT:
+            _, key = np.unique(key, return_inverse=True)
+            key = key.reshape(-1)
+            span_so_far = int(key.max(initial=0)) + 1
+        key = key * span + (column - low)
+        span_so_far *= span
     _, first, group = np.unique(key, return_index=True, return_inverse=True)
     group = group.reshape(-1)
     return np.stack([c[first] for c in columns], axis=1), group, first
@@ -501,13 +514,17 @@ def _int_array(tuples: Iterable[tuple], width: int, count: Optional[int] = None)
 
 
 def _not_in(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """The values not among `ids`. Binary search in the (few) sorted ids rather than np.setdiff1d, which sorts
-    the (many) values."""
+    """The values not among `ids` (non-negative integers), through a table over the ids' range: no sort of the
+    (many) values, as np.setdiff1d would do."""
     if not len(ids):
         return values
-    known = np.sort(ids)
-    at = np.minimum(np.searchsorted(known, values), len(known) - 1)
-    return values[known[at] != values]
+    low, high = int(ids.min()), int(ids.max())
+    known = np.zeros(high - low + 1, dtype=bool)
+    known[ids - low] = True
+    inside = (values >= low) & (values <= high)
+    found = np.zeros(len(values), dtype=bool)
+    found[inside] = known[values[inside] - low]
+    return values[~found]
 
 
 def mark_empty_rollups_complete(conn: Connection) -> None:
