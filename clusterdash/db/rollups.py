@@ -44,18 +44,19 @@ from sqlalchemy import BigInteger, Connection, Engine, Float, Integer, String, T
 
 from clusterdash.db.filters import zone
 from clusterdash.db.schema import (ROLLUP_TABLES, io_operations, io_size_ranges, machines, metadata,
-                                   rollup_machine_sizes, rollup_machine_types, rollup_machine_usage, rollup_sizes,
-                                   rollup_state, rollup_usage, rollup_user_sizes, rollup_user_usage, user_sessions)
+                                   rollup_machine_sizes, rollup_machine_types, rollup_machine_usage,
+                                   rollup_pair_sizes, rollup_sizes, rollup_state, rollup_usage, rollup_user_sizes,
+                                   rollup_user_usage, user_sessions)
 
 log = logging.getLogger("clusterdash.rollups")
 
-VERSION = 8  # of the rollup layout: a database with another version is rebuilt
+VERSION = 9  # of the rollup layout: a database with another version is rebuilt
 SMALL_IO_LIMIT = 4096  # bytes; the same rule as ingest.parse: a bucket wholly below this is small IO
 MAX_BUCKET_BIT = 62  # size bucket ids 1..62 have a bit in RollupUsage.buckets (a signed 64-bit integer)
 # Grains per table, largest first (the order the queries cut a range in).
 GRAINS = {rollup_usage.name: ("y", "m", "w"), rollup_user_usage.name: ("y", "m", "w", "d"),
           rollup_machine_usage.name: ("y", "m", "w", "d"), rollup_sizes.name: ("y", "m", "w", "d"),
-          rollup_user_sizes.name: ("m", "w"), rollup_machine_sizes.name: ("m", "w")}
+          rollup_user_sizes.name: ("m", "w"), rollup_machine_sizes.name: ("m", "w"), rollup_pair_sizes.name: ("m",)}
 PERIODS = ("d", "w", "m", "y")  # day, ISO week (from Monday), month, year
 LEGACY_TABLES = ("RollupZone",)  # layout 1 kept its zone here
 USAGE_MEASURES = ("sessions", "rows", "operations", "small_operations", "bytes_low", "bytes_mid", "bytes_high",
@@ -342,7 +343,7 @@ def _summarise(sessions: np.ndarray, is_new: np.ndarray, rows: np.ndarray, zone_
                             measures[:, 6], ints[:, 7], ored])
         out[table.name] = _concat(parts)
 
-    for table in (rollup_sizes, rollup_user_sizes, rollup_machine_sizes):
+    for table in (rollup_sizes, rollup_user_sizes, rollup_machine_sizes, rollup_pair_sizes):
         spec, parts = keyed(table), []
         for grain in GRAINS[table.name]:
             keys, group, _ = _group([cell_period[grain]] + [column for column, _ in spec])
@@ -400,7 +401,7 @@ def _upsert(conn: Connection, table: Table, columns: list[list]) -> None:
 
 def _write(conn: Connection, summary: dict[str, list[list]]) -> None:
     for table in (rollup_usage, rollup_user_usage, rollup_machine_usage, rollup_sizes, rollup_user_sizes,
-                  rollup_machine_sizes):
+                  rollup_machine_sizes, rollup_pair_sizes):
         _upsert(conn, table, summary[table.name])
 
 
