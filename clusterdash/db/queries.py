@@ -8,9 +8,14 @@ rollup zone, read from that table, and the hours left at its edges, read from th
   users and named machines, no size bucket          RollupUsage (+ UserSessions for the edges)
   users (a machine type counts as a user filter)    RollupUserUsage; with sizes RollupUserSizes
   machines only, or neither                         RollupMachineUsage; with sizes RollupMachineSizes / RollupSizes
-  size buckets, users and named machines            raw rows, unless the usage rollups' session counts show that
-                                                    one filter removes few sessions beyond the other (_pair_plan);
+  size buckets, users and named machines            RollupUserSizes / RollupMachineSizes when the usage rollups'
+                                                    session counts show that one filter removes no session beyond
+                                                    the other (_pair_plan); else whole months from RollupPairSizes,
+                                                    the other hours by subtraction (_pair_plan) or from raw rows;
                                                     "who used these sizes" from the bucket bits of the usage rollups
+
+A size filter on a size rollup is read through the usage rollup with the same keys: only the keys whose bucket
+bits include a filtered bucket are looked up (_size_rollup).
 
 Without complete rollups (never built, being rebuilt) every hour is read from the raw tables: correct, slower.
 A series drawn in a zone other than the rollup zone reads the rollup periods that lie inside each of its

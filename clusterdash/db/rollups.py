@@ -11,14 +11,18 @@ their rows for one year of demo data (1.48M histogram rows):
   RollupSizes         direction x size bucket                        y m w d   17k
   RollupUserSizes     user x machine type x direction x size bucket    m w     236k
   RollupMachineSizes  machine x direction x size bucket                m w     87k
+  RollupPairSizes     user x machine x direction x size bucket           m     170k
 
 A period is a day, an ISO week (from Monday), a month or a year of the *rollup zone*, one IANA zone per database
 (RollupState; the display zone of the server). Queries read the smallest table that has the dimensions they
 need, whole periods from it and the hours at the range's edges from the raw tables (db/queries.py). The grains
 are what the reads need against what the writes cost: a size rollup per user or machine per day would hold a
 fifth of the raw rows, and user x machine per day is answered from UserSessions (which carries each session's
-totals) at little cost. Nothing is kept per user x machine x size bucket: as many rows as the raw ones per
-month; the bucket bits of the usage rollups answer "who used these sizes", the rest reads raw rows.
+totals) at little cost. Per user x machine x size bucket only months are kept (11.5% of the raw rows; weeks
+would hold 19%): a size filter with users and machines both involved (the user x machine table, the
+machines of a role, the users of a machine) would otherwise read raw rows, a year of them for the dashboard's table.
+The hours outside whole months, and series in weeks, still read raw rows for such questions; the bucket bits
+of the usage rollups answer "who used these sizes" and tell which keys of a size rollup a size filter needs.
 
 Maintenance. The ingest hands each batch's new sessions and histogram rows to add_to_rollups (same transaction:
 the rollups never lag the rows). They are summed with numpy per session x bucket, then per day, week, month and
