@@ -629,13 +629,19 @@ def _pair_plan(conn: Connection, scope: Scope, by: tuple[str, ...], subtract: bo
     pairs (when that is the least work)."""
     if scope.user_ids is None or scope.machine_ids is None or set(by) & {"user", "machine", "role", "machine_type"}:
         return None
-    wanted_machines = set(scope.machine_ids)
-    of_users = _sum_usage(_usage(conn, replace(scope, machine_ids=None, types=None), ("user", "machine"),
-                                 measures=("sessions",)), 2)
-    direct = sum(v[0] for (u, m), v in of_users.items() if m in wanted_machines)
-    other_machines = {m: v[0] for (u, m), v in of_users.items() if m not in wanted_machines}
-    of_machines = sum(v[0] for v in _sum_usage(_usage(conn, replace(scope, user_ids=None), (),
-                                                      measures=("sessions",)), 0).values())
+    key = ("pair plan", tuple(scope.user_ids), tuple(scope.machine_ids), scope.filters.direction,
+           scope.first_hour, scope.end_hour)
+    counts = scope.memo.get(key)
+    if counts is None:  # the same for every grouping and series of a request: counted once
+        wanted_machines = set(scope.machine_ids)
+        of_users = _sum_usage(_usage(conn, replace(scope, machine_ids=None, types=None), ("user", "machine"),
+                                     measures=("sessions",)), 2)
+        direct = sum(v[0] for (u, m), v in of_users.items() if m in wanted_machines)
+        other_machines = {m: v[0] for (u, m), v in of_users.items() if m not in wanted_machines}
+        of_machines = sum(v[0] for v in _sum_usage(_usage(conn, replace(scope, user_ids=None), (),
+                                                          measures=("sessions",)), 0).values())
+        counts = scope.memo[key] = (direct, other_machines, of_machines)
+    direct, other_machines, of_machines = counts
     options = [(sum(other_machines.values()), "machines"), (of_machines - direct, "users")]
     cost, side = min(options)
     if cost and (cost >= direct or not subtract):
