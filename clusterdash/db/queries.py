@@ -14,8 +14,8 @@ rollup zone, read from that table, and the hours left at its edges, read from th
                                                     the other hours by subtraction (_pair_plan) or from raw rows;
                                                     "who used these sizes" from the bucket bits of the usage rollups
 
-A size filter on a size rollup is read through the usage rollup with the same keys: only the keys whose bucket
-bits include a filtered bucket are looked up (_size_rollup).
+A size filter on a size rollup is read (on SQLite) through the usage rollup with the same keys: only the keys whose
+bucket bits include a filtered bucket are looked up (_size_rollup).
 
 Without complete rollups (never built, being rebuilt) every hour is read from the raw tables: correct, slower.
 A series drawn in a zone other than the rollup zone reads the rollup periods that lie inside each of its
@@ -521,7 +521,8 @@ def _size_rollup(conn: Connection, scope: Scope, table, by: tuple[str, ...], wit
         return []
     t = table.c
     mask = bucket_mask(scope.size_ids) if scope.size_ids is not None else None
-    bits = _BITS_OF.get(table.name) if mask is not None else None
+    # (SQLite only: on PostgreSQL it measured slower than the seeks below, /api/usage/time p95 89 -> 149 ms.)
+    bits = _BITS_OF.get(table.name) if mask is not None and conn.dialect.name == "sqlite" else None
     by_columns, source = _grouping(table, by)
     out = []
     if bits is not None:
