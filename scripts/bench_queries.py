@@ -69,15 +69,15 @@ def build(url: str, days: int, seed: int = 1) -> None:
 def table_sizes(url: str) -> None:
     from sqlalchemy import func, select
 
-    from clusterdash.db.schema import (io_operations, rollup_machine_sizes, rollup_machine_usage, rollup_sizes,
-                                       rollup_usage, rollup_user_sizes, rollup_user_usage)
+    from clusterdash.db.schema import (io_operations, rollup_machine_sizes, rollup_machine_usage, rollup_pair_sizes,
+                                       rollup_sizes, rollup_usage, rollup_user_sizes, rollup_user_usage)
 
     engine = make_engine(url)
     with engine.connect() as conn:
         raw = conn.execute(select(func.count()).select_from(io_operations)).scalar_one()
         print(f"  IOOperations: {raw:,} rows")
         for table in (rollup_usage, rollup_user_usage, rollup_machine_usage, rollup_sizes, rollup_user_sizes,
-                      rollup_machine_sizes):
+                      rollup_machine_sizes, rollup_pair_sizes):
             per_grain = dict(conn.execute(select(table.c.grain, func.count()).group_by(table.c.grain)).all())
             total = sum(per_grain.values())
             print(f"  {table.name:20s} {total:>9,} rows ({total / max(raw, 1):.1%} of raw): "

@@ -86,6 +86,44 @@ def test_rollup_path_equals_raw_path(demo_engine, monkeypatch):
             assert _rounded(fast) == _rounded(slow), (f, bucket, group_by)
 
 
+def test_user_and_machine_size_questions_equal_the_raw_path(demo_engine, monkeypatch):
+    """Size questions on users and machines together (the user x machine table, the machines of some users,
+    the users of a machine, profiles, series) over ranges holding whole months, which RollupPairSizes answers,
+    and the hours around them: the same answers as from raw rows only, in the rollup zone and in others."""
+    rng = random.Random(5)
+    with demo_engine.connect() as conn:
+        users = [u["user"] for u in queries.users_table(conn, Filters())]
+        machines = [m["machine"] for m in queries.machines_table(conn, Filters())]
+        sizes = [b["label"] for b in queries.size_buckets(conn)]
+        first = queries.stats(conn, Filters(), now=0)["range"]["start_epoch"]
+        for i in range(10):
+            start = None if i == 0 else first + rng.randrange(-2 * 86400, 5 * 86400, 3600)
+            end = None if i < 2 else start + rng.randrange(31 * 86400, 39 * 86400, 3600)
+            picked = {"sizes": tuple(rng.sample(sizes, rng.randint(1, 3)))}
+            if rng.random() < 0.5:
+                picked["users"] = tuple(rng.sample(users, rng.randint(1, 3)))
+            elif rng.random() < 0.5:
+                picked["roles"] = ("staff",)
+            if rng.random() < 0.4:
+                picked["machines"] = tuple(rng.sample(machines, rng.randint(1, 2)))
+            f = Filters(start=start, end=end, tz=rng.choice([ROLLUP_ZONE, ROLLUP_ZONE, "UTC"]),
+                        direction=rng.choice(["rd", "wr", "both"]), **picked)
+
+            def answers():
+                return (queries.user_machine_usage(conn, f), queries.machines_table(conn, f),
+                        queries.users_table(conn, f), queries.user_profile(conn, rng_user, f),
+                        queries.machine_profile(conn, rng_machine, f),
+                        queries.time_series(conn, f, "month", "user", 3),
+                        queries.time_series(conn, f, "month", "machine_type", 3))
+
+            rng_user, rng_machine = rng.choice(users), rng.choice(machines)
+            fast = answers()
+            with monkeypatch.context() as m:
+                m.setattr(queries, "_pieces", lambda scope, grains: [(None, scope.first_hour, scope.end_hour)])
+                slow = answers()
+            assert _rounded(fast) == _rounded(slow), f
+
+
 def _rounded(value):
     if isinstance(value, float):  # sums in another order differ in the last bits
         return float(f"{value:.9g}")

@@ -15,7 +15,7 @@ from clusterdash.db.engine import write_transaction
 from clusterdash.db.filters import hour_of
 from clusterdash.db.rollups import GRAINS, ensure_rollups, rebuild_rollups, rollup_zone
 from clusterdash.db.schema import (ROLLUP_TABLES, io_operations, io_size_ranges, machines, rollup_machine_sizes,
-                                   rollup_machine_usage, rollup_sizes, rollup_state, rollup_usage,
+                                   rollup_machine_usage, rollup_pair_sizes, rollup_sizes, rollup_state, rollup_usage,
                                    rollup_user_sizes, rollup_user_usage, user_sessions)
 from clusterdash.ingest.demo import generate_lines
 from clusterdash.ingest.load import write_blocks
@@ -42,7 +42,8 @@ def _expected(conn, zone_name: str):
     types = dict(conn.execute(select(machines.c.id, machines.c.machine_type)).all())  # per-user rollups: per type
     sessions = {r.id: r for r in conn.execute(select(user_sessions))}
     usage = defaultdict(lambda: [0, 0, 0, 0.0, 0])  # sessions, rows, operations, bytes_mid, bucket bits
-    sizes = {name: defaultdict(lambda: [0, 0]) for name in ("RollupSizes", "RollupUserSizes", "RollupMachineSizes")}
+    sizes = {name: defaultdict(lambda: [0, 0])
+             for name in ("RollupSizes", "RollupUserSizes", "RollupMachineSizes", "RollupPairSizes")}
     for s in sessions.values():
         for grain, start in starts(hour_of(s.epoch)):
             usage[(grain, start, s.user_id, s.machine_id, s.direction)][0] += 1
@@ -58,7 +59,8 @@ def _expected(conn, zone_name: str):
             u[4] |= 1 << bucket
             for name, key in (("RollupSizes", (s.direction,)),
                               ("RollupUserSizes", (s.user_id, types[s.machine_id], s.direction)),
-                              ("RollupMachineSizes", (s.machine_id, s.direction))):
+                              ("RollupMachineSizes", (s.machine_id, s.direction)),
+                              ("RollupPairSizes", (s.user_id, s.machine_id, s.direction))):
                 if grain in GRAINS[name]:
                     z = sizes[name][(grain, start, *key, bucket)]
                     z[0] += 1
@@ -83,7 +85,7 @@ def _actual(conn):
         usage[table.name] = {tuple(r._mapping[k] for k in keys): [r.sessions, r.rows, r.operations, r.bytes_mid,
                                                                   r.buckets] for r in conn.execute(select(table))}
     sizes = {}
-    for table in (rollup_sizes, rollup_user_sizes, rollup_machine_sizes):
+    for table in (rollup_sizes, rollup_user_sizes, rollup_machine_sizes, rollup_pair_sizes):
         keys = [c.name for c in table.primary_key.columns]
         sizes[table.name] = {tuple(r._mapping[k] for k in keys): [r.rows, r.operations]
                              for r in conn.execute(select(table))}

@@ -11,14 +11,18 @@ their rows for one year of demo data (1.48M histogram rows):
   RollupSizes         direction x size bucket                        y m w d   17k
   RollupUserSizes     user x machine type x direction x size bucket    m w     236k
   RollupMachineSizes  machine x direction x size bucket                m w     87k
+  RollupPairSizes     user x machine x direction x size bucket           m     170k
 
 A period is a day, an ISO week (from Monday), a month or a year of the *rollup zone*, one IANA zone per database
 (RollupState; the display zone of the server). Queries read the smallest table that has the dimensions they
 need, whole periods from it and the hours at the range's edges from the raw tables (db/queries.py). The grains
 are what the reads need against what the writes cost: a size rollup per user or machine per day would hold a
 fifth of the raw rows, and user x machine per day is answered from UserSessions (which carries each session's
-totals) at little cost. Nothing is kept per user x machine x size bucket: as many rows as the raw ones per
-month; the bucket bits of the usage rollups answer "who used these sizes", the rest reads raw rows.
+totals) at little cost. Per user x machine x size bucket only months are kept (11.5% of the raw rows; weeks
+would hold 19%): a size filter with users and machines both involved (the user x machine table, the
+machines of a role, the users of a machine) would otherwise read raw rows, a year of them for the dashboard's table.
+The hours outside whole months, and series in weeks, still read raw rows for such questions; the bucket bits
+of the usage rollups answer "who used these sizes" and tell which keys of a size rollup a size filter needs.
 
 Maintenance. The ingest hands each batch's new sessions and histogram rows to add_to_rollups (same transaction:
 the rollups never lag the rows). They are summed with numpy per session x bucket, then per day, week, month and
@@ -45,18 +49,19 @@ from sqlalchemy import BigInteger, Connection, Engine, Float, Integer, String, T
 from clusterdash.db.bulk import execute_values
 from clusterdash.db.filters import zone
 from clusterdash.db.schema import (ROLLUP_TABLES, io_operations, io_size_ranges, machines, metadata,
-                                   rollup_machine_sizes, rollup_machine_types, rollup_machine_usage, rollup_sizes,
-                                   rollup_state, rollup_usage, rollup_user_sizes, rollup_user_usage, user_sessions)
+                                   rollup_machine_sizes, rollup_machine_types, rollup_machine_usage,
+                                   rollup_pair_sizes, rollup_sizes, rollup_state, rollup_usage, rollup_user_sizes,
+                                   rollup_user_usage, user_sessions)
 
 log = logging.getLogger("clusterdash.rollups")
 
-VERSION = 8  # of the rollup layout: a database with another version is rebuilt
+VERSION = 9  # of the rollup layout: a database with another version is rebuilt
 SMALL_IO_LIMIT = 4096  # bytes; the same rule as ingest.parse: a bucket wholly below this is small IO
 MAX_BUCKET_BIT = 62  # size bucket ids 1..62 have a bit in RollupUsage.buckets (a signed 64-bit integer)
 # Grains per table, largest first (the order the queries cut a range in).
 GRAINS = {rollup_usage.name: ("y", "m", "w"), rollup_user_usage.name: ("y", "m", "w", "d"),
           rollup_machine_usage.name: ("y", "m", "w", "d"), rollup_sizes.name: ("y", "m", "w", "d"),
-          rollup_user_sizes.name: ("m", "w"), rollup_machine_sizes.name: ("m", "w")}
+          rollup_user_sizes.name: ("m", "w"), rollup_machine_sizes.name: ("m", "w"), rollup_pair_sizes.name: ("m",)}
 PERIODS = ("d", "w", "m", "y")  # day, ISO week (from Monday), month, year
 LEGACY_TABLES = ("RollupZone",)  # layout 1 kept its zone here
 USAGE_MEASURES = ("sessions", "rows", "operations", "small_operations", "bytes_low", "bytes_mid", "bytes_high",
@@ -360,7 +365,7 @@ def _summarise(sessions: np.ndarray, is_new: np.ndarray, rows: np.ndarray, zone_
                             measures[:, 6], ints[:, 7], ored])
         out[table.name] = _concat(parts)
 
-    for table in (rollup_sizes, rollup_user_sizes, rollup_machine_sizes):
+    for table in (rollup_sizes, rollup_user_sizes, rollup_machine_sizes, rollup_pair_sizes):
         spec, parts = keyed(table), []
         for grain in GRAINS[table.name]:
             keys, group, _ = _group([cell_period[grain]] + [column for column, _ in spec])
@@ -420,7 +425,7 @@ def _upsert(conn: Connection, table: Table, columns: list[list]) -> None:
 
 def _write(conn: Connection, summary: dict[str, list[list]]) -> None:
     for table in (rollup_usage, rollup_user_usage, rollup_machine_usage, rollup_sizes, rollup_user_sizes,
-                  rollup_machine_sizes):
+                  rollup_machine_sizes, rollup_pair_sizes):
         _upsert(conn, table, summary[table.name])
 
 
