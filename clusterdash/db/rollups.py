@@ -24,10 +24,12 @@ machines of a role, the users of a machine) would otherwise read raw rows, a yea
 The hours outside whole months, and series in weeks, still read raw rows for such questions; the bucket bits
 of the usage rollups answer "who used these sizes" and tell which keys of a size rollup a size filter needs.
 
-Maintenance. The ingest hands each batch's new sessions and histogram rows to add_to_rollups (same transaction:
-the rollups never lag the rows). They are summed with numpy per session x bucket, then per day, week, month and
-year, and upserted set-wise (every measure is additive, so a batch adds to what is stored). Without a complete
-rollup state (a new or older database, another layout version) the first ingest or server start rebuilds
+Maintenance. The ingest hands the new sessions and histogram rows of a transaction to add_to_rollups before it
+commits (the rollups never lag the rows): after each batch in follow mode, once per ~80k rows in a one-shot ingest
+(PendingRollups). They are summed with numpy per session x bucket, then per day, week, month and year, and
+upserted set-wise (every measure is additive, so a batch adds to what is stored). `clusterdash init` records an
+empty database's rollups as complete. Without a complete rollup state (an older database, another layout
+version) the first ingest or server start rebuilds
 everything from the raw tables (rebuild_rollups); a web request never does: the queries then read the raw
 tables. The per-user rollups are filed under each machine's current type (RollupMachineTypes); should a
 machine's type change, the ingest rebuilds them.
