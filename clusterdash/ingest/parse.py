@@ -293,7 +293,9 @@ def printed_label(raw: bytes) -> Optional[str]:
     label = PRINTED_LABELS.get(raw, "")
     if label == "":
         text = raw.decode("ascii", "replace").rstrip()
-        label = PRINTED_LABELS[raw] = text if _known_label(text) else None
+        label = text if _known_label(text) else None
+        if label is not None or len(PRINTED_LABELS) < 4096:  # garbage is remembered only while there is little
+            PRINTED_LABELS[raw] = label
     return label
 
 
