@@ -240,16 +240,11 @@ def demo(obj, days, seed, out):
     Example:
       clusterdash demo --days 90 --seed 7
     """
-    from clusterdash.db.engine import init_schema
-    from clusterdash.ingest.demo import write_demo_log
-    from clusterdash.ingest.pipeline import ingest_paths
+    from clusterdash.ingest.demo import ingest_demo
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    written = write_demo_log(out, days=days, seed=seed)
-    click.echo(f"wrote {out}: {written.blocks:,} hours, {written.entries:,} entries, {written.rows:,} rows")
-    engine = obj.engine()
-    init_schema(engine)
-    echo_ingest_summary(ingest_summary(ingest_paths(engine, [str(out)])))
+    report = ingest_demo(obj.engine(), out, days=days, seed=seed, on_written=lambda written: click.echo(
+        f"wrote {out}: {written.blocks:,} hours, {written.entries:,} entries, {written.rows:,} rows"))
+    echo_ingest_summary(ingest_summary(report))
 
 
 @cli.command()

@@ -24,16 +24,12 @@ WIDTH = 1280
 
 
 def demo_database(folder: Path) -> str:
-    from clusterdash.db.engine import init_schema, make_engine
-    from clusterdash.ingest.demo import write_demo_log
-    from clusterdash.ingest.pipeline import ingest_paths
+    from clusterdash.db.engine import make_engine
+    from clusterdash.ingest.demo import ingest_demo
 
-    log = folder / "io_usage.log"
-    write_demo_log(log, days=30, seed=0)
     url = f"sqlite:///{folder / 'demo.db'}"
     engine = make_engine(url)
-    init_schema(engine)
-    ingest_paths(engine, [str(log)])
+    ingest_demo(engine, folder / "io_usage.log", days=30, seed=0)
     engine.dispose()
     return url
 

@@ -67,17 +67,13 @@ def check_browser_setup(config) -> None:
 @pytest.fixture(scope="session")
 def demo_db_url(tmp_path_factory) -> str:
     """Two weeks of synthetic log, ingested once per test session."""
-    from clusterdash.db.engine import init_schema, make_engine
-    from clusterdash.ingest.demo import write_demo_log
-    from clusterdash.ingest.pipeline import ingest_paths
+    from clusterdash.db.engine import make_engine
+    from clusterdash.ingest.demo import ingest_demo
 
     folder = tmp_path_factory.mktemp("dashboard-demo")
-    log = folder / "io_usage.log"
-    write_demo_log(log, days=14, seed=3)
     url = f"sqlite:///{folder / 'demo.db'}"
     engine = make_engine(url)
-    init_schema(engine)
-    ingest_paths(engine, [str(log)])
+    ingest_demo(engine, folder / "io_usage.log", days=14, seed=3)
     engine.dispose()
     return url
 

@@ -11,6 +11,7 @@ import pytest
 
 from clusterdash.db import queries
 from clusterdash.db.filters import Filters
+from tests.dbtools import rounded
 from tests.test_api_support import ROLLUP_ZONE, client, demo_engine  # noqa: F401 - fixtures
 
 ZONES = ("Europe/Zurich", "UTC", "America/New_York", "Asia/Kolkata")
@@ -83,7 +84,7 @@ def test_rollup_path_equals_raw_path(demo_engine, monkeypatch):
                 m.setattr(queries, "_pieces", lambda scope, grains: [(None, scope.first_hour, scope.end_hour)])
                 slow = (queries.time_series(conn, f, bucket, group_by), queries.users_table(conn, f),
                         queries.size_distribution(conn, f), queries.stats(conn, f, now=0))
-            assert _rounded(fast) == _rounded(slow), (f, bucket, group_by)
+            assert rounded(fast) == rounded(slow), (f, bucket, group_by)
 
 
 def test_user_and_machine_size_questions_equal_the_raw_path(demo_engine, monkeypatch):
@@ -121,17 +122,7 @@ def test_user_and_machine_size_questions_equal_the_raw_path(demo_engine, monkeyp
             with monkeypatch.context() as m:
                 m.setattr(queries, "_pieces", lambda scope, grains: [(None, scope.first_hour, scope.end_hour)])
                 slow = answers()
-            assert _rounded(fast) == _rounded(slow), f
-
-
-def _rounded(value):
-    if isinstance(value, float):  # sums in another order differ in the last bits
-        return float(f"{value:.9g}")
-    if isinstance(value, dict):
-        return {k: _rounded(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_rounded(v) for v in value]
-    return value
+            assert rounded(fast) == rounded(slow), f
 
 
 def test_hours_without_a_block_are_missing_not_zero(client):
@@ -235,7 +226,7 @@ def test_requests_in_another_zone_match_the_raw_rows_and_leave_the_rollups_alone
         with monkeypatch.context() as m:
             m.setattr(queries, "_pieces", lambda scope, grains: [(None, scope.first_hour, scope.end_hour)])
             slow = other.get(url).get_json()
-        assert _rounded(fast) == _rounded(slow), url
+        assert rounded(fast) == rounded(slow), url
     with demo_engine.connect() as conn:
         assert conn.execute(select(rollup_state)).all() == state
 

@@ -20,7 +20,7 @@ from clusterdash.db.schema import (ROLLUP_TABLES, io_operations, io_size_ranges,
 from clusterdash.ingest.demo import generate_lines
 from clusterdash.ingest.load import write_blocks
 from clusterdash.ingest.parse import parse_lines
-from tests.dbtools import write_as_before_rollups
+from tests.dbtools import rounded, write_as_before_rollups
 
 
 def _blocks(days: int, seed: int):
@@ -181,7 +181,7 @@ def test_a_database_without_rollups_is_backfilled_at_start_up_and_answers_meanwh
     _assert_rollups_match(engine, "Europe/Zurich")
     with engine.connect() as conn:
         after = (queries.users_table(conn, filters), queries.time_series(conn, filters, "day", "user"))
-    assert _rounded(after) == _rounded(before)
+    assert rounded(after) == rounded(before)
 
 
 def test_an_older_rollup_layout_is_rebuilt_by_the_next_ingest(engine, monkeypatch):
@@ -195,16 +195,6 @@ def test_an_older_rollup_layout_is_rebuilt_by_the_next_ingest(engine, monkeypatc
     with write_transaction(engine) as conn:
         write_blocks(conn, blocks[30:], "io_usage.log")
     _assert_rollups_match(engine, "UTC")
-
-
-def _rounded(value):
-    if isinstance(value, float):
-        return float(f"{value:.9g}")
-    if isinstance(value, dict):
-        return {k: _rounded(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_rounded(v) for v in value]
-    return value
 
 
 def test_a_machine_whose_type_changes_moves_its_history_to_the_new_type(engine, monkeypatch):

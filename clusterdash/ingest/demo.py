@@ -24,12 +24,12 @@ import math
 import os
 import random
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-__all__ = ["DemoSummary", "generate_lines", "write_demo_log"]
+__all__ = ["DemoSummary", "generate_lines", "ingest_demo", "write_demo_log"]
 
 SERVER_TZ = ZoneInfo("Europe/Zurich")  # the NFS server's local time, as in the real log
 DEFAULT_START = datetime(2025, 3, 1, tzinfo=SERVER_TZ)  # the month holds the 2025-03-30 DST jump
@@ -552,3 +552,19 @@ def write_demo_log(
             if gzipped:
                 out.close()
     return DemoSummary(blocks, entries, rows, operations_rd, operations_wr, bytes_written)
+
+
+def ingest_demo(engine, path: str | os.PathLike[str], days: int = 30, seed: int = 0, progress: bool | None = None,
+                on_written: Callable[[DemoSummary], None] | None = None):
+    """Write a demo log to `path` (its folder created) and ingest it into `engine`'s database, creating the tables
+    when missing: what `clusterdash demo`, `serve --demo`, the screenshots and the browser tests start from.
+    `on_written` hears about the log before the (longer) ingest begins. Returns the ingest's report."""
+    from clusterdash.db.engine import init_schema
+    from clusterdash.ingest.pipeline import ingest_paths
+
+    os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
+    written = write_demo_log(path, days=days, seed=seed)
+    if on_written is not None:
+        on_written(written)
+    init_schema(engine)
+    return ingest_paths(engine, [os.fspath(path)], progress=progress)

@@ -37,14 +37,10 @@ def what_to_run(db_url: str) -> str:
 
 
 def build_demo(engine, echo: Callable[[str], None], out: Path = DEMO_LOG) -> None:
-    from clusterdash.ingest.demo import write_demo_log
-    from clusterdash.ingest.pipeline import ingest_paths
+    from clusterdash.ingest.demo import ingest_demo
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    written = write_demo_log(out, days=30, seed=0)
-    echo(f"empty database: wrote a demo log {out} ({written.blocks:,} hours) and ingesting it...")
-    init_schema(engine)
-    ingest_paths(engine, [str(out)])
+    ingest_demo(engine, out, days=30, seed=0, on_written=lambda written: echo(
+        f"empty database: wrote a demo log {out} ({written.blocks:,} hours) and ingesting it..."))
 
 
 def start_follower(engine, path: str, settings: Mapping[str, Any], stop: threading.Event):
