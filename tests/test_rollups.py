@@ -13,7 +13,7 @@ from sqlalchemy import inspect, select, update
 
 from clusterdash.db.engine import write_transaction
 from clusterdash.db.filters import hour_of
-from clusterdash.db.rollups import GRAINS, ensure_rollups, rebuild_rollups, rollup_zone
+from clusterdash.db.rollups import GRAINS, PendingRollups, ensure_rollups, rebuild_rollups, rollup_zone
 from clusterdash.db.schema import (ROLLUP_TABLES, io_operations, io_size_ranges, machines, rollup_machine_sizes,
                                    rollup_machine_usage, rollup_pair_sizes, rollup_sizes, rollup_state, rollup_usage,
                                    rollup_user_sizes, rollup_user_usage, user_sessions)
@@ -106,8 +106,8 @@ def _assert_rollups_match(engine, zone_name):
             assert got[3] == pytest.approx(mid, rel=1e-9)
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_rollups_match_raw_rows_for_any_batching_and_order(engine, seed, monkeypatch):
+@pytest.mark.parametrize("seed, one_transaction", [(1, False), (2, False), (3, True), (4, True)])
+def test_rollups_match_raw_rows_for_any_batching_and_order(engine, seed, one_transaction, monkeypatch):
     monkeypatch.delenv("CLUSTERDASH_TZ", raising=False)  # rollups first built by an ingest use it, else UTC
     rng = random.Random(seed)
     blocks = _blocks(days=9, seed=seed)
@@ -128,9 +128,17 @@ def test_rollups_match_raw_rows_for_any_batching_and_order(engine, seed, monkeyp
         early.append(partial)
     with write_transaction(engine) as conn:
         write_blocks(conn, early, "partial.log")
-    for chunk in chunks + rng.sample(chunks, 3):
+    if one_transaction:  # as a one-shot ingest does: the batches' rollups summed at commit (PendingRollups)
         with write_transaction(engine) as conn:
-            write_blocks(conn, [_blocks_copy(b) for b in chunk], "io_usage.log")
+            pending = PendingRollups()
+            for chunk in chunks + rng.sample(chunks, 3):
+                write_blocks(conn, [_blocks_copy(b) for b in chunk], "io_usage.log", rollups=pending)
+            assert pending.rows > 0
+            pending.flush(conn)
+    else:
+        for chunk in chunks + rng.sample(chunks, 3):
+            with write_transaction(engine) as conn:
+                write_blocks(conn, [_blocks_copy(b) for b in chunk], "io_usage.log")
     _assert_rollups_match(engine, "UTC")
 
 

@@ -260,17 +260,21 @@ class _Buckets:
 
 # -- summing a batch -------------------------------------------------------------------------------------------
 
-def _periods(hours: np.ndarray, zone_name: str) -> dict[str, np.ndarray]:
-    """Per hour (epoch of its start): the start of its day, week, month and year in the zone. Zone arithmetic
-    runs once per distinct hour for the day, then once per distinct day for the rest (a day's week, month and
-    year are those of its first instant)."""
+def _days(hours: np.ndarray, zone_name: str) -> np.ndarray:
+    """Per hour (epoch of its start): the start of its day in the zone (zone arithmetic once per distinct hour)."""
     unique, inverse = np.unique(hours, return_inverse=True)
     day_of_hour = np.array([period_start("d", int(h), zone_name) for h in unique.tolist()], dtype=np.int64)
-    days, day_index = np.unique(day_of_hour, return_inverse=True)
-    out = {"d": day_of_hour[inverse]}
+    return day_of_hour[inverse.reshape(-1)]
+
+
+def _periods(days: np.ndarray, zone_name: str) -> dict[str, np.ndarray]:
+    """Per day start: the start of its day, week, month and year in the zone, computed once per distinct day (a
+    day's week, month and year are those of its first instant)."""
+    unique, inverse = np.unique(days, return_inverse=True)
+    out = {"d": days}
     for grain in PERIODS[1:]:
-        starts = np.array([period_start(grain, int(d), zone_name) for d in days.tolist()], dtype=np.int64)
-        out[grain] = starts[day_index][inverse]
+        starts = np.array([period_start(grain, int(d), zone_name) for d in unique.tolist()], dtype=np.int64)
+        out[grain] = starts[inverse.reshape(-1)]
     return out
 
 
@@ -308,29 +312,80 @@ def _sum_rows(matrix: np.ndarray, group: np.ndarray, groups: int) -> np.ndarray:
     return np.add.reduceat(matrix[order], starts, axis=0)
 
 
+class _DayCells:
+    """Histogram rows summed per day cell (day x user x machine x direction) and size bucket: every rollup row, of
+    any grain, is a sum of these. keys: (c, 4) day start, user, machine, direction (0 rd, 1 wr); sessions: new
+    sessions per cell; entries: (e, 4) cell index, size bucket id, rows, operations.
+
+    Why this intermediate: a transaction's rows are summed to day cells batch by batch, so what waits for the
+    commit is a few times smaller than the rows themselves (a day holds up to 24 sessions of a user on a machine),
+    and a one-shot ingest can keep fewer, larger transactions in the same memory."""
+
+    __slots__ = ("keys", "sessions", "entries")
+
+    def __init__(self, keys: np.ndarray, sessions: np.ndarray, entries: np.ndarray) -> None:
+        self.keys, self.sessions, self.entries = keys, sessions, entries
+
+    @classmethod
+    def of(cls, sessions: np.ndarray, is_new: np.ndarray, rows: np.ndarray, zone_name: str) -> "_DayCells":
+        """The day cells of `sessions` (id, epoch, user, machine, direction 0/1; only those with is_new count as
+        sessions) and of `rows` (session id, size bucket id, count), every row's session among `sessions`."""
+        order = np.argsort(sessions[:, 0], kind="stable")
+        sessions, is_new = sessions[order], is_new[order]
+        hours = (sessions[:, 1] - 1800) // 3600 * 3600  # filters.hour_of, vectorised
+        keys, cell_of_session, _ = _group([_days(hours, zone_name), sessions[:, 2], sessions[:, 3], sessions[:, 4]])
+        counted = np.bincount(cell_of_session, weights=is_new.astype(np.float64), minlength=len(keys))
+        cell_of_row = cell_of_session[np.searchsorted(sessions[:, 0], rows[:, 0])]
+        return cls(keys, np.rint(counted).astype(np.int64), _sum_entries(cell_of_row, rows[:, 1],
+                                                                         np.ones(len(rows), dtype=np.int64), rows[:, 2]))
+
+    @classmethod
+    def merged(cls, parts: Sequence["_DayCells"]) -> "_DayCells":
+        """One set of cells from several (a cell that several batches touch is summed into one)."""
+        if len(parts) == 1:
+            return parts[0]
+        keys = np.concatenate([p.keys for p in parts])
+        offsets = np.cumsum([0] + [len(p.keys) for p in parts[:-1]])
+        merged_keys, cell_of_key, _ = _group([keys[:, i] for i in range(4)])
+        sessions = np.bincount(cell_of_key, weights=np.concatenate([p.sessions for p in parts]).astype(np.float64),
+                               minlength=len(merged_keys))
+        entries = np.concatenate([p.entries for p in parts])
+        cells = cell_of_key[entries[:, 0] + np.repeat(offsets, [len(p.entries) for p in parts])]
+        return cls(merged_keys, np.rint(sessions).astype(np.int64),
+                   _sum_entries(cells, entries[:, 1], entries[:, 2], entries[:, 3]))
+
+
+def _sum_entries(cells: np.ndarray, buckets: np.ndarray, rows: np.ndarray, operations: np.ndarray) -> np.ndarray:
+    """(cell, bucket, rows, operations) summed per distinct (cell, bucket), in integers."""
+    keys, group, _ = _group([cells, buckets])
+    order = np.argsort(group, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(group[order]) != 0]) if len(group) else np.zeros(0, dtype=np.int64)
+    sums = np.add.reduceat(np.stack([rows, operations], axis=1)[order], starts, axis=0) if len(group) \
+        else np.zeros((0, 2), dtype=np.int64)
+    return np.concatenate([keys, sums], axis=1).astype(np.int64).reshape(-1, 4)
+
+
 def _summarise(sessions: np.ndarray, is_new: np.ndarray, rows: np.ndarray, zone_name: str,
                buckets: _Buckets, types: dict[int, str]) -> dict[str, list[list]]:
-    """Rollup rows adding up `sessions` (id, epoch, user, machine, direction 0/1; only those with is_new count as
-    sessions) and `rows` (session id, size bucket id, count): per table, one list per column (table order).
-    `types`: each machine's type (the per-user rollups are kept per machine type)."""
-    order = np.argsort(sessions[:, 0], kind="stable")
-    sessions, is_new = sessions[order], is_new[order]
-    session_of_row = np.searchsorted(sessions[:, 0], rows[:, 0])
-    hours = (sessions[:, 1] - 1800) // 3600 * 3600  # filters.hour_of, vectorised
-    period = _periods(hours, zone_name)
-    user, machine, direction = sessions[:, 2], sessions[:, 3], sessions[:, 4]
+    """Rollup rows adding up `sessions` and `rows` (see _DayCells.of): per table, one list per column."""
+    return _summarise_cells(_DayCells.of(sessions, is_new, rows, zone_name), zone_name, buckets, types)
 
-    # Cells: day x user x machine x direction. Rows are summed per cell x bucket into dense matrices.
-    cells, cell_of_session, first = _group([period["d"], user, machine, direction])
+
+def _summarise_cells(day_cells: _DayCells, zone_name: str, buckets: _Buckets,
+                     types: dict[int, str]) -> dict[str, list[list]]:
+    """Rollup rows adding up the day cells: per table, one list per column (table order).
+    `types`: each machine's type (the per-user rollups are kept per machine type)."""
+    cells, entries = day_cells.keys, day_cells.entries
     n_cells, n_buckets = len(cells), len(buckets.ids)
-    flat = cell_of_session[session_of_row] * n_buckets + buckets.index[rows[:, 1]]
-    row_counts = np.bincount(flat, minlength=n_cells * n_buckets).reshape(n_cells, n_buckets)
-    operations = np.bincount(flat, weights=rows[:, 2].astype(np.float64),
+    flat = entries[:, 0] * n_buckets + buckets.index[entries[:, 1]]
+    row_counts = np.bincount(flat, weights=entries[:, 2].astype(np.float64),
+                             minlength=n_cells * n_buckets).reshape(n_cells, n_buckets).astype(np.int64)
+    operations = np.bincount(flat, weights=entries[:, 3].astype(np.float64),
                              minlength=n_cells * n_buckets).reshape(n_cells, n_buckets)
-    cell_period = {g: period[g][first] for g in PERIODS}
+    cell_period = _periods(cells[:, 0], zone_name)
 
     usage = np.column_stack([
-        np.bincount(cell_of_session, weights=is_new.astype(np.float64), minlength=n_cells),
+        day_cells.sessions.astype(np.float64),
         row_counts.sum(axis=1), operations.sum(axis=1), operations @ buckets.small, operations @ buckets.low,
         operations @ buckets.mid, operations @ buckets.high, row_counts @ buckets.unbounded])
     bits = (row_counts > 0).astype(np.int64) @ buckets.bits
@@ -461,50 +516,71 @@ def add_to_rollups(conn: Connection, new_sessions: np.ndarray, new_rows: np.ndar
                      time.perf_counter() - started)
             return
     rows = new_rows.reshape(-1, 3)
+    _add_cells(conn, [_DayCells.of(*_with_stored_sessions(conn, new_sessions, rows), rows, state[0])], state[0])
+
+
+def _with_stored_sessions(conn: Connection, new_sessions: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sessions, is_new): the new sessions, plus the stored ones that some of `rows` were added to (a block
+    completed by a later read); only the new ones count as sessions."""
     sessions = new_sessions.reshape(-1, 5)
     is_new = np.ones(len(sessions), dtype=bool)
     older = np.unique(_not_in(rows[:, 0], sessions[:, 0])).tolist()
-    if older:  # rows added to sessions stored by an earlier batch
+    if older:
         extra = _session_keys(conn, older)
         sessions = np.concatenate([sessions, extra])
         is_new = np.concatenate([is_new, np.zeros(len(extra), dtype=bool)])
+    return sessions, is_new
+
+
+def _add_cells(conn: Connection, parts: list[_DayCells], zone_name: str) -> None:
+    """Add day cells (of rows the caller has inserted) to the rollups in `zone_name`, their current zone."""
     types = _machine_types(conn)
     filed = dict(conn.execute(select(rollup_machine_types.c.machine_id, rollup_machine_types.c.machine_type)).all())
     if any(types.get(mid) != name for mid, name in filed.items()):
         # A machine's type changed (the loader keeps the latest): its history moves to the new type. Rare enough
-        # to rebuild everything, which also covers this batch (its rows are stored already).
+        # to rebuild everything, which also covers these cells (their rows are stored already).
         started = time.perf_counter()
-        count = rebuild_rollups(conn, state[0])
+        count = rebuild_rollups(conn, zone_name)
         log.warning("a machine type changed: rebuilt the rollups (%s sessions in %.1f s)", f"{count:,}",
                     time.perf_counter() - started)
         return
     new_types = [{"machine_id": mid, "machine_type": name} for mid, name in types.items() if mid not in filed]
     if new_types:
         conn.execute(rollup_machine_types.insert(), new_types)
-    _write(conn, _summarise(sessions, is_new, rows, state[0], _Buckets(bucket_weights(conn)), types))
+    _write(conn, _summarise_cells(_DayCells.merged(parts), zone_name, _Buckets(bucket_weights(conn)), types))
 
 
 class PendingRollups:
-    """Batches of new sessions and rows whose rollups are summed together, once, before their transaction
-    commits: a one-shot ingest keeps one transaction over several batches of blocks, and a week or month that
-    several batches touch is then upserted once instead of once per batch (a third of the rollup rows of a
-    month of log). The arrays are small (24 bytes per histogram row), the parsed blocks are not kept."""
+    """The rollups of a transaction that spans several batches of blocks (a one-shot ingest), added once, before
+    it commits: a week or month that several batches touch is then upserted once instead of once per batch (a
+    third of the rollup rows of a month of log). Each batch is summed to day cells as it comes (_DayCells), so
+    what waits is smaller than its rows; the parsed blocks are not kept."""
 
     def __init__(self) -> None:
-        self._sessions: list[np.ndarray] = []
-        self._rows: list[np.ndarray] = []
+        self._cells: list[_DayCells] = []
+        self._zone: Optional[str] = None
         self.rows = 0
 
-    def add(self, new_sessions: np.ndarray, new_rows: np.ndarray) -> None:
-        self._sessions.append(new_sessions.reshape(-1, 5))
-        self._rows.append(new_rows.reshape(-1, 3))
-        self.rows += len(new_rows)
+    def add(self, conn: Connection, new_sessions: np.ndarray, new_rows: np.ndarray) -> None:
+        """Take the new sessions and rows (as for add_to_rollups) the caller has just inserted through `conn`."""
+        if not len(new_sessions) and not len(new_rows):
+            return
+        rows = new_rows.reshape(-1, 3)
+        if self._zone is None:
+            state = _stored_state(conn)
+            if state is None or state[1] != VERSION:  # started or rebuilt there, complete afterwards
+                add_to_rollups(conn, new_sessions, rows)
+                return
+            self._zone = state[0]
+        self._cells.append(_DayCells.of(*_with_stored_sessions(conn, new_sessions, rows), rows, self._zone))
+        self.rows += len(rows)
 
     def flush(self, conn: Connection) -> None:
         """Add everything pending to the rollups, in the caller's transaction (the one that wrote the rows)."""
-        if self._sessions:
-            add_to_rollups(conn, np.concatenate(self._sessions), np.concatenate(self._rows))
-        self._sessions, self._rows, self.rows = [], [], 0
+        if self._cells:
+            _add_cells(conn, self._cells, self._zone)
+        # The zone is read again by the next transaction: between two, a server may rebuild them in another.
+        self._cells, self._zone, self.rows = [], None, 0
 
 
 def _machine_types(conn: Connection) -> dict[int, str]:

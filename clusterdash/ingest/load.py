@@ -315,7 +315,7 @@ def write_blocks(conn: Connection, blocks: Iterable[Block], source: str,
     insert_rows(conn, io_operations, OPERATION_COLUMNS, ops)
     # Same transaction: the rollups never lag the rows.
     if rollups is not None:
-        rollups.add(rollup_sessions, ops)
+        rollups.add(conn, rollup_sessions, ops)
     else:
         add_to_rollups(conn, rollup_sessions, ops)
     counts.sessions += len(sessions)

