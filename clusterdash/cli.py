@@ -114,7 +114,8 @@ def init(obj):
               help="Keep reading PATH (one file) as it grows, rotates or is replaced, until SIGINT/SIGTERM.")
 @setting_option("poll", type=float)
 @setting_option("settle", type=float)
-@click.option("--verbose", "-v", is_flag=True, help="With --follow: also log each look at the file (debug level).")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Log each transaction on stderr; with --follow also each look at the file (debug level).")
 @click.pass_obj
 @friendly_errors
 def ingest(obj, paths, strict, as_json, progress, follow, poll, settle, verbose):
@@ -143,13 +144,14 @@ def ingest(obj, paths, strict, as_json, progress, follow, poll, settle, verbose)
         raise click.UsageError("--follow takes one plain log file (ingest rotated .gz files without --follow)")
     engine = obj.engine()
     init_schema(engine)
-    if follow:
+    if follow or verbose:
         import logging
-
-        from clusterdash.ingest.follow import follow_until_signalled
 
         logging.basicConfig(format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
         logging.getLogger("clusterdash").setLevel(logging.DEBUG if verbose else logging.INFO)
+    if follow:
+        from clusterdash.ingest.follow import follow_until_signalled
+
         follow_until_signalled(engine, paths[0], poll=poll, settle=settle)
         return
     report = ingest_paths(engine, paths, progress=progress)

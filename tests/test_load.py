@@ -2,13 +2,17 @@
 
 import gzip
 import shutil
+import subprocess
+import sys
 
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
+from clusterdash.db.engine import make_engine
 from clusterdash.db.queries import database_stats
 from clusterdash.db.schema import rejected_lines, user_sessions, users
 from clusterdash.ingest.demo import generate_lines
 from clusterdash.ingest.pipeline import ingest_paths
+from tests.followtools import REPO, reference
 from tests.followtools import every_count as whole_content
 from tests.logtools import block, independent_count, row
 
@@ -104,3 +108,42 @@ def test_rejected_lines_are_kept_with_file_and_line_and_count_once(engine, tmp_p
         kept = conn.execute(select(rejected_lines)).all()
     assert [(r.source, r.line_number, r.text, r.block_epoch) for r in kept] == [(log, 5, "this is not a log line", 100)]
     assert stats(engine)["operations"]["rd"] == 1
+
+
+def test_a_first_ingest_leaves_the_session_indexes_in_place(engine, tmp_path):
+    """The bulk load drops UserSessions' secondary indexes on SQLite and builds them again before it commits."""
+    ingest_paths(engine, [write(tmp_path / "io_usage.log", DEMO)], progress=False)
+    names = {index["name"] for index in inspect(engine).get_indexes(user_sessions.name)}
+    assert {index.name for index in user_sessions.indexes} <= names
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+
+
+def test_killed_inside_a_bulk_load_the_database_keeps_its_indexes_and_a_rerun_completes_it(sqlite_url, tmp_path):
+    text = "".join(generate_lines(days=40, seed=7))  # ~160k rows: the first transaction runs for most of it
+    log = write(tmp_path / "io_usage.log", text)
+    process = subprocess.Popen([sys.executable, "-m", "clusterdash", "--db", sqlite_url, "ingest", "--verbose",
+                                "--no-progress", log], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                               cwd=REPO)
+    try:
+        for line in process.stderr:  # waits for the ingest to say it (or to end without saying it)
+            if "dropped until the commit" in line:
+                break
+        else:
+            raise AssertionError("the ingest never dropped its indexes for the bulk load")
+    finally:
+        process.kill()  # SIGKILL, inside the transaction that dropped them (it commits hundreds of ms later)
+        process.wait()
+        process.stderr.close()
+    engine = make_engine(sqlite_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+            assert conn.execute(select(func.count()).select_from(user_sessions)).scalar() == 0  # nothing half kept
+        assert {index.name for index in user_sessions.indexes} <= \
+            {index["name"] for index in inspect(engine).get_indexes(user_sessions.name)}
+        ingest_paths(engine, [log], progress=False)
+    finally:
+        engine.dispose()
+    assert whole_content(sqlite_url) == reference(tmp_path, text)

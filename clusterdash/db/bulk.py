@@ -6,7 +6,7 @@ from itertools import chain
 from typing import Sequence, Union
 
 import numpy as np
-from sqlalchemy import Connection, Table, insert
+from sqlalchemy import Connection, Index, Table, insert
 
 # Bound parameters per statement: SQLite before 3.32 allows 999, later versions 32766. Statements of a few
 # hundred parameters already take nearly all of the gain.
@@ -81,3 +81,22 @@ def _flat(rows, start: int, stop: int, by_column: bool) -> list:
 
 def _quoted(columns: Sequence[str]) -> str:
     return ", ".join(f'"{name}"' for name in columns)
+
+
+def drop_secondary_indexes(conn: Connection, table: Table) -> list[Index]:
+    """Drop `table`'s declared non-unique indexes inside the caller's transaction and return them, for a bulk load
+    to create again (create_indexes) before it commits: building an index from the finished table sorts it once,
+    while inserting row by row into an index keyed by user or machine touches its pages all over. The drop is
+    part of the transaction: readers keep the indexes in their snapshot, and a rollback or crash restores them.
+    SQLite only (PostgreSQL's DROP INDEX would lock the table against readers until the commit)."""
+    if conn.dialect.name != "sqlite":
+        return []
+    dropped = [index for index in sorted(table.indexes, key=lambda i: i.name) if not index.unique]
+    for index in dropped:
+        index.drop(conn)
+    return dropped
+
+
+def create_indexes(conn: Connection, indexes: Sequence[Index]) -> None:
+    for index in indexes:
+        index.create(conn)

@@ -566,6 +566,7 @@ class PendingRollups:
         if not len(new_sessions) and not len(new_rows):
             return
         rows = new_rows.reshape(-1, 3)
+        self.rows += len(rows)
         if self._zone is None:
             state = _stored_state(conn)
             if state is None or state[1] != VERSION:  # started or rebuilt there, complete afterwards
@@ -573,7 +574,6 @@ class PendingRollups:
                 return
             self._zone = state[0]
         self._cells.append(_DayCells.of(*_with_stored_sessions(conn, new_sessions, rows), rows, self._zone))
-        self.rows += len(rows)
 
     def flush(self, conn: Connection) -> None:
         """Add everything pending to the rollups, in the caller's transaction (the one that wrote the rows)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import logging
 import os
 import re
 import sys
@@ -21,10 +22,13 @@ from sqlalchemy import Engine
 
 from clusterdash.db.engine import write_transaction
 from clusterdash.db.rollups import PendingRollups
-from clusterdash.ingest.load import LoadCounts, write_blocks
+from clusterdash.db.bulk import create_indexes
+from clusterdash.ingest.load import LoadCounts, defer_session_indexes, write_blocks
 from clusterdash.ingest.fastparse import parse_pieces
 from clusterdash.ingest.parse import Block
 from clusterdash.ingest.position import CHECK_BYTES, START, LogFile, Position, find_position, save_position
+
+log = logging.getLogger("clusterdash.ingest")
 
 BATCH_BLOCKS = 128  # parsed together (fastparse): about 25k histogram rows; more saves little and costs memory
 
@@ -320,6 +324,7 @@ def ingest_file(engine: Engine, path: Path, on_bytes: Optional[Callable[[int], N
         if on_bytes is not None and not log.compressed:
             on_bytes(start.offset)
         transaction = _Transaction(engine)
+        size, read_from = log.size() or 0, start.offset
         try:
             # A plain file may be live: a last line without its newline may be a row cut short by the writer, and
             # a stored count is never corrected, so it waits for the next read. A compressed file is finished.
@@ -327,9 +332,10 @@ def ingest_file(engine: Engine, path: Path, on_bytes: Optional[Callable[[int], N
                                       on_bytes=on_bytes, continues=lambda: last_block_of_path(predecessor)):
                 for block in batch.blocks:
                     report.count(block)
-                conn = transaction.connection()
+                conn = transaction.connection(bytes_ahead=None if log.compressed else max(0, size - read_from))
                 added.add(write_blocks(conn, batch.blocks, str(path), rollups=transaction.rollups))
                 row_id = save_position(conn, log, batch.position, row_id)
+                read_from = batch.position.offset
                 if transaction.rollups.rows >= COMMIT_ROWS:
                     transaction.commit()
             transaction.commit()
@@ -357,23 +363,33 @@ class _Transaction:
         self._engine = engine
         self._open: Optional[contextlib.ExitStack] = None
         self._conn = None
+        self._deferred: list = []  # UserSessions indexes dropped for this transaction, created again at commit
         self.rollups = PendingRollups()
 
-    def connection(self):
+    def connection(self, bytes_ahead: Optional[int] = None):
+        """The open transaction's connection, opening one if needed; bytes_ahead: how much log is left to read
+        from here (None: unknown), for the bulk-load choice of defer_session_indexes."""
         if self._open is None:
             self._open = contextlib.ExitStack()
             self._conn = self._open.enter_context(write_transaction(self._engine))
+            self._deferred = defer_session_indexes(self._conn, bytes_ahead)
+            if self._deferred:
+                log.debug("bulk load: indexes %s dropped until the commit",
+                          ", ".join(index.name for index in self._deferred))
         return self._conn
 
     def commit(self) -> None:
         if self._open is not None:
+            create_indexes(self._conn, self._deferred)
+            rows = self.rollups.rows
             self.rollups.flush(self._conn)
-            self._open, stack = None, self._open
+            self._open, stack, self._deferred = None, self._open, []
             stack.close()
+            log.debug("committed a transaction of %s histogram rows", f"{rows:,}")
 
     def rollback(self) -> None:
         if self._open is not None:
-            self._open, stack = None, self._open
+            self._open, stack, self._deferred = None, self._open, []  # the rollback restores the indexes
             self.rollups = PendingRollups()
             stack.__exit__(RuntimeError, RuntimeError("ingest failed"), None)
 
