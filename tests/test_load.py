@@ -1,6 +1,7 @@
 """Loading into a real database (SQLite file and PostgreSQL server): idempotence, overlap, merge, history."""
 
 import gzip
+import random
 import shutil
 import subprocess
 import sys
@@ -9,7 +10,7 @@ from sqlalchemy import func, inspect, select
 
 from clusterdash.db.engine import make_engine
 from clusterdash.db.queries import database_stats
-from clusterdash.db.schema import rejected_lines, user_sessions, users
+from clusterdash.db.schema import machines, rejected_lines, user_sessions, users
 from clusterdash.ingest.demo import generate_lines
 from clusterdash.ingest.pipeline import ingest_paths
 from tests.followtools import REPO, reference
@@ -147,3 +148,28 @@ def test_killed_inside_a_bulk_load_the_database_keeps_its_indexes_and_a_rerun_co
     finally:
         engine.dispose()
     assert whole_content(sqlite_url) == reference(tmp_path, text)
+
+
+def test_users_and_machines_keep_their_latest_status_over_the_batches_of_one_transaction(engine, tmp_path):
+    """300 hours: three batches of blocks written in one transaction, which reads users and machines once and
+    updates them at its commit; statuses and types change from batch to batch."""
+    rng = random.Random(11)
+    text, seen_users, seen_machines = [], {}, {}
+    for i in range(300):
+        epoch = 3600 * (i + 1)
+        text.append(f"Log: t ({epoch})\n")
+        for user in rng.sample(["ann", "bob", "cid", "dan"], 2):
+            machine = rng.choice(["m1", "m2", "m3"])
+            machine_type = ["tik", "itet"][(i // 100 + int(machine[1])) % 2]  # one type per machine per 100 hours
+            status = rng.choice(["staff/itet", "stud/tik", "guest/dfm"])
+            text.append(f"@rd_client({machine},{machine_type})[{user}({status})]:\n{row('[2, 4)', 1 + i)}\n")
+            first = seen_users.get(user, (epoch,))[0]
+            seen_users[user] = (first, epoch, *status.split("/"))
+            seen_machines[machine] = (seen_machines.get(machine, (epoch,))[0], epoch, machine_type)
+        text.append("\n")
+    report = ingest_paths(engine, [write(tmp_path / "io_usage.log", "".join(text))], progress=False)
+    assert report.added.blocks_new == 300
+    with engine.connect() as conn:
+        got_users = {u.username: (u.first_seen, u.last_seen, u.role, u.affiliation) for u in conn.execute(select(users))}
+        got_machines = {m.name: (m.first_seen, m.last_seen, m.machine_type) for m in conn.execute(select(machines))}
+    assert got_users == seen_users and got_machines == seen_machines

@@ -163,8 +163,9 @@ def merge_duplicate_epochs(blocks: Iterable[Block]) -> list[Block]:
     return merged
 
 
-class _Directory:
-    """Users, machines and buckets by name, with the next free ids; loaded once per transaction."""
+class Directory:
+    """Users, machines and buckets by name, with the next free ids; loaded once per transaction (a one-shot ingest
+    keeps one over all the batches of its transaction: see write_blocks)."""
 
     def __init__(self, conn: Connection) -> None:
         self.users = {r.username: r._asdict() for r in conn.execute(select(users))}
@@ -244,16 +245,26 @@ class _Directory:
         return one, small, low, mid, high, unbounded
 
     def flush(self, conn: Connection) -> None:
+        """Write new and changed users, machines and buckets (before the rows that refer to them are committed)."""
+        self.flush_new(conn)
+        self.flush_changes(conn)
 
-        """Write new and changed users, machines and buckets (before the rows that refer to them)."""
+    def flush_new(self, conn: Connection) -> None:
+        """Insert the users, machines and buckets seen for the first time."""
         if self.new_buckets:
             conn.execute(insert(io_size_ranges), self.new_buckets)
         if self.new_users:
             conn.execute(insert(users), self.new_users)
         if self.new_machines:
             conn.execute(insert(machines), self.new_machines)
-        new_user_names = {u["username"] for u in self.new_users}
-        changed_users = [self.users[n] for n in self.changed_users - new_user_names]
+        new_users, new_machines = {u["username"] for u in self.new_users}, {m["name"] for m in self.new_machines}
+        self.changed_users -= new_users  # inserted as they are now
+        self.changed_machines -= new_machines
+        self.new_users, self.new_machines, self.new_buckets = [], [], []
+
+    def flush_changes(self, conn: Connection) -> None:
+        """Update the users and machines whose status, type or first/last hour changed."""
+        changed_users = [self.users[n] for n in self.changed_users]
         if changed_users:
             conn.execute(
                 update(users).where(users.c.id == bindparam("uid")).values(
@@ -261,8 +272,7 @@ class _Directory:
                     first_seen=bindparam("first_seen"), last_seen=bindparam("last_seen")),
                 [{"uid": u["id"], "role": u["role"], "affiliation": u["affiliation"], "status_epoch": u["status_epoch"],
                   "first_seen": u["first_seen"], "last_seen": u["last_seen"]} for u in changed_users])
-        new_machine_names = {m["name"] for m in self.new_machines}
-        changed_machines = [self.machines[n] for n in self.changed_machines - new_machine_names]
+        changed_machines = [self.machines[n] for n in self.changed_machines]
         if changed_machines:
             conn.execute(
                 update(machines).where(machines.c.id == bindparam("mid")).values(
@@ -270,15 +280,20 @@ class _Directory:
                     first_seen=bindparam("first_seen"), last_seen=bindparam("last_seen")),
                 [{"mid": m["id"], "machine_type": m["machine_type"], "type_epoch": m["type_epoch"],
                   "first_seen": m["first_seen"], "last_seen": m["last_seen"]} for m in changed_machines])
+        self.changed_users, self.changed_machines = set(), set()
 
 
 def write_blocks(conn: Connection, blocks: Iterable[Block], source: str,
-                 rollups: Optional[PendingRollups] = None) -> LoadCounts:
+                 rollups: Optional[PendingRollups] = None, directory: Optional[Directory] = None) -> LoadCounts:
     """Store `blocks` (read from `source`) inside the caller's write transaction. Idempotent. The rollups are
-    brought up to date before this returns, or, given `rollups`, when the caller flushes it (before it commits)."""
+    brought up to date before this returns, or, given `rollups`, when the caller flushes it (before it commits).
+    directory: the transaction's Directory, for a caller that writes several batches in one transaction: new users,
+    machines and buckets are inserted here, and the caller writes the changed ones (directory.flush_changes)
+    before it commits, once rather than after every batch (every user's last hour moves with each batch)."""
     counts = LoadCounts()
     blocks = merge_duplicate_epochs(blocks)
-    directory = _Directory(conn)
+    own_directory = directory is None
+    directory = Directory(conn) if own_directory else directory
     now = int(time.time())
     data_blocks = [b for b in blocks if b.epoch is not None]
     stored = {}
@@ -308,7 +323,10 @@ def write_blocks(conn: Connection, blocks: Iterable[Block], source: str,
     if merge:
         _merge_blocks(conn, directory, merge, new, counts)
     sessions, ops, rollup_sessions = new.columns(directory, counts)
-    directory.flush(conn)
+    if own_directory:
+        directory.flush(conn)
+    else:
+        directory.flush_new(conn)
     if new_entries:
         conn.execute(insert(log_entries), new_entries)
     insert_rows(conn, user_sessions, SESSION_COLUMNS, sessions)
@@ -361,7 +379,7 @@ class _NewSessions:
         self.counts: list[int] = []
         self.added_rows: list[tuple[int, str, int]] = []  # (session id, label, count) for stored sessions
 
-    def add(self, directory: "_Directory", epoch: int, log_entry_id: int, histograms: Histograms) -> None:
+    def add(self, directory: "Directory", epoch: int, log_entry_id: int, histograms: Histograms) -> None:
         """New sessions for the entries of the block with this epoch and LogEntries id."""
         headers = histograms.headers  # (direction, machine, machine type, user, role, affiliation) per entry
         count = len(headers)
@@ -386,7 +404,7 @@ class _NewSessions:
         self.labels.extend(histograms.labels)
         self.counts.extend(histograms.counts)
 
-    def columns(self, directory: "_Directory", counts: LoadCounts) -> tuple[list[tuple], np.ndarray, np.ndarray]:
+    def columns(self, directory: "Directory", counts: LoadCounts) -> tuple[list[tuple], np.ndarray, np.ndarray]:
         """(UserSessions rows in SESSION_COLUMNS order; IOOperations rows as an (n, 3) array of session id, size
         range id, count, zero counts left out; the sessions for the rollups as an (n, 5) array of id, epoch,
         user id, machine id, direction 0 rd / 1 wr). Adds the operations to `counts`."""

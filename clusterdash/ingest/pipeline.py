@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 from clusterdash.db.engine import write_transaction
 from clusterdash.db.rollups import PendingRollups
 from clusterdash.db.bulk import create_indexes
-from clusterdash.ingest.load import LoadCounts, defer_session_indexes, write_blocks
+from clusterdash.ingest.load import Directory, LoadCounts, defer_session_indexes, write_blocks
 from clusterdash.ingest.fastparse import parse_pieces
 from clusterdash.ingest.parse import Block
 from clusterdash.ingest.position import CHECK_BYTES, START, LogFile, Position, find_position, save_position
@@ -333,7 +333,8 @@ def ingest_file(engine: Engine, path: Path, on_bytes: Optional[Callable[[int], N
                 for block in batch.blocks:
                     report.count(block)
                 conn = transaction.connection(bytes_ahead=None if log.compressed else max(0, size - read_from))
-                added.add(write_blocks(conn, batch.blocks, str(path), rollups=transaction.rollups))
+                added.add(write_blocks(conn, batch.blocks, str(path), rollups=transaction.rollups,
+                                       directory=transaction.directory))
                 row_id = save_position(conn, log, batch.position, row_id)
                 read_from = batch.position.offset
                 if transaction.rollups.rows >= COMMIT_ROWS:
@@ -357,13 +358,15 @@ COMMIT_ROWS = 160_000  # histogram rows per transaction of a one-shot ingest: a 
 class _Transaction:
     """A write transaction kept open across batches of blocks, committed every COMMIT_ROWS rows: the parsed
     blocks of a batch are dropped once written, while the rollups of all its batches are summed and upserted
-    once, at commit (db.rollups.PendingRollups). The read position saved with each batch is committed with it."""
+    once, at commit (db.rollups.PendingRollups), and users and machines read once and updated once (Directory).
+    The read position saved with each batch is committed with it."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._open: Optional[contextlib.ExitStack] = None
         self._conn = None
         self._deferred: list = []  # UserSessions indexes dropped for this transaction, created again at commit
+        self.directory: Optional[Directory] = None  # users, machines and buckets, read once per transaction
         self.rollups = PendingRollups()
 
     def connection(self, bytes_ahead: Optional[int] = None):
@@ -373,6 +376,7 @@ class _Transaction:
             self._open = contextlib.ExitStack()
             self._conn = self._open.enter_context(write_transaction(self._engine))
             self._deferred = defer_session_indexes(self._conn, bytes_ahead)
+            self.directory = Directory(self._conn)
             if self._deferred:
                 log.debug("bulk load: indexes %s dropped until the commit",
                           ", ".join(index.name for index in self._deferred))
@@ -381,6 +385,7 @@ class _Transaction:
     def commit(self) -> None:
         if self._open is not None:
             create_indexes(self._conn, self._deferred)
+            self.directory.flush_changes(self._conn)
             rows = self.rollups.rows
             self.rollups.flush(self._conn)
             self._open, stack, self._deferred = None, self._open, []
