@@ -79,9 +79,10 @@ class _Lines:
         self.bad[block_indexes] = True
 
 
-def _read_rows(lines: _Lines, pieces: list[tuple[bytes, int]]) -> tuple[list[Optional[str]], np.ndarray]:
-    """Label and count of every row, rejecting the blocks whose rows are not as printed: 79 characters, '|' only
-    as their two bars, the count right-aligned in its column, a valid label, no bucket twice in an entry."""
+def _read_rows(lines: _Lines, pieces: list[tuple[bytes, int]]) -> tuple[np.ndarray, list[Optional[str]], np.ndarray]:
+    """Label (as a code into the list of distinct labels also returned) and count of every row, rejecting the
+    blocks whose rows are not as printed: 79 characters, '|' only as their two bars, the count right-aligned in
+    its column, a valid label, no bucket twice in an entry."""
     buf, rows, block_of_row = lines.buf, lines.rows, lines.block_of_row
     lines.reject(block_of_row[lines.lengths[rows] != ROW_WIDTH])
     lines.reject(block_of_row[buf[lines.ends[rows] - 1] != _PIPE])
@@ -105,15 +106,15 @@ def _read_rows(lines: _Lines, pieces: list[tuple[bytes, int]]) -> tuple[list[Opt
     invalid = [raw for raw, label in label_of_raw.items() if label is None]
     if invalid:
         lines.reject(block_of_row[np.isin(raw_labels, invalid)])
-    codes = {raw: code for code, raw in enumerate(label_of_raw)}
+    code_of_raw = {raw: code for code, raw in enumerate(label_of_raw)}
+    codes = np.fromiter(map(code_of_raw.__getitem__, raw_list), np.int64, len(raw_list))
     # A bucket twice in one entry (an orphan row has its own key: it is no one's, and its block is rejected).
-    keys = np.where(lines.orphan, -1 - np.arange(len(rows)),
-                    lines.owner * len(codes) + np.fromiter(map(codes.__getitem__, raw_list), np.int64, len(raw_list)))
+    keys = np.where(lines.orphan, -1 - np.arange(len(rows)), lines.owner * len(code_of_raw) + codes)
     ordered = np.sort(keys)
     repeated = ordered[1:][ordered[1:] == ordered[:-1]]
     if len(repeated):
         lines.reject(block_of_row[np.isin(keys, repeated)])
-    return list(map(label_of_raw.__getitem__, raw_list)), counts
+    return codes, list(label_of_raw.values()), counts
 
 
 def _read_headers(lines: _Lines) -> list[Optional[tuple]]:
@@ -148,10 +149,9 @@ def _operations(lines: _Lines, fields: list[Optional[tuple]], counts: np.ndarray
 def _parse_printed(pieces: list[tuple[bytes, int]]) -> list[Optional[Block]]:
     """The blocks as printed by bpftrace; None for each block that is not (the caller parses it line by line)."""
     lines = _Lines(pieces)
-    labels, counts = _read_rows(lines, pieces)
+    codes, names, counts = _read_rows(lines, pieces)
     fields = _read_headers(lines)
     read, written = _operations(lines, fields, counts, len(pieces))
-    counts = counts.tolist()
     header_lines = lines.header_lines
     row_bounds = np.searchsorted(lines.owner, header_lines).tolist() + [len(lines.rows)]
     header_range = np.searchsorted(lines.block[header_lines], np.arange(len(pieces) + 1)).tolist()
@@ -171,8 +171,7 @@ def _parse_printed(pieces: list[tuple[bytes, int]]) -> list[Optional[Block]]:
         block = Block(int(m.group(2)), m.group(1), first_line, head, digest=hashlib.sha1(piece).hexdigest(),
                       end_line=offset + next_block_line[b])
         block.histograms = Histograms(fields[h0:h1], [offset + line for line in header_lines[h0:h1].tolist()],
-                                      labels[r0:r1], counts[r0:r1],
-                                      [bound - r0 for bound in row_bounds[h0:h1]] + [r1 - r0],
-                                      {"rd": read[b], "wr": written[b]})
+                                      None, counts[r0:r1], [bound - r0 for bound in row_bounds[h0:h1]] + [r1 - r0],
+                                      {"rd": read[b], "wr": written[b]}, codes[r0:r1], names)
         blocks.append(block)
     return blocks

@@ -375,8 +375,9 @@ class _NewSessions:
         self.directions: list[str] = []
         self.epochs: list[int] = []
         self.lengths: list[int] = []  # rows per session, zeros included
-        self.labels: list[str] = []  # every row's bucket label, session after session
-        self.counts: list[int] = []
+        self.bucket_parts: list[np.ndarray] = []  # every row's size bucket id, block after block
+        self.count_parts: list[np.ndarray] = []
+        self._names: dict[int, tuple[list, np.ndarray]] = {}  # id of a batch's label list -> (it, its bucket ids)
         self.added_rows: list[tuple[int, str, int]] = []  # (session id, label, count) for stored sessions
 
     def add(self, directory: "Directory", epoch: int, log_entry_id: int, histograms: Histograms) -> None:
@@ -401,18 +402,28 @@ class _NewSessions:
         self.directions.extend([h[0] for h in headers])
         bounds = histograms.bounds
         self.lengths.extend([hi - lo for lo, hi in zip(bounds, bounds[1:])])
-        self.labels.extend(histograms.labels)
-        self.counts.extend(histograms.counts)
+        self.bucket_parts.append(self._bucket_ids(directory, histograms))
+        self.count_parts.append(np.asarray(histograms.counts, dtype=np.int64))
+
+    def _bucket_ids(self, directory: "Directory", histograms: Histograms) -> np.ndarray:
+        """The bucket id of each row: through the batch's distinct labels when the parser coded them."""
+        if histograms.codes is None:
+            return np.fromiter(map(directory.bucket_id, histograms.labels), np.int64, len(histograms.labels))
+        known = self._names.get(id(histograms.names))
+        if known is None:
+            ids = [-1 if name is None else directory.bucket_id(name) for name in histograms.names]
+            known = self._names[id(histograms.names)] = (histograms.names, np.array(ids, dtype=np.int64))
+        return known[1][histograms.codes]
 
     def columns(self, directory: "Directory", counts: LoadCounts) -> tuple[list[tuple], np.ndarray, np.ndarray]:
         """(UserSessions rows in SESSION_COLUMNS order; IOOperations rows as an (n, 3) array of session id, size
         range id, count, zero counts left out; the sessions for the rollups as an (n, 5) array of id, epoch,
         user id, machine id, direction 0 rd / 1 wr). Adds the operations to `counts`."""
-        for label in set(self.labels).union(label for _, label, _ in self.added_rows) - directory.buckets.keys():
+        for _, label, _ in self.added_rows:
             directory.bucket_id(label)
         ids = np.array(self.ids, dtype=np.int64)
-        bucket_ids = np.fromiter(map(directory.buckets.__getitem__, self.labels), np.int64, len(self.labels))
-        row_counts = np.array(self.counts, dtype=np.int64)
+        bucket_ids = np.concatenate(self.bucket_parts) if self.bucket_parts else np.zeros(0, dtype=np.int64)
+        row_counts = np.concatenate(self.count_parts) if self.count_parts else np.zeros(0, dtype=np.int64)
         owner = np.repeat(np.arange(len(ids)), self.lengths)
         # Summed in row order, as session_totals does, so the float totals are the same to the last bit.
         operations, small, low, mid, high, unbounded = (

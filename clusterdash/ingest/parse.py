@@ -17,7 +17,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Iterable, Iterator, NamedTuple, Optional
+from typing import Any, Iterable, Iterator, NamedTuple, Optional, Sequence
 
 DIRECTIONS = ("rd", "wr")
 SMALL_IO_LIMIT = 4096  # bytes; a bucket wholly below this is small IO (the dashboard's "small IO share")
@@ -118,17 +118,27 @@ class Histograms:
     """A block's entries as columns, as the batch parser (ingest.fastparse) produces them, so that nothing is
     made per entry or per row in Python on the way to the database. Entry i has the header fields headers[i]
     (direction, machine, machine type, user, role, affiliation), starts at line lines[i], and its rows are
-    labels/counts[bounds[i]:bounds[i + 1]]."""
+    labels/counts[bounds[i]:bounds[i + 1]].
+
+    The batch parser gives the labels as codes instead: `codes` (an integer array, one per row) index `names`,
+    the distinct labels of its whole batch (one list shared by its blocks), and `counts` is an integer array;
+    the loader then turns a batch's labels into bucket ids once per distinct label, not once per row."""
 
     headers: list[tuple]
     lines: list[int]
-    labels: list[str]
-    counts: list[int]
+    labels: Optional[list[str]]
+    counts: Sequence[int]
     bounds: list[int]
     totals: Optional[dict[str, int]] = None  # operations per direction, when the parser summed them already
+    codes: Any = None  # numpy array of label codes, with labels None
+    names: Optional[list[str]] = None
+
+    def label_list(self) -> list[str]:
+        return self.labels if self.labels is not None else [self.names[c] for c in self.codes.tolist()]
 
     def entries(self) -> list[Entry]:
-        labels, counts, bounds = self.labels, self.counts, self.bounds
+        labels, bounds = self.label_list(), self.bounds
+        counts = self.counts if isinstance(self.counts, list) else self.counts.tolist()
         return [Entry(*fields, line, dict(zip(labels[lo:hi], counts[lo:hi])))
                 for fields, line, lo, hi in zip(self.headers, self.lines, bounds, bounds[1:])]
 
@@ -148,7 +158,7 @@ class Histograms:
         totals = {"rd": 0, "wr": 0}
         counts, bounds = self.counts, self.bounds
         for fields, lo, hi in zip(self.headers, bounds, bounds[1:]):
-            totals[fields[0]] += sum(counts[lo:hi])
+            totals[fields[0]] += int(sum(counts[lo:hi]))
         return totals
 
 

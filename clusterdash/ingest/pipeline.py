@@ -52,7 +52,7 @@ class FileReport:
             self.blocks += 1
         histograms = block.columns()
         self.entries += len(histograms.headers)
-        self.rows += len(histograms.labels)
+        self.rows += len(histograms.counts)
         for direction, operations in histograms.operations().items():
             self.operations[direction] += operations
         self.rejected.extend((r.line, r.text, r.reason) for r in block.rejected)
