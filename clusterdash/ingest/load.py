@@ -44,6 +44,7 @@ from clusterdash.ingest.parse import SMALL_IO_LIMIT, Block, Histograms, bucket_o
 SESSION_COLUMNS = ("id", "log_entry_id", "user_id", "machine_id", "direction", "epoch",
                    "operations", "small_operations", "bytes_low", "bytes_mid", "bytes_high")
 OPERATION_COLUMNS = ("session_id", "size_range_id", "count")
+ENTRY_COLUMNS = ("id", "epoch", "wallclock", "lost_events", "digest", "ingested_at")
 
 
 @dataclass
@@ -298,9 +299,11 @@ def write_blocks(conn: Connection, blocks: Iterable[Block], source: str,
     data_blocks = [b for b in blocks if b.epoch is not None]
     stored = {}
     if data_blocks:
+        # A range, not IN (the batch's epochs): one statement text, compiled once (a batch is a few days of hours).
+        wanted = {b.epoch for b in data_blocks}
         rows = conn.execute(select(log_entries.c.id, log_entries.c.epoch, log_entries.c.digest, log_entries.c.lost_events)
-                            .where(log_entries.c.epoch.in_([b.epoch for b in data_blocks])))
-        stored = {r.epoch: r for r in rows}
+                            .where(log_entries.c.epoch.between(min(wanted), max(wanted))))
+        stored = {r.epoch: r for r in rows if r.epoch in wanted}
 
     new_entries = []
     new = _NewSessions()
@@ -311,8 +314,7 @@ def write_blocks(conn: Connection, blocks: Iterable[Block], source: str,
         if previous is None:
             entry_id = directory.next_log_entry
             directory.next_log_entry += 1
-            new_entries.append({"id": entry_id, "epoch": block.epoch, "wallclock": block.wallclock,
-                                "lost_events": block.lost_events, "digest": digest, "ingested_at": now})
+            new_entries.append((entry_id, block.epoch, block.wallclock, block.lost_events, digest, now))
             new.add(directory, block.epoch, entry_id, block.columns())
             counts.blocks_new += 1
         elif previous.digest == digest:
@@ -327,8 +329,7 @@ def write_blocks(conn: Connection, blocks: Iterable[Block], source: str,
         directory.flush(conn)
     else:
         directory.flush_new(conn)
-    if new_entries:
-        conn.execute(insert(log_entries), new_entries)
+    insert_rows(conn, log_entries, ENTRY_COLUMNS, new_entries)
     insert_rows(conn, user_sessions, SESSION_COLUMNS, sessions)
     insert_rows(conn, io_operations, OPERATION_COLUMNS, ops)
     # Same transaction: the rollups never lag the rows.

@@ -323,7 +323,7 @@ def ingest_file(engine: Engine, path: Path, on_bytes: Optional[Callable[[int], N
         added.blocks_unchanged += start.blocks_before  # stored by the read that saved this position
         if on_bytes is not None and not log.compressed:
             on_bytes(start.offset)
-        transaction = _Transaction(engine)
+        transaction = _Transaction(engine, log, row_id)
         size, read_from = log.size() or 0, start.offset
         try:
             # A plain file may be live: a last line without its newline may be a row cut short by the writer, and
@@ -335,7 +335,7 @@ def ingest_file(engine: Engine, path: Path, on_bytes: Optional[Callable[[int], N
                 conn = transaction.connection(bytes_ahead=None if log.compressed else max(0, size - read_from))
                 added.add(write_blocks(conn, batch.blocks, str(path), rollups=transaction.rollups,
                                        directory=transaction.directory))
-                row_id = save_position(conn, log, batch.position, row_id)
+                transaction.position = batch.position
                 read_from = batch.position.offset
                 if transaction.rollups.rows >= COMMIT_ROWS:
                     transaction.commit()
@@ -359,10 +359,12 @@ class _Transaction:
     """A write transaction kept open across batches of blocks, committed every COMMIT_ROWS rows: the parsed
     blocks of a batch are dropped once written, while the rollups of all its batches are summed and upserted
     once, at commit (db.rollups.PendingRollups), and users and machines read once and updated once (Directory).
-    The read position saved with each batch is committed with it."""
+    The read position after its last batch is saved in it, just before it commits."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, log: LogFile, position_row: Optional[int]) -> None:
         self._engine = engine
+        self._log, self._position_row = log, position_row
+        self.position: Optional[Position] = None  # read up to here: saved with the commit
         self._open: Optional[contextlib.ExitStack] = None
         self._conn = None
         self._deferred: list = []  # UserSessions indexes dropped for this transaction, created again at commit
@@ -384,6 +386,9 @@ class _Transaction:
 
     def commit(self) -> None:
         if self._open is not None:
+            if self.position is not None:
+                self._position_row = save_position(self._conn, self._log, self.position, self._position_row)
+                self.position = None
             create_indexes(self._conn, self._deferred)
             self.directory.flush_changes(self._conn)
             rows = self.rollups.rows
@@ -395,6 +400,7 @@ class _Transaction:
     def rollback(self) -> None:
         if self._open is not None:
             self._open, stack, self._deferred = None, self._open, []  # the rollback restores the indexes
+            self.position = None
             self.rollups = PendingRollups()
             stack.__exit__(RuntimeError, RuntimeError("ingest failed"), None)
 
