@@ -8,6 +8,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 from sqlalchemy import inspect, select, update
 
@@ -222,3 +223,25 @@ def test_a_machine_whose_type_changes_moves_its_history_to_the_new_type(engine, 
     with engine.connect() as conn:
         assert conn.execute(select(machines.c.machine_type).where(machines.c.name == machine)).scalar() == "renamed"
     _assert_rollups_match(engine, "UTC")
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_day_cell_sums_equal_a_plain_count_whether_summed_densely_or_by_sorting(dense, monkeypatch):
+    """The sums behind every rollup row: (cell, bucket) -> rows and operations, against a dictionary count."""
+    from clusterdash.db import rollups
+
+    if not dense:
+        monkeypatch.setattr(rollups, "_DENSE_LIMIT", 1)
+    rng = random.Random(5)
+    n = 3000
+    cells = [rng.randrange(200) for _ in range(n)]
+    buckets = [rng.choice([1, 2, 3, 7, 20, 63]) for _ in range(n)]
+    rows = [rng.randrange(1, 4) for _ in range(n)]
+    operations = [rng.randrange(1, 10 ** 12) for _ in range(n)]
+    want = {}
+    for cell, bucket, r, ops in zip(cells, buckets, rows, operations):
+        have = want.get((cell, bucket), (0, 0))
+        want[(cell, bucket)] = (have[0] + r, have[1] + ops)
+    got = rollups._sum_entries(*(np.array(c, dtype=np.int64) for c in (cells, buckets, rows, operations)))
+    assert {(c, b): (r, o) for c, b, r, o in got.tolist()} == want
+    assert got[:, :2].tolist() == [list(key) for key in sorted(want)]

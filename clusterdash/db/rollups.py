@@ -356,13 +356,24 @@ class _DayCells:
 
 
 def _sum_entries(cells: np.ndarray, buckets: np.ndarray, rows: np.ndarray, operations: np.ndarray) -> np.ndarray:
-    """(cell, bucket, rows, operations) summed per distinct (cell, bucket), in integers."""
-    keys, group, _ = _group([cells, buckets])
-    order = np.argsort(group, kind="stable")
-    starts = np.flatnonzero(np.r_[True, np.diff(group[order]) != 0]) if len(group) else np.zeros(0, dtype=np.int64)
-    sums = np.add.reduceat(np.stack([rows, operations], axis=1)[order], starts, axis=0) if len(group) \
-        else np.zeros((0, 2), dtype=np.int64)
-    return np.concatenate([keys, sums], axis=1).astype(np.int64).reshape(-1, 4)
+    """(cell, bucket, rows, operations) summed per distinct (cell, bucket), in integers, ordered by cell and bucket.
+    Cells and bucket ids are small dense integers, so the sums are two bincounts over cell x bucket (no sort)."""
+    if not len(cells):
+        return np.zeros((0, 4), dtype=np.int64)
+    width = int(buckets.max()) + 1
+    flat = cells * width + buckets
+    if int(flat.max()) >= _DENSE_LIMIT:  # thousands of distinct labels: group by sorting instead
+        keys, flat, _ = _group([cells, buckets])
+        width, codes = None, keys
+    size = int(flat.max()) + 1
+    row_sums = np.bincount(flat, weights=rows, minlength=size)  # float64, exact for sums below 2**53, as before
+    present = np.flatnonzero(row_sums)
+    operation_sums = np.bincount(flat, weights=operations, minlength=size)[present]
+    key_columns = [present // width, present % width] if width is not None else [codes[present, 0], codes[present, 1]]
+    return np.stack(key_columns + [np.rint(row_sums[present]), np.rint(operation_sums)], axis=1).astype(np.int64)
+
+
+_DENSE_LIMIT = 1 << 22  # cell x bucket bins summed densely (32 MB of float64 at most)
 
 
 def _summarise(sessions: np.ndarray, is_new: np.ndarray, rows: np.ndarray, zone_name: str,
