@@ -535,7 +535,7 @@ def _with_stored_sessions(conn: Connection, new_sessions: np.ndarray, rows: np.n
     completed by a later read); only the new ones count as sessions."""
     sessions = new_sessions.reshape(-1, 5)
     is_new = np.ones(len(sessions), dtype=bool)
-    older = np.unique(_not_in(rows[:, 0], sessions[:, 0])).tolist()
+    older = sorted(set(_not_in(rows[:, 0], sessions[:, 0]).tolist()))  # usually none (np.unique would import numpy.ma)
     if older:
         extra = _session_keys(conn, older)
         sessions = np.concatenate([sessions, extra])
