@@ -50,7 +50,7 @@ class _Lines:
         self.data = b"".join(piece for piece, _ in pieces)
         self.buf = buf = np.frombuffer(self.data, dtype=np.uint8)
         sizes = np.fromiter((len(piece) for piece, _ in pieces), dtype=np.int64, count=len(pieces))
-        block_starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        self.block_starts = block_starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         self.ends = np.flatnonzero(buf == _NEWLINE)  # every piece ends with a newline
         self.starts = np.concatenate([[0], self.ends[:-1] + 1])
         self.block = np.searchsorted(block_starts, self.starts, side="right") - 1
@@ -79,15 +79,15 @@ class _Lines:
         self.bad[block_indexes] = True
 
 
-def _read_rows(lines: _Lines, pieces: list[tuple[bytes, int]]) -> tuple[np.ndarray, list[Optional[str]], np.ndarray]:
+def _read_rows(lines: _Lines) -> tuple[np.ndarray, list[Optional[str]], np.ndarray]:
     """Label (as a code into the list of distinct labels also returned) and count of every row, rejecting the
     blocks whose rows are not as printed: 79 characters, '|' only as their two bars, the count right-aligned in
     its column, a valid label, no bucket twice in an entry."""
     buf, rows, block_of_row = lines.buf, lines.rows, lines.block_of_row
     lines.reject(block_of_row[lines.lengths[rows] != ROW_WIDTH])
     lines.reject(block_of_row[buf[lines.ends[rows] - 1] != _PIPE])
-    pipes = np.fromiter((piece.count(b"|") for piece, _ in pieces), dtype=np.int64, count=len(pieces))
-    lines.reject(np.flatnonzero(pipes != 2 * np.bincount(block_of_row, minlength=len(pieces))))
+    pipes = np.diff(np.searchsorted(np.flatnonzero(buf == _PIPE), np.append(lines.block_starts, len(buf))))
+    lines.reject(np.flatnonzero(pipes != 2 * np.bincount(block_of_row, minlength=len(pipes))))
     # Every row's first 26 bytes, through a sliding-window view of the buffer: a copy of those bytes only.
     windows = np.lib.stride_tricks.sliding_window_view(
         buf if len(buf) >= len(_CELLS) else np.pad(buf, (0, len(_CELLS))), len(_CELLS))
@@ -149,7 +149,7 @@ def _operations(lines: _Lines, fields: list[Optional[tuple]], counts: np.ndarray
 def _parse_printed(pieces: list[tuple[bytes, int]]) -> list[Optional[Block]]:
     """The blocks as printed by bpftrace; None for each block that is not (the caller parses it line by line)."""
     lines = _Lines(pieces)
-    codes, names, counts = _read_rows(lines, pieces)
+    codes, names, counts = _read_rows(lines)
     fields = _read_headers(lines)
     read, written = _operations(lines, fields, counts, len(pieces))
     header_lines = lines.header_lines
