@@ -173,3 +173,18 @@ def test_users_and_machines_keep_their_latest_status_over_the_batches_of_one_tra
         got_users = {u.username: (u.first_seen, u.last_seen, u.role, u.affiliation) for u in conn.execute(select(users))}
         got_machines = {m.name: (m.first_seen, m.last_seen, m.machine_type) for m in conn.execute(select(machines))}
     assert got_users == seen_users and got_machines == seen_machines
+
+
+def test_a_status_seen_later_is_not_undone_by_an_hour_in_between_read_afterwards(engine, tmp_path):
+    """A user's stored status is the one of the latest hour seen, even when an hour between its change and that
+    latest hour arrives later with another status; within one hour the last entry's status wins."""
+    def hour(epoch, *statuses):
+        entries = "".join(f"@rd_client(m{i},tik)[carol({status})]:\n{row('[2, 4)', 1)}\n\n"
+                          for i, status in enumerate(statuses))
+        return f"Log: t ({epoch})\n{entries}"
+    ingest_paths(engine, [write(tmp_path / "a.log", hour(3600, "stud/tik") + hour(7200, "staff/itet")
+                                + hour(10800, "guest/dfm", "staff/itet"))], progress=False)
+    ingest_paths(engine, [write(tmp_path / "b.log", hour(9000, "guest/dfm"))], progress=False)
+    with engine.connect() as conn:
+        carol = conn.execute(select(users).where(users.c.username == "carol")).one()
+    assert (carol.role, carol.affiliation, carol.first_seen, carol.last_seen) == ("staff", "itet", 3600, 10800)

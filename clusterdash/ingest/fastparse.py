@@ -117,20 +117,27 @@ def _read_rows(lines: _Lines) -> tuple[np.ndarray, list[Optional[str]], np.ndarr
     return codes, list(label_of_raw.values()), counts
 
 
-def _read_headers(lines: _Lines) -> list[Optional[tuple]]:
-    """The fields of every entry header line, rejecting the blocks with an unreadable or repeated one."""
+def _read_headers(lines: _Lines) -> tuple[list[Optional[tuple]], np.ndarray, list[Optional[tuple]]]:
+    """The fields of every entry header line, also as codes into the batch's distinct fields (returned too),
+    rejecting the blocks with an unreadable or repeated one."""
     fields = [header_fields(lines.data[start:end])
               for start, end in zip(lines.starts[lines.header_lines].tolist(), lines.ends[lines.header_lines].tolist())]
-    seen = set()
-    for block_index, f in zip(lines.block[lines.header_lines].tolist(), fields):
-        if f is None:
-            lines.bad[block_index] = True
-            continue
-        key = (block_index, f[0], f[1], f[3])
-        if key in seen:  # the same (direction, machine, user) twice in a block
-            lines.bad[block_index] = True
-        seen.add(key)
-    return fields
+    code_of: dict = {}
+    codes = np.fromiter((code_of.setdefault(f, len(code_of)) for f in fields), np.int64, len(fields))
+    distinct = list(code_of)
+    # The same (direction, machine, user) twice in a block, or an unreadable header: the block goes line by line.
+    key_of = {}
+    key_codes = np.array([-1 if f is None else key_of.setdefault((f[0], f[1], f[3]), len(key_of)) for f in distinct],
+                         dtype=np.int64)
+    blocks = lines.block[lines.header_lines]
+    keys = key_codes[codes] if len(codes) else codes
+    lines.reject(blocks[keys < 0])
+    combined = (blocks * max(1, len(key_of)) + keys)[keys >= 0]
+    ordered = np.sort(combined)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    if len(repeated):
+        lines.reject(blocks[keys >= 0][np.isin(combined, repeated)])
+    return fields, codes, distinct
 
 
 def _operations(lines: _Lines, fields: list[Optional[tuple]], counts: np.ndarray,
@@ -150,7 +157,7 @@ def _parse_printed(pieces: list[tuple[bytes, int]]) -> list[Optional[Block]]:
     """The blocks as printed by bpftrace; None for each block that is not (the caller parses it line by line)."""
     lines = _Lines(pieces)
     codes, names, counts = _read_rows(lines)
-    fields = _read_headers(lines)
+    fields, header_codes, distinct_fields = _read_headers(lines)
     read, written = _operations(lines, fields, counts, len(pieces))
     header_lines = lines.header_lines
     row_bounds = np.searchsorted(lines.owner, header_lines).tolist() + [len(lines.rows)]
@@ -172,6 +179,7 @@ def _parse_printed(pieces: list[tuple[bytes, int]]) -> list[Optional[Block]]:
                       end_line=offset + next_block_line[b])
         block.histograms = Histograms(fields[h0:h1], [offset + line for line in header_lines[h0:h1].tolist()],
                                       None, counts[r0:r1], [bound - r0 for bound in row_bounds[h0:h1]] + [r1 - r0],
-                                      {"rd": read[b], "wr": written[b]}, codes[r0:r1], names)
+                                      {"rd": read[b], "wr": written[b]}, codes[r0:r1], names,
+                                      header_codes[h0:h1], distinct_fields)
         blocks.append(block)
     return blocks

@@ -184,42 +184,58 @@ class Directory:
 
     def user_id(self, name: str, role: Optional[str], affiliation: Optional[str], epoch: int) -> int:
         """The user's id (a new one for a new user), keeping the status seen at the latest epoch."""
+        return self.see_user(name, role, affiliation, epoch, epoch)
+
+    def see_user(self, name: str, role: Optional[str], affiliation: Optional[str], first: int, last: int) -> int:
+        """The user's id (a new one for a new user), seen from epoch `first` to `last` with this status at `last`.
+        The stored status is the one seen at the latest epoch (status_epoch): an older hour read later cannot
+        change it, whatever order the hours come in."""
         user = self.users.get(name)
         if user is None:
             user = {"id": self.next_user, "username": name, "role": role, "affiliation": affiliation,
-                    "status_epoch": epoch, "first_seen": epoch, "last_seen": epoch}
+                    "status_epoch": last, "first_seen": first, "last_seen": last}
             self.next_user += 1
             self.users[name] = user
             self.new_users.append(user)
             return user["id"]
         changed = False
-        if epoch >= user["status_epoch"] and (user["role"], user["affiliation"]) != (role, affiliation):
-            user["role"], user["affiliation"], user["status_epoch"], changed = role, affiliation, epoch, True
-        if epoch < user["first_seen"]:
-            user["first_seen"], changed = epoch, True
-        if epoch > user["last_seen"]:
-            user["last_seen"], changed = epoch, True
+        if last >= user["status_epoch"]:
+            if (user["role"], user["affiliation"]) != (role, affiliation):
+                user["role"], user["affiliation"], changed = role, affiliation, True
+            if last > user["status_epoch"]:
+                user["status_epoch"], changed = last, True
+        if first < user["first_seen"]:
+            user["first_seen"], changed = first, True
+        if last > user["last_seen"]:
+            user["last_seen"], changed = last, True
         if changed:
             self.changed_users.add(name)
         return user["id"]
 
     def machine_id(self, name: str, machine_type: str, epoch: int) -> int:
         """The machine's id (a new one for a new machine), keeping the type seen at the latest epoch."""
+        return self.see_machine(name, machine_type, epoch, epoch)
+
+    def see_machine(self, name: str, machine_type: str, first: int, last: int) -> int:
+        """The machine's id (a new one for a new machine), seen from `first` to `last`, of this type at `last`."""
         machine = self.machines.get(name)
         if machine is None:
             machine = {"id": self.next_machine, "name": name, "machine_type": machine_type,
-                       "type_epoch": epoch, "first_seen": epoch, "last_seen": epoch}
+                       "type_epoch": last, "first_seen": first, "last_seen": last}
             self.next_machine += 1
             self.machines[name] = machine
             self.new_machines.append(machine)
             return machine["id"]
         changed = False
-        if epoch >= machine["type_epoch"] and machine["machine_type"] != machine_type:
-            machine["machine_type"], machine["type_epoch"], changed = machine_type, epoch, True
-        if epoch < machine["first_seen"]:
-            machine["first_seen"], changed = epoch, True
-        if epoch > machine["last_seen"]:
-            machine["last_seen"], changed = epoch, True
+        if last >= machine["type_epoch"]:
+            if machine["machine_type"] != machine_type:
+                machine["machine_type"], changed = machine_type, True
+            if last > machine["type_epoch"]:
+                machine["type_epoch"], changed = last, True
+        if first < machine["first_seen"]:
+            machine["first_seen"], changed = first, True
+        if last > machine["last_seen"]:
+            machine["last_seen"], changed = last, True
         if changed:
             self.changed_machines.add(name)
         return machine["id"]
@@ -371,10 +387,8 @@ class _NewSessions:
     def __init__(self) -> None:
         self.ids: list[int] = []
         self.entry_ids: list[int] = []
-        self.user_ids: list[int] = []
-        self.machine_ids: list[int] = []
-        self.directions: list[str] = []
         self.epochs: list[int] = []
+        self.header_parts: list[tuple[list, np.ndarray]] = []  # (distinct header fields, each entry's code)
         self.lengths: list[int] = []  # rows per session, zeros included
         self.bucket_parts: list[np.ndarray] = []  # every row's size bucket id, block after block
         self.count_parts: list[np.ndarray] = []
@@ -392,15 +406,10 @@ class _NewSessions:
         self.ids.extend(range(first, first + count))
         self.entry_ids.extend([log_entry_id] * count)
         self.epochs.extend([epoch] * count)
-        # Once per user and machine of the block; when one has two statuses in a block the last wins, as it
-        # would entry by entry.
-        user_ids = {user: directory.user_id(user, role, affiliation, epoch)
-                    for user, (role, affiliation) in {h[3]: (h[4], h[5]) for h in headers}.items()}
-        machine_ids = {machine: directory.machine_id(machine, machine_type, epoch)
-                       for machine, machine_type in {h[1]: h[2] for h in headers}.items()}
-        self.user_ids.extend([user_ids[h[3]] for h in headers])
-        self.machine_ids.extend([machine_ids[h[1]] for h in headers])
-        self.directions.extend([h[0] for h in headers])
+        if histograms.header_codes is not None:
+            self.header_parts.append((histograms.header_names, histograms.header_codes))
+        else:
+            self.header_parts.append((headers, np.arange(count)))
         bounds = histograms.bounds
         self.lengths.extend([hi - lo for lo, hi in zip(bounds, bounds[1:])])
         self.bucket_parts.append(self._bucket_ids(directory, histograms))
@@ -422,6 +431,7 @@ class _NewSessions:
         user id, machine id, direction 0 rd / 1 wr). Adds the operations to `counts`."""
         for _, label, _ in self.added_rows:
             directory.bucket_id(label)
+        user_ids, machine_ids, is_write = self._resolve(directory)
         ids = np.array(self.ids, dtype=np.int64)
         bucket_ids = np.concatenate(self.bucket_parts) if self.bucket_parts else np.zeros(0, dtype=np.int64)
         row_counts = np.concatenate(self.count_parts) if self.count_parts else np.zeros(0, dtype=np.int64)
@@ -431,7 +441,8 @@ class _NewSessions:
             np.bincount(owner, weights=row_counts * weight[bucket_ids], minlength=len(ids))
             for weight in directory.weights())
         highs = [None if u else h for h, u in zip(high.tolist(), unbounded.tolist())]
-        sessions = list(zip(self.ids, self.entry_ids, self.user_ids, self.machine_ids, self.directions, self.epochs,
+        sessions = list(zip(self.ids, self.entry_ids, user_ids.tolist(), machine_ids.tolist(),
+                            _DIRECTION_NAMES[is_write.astype(np.int64)].tolist(), self.epochs,
                             np.rint(operations).astype(np.int64).tolist(), np.rint(small).astype(np.int64).tolist(),
                             low.tolist(), mid.tolist(), highs))
         stored = row_counts != 0
@@ -439,13 +450,56 @@ class _NewSessions:
         if self.added_rows:
             ops = np.concatenate([ops, np.array([(sid, directory.buckets[label], count)
                                                  for sid, label, count in self.added_rows], dtype=np.int64)])
-        is_write = np.array([d == "wr" for d in self.directions], dtype=bool)
         counts.operations["rd"] += int(row_counts[~is_write[owner]].sum())
         counts.operations["wr"] += int(row_counts[is_write[owner]].sum())
-        rollup_sessions = np.column_stack([ids, np.array(self.epochs, dtype=np.int64),
-                                           np.array(self.user_ids, dtype=np.int64),
-                                           np.array(self.machine_ids, dtype=np.int64), is_write.astype(np.int64)])
+        rollup_sessions = np.column_stack([ids, np.array(self.epochs, dtype=np.int64), user_ids, machine_ids,
+                                           is_write.astype(np.int64)])
         return sessions, ops.reshape(-1, 3), rollup_sessions.reshape(-1, 5)
+
+    def _resolve(self, directory: "Directory") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(user id, machine id, is a write) of every new session, with the directory told once per user and per
+        machine of the batch when it was first and last seen and its status (type) at the last: the status in
+        the latest hour, and in that hour the last entry's, as entry by entry. Python runs per distinct header
+        of the batch, not per entry."""
+        fields: list[tuple] = []
+        base_of: dict[int, int] = {}
+        parts = []
+        for distinct, codes in self.header_parts:
+            base = base_of.get(id(distinct))
+            if base is None:
+                base = base_of[id(distinct)] = len(fields)
+                fields.extend(distinct)
+            parts.append(codes + base)
+        header = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        epochs = np.array(self.epochs, dtype=np.int64)
+        users: dict[str, int] = {}
+        machines_: dict[str, int] = {}
+        user_of = np.array([users.setdefault(f[3], len(users)) for f in fields], dtype=np.int64)[header]
+        machine_of = np.array([machines_.setdefault(f[1], len(machines_)) for f in fields], dtype=np.int64)[header]
+        user_ids = np.zeros(len(users), dtype=np.int64)  # users of the batch's other blocks (stored ones) stay 0
+        names = list(users)
+        for i, first, last, at in _seen(user_of, epochs):
+            f = fields[header[at]]
+            user_ids[i] = directory.see_user(names[i], f[4], f[5], first, last)
+        machine_ids = np.zeros(len(machines_), dtype=np.int64)
+        names = list(machines_)
+        for i, first, last, at in _seen(machine_of, epochs):
+            machine_ids[i] = directory.see_machine(names[i], fields[header[at]][2], first, last)
+        is_write = np.array([f[0] == "wr" for f in fields], dtype=bool)[header]
+        return user_ids[user_of], machine_ids[machine_of], is_write
+
+
+_DIRECTION_NAMES = np.array(["rd", "wr"], dtype=object)
+
+
+def _seen(key: np.ndarray, epochs: np.ndarray):
+    """Per distinct key: (key, first epoch, last epoch, index of its last entry in its last epoch)."""
+    order = np.lexsort((np.arange(len(key)), epochs, key))  # by key, then epoch, then position
+    ordered = key[order]
+    ends = np.flatnonzero(np.r_[ordered[1:] != ordered[:-1], True]) if len(key) else np.zeros(0, dtype=np.int64)
+    starts = np.r_[0, ends[:-1] + 1] if len(ends) else ends
+    return zip(ordered[ends].tolist(), epochs[order[starts]].tolist(), epochs[order[ends]].tolist(),
+               order[ends].tolist())
 
 
 def _merge_blocks(conn, directory, merge, new: "_NewSessions", counts) -> None:

@@ -122,7 +122,8 @@ class Histograms:
 
     The batch parser gives the labels as codes instead: `codes` (an integer array, one per row) index `names`,
     the distinct labels of its whole batch (one list shared by its blocks), and `counts` is an integer array;
-    the loader then turns a batch's labels into bucket ids once per distinct label, not once per row."""
+    the loader then turns a batch's labels into bucket ids once per distinct label, not once per row. Likewise
+    `header_codes` index `header_names`, the batch's distinct header fields."""
 
     headers: list[tuple]
     lines: list[int]
@@ -132,6 +133,8 @@ class Histograms:
     totals: Optional[dict[str, int]] = None  # operations per direction, when the parser summed them already
     codes: Any = None  # numpy array of label codes, with labels None
     names: Optional[list[str]] = None
+    header_codes: Any = None  # from the batch parser: headers[i] is header_names[header_codes[i]]
+    header_names: Optional[list[tuple]] = None
 
     def label_list(self) -> list[str]:
         return self.labels if self.labels is not None else [self.names[c] for c in self.codes.tolist()]
