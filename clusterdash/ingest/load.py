@@ -187,28 +187,14 @@ class Directory:
         return self.see_user(name, role, affiliation, epoch, epoch)
 
     def see_user(self, name: str, role: Optional[str], affiliation: Optional[str], first: int, last: int) -> int:
-        """The user's id (a new one for a new user), seen from epoch `first` to `last` with this status at `last`.
-        The stored status is the one seen at the latest epoch (status_epoch): an older hour read later cannot
-        change it, whatever order the hours come in."""
+        """The user's id (a new one for a new user), seen from epoch `first` to `last` with this status at `last`."""
         user = self.users.get(name)
         if user is None:
-            user = {"id": self.next_user, "username": name, "role": role, "affiliation": affiliation,
-                    "status_epoch": last, "first_seen": first, "last_seen": last}
+            user = self.users[name] = {"id": self.next_user, "username": name, "role": role, "affiliation": affiliation,
+                                       "status_epoch": last, "first_seen": first, "last_seen": last}
             self.next_user += 1
-            self.users[name] = user
             self.new_users.append(user)
-            return user["id"]
-        changed = False
-        if last >= user["status_epoch"]:
-            if (user["role"], user["affiliation"]) != (role, affiliation):
-                user["role"], user["affiliation"], changed = role, affiliation, True
-            if last > user["status_epoch"]:
-                user["status_epoch"], changed = last, True
-        if first < user["first_seen"]:
-            user["first_seen"], changed = first, True
-        if last > user["last_seen"]:
-            user["last_seen"], changed = last, True
-        if changed:
+        elif _seen_again(user, {"role": role, "affiliation": affiliation}, "status_epoch", first, last):
             self.changed_users.add(name)
         return user["id"]
 
@@ -220,23 +206,11 @@ class Directory:
         """The machine's id (a new one for a new machine), seen from `first` to `last`, of this type at `last`."""
         machine = self.machines.get(name)
         if machine is None:
-            machine = {"id": self.next_machine, "name": name, "machine_type": machine_type,
-                       "type_epoch": last, "first_seen": first, "last_seen": last}
+            machine = self.machines[name] = {"id": self.next_machine, "name": name, "machine_type": machine_type,
+                                             "type_epoch": last, "first_seen": first, "last_seen": last}
             self.next_machine += 1
-            self.machines[name] = machine
             self.new_machines.append(machine)
-            return machine["id"]
-        changed = False
-        if last >= machine["type_epoch"]:
-            if machine["machine_type"] != machine_type:
-                machine["machine_type"], changed = machine_type, True
-            if last > machine["type_epoch"]:
-                machine["type_epoch"], changed = last, True
-        if first < machine["first_seen"]:
-            machine["first_seen"], changed = first, True
-        if last > machine["last_seen"]:
-            machine["last_seen"], changed = last, True
-        if changed:
+        elif _seen_again(machine, {"machine_type": machine_type}, "type_epoch", first, last):
             self.changed_machines.add(name)
         return machine["id"]
 
@@ -299,6 +273,24 @@ class Directory:
                   "first_seen": m["first_seen"], "last_seen": m["last_seen"]} for m in changed_machines])
         self.changed_users, self.changed_machines = set(), set()
 
+
+
+def _seen_again(record: dict, status: dict, status_epoch: str, first: int, last: int) -> bool:
+    """Update a stored user's or machine's record for being seen again, from epoch `first` to `last`, with `status`
+    (field -> value) at `last`; returns whether it changed. The status kept is the one seen at the latest epoch
+    (record[status_epoch]): an older hour read later cannot change it, whatever order the hours come in."""
+    changed = False
+    if last >= record[status_epoch]:
+        for field_name, value in status.items():
+            if record[field_name] != value:
+                record[field_name], changed = value, True
+        if last > record[status_epoch]:
+            record[status_epoch], changed = last, True
+    if first < record["first_seen"]:
+        record["first_seen"], changed = first, True
+    if last > record["last_seen"]:
+        record["last_seen"], changed = last, True
+    return changed
 
 def write_blocks(conn: Connection, blocks: Iterable[Block], source: str,
                  rollups: Optional[PendingRollups] = None, directory: Optional[Directory] = None) -> LoadCounts:
