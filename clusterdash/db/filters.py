@@ -11,9 +11,9 @@ whole hours, and a block is in the range when its hour is.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timezone
-from typing import Any, Iterable, Mapping, Optional
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import Any, Optional
 from zoneinfo import ZoneInfo
 
 HOUR = 3600

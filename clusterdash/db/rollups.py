@@ -27,10 +27,10 @@ of the usage rollups answer "who used these sizes" and tell which keys of a size
 Maintenance. The ingest hands the new sessions and histogram rows of a transaction to add_to_rollups before it
 commits (the rollups never lag the rows): after each batch in follow mode, once per ~160k rows in a one-shot ingest
 (PendingRollups, which sums each batch to day cells as it comes). They are summed with numpy per day cell (day x
-user x machine x direction) x bucket, then per day, week, month and year, and upserted set-wise (every measure is additive, so a batch adds to what is stored). `clusterdash init` records an
-empty database's rollups as complete. Without a complete rollup state (an older database, another layout
-version) the first ingest or server start rebuilds
-everything from the raw tables (rebuild_rollups); a web request never does: the queries then read the raw
+user x machine x direction) x bucket, then per day, week, month and year, and upserted set-wise (every measure is
+additive, so a batch adds to what is stored). `clusterdash init` records an empty database's rollups as complete.
+Without a complete rollup state (an older database, another layout version) the first ingest or server start
+rebuilds everything from the raw tables (rebuild_rollups); a web request never does: the queries then read the raw
 tables. The per-user rollups are filed under each machine's current type (RollupMachineTypes); should a
 machine's type change, the ingest rebuilds them.
 """
