@@ -60,7 +60,7 @@ users = Table(
     # The latest role/affiliation seen (by block epoch, not by ingest order).
     Column("role", String(255)),
     Column("affiliation", String(255)),
-    Column("status_epoch", BigInteger, nullable=False),
+    Column("status_epoch", BigInteger, nullable=False),  # the latest block epoch the user was seen at
     Column("first_seen", BigInteger, nullable=False),
     Column("last_seen", BigInteger, nullable=False),
 )
@@ -71,7 +71,7 @@ machines = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("name", String(255), nullable=False, unique=True),
     Column("machine_type", String(255), nullable=False),  # latest seen, like a user's role
-    Column("type_epoch", BigInteger, nullable=False),
+    Column("type_epoch", BigInteger, nullable=False),  # the latest block epoch it was seen at
     Column("first_seen", BigInteger, nullable=False),
     Column("last_seen", BigInteger, nullable=False),
 )
