@@ -10,7 +10,7 @@ from sqlalchemy import func, inspect, select
 
 from clusterdash.db.engine import make_engine
 from clusterdash.db.queries import database_stats
-from clusterdash.db.schema import machines, rejected_lines, user_sessions, users
+from clusterdash.db.schema import io_size_ranges, machines, rejected_lines, user_sessions, users
 from clusterdash.ingest.demo import generate_lines
 from clusterdash.ingest.pipeline import ingest_paths
 from tests.followtools import REPO, reference
@@ -188,3 +188,16 @@ def test_a_status_seen_later_is_not_undone_by_an_hour_in_between_read_afterwards
     with engine.connect() as conn:
         carol = conn.execute(select(users).where(users.c.username == "carol")).one()
     assert (carol.role, carol.affiliation, carol.first_seen, carol.last_seen) == ("staff", "itet", 3600, 10800)
+
+
+def test_a_rejected_row_adds_no_size_bucket(engine, tmp_path):
+    """A row no entry owns is rejected with its line; its bucket label, seen nowhere else, gets no IOSizeRanges
+    row (the batch parser codes every label of the batch, the loader resolves only those of stored rows)."""
+    text = (f"Log: t (3600)\n@rd_client(m,tik)[carol(stud/tik)]:\n{row('[2, 4)', 1)}\n\n{row('[8, 16)', 5)}\n\n"
+            f"Log: t (7200)\n@rd_client(m,tik)[carol(stud/tik)]:\n{row('[2, 4)', 2)}\n\n"
+            f"Log: t (10800)\n@rd_client(m,tik)[carol(stud/tik)]:\n{row('[2, 4)', 3)}\n\n")
+    report = ingest_paths(engine, [write(tmp_path / "io_usage.log", text)], progress=False)
+    assert [(line, "outside any entry" in reason) for _, line, _, reason in report.rejected] == [(5, True)]
+    with engine.connect() as conn:
+        labels = set(conn.execute(select(io_size_ranges.c.label)).scalars())
+    assert labels == {"[2, 4)"}

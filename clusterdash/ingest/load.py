@@ -411,11 +411,18 @@ class _NewSessions:
         """The bucket id of each row: through the batch's distinct labels when the parser coded them."""
         if histograms.codes is None:
             return np.fromiter(map(directory.bucket_id, histograms.labels), np.int64, len(histograms.labels))
-        known = self._names.get(id(histograms.names))
+        names = histograms.names
+        known = self._names.get(id(names))
         if known is None:
-            ids = [-1 if name is None else directory.bucket_id(name) for name in histograms.names]
-            known = self._names[id(histograms.names)] = (histograms.names, np.array(ids, dtype=np.int64))
-        return known[1][histograms.codes]
+            known = self._names[id(names)] = (names, np.full(len(names), _UNRESOLVED, dtype=np.int64))
+        ids = known[1]
+        found = ids[histograms.codes]
+        if (found == _UNRESOLVED).any():  # labels first used here (only these: a label of the batch's rejected
+            # or stored blocks gets no IOSizeRanges row from this batch)
+            for code in set(histograms.codes[found == _UNRESOLVED].tolist()):
+                ids[code] = directory.bucket_id(names[code])
+            found = ids[histograms.codes]
+        return found
 
     def columns(self, directory: "Directory", counts: LoadCounts) -> tuple[list[tuple], np.ndarray, np.ndarray]:
         """(UserSessions rows in SESSION_COLUMNS order; IOOperations rows as an (n, 3) array of session id, size
@@ -482,6 +489,7 @@ class _NewSessions:
 
 
 _DIRECTION_NAMES = np.array(["rd", "wr"], dtype=object)
+_UNRESOLVED = -1  # a label code not yet given its bucket id
 
 
 def _seen(key: np.ndarray, epochs: np.ndarray):
