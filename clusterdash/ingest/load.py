@@ -28,7 +28,7 @@ import numpy as np
 from sqlalchemy import Connection, Index, bindparam, func, insert, select, update
 
 from clusterdash.db.bulk import drop_secondary_indexes, insert_rows
-from clusterdash.db.rollups import PendingRollups, add_to_rollups
+from clusterdash.db.rollups import DIRECTIONS, PendingRollups, add_to_rollups
 from clusterdash.db.schema import (
     io_operations,
     io_size_ranges,
@@ -292,6 +292,7 @@ def _seen_again(record: dict, status: dict, status_epoch: str, first: int, last:
         record["last_seen"], changed = last, True
     return changed
 
+
 def write_blocks(conn: Connection, blocks: Iterable[Block], source: str,
                  rollups: Optional[PendingRollups] = None, directory: Optional[Directory] = None) -> LoadCounts:
     """Store `blocks` (read from `source`) inside the caller's write transaction. Idempotent. The rollups are
@@ -354,12 +355,12 @@ def write_blocks(conn: Connection, blocks: Iterable[Block], source: str,
 BYTES_PER_SESSION = 800  # of log text, for a real-shaped log: ~9 histogram rows of 79 bytes and a header
 
 
-def defer_session_indexes(conn: Connection, bytes_ahead: Optional[int]) -> list[Index]:
+def defer_session_indexes(conn: Connection, directory: Directory, bytes_ahead: Optional[int]) -> list[Index]:
     """Before a bulk load of `bytes_ahead` bytes of log (None: unknown, e.g. compressed) in the caller's
     transaction: drop UserSessions' secondary indexes when the load will add more sessions than the table holds,
     which makes building them afresh cheaper than inserting into them (the first ingest of a month: its sessions
     go in ~2x faster). Returns the indexes to create again before the commit (db.bulk.create_indexes)."""
-    stored = conn.execute(select(func.max(user_sessions.c.id))).scalar() or 0  # ids are dense: max is a count
+    stored = directory.next_session - 1  # session ids are dense: the last one is the count
     expected = None if bytes_ahead is None else bytes_ahead // BYTES_PER_SESSION
     if expected is not None and expected <= stored:
         return []
@@ -369,6 +370,7 @@ def defer_session_indexes(conn: Connection, bytes_ahead: Optional[int]) -> list[
 
 
 DEFER_INDEXES_BELOW = 20_000  # stored sessions: about what one transaction of a one-shot ingest adds
+
 
 class _NewSessions:
     """The sessions a batch adds, kept as columns, and the histogram rows it adds (to them or to sessions stored
@@ -488,7 +490,7 @@ class _NewSessions:
         return user_ids[user_of], machine_ids[machine_of], is_write
 
 
-_DIRECTION_NAMES = np.array(["rd", "wr"], dtype=object)
+_DIRECTION_NAMES = np.array(DIRECTIONS, dtype=object)  # by is-a-write: 0 rd, 1 wr
 _UNRESOLVED = -1  # a label code not yet given its bucket id
 
 

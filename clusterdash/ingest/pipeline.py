@@ -377,8 +377,8 @@ class _Transaction:
         if self._open is None:
             self._open = contextlib.ExitStack()
             self._conn = self._open.enter_context(write_transaction(self._engine))
-            self._deferred = defer_session_indexes(self._conn, bytes_ahead)
             self.directory = Directory(self._conn)
+            self._deferred = defer_session_indexes(self._conn, self.directory, bytes_ahead)
             if self._deferred:
                 log.debug("bulk load: indexes %s dropped until the commit",
                           ", ".join(index.name for index in self._deferred))
