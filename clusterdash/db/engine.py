@@ -13,7 +13,6 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from clusterdash.db.schema import metadata
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-WRITER_CACHE_KIB, DEFAULT_CACHE_KIB = -8000, -2000  # PRAGMA cache_size: negative means KiB
 # Any constant works: it only has to be the same for every clusterdash writer.
 POSTGRES_WRITER_LOCK = 0x636C7573
 
@@ -68,9 +67,8 @@ def _configure_sqlite(engine: Engine) -> None:
         # costs a third of the insert time. PostgreSQL still enforces the same foreign keys, and the shared
         # test suite runs there too. (The pragma only takes effect outside a transaction, hence here.)
         conn.exec_driver_sql(f"PRAGMA foreign_keys={'OFF' if writer else 'ON'}")
-        # The writer touches index pages all over UserSessions: an 8 MiB page cache (SQLite's default is 2 MiB)
-        # makes a year's ingest about 10 % faster and keeps its peak memory under 100 MB. Readers keep the default.
-        conn.exec_driver_sql(f"PRAGMA cache_size={WRITER_CACHE_KIB if writer else DEFAULT_CACHE_KIB}")
+        # The page cache stays at SQLite's default (2 MiB) for the writer too: 8 MiB measured at most 5 % faster on a
+        # year of log (within this machine's noise) and cost 7 MB of the ingest's 100 MB memory budget.
         conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
 
