@@ -2,10 +2,12 @@
 
 import random
 
+import numpy as np
 import pytest
 
 from clusterdash.ingest.demo import generate_lines
-from clusterdash.ingest.fastparse import parse_pieces
+from clusterdash.ingest import fastparse
+from clusterdash.ingest.fastparse import distinct_rows, parse_pieces
 from clusterdash.ingest.parse import parse_block_bytes
 from clusterdash.ingest.pipeline import split_pieces
 from tests.test_parse import MALFORMED, _random_block, row
@@ -82,3 +84,20 @@ def test_every_oddity_gives_the_line_by_line_result(name, text):
                                                .replace("1741788015", "1741791615")))
     printed = name in ("as printed", "header without rows at the end", "trailing space after a header")
     assert fast == [True, printed, True]  # the neighbours are not affected
+
+
+def test_distinct_rows_codes_equal_rows_alike_and_gives_up_on_a_shared_slot():
+    rng = np.random.default_rng(11)
+    words = rng.integers(0, 2**63, size=(40, 2), dtype=np.uint64)[rng.integers(0, 40, size=5000)]
+    codes, first = distinct_rows(words)
+    assert (words[first[codes]] == words).all()  # each row is its code's row
+    assert len(first) == len({tuple(w) for w in words.tolist()})  # one code per distinct row
+    assert distinct_rows(np.array([[1, 2], [3, 4], [5, 6]], dtype=np.uint64), bits=1) is None  # 3 rows, 2 slots
+
+
+def test_labels_coded_without_the_hash_table_parse_the_same(monkeypatch):
+    monkeypatch.setattr(fastparse, "HASH_BITS", 1)  # every batch has 3+ distinct labels: the dict path codes them
+    demo = list(generate_lines(days=2, seed=3))
+    text = "".join(demo[: len(demo) // 2]) + MALFORMED + "".join(demo[len(demo) // 2:])
+    fast = assert_same_as_one_by_one(pieces_of(text))
+    assert sum(fast) > 0.8 * len(fast)

@@ -100,31 +100,66 @@ def _read_rows(lines: _Lines) -> tuple[np.ndarray, list[Optional[str]], np.ndarr
     lines.reject(block_of_row[malformed])
     counts = ((digits.astype(np.int64) - _ZERO) * is_digit) @ _DIGIT_VALUES
 
-    raw_labels = np.ascontiguousarray(cells[:, :_LABEL_END]).view(f"S{_LABEL_END}").ravel()
-    raw_list = raw_labels.tolist()
-    label_of_raw = {raw: printed_label(raw) for raw in set(raw_list)}
-    invalid = [raw for raw, label in label_of_raw.items() if label is None]
+    label_columns = np.ascontiguousarray(cells[:, :_LABEL_END])
+    raw_labels = label_columns.view(f"S{_LABEL_END}").ravel()
+    coded = distinct_rows(label_columns.view(np.uint64), HASH_BITS)
+    if coded is not None:
+        codes, first = coded
+        distinct_raw = raw_labels[first].tolist()
+    else:  # two different label columns share a hash slot: code them through a dict instead
+        raw_list = raw_labels.tolist()
+        distinct_raw = list(dict.fromkeys(raw_list))
+        code_of_raw = {raw: code for code, raw in enumerate(distinct_raw)}
+        codes = np.fromiter(map(code_of_raw.__getitem__, raw_list), np.int64, len(raw_list))
+    label_of_raw = {raw: printed_label(raw) for raw in distinct_raw}
+    invalid = [code for code, raw in enumerate(distinct_raw) if label_of_raw[raw] is None]
     if invalid:
-        lines.reject(block_of_row[np.isin(raw_labels, invalid)])
-    code_of_raw = {raw: code for code, raw in enumerate(label_of_raw)}
-    codes = np.fromiter(map(code_of_raw.__getitem__, raw_list), np.int64, len(raw_list))
+        lines.reject(block_of_row[np.isin(codes, invalid)])
     # A bucket twice in one entry (an orphan row has its own key: it is no one's, and its block is rejected).
-    keys = np.where(lines.orphan, -1 - np.arange(len(rows)), lines.owner * len(code_of_raw) + codes)
+    keys = np.where(lines.orphan, -1 - np.arange(len(rows)), lines.owner * len(distinct_raw) + codes)
     ordered = np.sort(keys)
     repeated = ordered[1:][ordered[1:] == ordered[:-1]]
     if len(repeated):
         lines.reject(block_of_row[np.isin(keys, repeated)])
-    return codes, list(label_of_raw.values()), counts
+    return codes, [label_of_raw[raw] for raw in distinct_raw], counts
+
+
+HASH_BITS = 16  # a table of 65,536 slots
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: the high bits of the product spread nearby words apart
+
+
+def distinct_rows(words: np.ndarray, bits: int = HASH_BITS) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """Equal rows of a 2-D uint64 array coded alike, without sorting: (code of each row, one row index per code),
+    or None when two different rows fall into the same one of the 2**bits hash slots (the caller then codes them
+    another way).
+
+    Why: a batch's label column holds ~25 distinct values in ~25k rows; a dict lookup per row, or the sort inside
+    np.unique, costs several times more than these few passes over the rows and a table of 2**bits entries."""
+    mixed = np.zeros(len(words), dtype=np.uint64)
+    for column in words.T:
+        mixed = (mixed ^ column) * _MIX
+    slot = (mixed >> np.uint64(64 - bits)).astype(np.int64)
+    representative = np.zeros(1 << bits, dtype=np.int64)
+    representative[slot] = np.arange(len(words))  # some row of each slot: which one does not matter
+    if not (words == words[representative[slot]]).all():
+        return None
+    used = np.zeros(1 << bits, dtype=bool)
+    used[slot] = True
+    return (np.cumsum(used) - 1)[slot], representative[used]
 
 
 def _read_headers(lines: _Lines) -> tuple[list[Optional[tuple]], np.ndarray, list[Optional[tuple]]]:
     """The fields of every entry header line, also as codes into the batch's distinct fields (returned too),
     rejecting the blocks with an unreadable or repeated one."""
-    fields = [header_fields(lines.data[start:end])
-              for start, end in zip(lines.starts[lines.header_lines].tolist(), lines.ends[lines.header_lines].tolist())]
-    code_of: dict = {}
-    codes = np.fromiter((code_of.setdefault(f, len(code_of)) for f in fields), np.int64, len(fields))
-    distinct = list(code_of)
+    data = lines.data
+    texts = [data[start:end]
+             for start, end in zip(lines.starts[lines.header_lines].tolist(), lines.ends[lines.header_lines].tolist())]
+    # Coded by their text (a dict lookup per header): the same few hundred headers come back every hour. Two texts
+    # can give the same fields (one with a trailing space): they share a key below, so a repeat is still seen.
+    code_of = {text: code for code, text in enumerate(dict.fromkeys(texts))}
+    codes = np.fromiter(map(code_of.__getitem__, texts), np.int64, len(texts))
+    distinct = [header_fields(text) for text in code_of]
+    fields = [distinct[code] for code in codes.tolist()]
     # The same (direction, machine, user) twice in a block, or an unreadable header: the block goes line by line.
     key_of = {}
     key_codes = np.array([-1 if f is None else key_of.setdefault((f[0], f[1], f[3]), len(key_of)) for f in distinct],
