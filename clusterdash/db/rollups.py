@@ -43,7 +43,7 @@ import weakref
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from itertools import chain
-from typing import Iterable, Iterator, Optional, Sequence
+from typing import Iterable, Iterator, NamedTuple, Optional, Sequence
 
 import numpy as np
 from sqlalchemy import BigInteger, Connection, Engine, Float, Integer, String, Table, delete, inspect, select
@@ -281,11 +281,30 @@ def _periods(days: np.ndarray, zone_name: str) -> dict[str, np.ndarray]:
 _KEY_LIMIT = 1 << 62  # a combined key stays below this: int64 arithmetic cannot overflow
 
 
-def _group(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct rows of the given equal-length int64 columns: (keys (g, c), group index per row, first row per
-    group). The columns are combined into one int64 key by mixed-radix arithmetic on their value ranges (ids,
-    directions and type codes span little), so that one 1-D sort finds the groups; a column of wide range
-    (epochs) is ranked first, and the key is compacted whenever the next column could overflow it."""
+class _Grouping(NamedTuple):
+    """Rows grouped by key: `keys` (g, c) the distinct key rows in key order, `group` each row's group index,
+    `order` the rows sorted by group (stably) and `starts` where each group begins in that order. The sort is
+    made once and serves every sum over the same grouping."""
+
+    keys: np.ndarray
+    group: np.ndarray
+    order: np.ndarray
+    starts: np.ndarray
+
+    def sums(self, matrix: np.ndarray) -> np.ndarray:
+        """Rows of `matrix` summed per group."""
+        return np.add.reduceat(matrix[self.order], self.starts, axis=0) if len(self.starts) else matrix[:0]
+
+    def ors(self, values: np.ndarray) -> np.ndarray:
+        """Integer values OR-ed per group."""
+        return np.bitwise_or.reduceat(values[self.order], self.starts) if len(self.starts) else values[:0]
+
+
+def _group(columns: Sequence[np.ndarray]) -> _Grouping:
+    """The distinct rows of the given equal-length int64 columns, and which rows are each (see _Grouping). The
+    columns are combined into one int64 key by mixed-radix arithmetic on their value ranges (ids, directions and
+    type codes span little), so that one 1-D sort finds the groups; a column of wide range (epochs) is ranked
+    first, and the key is compacted whenever the next column could overflow it."""
     key = np.zeros(len(columns[0]), dtype=np.int64)
     span_so_far = 1
     for column in columns:
@@ -300,16 +319,14 @@ def _group(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.nd
             span_so_far = int(key.max(initial=0)) + 1
         key = key * span + (column - low)
         span_so_far *= span
-    _, first, group = np.unique(key, return_index=True, return_inverse=True)
-    group = group.reshape(-1)
-    return np.stack([c[first] for c in columns], axis=1), group, first
-
-
-def _sum_rows(matrix: np.ndarray, group: np.ndarray, groups: int) -> np.ndarray:
-    """Rows of `matrix` summed per group (0..groups-1; every group has a row)."""
-    order = np.argsort(group, kind="stable")
-    starts = np.flatnonzero(np.r_[True, np.diff(group[order]) != 0])
-    return np.add.reduceat(matrix[order], starts, axis=0)
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    begins = np.r_[True, ordered[1:] != ordered[:-1]] if len(key) else np.zeros(0, dtype=bool)
+    starts = np.flatnonzero(begins)
+    group = np.empty(len(key), dtype=np.int64)
+    group[order] = np.cumsum(begins) - 1
+    first = order[starts]  # a stable sort puts each group's first row first
+    return _Grouping(np.stack([c[first] for c in columns], axis=1), group, order, starts)
 
 
 class _DayCells:
@@ -333,7 +350,8 @@ class _DayCells:
         order = np.argsort(sessions[:, 0], kind="stable")
         sessions, is_new = sessions[order], is_new[order]
         hours = (sessions[:, 1] - 1800) // 3600 * 3600  # filters.hour_of, vectorised
-        keys, cell_of_session, _ = _group([_days(hours, zone_name), sessions[:, 2], sessions[:, 3], sessions[:, 4]])
+        by_cell = _group([_days(hours, zone_name), sessions[:, 2], sessions[:, 3], sessions[:, 4]])
+        keys, cell_of_session = by_cell.keys, by_cell.group
         counted = np.bincount(cell_of_session, weights=is_new.astype(np.float64), minlength=len(keys))
         cell_of_row = cell_of_session[np.searchsorted(sessions[:, 0], rows[:, 0])]
         return cls(keys, np.rint(counted).astype(np.int64), _sum_entries(cell_of_row, rows[:, 1],
@@ -346,7 +364,8 @@ class _DayCells:
             return parts[0]
         keys = np.concatenate([p.keys for p in parts])
         offsets = np.cumsum([0] + [len(p.keys) for p in parts[:-1]])
-        merged_keys, cell_of_key, _ = _group([keys[:, i] for i in range(4)])
+        by_key = _group([keys[:, i] for i in range(4)])
+        merged_keys, cell_of_key = by_key.keys, by_key.group
         sessions = np.bincount(cell_of_key, weights=np.concatenate([p.sessions for p in parts]).astype(np.float64),
                                minlength=len(merged_keys))
         entries = np.concatenate([p.entries for p in parts])
@@ -363,7 +382,8 @@ def _sum_entries(cells: np.ndarray, buckets: np.ndarray, rows: np.ndarray, opera
     width = int(buckets.max()) + 1
     flat = cells * width + buckets
     if int(flat.max()) >= _DENSE_LIMIT:  # thousands of distinct labels: group by sorting instead
-        keys, flat, _ = _group([cells, buckets])
+        grouping = _group([cells, buckets])
+        keys, flat = grouping.keys, grouping.group
         width, codes = None, keys
     size = int(flat.max()) + 1
     row_sums = np.bincount(flat, weights=rows, minlength=size)  # float64, exact for sums below 2**53, as before
@@ -424,10 +444,8 @@ def _summarise_cells(day_cells: _DayCells, zone_name: str, buckets: _Buckets,
     for table in (rollup_usage, rollup_user_usage, rollup_machine_usage):
         spec, parts = keyed(table), []
         for grain in GRAINS[table.name]:
-            keys, group, _ = _group([cell_period[grain]] + [column for column, _ in spec])
-            measures = _sum_rows(usage, group, len(keys))
-            order = np.argsort(group, kind="stable")
-            ored = np.bitwise_or.reduceat(bits[order], np.flatnonzero(np.r_[True, np.diff(group[order]) != 0]))
+            grouping = _group([cell_period[grain]] + [column for column, _ in spec])
+            keys, measures, ored = grouping.keys, grouping.sums(usage), grouping.ors(bits)
             ints = np.rint(measures).astype(np.int64)
             parts.append([[grain] * len(keys), keys[:, 0]] + stored(keys, spec)
                          + [ints[:, 0], ints[:, 1], ints[:, 2], ints[:, 3], measures[:, 4], measures[:, 5],
@@ -437,9 +455,8 @@ def _summarise_cells(day_cells: _DayCells, zone_name: str, buckets: _Buckets,
     for table in (rollup_sizes, rollup_user_sizes, rollup_machine_sizes, rollup_pair_sizes):
         spec, parts = keyed(table), []
         for grain in GRAINS[table.name]:
-            keys, group, _ = _group([cell_period[grain]] + [column for column, _ in spec])
-            counts = _sum_rows(row_counts, group, len(keys))
-            ops = _sum_rows(operations, group, len(keys))
+            grouping = _group([cell_period[grain]] + [column for column, _ in spec])
+            keys, counts, ops = grouping.keys, grouping.sums(row_counts), grouping.sums(operations)
             g, j = np.nonzero(counts)
             parts.append([[grain] * len(g), keys[g, 0]] + stored(keys, spec, g)
                          + [buckets.ids[j], counts[g, j], np.rint(ops[g, j]).astype(np.int64)])
