@@ -106,6 +106,10 @@ def test_clicking_a_user_bar_filters_the_machines_panel_and_the_time_series(dash
     wait_until(dashboard, lambda: query_of(dashboard).get("user") == [second], what="plain click to replace")
     dashboard.find_element(".chip-remove").click()
     wait_until(dashboard, lambda: "user" not in query_of(dashboard), what="the chip to remove the selection")
+    # Clearing it restores the unfiltered panels (and the test ends with no callback still in flight).
+    wait_until(dashboard, lambda: total(dashboard, "machines-graph") == pytest.approx(machines_before, rel=1e-9)
+               and series_total(dashboard) == pytest.approx(series_before, rel=1e-9), what="the unfiltered panels")
+    wait_for_panels(dashboard)
     assert dashboard.get_logs() == []
 
 

@@ -41,22 +41,37 @@ def wait_for(url: str, process: subprocess.Popen, timeout: float = 60) -> str:
     raise AssertionError(f"{url} did not answer within {timeout} s")
 
 
-def stop(process: subprocess.Popen) -> str:
-    process.send_signal(signal.SIGINT)
+def start(command: list[str], **options) -> subprocess.Popen:
+    """A server process in a process group of its own (so that stop() reaches its workers too), output piped."""
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, **options)
+
+
+def stop(process: subprocess.Popen, sig: int = signal.SIGINT, timeout: float = 30) -> str:
+    """Send `sig` to the server's process group and return its output once all of it has exited. Whatever is
+    still running after `timeout` is killed, workers included: a hung process fails the test instead of hanging
+    the run (its output is returned, and its return code says it was killed)."""
+    _signal_group(process, sig)
     try:
-        out, _ = process.communicate(timeout=15)
+        out, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        process.kill()
-        out, _ = process.communicate()
+        _signal_group(process, signal.SIGKILL)
+        out, _ = process.communicate(timeout=10)
     return out
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:  # every process of the group has exited already
+        pass
 
 
 def test_serve_with_an_empty_database_says_what_to_run_and_demo_fills_it(tmp_path):
     port = free_port()
     db = f"sqlite:///{tmp_path / 'dash.db'}"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    plain = subprocess.Popen([sys.executable, "-m", "clusterdash", "--db", db, "serve", "--port", str(port)],
-                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    plain = start([sys.executable, "-m", "clusterdash", "--db", db, "serve", "--port", str(port)], cwd=tmp_path, env=env)
     try:
         page = wait_for(f"http://127.0.0.1:{port}/_dash-layout", plain)
         assert "No data yet" in page and f"clusterdash --db {db} ingest" in page
@@ -64,8 +79,8 @@ def test_serve_with_an_empty_database_says_what_to_run_and_demo_fills_it(tmp_pat
         out = stop(plain)
     assert f"clusterdash --db {db} ingest /var/log/io_usage.log" in out and "serve --demo" in out
 
-    demo = subprocess.Popen([sys.executable, "-m", "clusterdash", "--db", db, "serve", "--port", str(port), "--demo"],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    demo = start([sys.executable, "-m", "clusterdash", "--db", db, "serve", "--port", str(port), "--demo"],
+                 cwd=tmp_path, env=env)
     try:
         page = wait_for(f"http://127.0.0.1:{port}/_dash-layout", demo, timeout=120)
         assert "users-graph" in page and "No data yet" not in page
@@ -84,11 +99,14 @@ def test_the_procfile_command_serves_the_same_app_under_gunicorn(tmp_path):
     port = free_port()
     env = {**os.environ, "CLUSTERDASH_DB": f"sqlite:///{tmp_path / 'g.db'}", "PORT": str(port)}
     command = procfile.split("web:", 1)[1].strip().replace("gunicorn", gunicorn, 1).replace("${PORT:-8050}", str(port))
-    server = subprocess.Popen(["bash", "-c", "exec " + command], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+    server = start(["bash", "-c", "exec " + command], cwd=ROOT, env=env)
     try:
         page = wait_for(f"http://127.0.0.1:{port}/_dash-layout", server)
         assert "No data yet" in page
         assert get(f"http://127.0.0.1:{port}/assets/bootstrap.min.css")[0] == 200
     finally:
-        stop(server)
+        # SIGTERM, as a Procfile runner or systemd stops it: a graceful shutdown of master and workers. (SIGINT, a
+        # quick shutdown, sends the workers SIGQUIT, whose handler in gunicorn's threaded worker can deadlock
+        # (python/cpython#121649); the master kills such a worker after its 30 s graceful timeout.)
+        out = stop(server, signal.SIGTERM)
+    assert server.returncode == 0, out
