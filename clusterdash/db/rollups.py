@@ -609,7 +609,7 @@ class PendingRollups:
             cells, self._cells = _DayCells.merged(self._cells), []
             _add_cells(conn, cells, self._zone)
         # The zone is read again by the next transaction: between two, a server may rebuild them in another.
-        self._cells, self._zone, self.rows = [], None, 0
+        self._zone, self.rows = None, 0
 
 
 def _machine_types(conn: Connection) -> dict[int, str]:
