@@ -111,8 +111,8 @@ def _read_rows(lines: _Lines) -> tuple[np.ndarray, list[Optional[str]], np.ndarr
         distinct_raw = list(dict.fromkeys(raw_list))
         code_of_raw = {raw: code for code, raw in enumerate(distinct_raw)}
         codes = np.fromiter(map(code_of_raw.__getitem__, raw_list), np.int64, len(raw_list))
-    label_of_raw = {raw: printed_label(raw) for raw in distinct_raw}
-    invalid = [code for code, raw in enumerate(distinct_raw) if label_of_raw[raw] is None]
+    labels = [printed_label(raw) for raw in distinct_raw]  # by code
+    invalid = [code for code, label in enumerate(labels) if label is None]
     if invalid:
         lines.reject(block_of_row[np.isin(codes, invalid)])
     # A bucket twice in one entry (an orphan row has its own key: it is no one's, and its block is rejected).
@@ -121,7 +121,7 @@ def _read_rows(lines: _Lines) -> tuple[np.ndarray, list[Optional[str]], np.ndarr
     repeated = ordered[1:][ordered[1:] == ordered[:-1]]
     if len(repeated):
         lines.reject(block_of_row[np.isin(keys, repeated)])
-    return codes, [label_of_raw[raw] for raw in distinct_raw], counts
+    return codes, labels, counts
 
 
 HASH_BITS = 16  # a table of 65,536 slots
