@@ -20,8 +20,14 @@ SHOW_REJECTED = 5
 def setting_option(name: str, *flags: str, **kwargs):
     """A click option for a declared setting: its env variable, default and help come from config.SETTINGS."""
     setting = config.SETTINGS[name]
-    return click.option(*(flags or (f"--{name}",)), envvar=setting.env, default=setting.default,
-                        show_default=True, help=f"{setting.help} [env: {setting.env}]", **kwargs)
+    return click.option(
+        *(flags or (f"--{name}",)),
+        envvar=setting.env,
+        default=setting.default,
+        show_default=True,
+        help=f"{setting.help} [env: {setting.env}]",
+        **kwargs,
+    )
 
 
 def friendly_errors(command):
@@ -38,6 +44,7 @@ def friendly_errors(command):
             if message is None:
                 raise
             raise click.ClickException(message) from exc
+
     return wrapper
 
 
@@ -49,9 +56,10 @@ def user_error_message(exc: Exception) -> str | None:
     """
     from sqlalchemy.exc import SQLAlchemyError
 
+    from clusterdash.errors import UserError
     from clusterdash.ingest.pipeline import InputError
 
-    if isinstance(exc, (InputError, ValueError)):  # DatabaseURLError is a ValueError
+    if isinstance(exc, (UserError, InputError, ValueError)):  # DatabaseURLError is a ValueError
         return str(exc)
     if isinstance(exc, SQLAlchemyError):
         first_line = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
@@ -65,6 +73,7 @@ class Context(dict):
     def engine(self):
         if "engine" not in self:
             from clusterdash.db.engine import make_engine
+
             self["engine"] = make_engine(self["db_url"])
         return self["engine"]
 
@@ -109,13 +118,22 @@ def init(obj):
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--strict", is_flag=True, help="Exit with status 1 when any line was rejected.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: when stderr is a terminal).")
-@click.option("--follow", is_flag=True,
-              help="Keep reading PATH (one file) as it grows, rotates or is replaced, until SIGINT/SIGTERM.")
+@click.option(
+    "--progress/--no-progress", default=None, help="Show a progress bar (default: when stderr is a terminal)."
+)
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="Keep reading PATH (one file) as it grows, rotates or is replaced, until SIGINT/SIGTERM.",
+)
 @setting_option("poll", type=float)
 @setting_option("settle", type=float)
-@click.option("--verbose", "-v", is_flag=True,
-              help="Log each transaction on stderr; with --follow also each look at the file (debug level).")
+@click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help="Log each transaction on stderr; with --follow also each look at the file (debug level).",
+)
 @click.pass_obj
 @friendly_errors
 def ingest(obj, paths, strict, as_json, progress, follow, poll, settle, verbose):
@@ -168,27 +186,45 @@ def ingest_summary(report) -> dict:
     added = report.added
     return {
         "files": [f.path for f in report.files],
-        "read": {"blocks": report.total("blocks"), "entries": report.total("entries"), "rows": report.total("rows"),
-                 "operations": {"rd": report.operations("rd"), "wr": report.operations("wr")},
-                 "rejected_lines": len(report.rejected)},
-        "added": {"blocks": added.blocks_new, "blocks_merged": added.blocks_merged,
-                  "blocks_unchanged": added.blocks_unchanged, "entries": added.sessions, "rows": added.rows,
-                  "operations": dict(added.operations), "rejected_lines": added.rejected_lines},
-        "rejected": [{"file": path, "line": line, "reason": reason, "text": text}
-                     for path, line, text, reason in report.rejected[:SHOW_REJECTED]],
+        "read": {
+            "blocks": report.total("blocks"),
+            "entries": report.total("entries"),
+            "rows": report.total("rows"),
+            "operations": {"rd": report.operations("rd"), "wr": report.operations("wr")},
+            "rejected_lines": len(report.rejected),
+        },
+        "added": {
+            "blocks": added.blocks_new,
+            "blocks_merged": added.blocks_merged,
+            "blocks_unchanged": added.blocks_unchanged,
+            "entries": added.sessions,
+            "rows": added.rows,
+            "operations": dict(added.operations),
+            "rejected_lines": added.rejected_lines,
+        },
+        "rejected": [
+            {"file": path, "line": line, "reason": reason, "text": text}
+            for path, line, text, reason in report.rejected[:SHOW_REJECTED]
+        ],
     }
 
 
 def echo_ingest_summary(summary: dict) -> None:
     read, added = summary["read"], summary["added"]
-    click.echo(f"read {len(summary['files'])} file(s): {read['blocks']:,} blocks, {read['entries']:,} entries, "
-               f"{read['rows']:,} rows; operations {read['operations']['rd']:,} read, "
-               f"{read['operations']['wr']:,} written")
-    click.echo(f"added: {added['blocks']:,} new blocks ({added['blocks_merged']:,} completed, "
-               f"{added['blocks_unchanged']:,} already stored), {added['entries']:,} entries, {added['rows']:,} rows")
+    click.echo(
+        f"read {len(summary['files'])} file(s): {read['blocks']:,} blocks, {read['entries']:,} entries, "
+        f"{read['rows']:,} rows; operations {read['operations']['rd']:,} read, "
+        f"{read['operations']['wr']:,} written"
+    )
+    click.echo(
+        f"added: {added['blocks']:,} new blocks ({added['blocks_merged']:,} completed, "
+        f"{added['blocks_unchanged']:,} already stored), {added['entries']:,} entries, {added['rows']:,} rows"
+    )
     if read["rejected_lines"]:
-        click.echo(f"rejected {read['rejected_lines']:,} line(s) (kept in the database, "
-                   f"{added['rejected_lines']:,} new):", err=True)
+        click.echo(
+            f"rejected {read['rejected_lines']:,} line(s) (kept in the database, {added['rejected_lines']:,} new):",
+            err=True,
+        )
         for r in summary["rejected"]:
             click.echo(f"  {r['file']}:{r['line']}: {r['reason']}", err=True)
         if read["rejected_lines"] > len(summary["rejected"]):
@@ -211,8 +247,9 @@ def stats(obj, as_json):
 
     engine = obj.engine()
     if not schema_is_initialised(engine):
-        raise click.ClickException(f"{obj['db_url']} holds no clusterdash data yet: run `clusterdash demo` "
-                                   "or `clusterdash ingest PATH`")
+        raise click.ClickException(
+            f"{obj['db_url']} holds no clusterdash data yet: run `clusterdash demo` or `clusterdash ingest PATH`"
+        )
     with engine.connect() as conn:
         figures = database_stats(conn)
     if as_json:
@@ -230,8 +267,13 @@ def stats(obj, as_json):
 @cli.command()
 @click.option("--days", default=30, show_default=True, type=click.IntRange(1, 3660), help="Days of data to generate.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Random seed: the same seed writes the same file.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("data/demo/io_usage.log"),
-              show_default=True, help="Where to write the synthetic log (.gz to compress).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("data/demo/io_usage.log"),
+    show_default=True,
+    help="Where to write the synthetic log (.gz to compress).",
+)
 @click.pass_obj
 @friendly_errors
 def demo(obj, days, seed, out):
@@ -244,8 +286,15 @@ def demo(obj, days, seed, out):
     """
     from clusterdash.ingest.demo import ingest_demo
 
-    report = ingest_demo(obj.engine(), out, days=days, seed=seed, on_written=lambda written: click.echo(
-        f"wrote {out}: {written.blocks:,} hours, {written.entries:,} entries, {written.rows:,} rows"))
+    report = ingest_demo(
+        obj.engine(),
+        out,
+        days=days,
+        seed=seed,
+        on_written=lambda written: click.echo(
+            f"wrote {out}: {written.blocks:,} hours, {written.entries:,} entries, {written.rows:,} rows"
+        ),
+    )
     echo_ingest_summary(ingest_summary(report))
 
 
@@ -255,8 +304,12 @@ def demo(obj, days, seed, out):
 @setting_option("tz")
 @setting_option("refresh", type=float)
 @click.option("--demo", is_flag=True, help="When the database is empty, fill it with a month of synthetic data first.")
-@click.option("--follow", "follow_path", type=click.Path(dir_okay=False),
-              help="Keep ingesting this log as it grows and rotates, while serving.")
+@click.option(
+    "--follow",
+    "follow_path",
+    type=click.Path(dir_okay=False),
+    help="Keep ingesting this log as it grows and rotates, while serving.",
+)
 @click.option("--debug", is_flag=True, help="Dash debug mode (error pop-ups, callback graph). Never in production.")
 @click.pass_obj
 @friendly_errors
@@ -271,9 +324,10 @@ def serve(obj, host, port, tz, refresh, demo, follow_path, debug):
       clusterdash serve --demo
       clusterdash --db sqlite:///nfs.db serve --follow /var/log/io_usage.log --port 8080
     """
+    from clusterdash.db.periods import zone
     from clusterdash.web.serve import run
 
-    config.check_time_zone(tz)
+    zone(tz)
     settings = config.from_environment(db=obj["db_url"], host=host, port=port, tz=tz, refresh=refresh)
     run(settings, demo=demo, follow=follow_path, debug=debug, echo=click.echo)
 
@@ -284,7 +338,7 @@ def main() -> None:
 
     try:
         cli(prog_name="clusterdash")
-    except Exception as exc:  # noqa: BLE001 - the last line of defence
+    except Exception as exc:
         if os.environ.get("CLUSTERDASH_DEBUG"):
             raise
         click.echo(f"Error: unexpected {type(exc).__name__}: {exc} (set CLUSTERDASH_DEBUG=1 for details)", err=True)

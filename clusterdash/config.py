@@ -1,4 +1,5 @@
-"""Settings, each declared once: a command-line option wins over its CLUSTERDASH_* variable, which wins over the default.
+"""Settings, each declared once: a command-line option wins over its CLUSTERDASH_* variable, which wins over
+the default.
 
 The CLI builds its options from SETTINGS (so `--help` and the README table come
 from the same text), and the web app factory reads the same declarations from
@@ -8,10 +9,10 @@ the environment when it is started by gunicorn, where there is no command line.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -31,20 +32,31 @@ DEFAULT_DB_URL = "sqlite:///data/clusterdash.db"
 SETTINGS: dict[str, Setting] = {
     s.name: s
     for s in (
-        Setting("db", DEFAULT_DB_URL,
-                "Database URL (sqlite:///path.db or postgresql+psycopg://user@host/db) or a bare SQLite file path."),
-        Setting("tz", "UTC",
-                "Display time zone (IANA name, e.g. Europe/Zurich): day, week and month boundaries and shown times."),
-        Setting("poll", 1.0,
-                "Follow mode: seconds between polls of the followed file (inotify does not see writes made over NFS).",
-                float),
+        Setting(
+            "db",
+            DEFAULT_DB_URL,
+            "Database URL (sqlite:///path.db or postgresql+psycopg://user@host/db) or a bare SQLite file path.",
+        ),
+        Setting(
+            "tz",
+            "UTC",
+            "Display time zone (IANA name, e.g. Europe/Zurich): day, week and month boundaries and shown times.",
+        ),
+        Setting(
+            "poll",
+            1.0,
+            "Follow mode: seconds between polls of the followed file (inotify does not see writes made over NFS).",
+            float,
+        ),
         # bpftrace prints an hour's block at once, so a second of quiet means it is complete; a block that does
         # grow later is read again from its start and merged (the stored offset points at it).
-        Setting("settle", 1.0,
-                "Follow mode: seconds a file must be quiet before its last, unterminated block is taken.",
-                float),
-        Setting("refresh", 30.0,
-                "Dashboard: seconds between checks for newly ingested data.", float),
+        Setting(
+            "settle",
+            1.0,
+            "Follow mode: seconds a file must be quiet before its last, unterminated block is taken.",
+            float,
+        ),
+        Setting("refresh", 30.0, "Dashboard: seconds between checks for newly ingested data.", float),
         Setting("host", "127.0.0.1", "Address `clusterdash serve` listens on."),
         Setting("port", 8050, "Port `clusterdash serve` listens on.", int),
     )
@@ -71,11 +83,3 @@ def normalize_db_url(value: str) -> str:
     if "://" in value:
         return value
     return "sqlite:///" + str(Path(value).expanduser())
-
-
-def check_time_zone(name: str) -> ZoneInfo:
-    """The ZoneInfo for an IANA name, or ValueError naming the bad value."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as UTC or Europe/Zurich)") from exc

@@ -56,8 +56,13 @@ def fresh_db(name: str) -> Path:
 
 
 def run_ingest(db: Path, log: Path) -> dict:
-    done = subprocess.run([sys.executable, "-c", INGEST_ONCE, f"sqlite:///{db}", str(log)],
-                          capture_output=True, text=True, check=True, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", INGEST_ONCE, f"sqlite:///{db}", str(log)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -84,10 +89,14 @@ def naive_ingest(db: Path, log: Path) -> float:
                 machine = conn.execute("SELECT id FROM machines WHERE name = ?", (m.group(2),)).fetchone()[0]
                 key = (m.group(1), user, machine)
             elif (m := row.match(line)) and key:
-                exists = conn.execute("SELECT 1 FROM ops WHERE epoch=? AND dir=? AND user_id=? AND machine_id=? "
-                                      "AND bucket=?", (epoch, *key, m.group(1))).fetchone()
+                exists = conn.execute(
+                    "SELECT 1 FROM ops WHERE epoch=? AND dir=? AND user_id=? AND machine_id=? AND bucket=?",
+                    (epoch, *key, m.group(1)),
+                ).fetchone()
                 if not exists:
-                    conn.execute("INSERT INTO ops VALUES (?, ?, ?, ?, ?, ?)", (epoch, *key, m.group(1), int(m.group(2))))
+                    conn.execute(
+                        "INSERT INTO ops VALUES (?, ?, ?, ?, ?, ?)", (epoch, *key, m.group(1), int(m.group(2)))
+                    )
     conn.commit()
     conn.close()
     return time.perf_counter() - start
@@ -120,19 +129,26 @@ def bench_ingest(args) -> None:
         rows = firsts[0][0]["rows"]
         print(f"{days:>4} days  {size_mb:7.1f} MB  {rows:>9,} rows")
         for first, reference in sorted(firsts, key=lambda f: f[0]["seconds"]):
-            print(f"    first ingest : {first['seconds']:7.2f} s  {rows / first['seconds']:>9,.0f} rows/s  "
-                  f"{size_mb / first['seconds']:6.1f} MB/s  peak RSS {first['peak_rss_mb']:.0f} MB  "
-                  f"(reference loop {reference * 1000:.0f} ms)")
+            print(
+                f"    first ingest : {first['seconds']:7.2f} s  {rows / first['seconds']:>9,.0f} rows/s  "
+                f"{size_mb / first['seconds']:6.1f} MB/s  peak RSS {first['peak_rss_mb']:.0f} MB  "
+                f"(reference loop {reference * 1000:.0f} ms)"
+            )
         if repeat > 1:
             median = _median([f["seconds"] for f, _ in firsts])
             print(f"    first ingest, median of {repeat}: {median:.2f} s  {rows / median:,.0f} rows/s")
-        print(f"    re-ingest    : {again['seconds']:7.2f} s  ({again['seconds'] / firsts[0][0]['seconds']:.0%} of first; "
-              f"{again['new_rows']} rows added)  peak RSS {again['peak_rss_mb']:.0f} MB")
+        print(
+            f"    re-ingest    : {again['seconds']:7.2f} s  "
+            f"({again['seconds'] / firsts[0][0]['seconds']:.0%} of first; "
+            f"{again['new_rows']} rows added)  peak RSS {again['peak_rss_mb']:.0f} MB"
+        )
         if naives:
             naive = _median([n for n, _ in naives])
             ratio = _median([n / ours for n, ours in naives])
-            print(f"    naive loader : {naive:7.2f} s  {rows / naive:>9,.0f} rows/s  (median of {len(naives)}, each run "
-                  f"just after one of clusterdash's: clusterdash is {ratio:.1f}x faster)")
+            print(
+                f"    naive loader : {naive:7.2f} s  {rows / naive:>9,.0f} rows/s  (median of {len(naives)}, each run "
+                f"just after one of clusterdash's: clusterdash is {ratio:.1f}x faster)"
+            )
 
 
 def _median(values: list[float]) -> float:
@@ -152,7 +168,9 @@ def run_script(name: str, extra: list[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", nargs="?", default="ingest", choices=["ingest", "follow", "queries", "dashboard", "all"])
+    parser.add_argument(
+        "part", nargs="?", default="ingest", choices=["ingest", "follow", "queries", "dashboard", "all"]
+    )
     parser.add_argument("--days", type=int, nargs="+", default=[30, 365], help="log sizes to ingest (default: 30 365)")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive-loader comparison")
     parser.add_argument("--repeat", type=int, default=7, help="first ingests of a month or less (default: 7)")

@@ -31,8 +31,11 @@ TARGET_MS = 200.0
 
 def build_year(db_url: str) -> None:
     print(f"building a year of demo data into {db_url} (once) ...", flush=True)
-    subprocess.run([sys.executable, "-m", "clusterdash", "--db", db_url, "demo", "--days", "365",
-                    "--out", str(YEAR_LOG)], check=True, cwd=ROOT)
+    subprocess.run(
+        [sys.executable, "-m", "clusterdash", "--db", db_url, "demo", "--days", "365", "--out", str(YEAR_LOG)],
+        check=True,
+        cwd=ROOT,
+    )
 
 
 def views(engine, defaults):
@@ -58,12 +61,13 @@ def views(engine, defaults):
         ("role, all", d.with_preset("all").click("roles", "staff")),
         ("size bucket, all", d.with_preset("all").click("sizes", "[4K, 8K)")),
         ("user + size, 90d", d.with_preset("90d").click("users", users[2]).click("sizes", "[1M, 2M)")),
-        ("bytes, writes, all", d.__class__(**{**d.__dict__, "metric": "bytes", "direction": "wr",
-                                              "preset": "all"})),
+        ("bytes, writes, all", d.__class__(**{**d.__dict__, "metric": "bytes", "direction": "wr", "preset": "all"})),
         ("stack by role, 30d", d.__class__(**{**d.__dict__, "stack": "roles", "preset": "30d"})),
         ("custom 10 days", d.with_range(latest - 40 * 86400, latest - 30 * 86400)),
-        ("profile /user, all", d.__class__(**{**d.__dict__, "preset": "all", "users": (users[0],),
-                                              "profile": ("user", users[0])})),
+        (
+            "profile /user, all",
+            d.__class__(**{**d.__dict__, "preset": "all", "users": (users[0],), "profile": ("user", users[0])}),
+        ),
     ]
 
 
@@ -76,14 +80,31 @@ def callbacks(engine, defaults):
     def on_view_input(view):
         # A bar click arriving on the view callback: parse, apply, write URL, chips and controls.
         users = view.users or ("someone",)
-        return cb.view_outputs(engine, ID.click, {ID.click: {"graph": ID.users_graph, "value": users[0], "add": True},
-                                                  "url.pathname": "/", "url.search": ""},
-                               state.to_store(view), defaults)
+        return cb.view_outputs(
+            engine,
+            ID.click,
+            {
+                ID.click: {"graph": ID.users_graph, "value": users[0], "add": True},
+                "url.pathname": "/",
+                "url.search": "",
+            },
+            state.to_store(view),
+            defaults,
+        )
 
-    bodies = [("on_view_input", on_view_input),
-              ("check_for_new_data", lambda view: panels.live_status(engine, view))]
-    for name in ("headline", "profile", "health", "series", "users", "roles", "machines", "machine_types",
-                 "sizes", "heatmap"):
+    bodies = [("on_view_input", on_view_input), ("check_for_new_data", lambda view: panels.live_status(engine, view))]
+    for name in (
+        "headline",
+        "profile",
+        "health",
+        "series",
+        "users",
+        "roles",
+        "machines",
+        "machine_types",
+        "sizes",
+        "heatmap",
+    ):
         bodies.append((f"draw_{name}", (lambda body: lambda view: body(engine, view))(getattr(panels, name))))
     bodies.append(("draw_table", lambda view: usertable.table(engine, view)))
     bodies.append(("download_table", lambda view: usertable.csv_download(engine, view)))
@@ -108,8 +129,10 @@ def main() -> int:
     engine = make_engine(args.db)
     with engine.connect() as conn:
         figures = queries.database_stats(conn)
-    print(f"database: {figures['blocks']:,} hours ({figures['first']} .. {figures['last']}), "
-          f"{figures['entries']:,} entries, {figures['rows']:,} histogram rows; display zone {args.tz}")
+    print(
+        f"database: {figures['blocks']:,} hours ({figures['first']} .. {figures['last']}), "
+        f"{figures['entries']:,} entries, {figures['rows']:,} histogram rows; display zone {args.tz}"
+    )
     defaults = state.View(tz=args.tz)
     scenarios = views(engine, defaults)
     bodies = callbacks(engine, defaults)
@@ -141,8 +164,10 @@ def main() -> int:
     for name, by_view in over:
         slow = ", ".join(f"{v} {ms:.0f}" for v, ms in sorted(by_view.items(), key=lambda kv: -kv[1]) if ms > TARGET_MS)
         print(f"  {name} over {TARGET_MS:.0f} ms in: {slow}")
-    print(f"\nworst p95: {worst_p95:.1f} ms (target {TARGET_MS:.0f} ms); load average {os.getloadavg()[0]:.1f} on "
-          f"{os.cpu_count()} cores (a busy machine inflates every figure)")
+    print(
+        f"\nworst p95: {worst_p95:.1f} ms (target {TARGET_MS:.0f} ms); load average {os.getloadavg()[0]:.1f} on "
+        f"{os.cpu_count()} cores (a busy machine inflates every figure)"
+    )
     return 0 if worst_p95 <= TARGET_MS else 1
 
 

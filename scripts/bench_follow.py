@@ -98,10 +98,17 @@ def bench(days: int) -> None:
     command = [sys.executable, "-m", "clusterdash", "--db", url, "ingest", "--no-progress", str(work)]
     cli = after_appending(lambda: subprocess.run(command, check=True, cwd=ROOT, capture_output=True))
     startup = statistics.median(
-        timed(lambda: subprocess.run([sys.executable, "-m", "clusterdash", "--help"], check=True, cwd=ROOT,
-                                     capture_output=True)) for _ in range(REPEATS))
-    print(f"  `clusterdash ingest`, one more block  : {cli:8.3f} s  = {cli / first:7.2%} of the first "
-          f"(of which {startup:.2f} s is starting the interpreter and importing: `clusterdash --help` takes that)")
+        timed(
+            lambda: subprocess.run(
+                [sys.executable, "-m", "clusterdash", "--help"], check=True, cwd=ROOT, capture_output=True
+            )
+        )
+        for _ in range(REPEATS)
+    )
+    print(
+        f"  `clusterdash ingest`, one more block  : {cli:8.3f} s  = {cli / first:7.2%} of the first "
+        f"(of which {startup:.2f} s is starting the interpreter and importing: `clusterdash --help` takes that)"
+    )
 
     follower = Follower(engine, work, poll=1.0, settle=0.0)
     follower.step()  # opens the file at its stored position

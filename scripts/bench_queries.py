@@ -7,7 +7,8 @@ database; and what the rollups cost the ingest.
 
 A database is built once (demo log + ingest, rollups in Europe/Zurich) and reused. Requests go through the
 real Flask blueprint (argument parsing, queries, JSON), not the network, after one untimed pass over them all
-(a server that has run for a moment). Prints one line per endpoint, then the slowest requests. Targets (issue 4): p95 <= 50 ms on a year and <= 150 ms on five years, on SQLite.
+(a server that has run for a moment). Prints one line per endpoint, then the slowest requests.
+Targets (issue 4): p95 <= 50 ms on a year and <= 150 ms on five years, on SQLite.
 
 The filter sets: the whole range; the last 7, 30 and 90 days; one user (the busiest, and a quiet one); one
 machine; a role; a machine type; a size bucket; reads only; and combinations of two of these.
@@ -69,19 +70,36 @@ def build(url: str, days: int, seed: int = 1) -> None:
 def table_sizes(url: str) -> None:
     from sqlalchemy import func, select
 
-    from clusterdash.db.schema import (io_operations, rollup_machine_sizes, rollup_machine_usage, rollup_pair_sizes,
-                                       rollup_sizes, rollup_usage, rollup_user_sizes, rollup_user_usage)
+    from clusterdash.db.schema import (
+        io_operations,
+        rollup_machine_sizes,
+        rollup_machine_usage,
+        rollup_pair_sizes,
+        rollup_sizes,
+        rollup_usage,
+        rollup_user_sizes,
+        rollup_user_usage,
+    )
 
     engine = make_engine(url)
     with engine.connect() as conn:
         raw = conn.execute(select(func.count()).select_from(io_operations)).scalar_one()
         print(f"  IOOperations: {raw:,} rows")
-        for table in (rollup_usage, rollup_user_usage, rollup_machine_usage, rollup_sizes, rollup_user_sizes,
-                      rollup_machine_sizes, rollup_pair_sizes):
+        for table in (
+            rollup_usage,
+            rollup_user_usage,
+            rollup_machine_usage,
+            rollup_sizes,
+            rollup_user_sizes,
+            rollup_machine_sizes,
+            rollup_pair_sizes,
+        ):
             per_grain = dict(conn.execute(select(table.c.grain, func.count()).group_by(table.c.grain)).all())
             total = sum(per_grain.values())
-            print(f"  {table.name:20s} {total:>9,} rows ({total / max(raw, 1):.1%} of raw): "
-                  + ", ".join(f"{g} {per_grain[g]:,}" for g in "dwmy" if g in per_grain))
+            print(
+                f"  {table.name:20s} {total:>9,} rows ({total / max(raw, 1):.1%} of raw): "
+                + ", ".join(f"{g} {per_grain[g]:,}" for g in "dwmy" if g in per_grain)
+            )
     engine.dispose()
 
 
@@ -130,10 +148,15 @@ def run(url: str, repeat: int) -> tuple[dict[str, list[float]], list[tuple[float
     top_machine = client.get("/api/machines?limit=1").get_json()["machines"][0]["machine"]
     requests = []
     for name, f in sets:
-        requests += [(name, "/api/stats", f), (name, "/api/users", {**f, "limit": 50}), (name, "/api/machines", f),
-                     (name, "/api/usage/size", f), (name, "/api/usage/time", f),
-                     (name, "/api/usage/time", {**f, "group_by": "user", "top": 10}),
-                     (name, "/api/usage/time", {**f, "group_by": "role"})]
+        requests += [
+            (name, "/api/stats", f),
+            (name, "/api/users", {**f, "limit": 50}),
+            (name, "/api/machines", f),
+            (name, "/api/usage/size", f),
+            (name, "/api/usage/time", f),
+            (name, "/api/usage/time", {**f, "group_by": "user", "top": 10}),
+            (name, "/api/usage/time", {**f, "group_by": "role"}),
+        ]
         if "user" not in f:  # a profile replaces the user filter; one named in the filters is that profile
             requests += [(name, f"/api/usage/user/{top_user}", f), (name, f"/api/usage/user/{some_user}", f)]
         if "machine" not in f:
@@ -204,8 +227,11 @@ def bench_ingest(days: int = 30, repeat: int = 5) -> None:
                 with tempfile.TemporaryDirectory() as tmp:
                     engine = make_engine(f"sqlite:///{tmp}/ingest.db")
                     init_schema(engine)
-                    use(real if mode == "with rollups" else (lambda *args, **kwargs: None, count_only,
-                                                              lambda pending, conn: None))
+                    use(
+                        real
+                        if mode == "with rollups"
+                        else (lambda *args, **kwargs: None, count_only, lambda pending, conn: None)
+                    )
                     started, cpu = time.perf_counter(), time.process_time()
                     added = ingest_paths(engine, [str(log)], progress=False).added.rows
                     rates[mode].append(added / (time.perf_counter() - started))
@@ -215,9 +241,12 @@ def bench_ingest(days: int = 30, repeat: int = 5) -> None:
         use(real)
     print(f"\ningest of {log.name} (SQLite, {repeat} runs each, alternating):")
     for mode, values in rates.items():
-        print(f"  {mode:16s} median {statistics.median(values):>9,.0f} rows/s, "
-              f"{statistics.median(cpu_rates[mode]):>9,.0f} rows per CPU second  (runs: "
-              + ", ".join(f"{v:,.0f}" for v in values) + ")")
+        print(
+            f"  {mode:16s} median {statistics.median(values):>9,.0f} rows/s, "
+            f"{statistics.median(cpu_rates[mode]):>9,.0f} rows per CPU second  (runs: "
+            + ", ".join(f"{v:,.0f}" for v in values)
+            + ")"
+        )
     for label, table in (("wall clock", rates), ("CPU time", cpu_rates)):
         ratio = statistics.median(table["with rollups"]) / statistics.median(table["without rollups"])
         print(f"  with / without ({label}): {ratio:.2f}")
@@ -241,8 +270,12 @@ def main() -> None:
         table_sizes(url)
         target = 50.0 if days <= 366 else 150.0
         timings, slowest = run(url, args.repeat)
-        report(f"{days} days, {url.split(':')[0]}, rollup zone {ZONE} (target p95 <= {target:.0f} ms)", timings,
-               slowest, target)
+        report(
+            f"{days} days, {url.split(':')[0]}, rollup zone {ZONE} (target p95 <= {target:.0f} ms)",
+            timings,
+            slowest,
+            target,
+        )
 
 
 if __name__ == "__main__":

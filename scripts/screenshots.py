@@ -51,8 +51,15 @@ def browser():
     from selenium.webdriver.chrome.options import Options
 
     options = Options()
-    for argument in ("--headless=new", f"--window-size={WIDTH},1000", "--no-sandbox", "--disable-dev-shm-usage",
-                     "--disable-gpu", "--hide-scrollbars", "--force-device-scale-factor=1"):
+    for argument in (
+        "--headless=new",
+        f"--window-size={WIDTH},1000",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--force-device-scale-factor=1",
+    ):
         options.add_argument(argument)
     binary = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
     if binary:
@@ -63,9 +70,11 @@ def browser():
 def settle(driver, timeout: float = 30) -> None:
     """Until the panels have drawn and no callback is pending, then a moment for plotly's transitions."""
     deadline = time.monotonic() + timeout
-    script = ("return document.readyState === 'complete' && !!document.querySelector('._dash-loading') === false && "
-              "document.querySelectorAll('[data-dash-is-loading=\"true\"]').length === 0 && "
-              "(document.querySelectorAll('.js-plotly-plot').length >= 6 || !!document.querySelector('.empty-card'));")
+    script = (
+        "return document.readyState === 'complete' && !!document.querySelector('._dash-loading') === false && "
+        "document.querySelectorAll('[data-dash-is-loading=\"true\"]').length === 0 && "
+        "(document.querySelectorAll('.js-plotly-plot').length >= 6 || !!document.querySelector('.empty-card'));"
+    )
     while time.monotonic() < deadline and not driver.execute_script(script):
         time.sleep(0.2)
     time.sleep(1.0)
@@ -108,8 +117,11 @@ def main() -> int:
             shoot(driver, f"{base}/", args.out / "overview.png")
             shoot(driver, f"{base}/?user={top}", args.out / "user-selected.png")
             shoot(driver, f"{base}/user/{top}?range=30d", args.out / "user-profile.png")
-            shoot(driver, f"{base}/?range=30d&metric=bytes&stack=machines&type={machine['machine_type']}&size=1M",
-                  args.out / "machine-type-bytes.png")
+            shoot(
+                driver,
+                f"{base}/?range=30d&metric=bytes&stack=machines&type={machine['machine_type']}&size=1M",
+                args.out / "machine-type-bytes.png",
+            )
             shoot(driver, f"{empty_base}/", args.out / "empty-database.png", full_page=False)
         finally:
             driver.quit()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -35,9 +36,16 @@ def chrome_options():
     from selenium.webdriver.chrome.options import Options
 
     options = Options()
-    for argument in ("--headless=new", "--window-size=1280,1024", "--no-sandbox", "--disable-dev-shm-usage",
-                     "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"):
+    for argument in (
+        "--headless=new",
+        "--window-size=1280,1024",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
+    ):
         options.add_argument(argument)
     binary = chromium_binary()
     if binary:
@@ -60,8 +68,10 @@ def check_browser_setup(config) -> None:
         if not config.getoption("headless") and not os.environ.get("DISPLAY"):
             missing.append("--headless (there is no display)")
     if missing:
-        pytest.fail("browser tests need " + "; ".join(missing) + " — or run `bash scripts/test.sh`, "
-                    "which installs them", pytrace=False)
+        pytest.fail(
+            "browser tests need " + "; ".join(missing) + " — or run `bash scripts/test.sh`, which installs them",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -85,12 +95,18 @@ def dashboard(request):
     return request.getfixturevalue("dash_duo")
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def open_dashboard(duo, db_url: str, path: str = "/", **settings):
     """Start the app on `db_url` in dash_duo's thread server and open `path`; waits for the panels."""
     from clusterdash.web.app import create_app
 
     app = create_app({"db": db_url, "refresh": 3600, **settings})
-    duo.start_server(app)
+    duo.start_server(app, port=free_port())  # not Dash's fixed 8050: test runs can overlap
     if path != "/":
         duo.driver.get(duo.server_url + path)
     return app
@@ -99,9 +115,15 @@ def open_dashboard(duo, db_url: str, path: str = "/", **settings):
 def wait_for_panels(duo, timeout: float = 20) -> None:
     """Until every graph has drawn (a plot, or the no-data message) and no callback is pending."""
     duo.wait_for_element("#users-graph .main-svg", timeout=timeout)
-    wait_until(duo, lambda: duo.driver.execute_script(
-        "return document.querySelectorAll('[data-dash-is-loading=\"true\"]').length === 0 && "
-        "document.querySelectorAll('.js-plotly-plot').length >= 6"), timeout, "panels to finish drawing")
+    wait_until(
+        duo,
+        lambda: duo.driver.execute_script(
+            "return document.querySelectorAll('[data-dash-is-loading=\"true\"]').length === 0 && "
+            "document.querySelectorAll('.js-plotly-plot').length >= 6"
+        ),
+        timeout,
+        "panels to finish drawing",
+    )
 
 
 def wait_until(duo, condition, timeout: float = 15, what: str = "condition"):
@@ -120,23 +142,27 @@ def wait_until(duo, condition, timeout: float = 15, what: str = "condition"):
 
 def figure_data(duo, graph_id: str) -> list[dict]:
     """The traces a graph currently draws, as plotly holds them in the page."""
-    script = ("var gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');"
-              "return gd && gd.data ? JSON.stringify(gd.data.map(function (t) {"
-              "  return {name: t.name, x: t.x, y: t.y, z: t.z, customdata: t.customdata}; })) : null;")
+    script = (
+        "var gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');"
+        "return gd && gd.data ? JSON.stringify(gd.data.map(function (t) {"
+        "  return {name: t.name, x: t.x, y: t.y, z: t.z, customdata: t.customdata}; })) : null;"
+    )
     text = duo.driver.execute_script(script, graph_id)
     return json.loads(text) if text else []
 
 
 def page_text(duo, selector: str) -> str:
     return duo.driver.execute_script(
-        "var e = document.querySelector(arguments[0]); return e ? e.innerText : '';", selector)
+        "var e = document.querySelector(arguments[0]); return e ? e.innerText : '';", selector
+    )
 
 
 def outside_requests(duo) -> list[str]:
     """Every resource the page loaded that is not on the test server's host."""
     host = urlparse(duo.server_url).netloc
     urls = duo.driver.execute_script(
-        "return [location.href].concat(performance.getEntriesByType('resource').map(function (e) { return e.name; }));")
+        "return [location.href].concat(performance.getEntriesByType('resource').map(function (e) { return e.name; }));"
+    )
     return [url for url in urls if urlparse(url).netloc != host and not url.startswith(("data:", "blob:"))]
 
 
@@ -150,9 +176,14 @@ def screenshot(duo, name: str, full_page: bool = True) -> Path:
         height = driver.execute_script("return document.documentElement.scrollHeight")
         driver.set_window_size(size["width"], max(size["height"], min(int(height) + 20, 6000)))
         # plotly re-lays out responsive graphs on resize: wait until no component is loading
-        wait_until(duo, lambda: driver.execute_script(
-            "return document.querySelectorAll('[data-dash-is-loading=\"true\"]').length === 0"),
-            10, "the page to settle after resizing")
+        wait_until(
+            duo,
+            lambda: driver.execute_script(
+                "return document.querySelectorAll('[data-dash-is-loading=\"true\"]').length === 0"
+            ),
+            10,
+            "the page to settle after resizing",
+        )
     driver.save_screenshot(str(path))
     if full_page:
         driver.set_window_size(size["width"], size["height"])

@@ -14,6 +14,9 @@ import pytest
 
 from tests.pgserver import PostgresServer, PostgresUnavailable
 
+# The browser fixtures (dashboard, demo_db_url) live beside their helpers.
+pytest_plugins = ["tests.browser"]
+
 BACKENDS = ("sqlite", "postgresql")
 
 

@@ -9,9 +9,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
 
 from sqlalchemy import select
 
@@ -40,7 +40,7 @@ def text_of(blocks) -> str:
 
 def split_mid_line(block: str) -> tuple[str, str]:
     """A block cut inside the count of one of its histogram rows, as a writer caught mid-line leaves it."""
-    row = re.search(r"^\S[^\n]{15} *\d{2,} \|", block[len(block) // 3:], re.MULTILINE)
+    row = re.search(r"^\S[^\n]{15} *\d{2,} \|", block[len(block) // 3 :], re.MULTILINE)
     cut = len(block) // 3 + row.start() + 22
     return block[:cut], block[cut:]
 
@@ -50,8 +50,9 @@ def append(path: Path, text: str) -> None:
         f.write(text)
 
 
-def wait_until(condition: Callable[[], object], timeout: float, message: str | Callable[[], str],
-               interval: float = 0.05):
+def wait_until(
+    condition: Callable[[], object], timeout: float, message: str | Callable[[], str], interval: float = 0.05
+):
     """Poll `condition` until it returns something true; fail with `message` (or what it returns, computed then)
     after `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -72,22 +73,39 @@ def every_count(url: str) -> dict:
     try:
         with engine.connect() as conn:
             counts = conn.execute(
-                select(user_sessions.c.epoch, user_sessions.c.direction, machines.c.name, users.c.username,
-                       io_size_ranges.c.label, io_operations.c.count)
+                select(
+                    user_sessions.c.epoch,
+                    user_sessions.c.direction,
+                    machines.c.name,
+                    users.c.username,
+                    io_size_ranges.c.label,
+                    io_operations.c.count,
+                )
                 .join(user_sessions, io_operations.c.session_id == user_sessions.c.id)
                 .join(users, users.c.id == user_sessions.c.user_id)
                 .join(machines, machines.c.id == user_sessions.c.machine_id)
-                .join(io_size_ranges, io_size_ranges.c.id == io_operations.c.size_range_id)).all()
+                .join(io_size_ranges, io_size_ranges.c.id == io_operations.c.size_range_id)
+            ).all()
             hours = conn.execute(select(log_entries.c.epoch, log_entries.c.lost_events)).all()
             sessions = conn.execute(
-                select(user_sessions.c.epoch, user_sessions.c.direction, machines.c.name, users.c.username,
-                       user_sessions.c.operations, user_sessions.c.bytes_mid)
+                select(
+                    user_sessions.c.epoch,
+                    user_sessions.c.direction,
+                    machines.c.name,
+                    users.c.username,
+                    user_sessions.c.operations,
+                    user_sessions.c.bytes_mid,
+                )
                 .join(users, users.c.id == user_sessions.c.user_id)
-                .join(machines, machines.c.id == user_sessions.c.machine_id)).all()
+                .join(machines, machines.c.id == user_sessions.c.machine_id)
+            ).all()
     finally:
         engine.dispose()
-    return {"counts": sorted(map(tuple, counts)), "hours": sorted(map(tuple, hours)),
-            "sessions": sorted(map(tuple, sessions))}
+    return {
+        "counts": sorted(map(tuple, counts)),
+        "hours": sorted(map(tuple, hours)),
+        "sessions": sorted(map(tuple, sessions)),
+    }
 
 
 def reference(tmp_path: Path, text: str, name: str = "reference") -> dict:
@@ -129,16 +147,24 @@ def wait_until_equal(url: str, want: dict, timeout: float = 20.0) -> None:
         if got == want:
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"database differs from the reference after {timeout}s: "
-                                 f"{describe_difference(got, want)}")
+            raise AssertionError(
+                f"database differs from the reference after {timeout}s: {describe_difference(got, want)}"
+            )
         time.sleep(POLL_SECONDS)
 
 
 class Follower:
     """`python -m clusterdash --db URL ingest --follow PATH` as a real subprocess, its log in a file."""
 
-    def __init__(self, url: str, path: Path, log_file: Path, poll: float | None = 0.2, settle: float | None = 0.5,
-                 verbose: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        path: Path,
+        log_file: Path,
+        poll: float | None = 0.2,
+        settle: float | None = 0.5,
+        verbose: bool = False,
+    ) -> None:
         command = [sys.executable, "-m", "clusterdash", "--db", url, "ingest", "--follow", str(path)]
         if poll is not None:
             command += ["--poll", str(poll)]
@@ -148,7 +174,7 @@ class Follower:
             command.append("--verbose")
         self.log_file = log_file
         self.log_start = log_file.stat().st_size if log_file.exists() else 0
-        self._log = open(log_file, "ab")
+        self._log = open(log_file, "ab")  # noqa: SIM115 - closed by stop()
         env = {k: v for k, v in os.environ.items() if not k.startswith("CLUSTERDASH_")}
         self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO, env=env)
 
@@ -164,6 +190,7 @@ class Follower:
         def seen():
             self.check_alive()
             return len(regex.findall(self.log())) >= count
+
         wait_until(seen, timeout, lambda: f"the follower logs {pattern!r} ({count}x); it logged:\n{self.log()}")
         return self.log()
 
@@ -208,8 +235,14 @@ class PausablePostgres:
         self._pg_ctl("-m", "fast", "-w", "stop")
 
     def resume(self) -> None:
-        self._pg_ctl("-l", str(self.server.data / "server.log"), "-w", "-o",
-                     f"-p {self.server.port} -c listen_addresses=127.0.0.1 -k {self.server.data} -c fsync=off", "start")
+        self._pg_ctl(
+            "-l",
+            str(self.server.data / "server.log"),
+            "-w",
+            "-o",
+            f"-p {self.server.port} -c listen_addresses=127.0.0.1 -k {self.server.data} -c fsync=off",
+            "start",
+        )
 
     def stop(self) -> None:
         self.server.stop()

@@ -29,12 +29,14 @@ def independent_count(text: str) -> dict:
             rows.setdefault((*key, m.group(1)), int(m.group(2)))
         elif not line.strip():
             key = None
-    for (epoch, direction, *_), count in rows.items():
+    for (_epoch, direction, *_), count in rows.items():
         operations[direction] += count
-    return {"blocks": len(epochs), "entries": len(entries),
-            "operations": {"rd": operations["rd"], "wr": operations["wr"],
-                           "total": operations["rd"] + operations["wr"]},
-            "rows": sum(1 for c in rows.values() if c)}
+    return {
+        "blocks": len(epochs),
+        "entries": len(entries),
+        "operations": {"rd": operations["rd"], "wr": operations["wr"], "total": operations["rd"] + operations["wr"]},
+        "rows": sum(1 for c in rows.values() if c),
+    }
 
 
 def row(label: str, count: int) -> str:

@@ -20,13 +20,18 @@ class PostgresUnavailable(RuntimeError):
 
 
 def _pg_bin() -> Path:
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: [int(x) for x in Path(p).parent.name.split(".") if x.isdigit()])
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"),
+        key=lambda p: [int(x) for x in Path(p).parent.name.split(".") if x.isdigit()],
+    )
     if candidates:
         return Path(candidates[-1])
     initdb = shutil.which("initdb")
     if initdb:
         return Path(initdb).resolve().parent
-    raise PostgresUnavailable("PostgreSQL server binaries not found: apt-get install -y postgresql (scripts/test.sh does)")
+    raise PostgresUnavailable(
+        "PostgreSQL server binaries not found: apt-get install -y postgresql (scripts/test.sh does)"
+    )
 
 
 def _free_port() -> int:
@@ -52,15 +57,26 @@ class PostgresServer:
         if result.returncode != 0:
             raise PostgresUnavailable(f"{' '.join(args[:1])} failed: {result.stderr.strip() or result.stdout.strip()}")
 
-    def start(self) -> "PostgresServer":
+    def start(self) -> PostgresServer:
         if self.as_root:
             shutil.chown(self.base, "postgres", "postgres")
         self.data.mkdir(mode=0o700)
         if self.as_root:
             shutil.chown(self.data, "postgres", "postgres")
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale")
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.data / "server.log"), "-w",
-                  "-o", f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data} -c fsync=off", "start")
+        self._run(
+            str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale"
+        )
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.data / "server.log"),
+            "-w",
+            "-o",
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data} -c fsync=off",
+            "start",
+        )
         return self
 
     def stop(self) -> None:

@@ -58,8 +58,9 @@ def test_stats_operations_equal_size_and_time_sums_for_random_filters(client):
         assert sum(b["operations"] for b in size["buckets"]) == size["operations"] == total, args
         group_by = rng.choice(queries.GROUP_BYS)
         bucket = rng.choice([None, "hour", "day", "week", "month"])
-        series_args = args + [("group_by", group_by), ("top", str(rng.randint(1, 5)))] + (
-            [("bucket", bucket)] if bucket else [])
+        series_args = (
+            args + [("group_by", group_by), ("top", str(rng.randint(1, 5)))] + ([("bucket", bucket)] if bucket else [])
+        )
         series = client.get("/api/usage/time", query_string=series_args).get_json()
         assert sum(p["operations"] or 0 for p in series["points"]) == total, series_args
         users = client.get("/api/users", query_string=args).get_json()["users"]
@@ -73,17 +74,29 @@ def test_rollup_path_equals_raw_path(demo_engine, monkeypatch):
         users = [u["user"] for u in queries.users_table(conn, Filters())]
         for _ in range(12):
             start = 1740783600 + rng.randrange(0, 30 * 86400, 3600)
-            f = Filters(start=start, end=start + rng.randrange(3600, 25 * 86400, 3600), tz=ROLLUP_ZONE,
-                        direction=rng.choice(["rd", "wr", "both"]),
-                        users=tuple(rng.sample(users, 2)) if rng.random() < 0.4 else ())
+            f = Filters(
+                start=start,
+                end=start + rng.randrange(3600, 25 * 86400, 3600),
+                tz=ROLLUP_ZONE,
+                direction=rng.choice(["rd", "wr", "both"]),
+                users=tuple(rng.sample(users, 2)) if rng.random() < 0.4 else (),
+            )
             bucket = rng.choice(["day", "week", "month"])
             group_by = rng.choice(queries.GROUP_BYS)
-            fast = (queries.time_series(conn, f, bucket, group_by), queries.users_table(conn, f),
-                    queries.size_distribution(conn, f), queries.stats(conn, f, now=0))
+            fast = (
+                queries.time_series(conn, f, bucket, group_by),
+                queries.users_table(conn, f),
+                queries.size_distribution(conn, f),
+                queries.stats(conn, f, now=0),
+            )
             with monkeypatch.context() as m:
                 m.setattr(queries, "_pieces", lambda scope, grains: [(None, scope.first_hour, scope.end_hour)])
-                slow = (queries.time_series(conn, f, bucket, group_by), queries.users_table(conn, f),
-                        queries.size_distribution(conn, f), queries.stats(conn, f, now=0))
+                slow = (
+                    queries.time_series(conn, f, bucket, group_by),
+                    queries.users_table(conn, f),
+                    queries.size_distribution(conn, f),
+                    queries.stats(conn, f, now=0),
+                )
             assert rounded(fast) == rounded(slow), (f, bucket, group_by)
 
 
@@ -107,17 +120,27 @@ def test_user_and_machine_size_questions_equal_the_raw_path(demo_engine, monkeyp
                 picked["roles"] = ("staff",)
             if rng.random() < 0.4:
                 picked["machines"] = tuple(rng.sample(machines, rng.randint(1, 2)))
-            f = Filters(start=start, end=end, tz=rng.choice([ROLLUP_ZONE, ROLLUP_ZONE, "UTC"]),
-                        direction=rng.choice(["rd", "wr", "both"]), **picked)
-
-            def answers():
-                return (queries.user_machine_usage(conn, f), queries.machines_table(conn, f),
-                        queries.users_table(conn, f), queries.user_profile(conn, rng_user, f),
-                        queries.machine_profile(conn, rng_machine, f),
-                        queries.time_series(conn, f, "month", "user", 3),
-                        queries.time_series(conn, f, "month", "machine_type", 3))
+            f = Filters(
+                start=start,
+                end=end,
+                tz=rng.choice([ROLLUP_ZONE, ROLLUP_ZONE, "UTC"]),
+                direction=rng.choice(["rd", "wr", "both"]),
+                **picked,
+            )
 
             rng_user, rng_machine = rng.choice(users), rng.choice(machines)
+
+            def answers(f=f, rng_user=rng_user, rng_machine=rng_machine):
+                return (
+                    queries.user_machine_usage(conn, f),
+                    queries.machines_table(conn, f),
+                    queries.users_table(conn, f),
+                    queries.user_profile(conn, rng_user, f),
+                    queries.machine_profile(conn, rng_machine, f),
+                    queries.time_series(conn, f, "month", "user", 3),
+                    queries.time_series(conn, f, "month", "machine_type", 3),
+                )
+
             fast = answers()
             with monkeypatch.context() as m:
                 m.setattr(queries, "_pieces", lambda scope, grains: [(None, scope.first_hour, scope.end_hour)])
@@ -129,8 +152,10 @@ def test_hours_without_a_block_are_missing_not_zero(client):
     stats = client.get("/api/stats").get_json()
     assert stats["gaps"], "the demo log has gaps"
     gap = stats["gaps"][0]
-    series = client.get("/api/usage/time", query_string={
-        "start": gap["start_epoch"] - 3600, "end": gap["end_epoch"] + 3600, "bucket": "hour"}).get_json()
+    series = client.get(
+        "/api/usage/time",
+        query_string={"start": gap["start_epoch"] - 3600, "end": gap["end_epoch"] + 3600, "bucket": "hour"},
+    ).get_json()
     by_time = {p["epoch"]: p["operations"] for p in series["points"]}
     assert by_time[gap["start_epoch"]] is None
     assert by_time[gap["start_epoch"] - 3600] is not None
@@ -147,20 +172,23 @@ def test_stats_without_filters_match_database_stats(client, demo_engine):
     assert stats["freshness"]["last_block"] == whole["last"]
 
 
-@pytest.mark.parametrize("url, parameter", [
-    ("/api/stats?direction=sideways", "direction"),
-    ("/api/stats?start=yesterday", "start"),
-    ("/api/stats?start=2025-03-10&end=2025-03-01", "start"),
-    ("/api/users?limit=-1", "limit"),
-    ("/api/users?sort=shoe", "sort"),
-    ("/api/usage/time?bucket=fortnight", "bucket"),
-    ("/api/usage/time?group_by=planet", "group_by"),
-    ("/api/usage/time?top=0", "top"),
-    ("/api/usage/size?tz=Mars/Olympus", "tz"),
-    ("/api/usage/size?end=99999999999999", "end"),
-    ("/api/stats?format=csv", "format"),
-    ("/api/stats?start=1&start=2", "start"),
-])
+@pytest.mark.parametrize(
+    "url, parameter",
+    [
+        ("/api/stats?direction=sideways", "direction"),
+        ("/api/stats?start=yesterday", "start"),
+        ("/api/stats?start=2025-03-10&end=2025-03-01", "start"),
+        ("/api/users?limit=-1", "limit"),
+        ("/api/users?sort=shoe", "sort"),
+        ("/api/usage/time?bucket=fortnight", "bucket"),
+        ("/api/usage/time?group_by=planet", "group_by"),
+        ("/api/usage/time?top=0", "top"),
+        ("/api/usage/size?tz=Mars/Olympus", "tz"),
+        ("/api/usage/size?end=99999999999999", "end"),
+        ("/api/stats?format=csv", "format"),
+        ("/api/stats?start=1&start=2", "start"),
+    ],
+)
 def test_bad_parameters_are_400_naming_the_parameter(client, url, parameter):
     response = client.get(url)
     assert response.status_code == 400
@@ -186,8 +214,12 @@ def test_profiles(client):
 
 
 def test_csv_matches_json(client):
-    for url, key in (("/api/users", "users"), ("/api/machines", "machines"), ("/api/usage/size", "buckets"),
-                     ("/api/usage/time?group_by=role", "points")):
+    for url, key in (
+        ("/api/users", "users"),
+        ("/api/machines", "machines"),
+        ("/api/usage/size", "buckets"),
+        ("/api/usage/time?group_by=role", "points"),
+    ):
         rows = client.get(url).get_json()[key]
         text = client.get(url + ("&" if "?" in url else "?") + "format=csv")
         assert text.mimetype == "text/csv"
@@ -217,10 +249,15 @@ def test_requests_in_another_zone_match_the_raw_rows_and_leave_the_rollups_alone
     app.register_blueprint(api_blueprint(lambda: demo_engine, default_tz="America/New_York"))
     other = app.test_client()
     user = other.get("/api/users?limit=1").get_json()["users"][0]["user"]
-    urls = ["/api/usage/time?bucket=day&group_by=user&start=2025-03-03&end=2025-03-20",
-            "/api/usage/time?bucket=week&group_by=role", "/api/usage/time?bucket=month&size=[1M, 2M)",
-            "/api/usage/time?bucket=week&group_by=machine&size=[1M, 2M)", f"/api/usage/user/{user}",
-            "/api/users?start=2025-03-02T05:00&end=2025-03-29", "/api/usage/size?role=staff"]
+    urls = [
+        "/api/usage/time?bucket=day&group_by=user&start=2025-03-03&end=2025-03-20",
+        "/api/usage/time?bucket=week&group_by=role",
+        "/api/usage/time?bucket=month&size=[1M, 2M)",
+        "/api/usage/time?bucket=week&group_by=machine&size=[1M, 2M)",
+        f"/api/usage/user/{user}",
+        "/api/users?start=2025-03-02T05:00&end=2025-03-29",
+        "/api/usage/size?role=staff",
+    ]
     for url in urls:
         fast = other.get(url).get_json()
         with monkeypatch.context() as m:
@@ -232,14 +269,13 @@ def test_requests_in_another_zone_match_the_raw_rows_and_leave_the_rollups_alone
 
 
 def test_a_database_without_rollups_answers_from_raw_rows_and_requests_do_not_build_them(engine):
-    from tests.dbtools import write_as_before_rollups
-
     import flask
 
     from clusterdash.db.rollups import rollup_zone
     from clusterdash.ingest.demo import generate_lines
     from clusterdash.ingest.parse import parse_lines
     from clusterdash.web.api import api_blueprint
+    from tests.dbtools import write_as_before_rollups
 
     write_as_before_rollups(engine, list(parse_lines(list(generate_lines(days=4, seed=2)))), "old.log")
     app = flask.Flask("no-rollups")

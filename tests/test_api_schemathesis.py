@@ -40,8 +40,7 @@ def _schemathesis() -> str:
     beside = Path(sys.executable).with_name("schemathesis")
     found = str(beside) if beside.exists() else shutil.which("schemathesis")
     if found is None:
-        pytest.fail("schemathesis is not installed (it is in the test extra: pip install -e '.[test]')",
-                    pytrace=False)
+        pytest.fail("schemathesis is not installed (it is in the test extra: pip install -e '.[test]')", pytrace=False)
     return found
 
 
@@ -66,15 +65,32 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path):
     build_engine(url, days=4).dispose()
     log = tmp_path / "server.log"  # one line per request: a pipe nobody reads would fill and stall the server
     with open(log, "w") as log_file:
-        server = subprocess.Popen([sys.executable, "-c", SERVER, url, ROLLUP_ZONE], stdout=subprocess.PIPE,
-                                  stderr=log_file, text=True)
+        server = subprocess.Popen(
+            [sys.executable, "-c", SERVER, url, ROLLUP_ZONE], stdout=subprocess.PIPE, stderr=log_file, text=True
+        )
     try:
         port = _port(server, log)
         result = subprocess.run(
-            [tool, "run", f"http://127.0.0.1:{port}/api/openapi.json", "--checks", CHECKS,
-             "--max-examples", str(EXAMPLES), "--generation-deterministic", "--workers", "1", "--no-color",
-             "--request-timeout", "30"],
-            capture_output=True, text=True, timeout=600, cwd=tmp_path)
+            [
+                tool,
+                "run",
+                f"http://127.0.0.1:{port}/api/openapi.json",
+                "--checks",
+                CHECKS,
+                "--max-examples",
+                str(EXAMPLES),
+                "--generation-deterministic",
+                "--workers",
+                "1",
+                "--no-color",
+                "--request-timeout",
+                "30",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=tmp_path,
+        )
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -24,7 +24,7 @@ def build_engine(url: str, days: int = DAYS, seed: int = 11):
     blocks = list(parse_lines(list(generate_lines(days=days, seed=seed))))
     for i in range(0, len(blocks), 200):
         with write_transaction(engine) as conn:
-            write_blocks(conn, blocks[i:i + 200], "demo.log")
+            write_blocks(conn, blocks[i : i + 200], "demo.log")
     return engine
 
 

@@ -17,6 +17,7 @@ def run(sqlite_url):
 
     def invoke(*args, db=sqlite_url):
         return runner.invoke(cli, ["--db", db, *args], catch_exceptions=False)
+
     return invoke
 
 
@@ -50,19 +51,25 @@ def test_stats_json_equals_an_independent_count_of_the_demo(run, tmp_path):
     assert {k: figures[k] for k in expected} == expected
 
 
-@pytest.mark.parametrize("args, message", [
-    (["ingest", "/no/such/io_usage.log"], "/no/such/io_usage.log: no such file or directory"),
-    (["ingest", "/no/such/*.log"], "no file matches this pattern"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["ingest", "/no/such/io_usage.log"], "/no/such/io_usage.log: no such file or directory"),
+        (["ingest", "/no/such/*.log"], "no file matches this pattern"),
+    ],
+)
 def test_clear_one_line_errors_for_bad_paths(run, args, message):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("db, message", [
-    ("mysql://x/y", "unsupported database 'mysql'"),
-    ("postgresql+psycopg://nobody@127.0.0.1:1/none", "connection"),
-])
+@pytest.mark.parametrize(
+    "db, message",
+    [
+        ("mysql://x/y", "unsupported database 'mysql'"),
+        ("postgresql+psycopg://nobody@127.0.0.1:1/none", "connection"),
+    ],
+)
 def test_bad_db_is_one_line_not_a_traceback(db, message):
     result = CliRunner().invoke(cli, ["--db", db, "init"])
     assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
@@ -74,12 +81,14 @@ def test_stats_on_an_empty_database_says_what_to_run(run):
 
 
 def test_every_command_has_help_with_an_example():
-    for name, command in cli.commands.items():
+    for name in cli.commands:
         result = CliRunner().invoke(cli, [name, "--help"])
         assert result.exit_code == 0 and "Example" in result.output, name
 
 
 def test_a_bare_path_is_a_sqlite_file_and_the_real_command_runs(tmp_path):
     db = tmp_path / "sub" / "cd.db"
-    done = subprocess.run([sys.executable, "-m", "clusterdash", "--db", str(db), "init"], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "clusterdash", "--db", str(db), "init"], capture_output=True, text=True
+    )
     assert done.returncode == 0 and db.exists(), done.stderr

@@ -13,8 +13,15 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.keys import Keys
 
-from tests.browser import (dashboard, demo_db_url, figure_data, open_dashboard, outside_requests,  # noqa: F401
-                           page_text, screenshot, wait_for_panels, wait_until)
+from tests.browser import (
+    figure_data,
+    open_dashboard,
+    outside_requests,
+    page_text,
+    screenshot,
+    wait_for_panels,
+    wait_until,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -61,9 +68,11 @@ def test_page_loads_with_no_console_errors_and_nothing_from_outside_the_server(d
 
 def selected_in(duo, graph_id: str) -> list[str]:
     """The bars drawn solid (selected) in a graph with a selection; [] when nothing is highlighted."""
-    script = ("var gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');"
-              "var t = gd && gd.data && gd.data[0]; if (!t || !t.marker || !Array.isArray(t.marker.opacity)) return [];"
-              "return t.customdata.filter(function (_, i) { return t.marker.opacity[i] === 1; });")
+    script = (
+        "var gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');"
+        "var t = gd && gd.data && gd.data[0]; if (!t || !t.marker || !Array.isArray(t.marker.opacity)) return [];"
+        "return t.customdata.filter(function (_, i) { return t.marker.opacity[i] === 1; });"
+    )
     return duo.driver.execute_script(script, graph_id)
 
 
@@ -100,27 +109,39 @@ def test_clicking_a_user_bar_filters_the_machines_panel_and_the_time_series(dash
 
     click_bar(dashboard, "users-graph", second, add=True)  # shift-click adds
     wait_until(dashboard, lambda: query_of(dashboard).get("user") == [top, second], what="shift-click to add")
-    wait_until(dashboard, lambda: sorted(selected_in(dashboard, "users-graph")) == sorted([top, second]),
-               what="both users highlighted")
+    wait_until(
+        dashboard,
+        lambda: sorted(selected_in(dashboard, "users-graph")) == sorted([top, second]),
+        what="both users highlighted",
+    )
     click_bar(dashboard, "users-graph", second)  # a plain click selects only that one
     wait_until(dashboard, lambda: query_of(dashboard).get("user") == [second], what="plain click to replace")
     dashboard.find_element(".chip-remove").click()
     wait_until(dashboard, lambda: "user" not in query_of(dashboard), what="the chip to remove the selection")
     # Clearing it restores the unfiltered panels (and the test ends with no callback still in flight).
-    wait_until(dashboard, lambda: total(dashboard, "machines-graph") == pytest.approx(machines_before, rel=1e-9)
-               and series_total(dashboard) == pytest.approx(series_before, rel=1e-9), what="the unfiltered panels")
+    wait_until(
+        dashboard,
+        lambda: (
+            total(dashboard, "machines-graph") == pytest.approx(machines_before, rel=1e-9)
+            and series_total(dashboard) == pytest.approx(series_before, rel=1e-9)
+        ),
+        what="the unfiltered panels",
+    )
     wait_for_panels(dashboard)
     assert dashboard.get_logs() == []
 
 
 def copy_link(duo) -> str:
     """Click "Copy link" and read what landed on the clipboard (headless Chrome needs the permission)."""
-    duo.driver.execute_cdp_cmd("Browser.grantPermissions", {
-        "origin": duo.server_url, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
+    duo.driver.execute_cdp_cmd(
+        "Browser.grantPermissions",
+        {"origin": duo.server_url, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]},
+    )
     duo.find_element("#filter-copy").click()
     wait_until(duo, lambda: "copied" in duo.find_element("#filter-copy").text.lower(), what="the copy to finish")
     return duo.driver.execute_async_script(
-        "var done = arguments[0]; navigator.clipboard.readText().then(done, function (e) { done('' + e); });")
+        "var done = arguments[0]; navigator.clipboard.readText().then(done, function (e) { done('' + e); });"
+    )
 
 
 def test_a_copied_link_restores_the_view_and_back_and_forward_work(dashboard, demo_db_url):
@@ -136,10 +157,15 @@ def test_a_copied_link_restores_the_view_and_back_and_forward_work(dashboard, de
 
     dashboard.driver.back()
     wait_until(dashboard, lambda: "metric" not in query_of(dashboard), what="back to operations")
-    wait_until(dashboard, lambda: "operations" in str(figure_data(dashboard, "users-graph")) or
-               dashboard.driver.execute_script(
-                   "return document.querySelector('#users-graph .xtitle').textContent") == "operations",
-               what="the panels to redraw in operations")
+    wait_until(
+        dashboard,
+        lambda: (
+            "operations" in str(figure_data(dashboard, "users-graph"))
+            or dashboard.driver.execute_script("return document.querySelector('#users-graph .xtitle').textContent")
+            == "operations"
+        ),
+        what="the panels to redraw in operations",
+    )
     dashboard.driver.forward()
     wait_until(dashboard, lambda: query_of(dashboard).get("metric") == ["bytes"], what="forward to bytes")
 
@@ -151,13 +177,21 @@ def test_a_copied_link_restores_the_view_and_back_and_forward_work(dashboard, de
     assert checked == "bytes"
     assert selected_in(dashboard, "machines-graph") == [machines[-1]]
     assert "estimated" in dashboard.driver.execute_script(
-        "return document.querySelector('#users-graph .xtitle').textContent")
+        "return document.querySelector('#users-graph .xtitle').textContent"
+    )
     assert dashboard.get_logs() == []
 
 
 def panel_signatures(duo) -> dict[str, str]:
-    graphs = ["series-graph", "users-graph", "users-roles-graph", "machines-graph", "machines-types-graph",
-              "sizes-graph", "heatmap-graph"]
+    graphs = [
+        "series-graph",
+        "users-graph",
+        "users-roles-graph",
+        "machines-graph",
+        "machines-types-graph",
+        "sizes-graph",
+        "heatmap-graph",
+    ]
     signatures = {g: str(figure_data(duo, g)) for g in graphs}
     for selector in ("#headline-body", "#health-body", "#table-grid"):
         signatures[selector] = page_text(duo, selector)
@@ -170,8 +204,12 @@ def test_a_time_preset_changes_every_panel(dashboard, demo_db_url):
     before = panel_signatures(dashboard)
     choose(dashboard, "24 h")
     wait_until(dashboard, lambda: query_of(dashboard).get("range") == ["24h"], what="the preset in the URL")
-    wait_until(dashboard, lambda: all(before[k] != v for k, v in panel_signatures(dashboard).items()),
-               timeout=20, what="every panel to change")
+    wait_until(
+        dashboard,
+        lambda: all(before[k] != v for k, v in panel_signatures(dashboard).items()),
+        timeout=20,
+        what="every panel to change",
+    )
     wait_for_panels(dashboard)
     screenshot(dashboard, "dashboard-24h")
     assert dashboard.get_logs() == []
@@ -182,15 +220,20 @@ def test_dragging_across_the_time_axis_sets_the_time_range(dashboard, demo_db_ur
     wait_for_panels(dashboard)
     area = dashboard.find_element("#series-graph .nsewdrag")
     dashboard.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", area)
-    box = dashboard.driver.execute_script("var r = arguments[0].getBoundingClientRect();"
-                                          "return [r.left, r.top, r.width, r.height];", area)
+    box = dashboard.driver.execute_script(
+        "var r = arguments[0].getBoundingClientRect();return [r.left, r.top, r.width, r.height];", area
+    )
     x, y, width = int(box[0] + box[2] * 0.4), int(box[1] + box[3] / 2), int(box[2] * 0.2)
     drag = ActionBuilder(dashboard.driver)  # viewport coordinates, with moves in between as a hand makes
-    drag.pointer_action.move_to_location(x, y).pointer_down().move_to_location(x + width // 2, y) \
-        .move_to_location(x + width, y).pointer_up()
+    drag.pointer_action.move_to_location(x, y).pointer_down().move_to_location(x + width // 2, y).move_to_location(
+        x + width, y
+    ).pointer_up()
     drag.perform()
-    wait_until(dashboard, lambda: "from" in query_of(dashboard) and "to" in query_of(dashboard),
-               what="a custom range in the URL")
+    wait_until(
+        dashboard,
+        lambda: "from" in query_of(dashboard) and "to" in query_of(dashboard),
+        what="a custom range in the URL",
+    )
     wait_until(dashboard, lambda: any(c.startswith("time:") for c in chip_texts(dashboard)), what="the time chip")
     checked = dashboard.driver.find_element("css selector", "#filter-preset input:checked").get_attribute("value")
     assert checked == "custom"
@@ -213,8 +256,9 @@ def test_profile_pages_and_an_unknown_user(dashboard, demo_db_url):
     dashboard.driver.get(f"{dashboard.server_url}/user/nobody-here")
     wait_for_panels(dashboard)
     wait_until(dashboard, lambda: "No user named" in page_text(dashboard, "#profile-card"), what="unknown user")
-    assert "No IO for this selection" in str(dashboard.driver.execute_script(
-        "return document.querySelector('#machines-graph').innerText"))
+    assert "No IO for this selection" in str(
+        dashboard.driver.execute_script("return document.querySelector('#machines-graph').innerText")
+    )
     screenshot(dashboard, "dashboard-unknown-user")
     assert dashboard.get_logs() == []
 
@@ -255,10 +299,18 @@ def test_new_blocks_show_up_live_and_the_selection_stays(dashboard, tmp_path):
 
     ingest_paths(engine, [str(full)])  # a separate ingest lands the remaining hours
     engine.dispose()
-    wait_until(dashboard, lambda: page_text(dashboard, "#live-status") != status_before, timeout=15,
-               what="the live status to show the new data")
-    wait_until(dashboard, lambda: max(t["x"][-1] for t in figure_data(dashboard, "series-graph")) > last_time_before,
-               timeout=15, what="the series to extend")
+    wait_until(
+        dashboard,
+        lambda: page_text(dashboard, "#live-status") != status_before,
+        timeout=15,
+        what="the live status to show the new data",
+    )
+    wait_until(
+        dashboard,
+        lambda: max(t["x"][-1] for t in figure_data(dashboard, "series-graph")) > last_time_before,
+        timeout=15,
+        what="the series to extend",
+    )
     assert query_of(dashboard).get("user") == [top]
     assert chip_texts(dashboard) == [f"user: {top}"]
     assert selected_in(dashboard, "users-graph") == [top]

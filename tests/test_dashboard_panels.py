@@ -54,7 +54,9 @@ def test_every_panel_draws_something_for_every_view(engine, name):
 def test_a_selection_without_data_says_so_in_each_panel(engine):
     view = VIEWS["unknown user"]
     for panel in ("series", "machines", "machine_types", "sizes", "heatmap"):
-        assert annotation(go.Figure(getattr(panels, panel)(engine, view))) == "No IO for this selection in this time range"
+        assert (
+            annotation(go.Figure(getattr(panels, panel)(engine, view))) == "No IO for this selection in this time range"
+        )
     # The users panel ignores its own dimension: it still ranks everyone, none highlighted.
     assert go.Figure(panels.users(engine, view)).data
     card = str(panels.profile(engine, view))
@@ -65,8 +67,14 @@ def test_the_csv_has_every_pair_with_both_byte_bounds(engine):
     download = usertable.csv_download(engine, DEFAULTS)
     rows = list(csv.DictReader(io.StringIO(download["content"])))
     _columns, shown, _styles, _note = usertable.table(engine, DEFAULTS)
-    assert len(rows) >= len(shown) and rows[0].keys() >= {"user", "machine", "operations", "bytes_low", "bytes",
-                                                          "bytes_high"}
+    assert len(rows) >= len(shown) and rows[0].keys() >= {
+        "user",
+        "machine",
+        "operations",
+        "bytes_low",
+        "bytes",
+        "bytes_high",
+    }
     assert download["filename"].endswith("-7d.csv")
     assert sum(int(r["operations"]) for r in rows) == sum(r["operations"] for r in shown) or len(rows) > len(shown)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -13,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from tests.waiting import POLL_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,8 +45,9 @@ def wait_for(url: str, process: subprocess.Popen, timeout: float = 60) -> str:
 
 def start(command: list[str], **options) -> subprocess.Popen:
     """A server process in a process group of its own (so that stop() reaches its workers too), output piped."""
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True, **options)
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, **options
+    )
 
 
 def stop(process: subprocess.Popen, sig: int = signal.SIGINT, timeout: float = 30) -> str:
@@ -61,17 +64,17 @@ def stop(process: subprocess.Popen, sig: int = signal.SIGINT, timeout: float = 3
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):  # every process of the group has exited already
         os.killpg(process.pid, sig)
-    except ProcessLookupError:  # every process of the group has exited already
-        pass
 
 
 def test_serve_with_an_empty_database_says_what_to_run_and_demo_fills_it(tmp_path):
     port = free_port()
     db = f"sqlite:///{tmp_path / 'dash.db'}"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    plain = start([sys.executable, "-m", "clusterdash", "--db", db, "serve", "--port", str(port)], cwd=tmp_path, env=env)
+    plain = start(
+        [sys.executable, "-m", "clusterdash", "--db", db, "serve", "--port", str(port)], cwd=tmp_path, env=env
+    )
     try:
         page = wait_for(f"http://127.0.0.1:{port}/_dash-layout", plain)
         assert "No data yet" in page and f"clusterdash --db {db} ingest" in page
@@ -79,8 +82,9 @@ def test_serve_with_an_empty_database_says_what_to_run_and_demo_fills_it(tmp_pat
         out = stop(plain)
     assert f"clusterdash --db {db} ingest /var/log/io_usage.log" in out and "serve --demo" in out
 
-    demo = start([sys.executable, "-m", "clusterdash", "--db", db, "serve", "--port", str(port), "--demo"],
-                 cwd=tmp_path, env=env)
+    demo = start(
+        [sys.executable, "-m", "clusterdash", "--db", db, "serve", "--port", str(port), "--demo"], cwd=tmp_path, env=env
+    )
     try:
         page = wait_for(f"http://127.0.0.1:{port}/_dash-layout", demo, timeout=120)
         assert "users-graph" in page and "No data yet" not in page

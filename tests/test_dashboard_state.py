@@ -16,12 +16,31 @@ def test_the_default_view_is_a_bare_url():
 
 
 def test_every_part_of_a_view_survives_the_url():
-    view = (DEFAULTS.click("users", "alice").click("users", "bob", add=True).click("machines", "tikgpu03")
-            .click("machine_types", "tik").click("roles", "staff").click("sizes", "[4K, 8K)")
-            .with_range(1741784415, 1741884415))
-    view = state.View(**{**state.to_store(view), "direction": "wr", "metric": "bytes", "tz": "UTC",
-                         "stack": "roles", "top": 5, "users": ("alice", "bob"), "machines": ("tikgpu03",),
-                         "machine_types": ("tik",), "roles": ("staff",), "sizes": ("[4K, 8K)",), "profile": None})
+    view = (
+        DEFAULTS.click("users", "alice")
+        .click("users", "bob", add=True)
+        .click("machines", "tikgpu03")
+        .click("machine_types", "tik")
+        .click("roles", "staff")
+        .click("sizes", "[4K, 8K)")
+        .with_range(1741784415, 1741884415)
+    )
+    view = state.View(
+        **{
+            **state.to_store(view),
+            "direction": "wr",
+            "metric": "bytes",
+            "tz": "UTC",
+            "stack": "roles",
+            "top": 5,
+            "users": ("alice", "bob"),
+            "machines": ("tikgpu03",),
+            "machine_types": ("tik",),
+            "roles": ("staff",),
+            "sizes": ("[4K, 8K)",),
+            "profile": None,
+        }
+    )
     search = state.to_query(view, DEFAULTS)
     assert "user=alice&user=bob" in search and "size=4K" in search and "from=2025-03-12T13:00Z" in search
     assert state.from_url("/", search, DEFAULTS) == view
@@ -41,7 +60,9 @@ def test_profile_paths_open_the_dashboard_on_one_user_or_machine():
     assert machine.machines == ("tikgpu03",)
     # Selecting something else on that dimension leaves the profile URL for the plain one.
     assert interactions.url_for(machine.click("machines", "arton01", add=True), DEFAULTS) == (
-        "/", "?machine=tikgpu03&machine=arton01")
+        "/",
+        "?machine=tikgpu03&machine=arton01",
+    )
 
 
 def test_plain_click_selects_only_that_value_and_a_second_click_clears_it():
@@ -57,8 +78,9 @@ def test_shift_click_toggles_the_value_and_keeps_the_rest():
 
 
 def test_clear_all_keeps_how_the_data_is_looked_at():
-    view = state.View(metric="bytes", direction="rd", users=("a",), sizes=("[2, 4)",), preset="custom", start=0,
-                      end=3600)
+    view = state.View(
+        metric="bytes", direction="rd", users=("a",), sizes=("[2, 4)",), preset="custom", start=0, end=3600
+    )
     cleared = view.clear()
     assert not cleared.has_selections() and cleared.metric == "bytes" and cleared.direction == "rd"
 
@@ -93,8 +115,9 @@ def test_a_drag_across_a_time_axis_sets_a_custom_range_in_the_display_zone():
     assert (view.start, view.end) == (1741784400, 1741800600)  # 13:00Z to 17:30Z (fractions of a second dropped)
 
 
-@pytest.mark.parametrize("relayout", [None, {"autosize": True}, {"xaxis.autorange": True},
-                                      {"yaxis.range[0]": 1, "yaxis.range[1]": 2}])
+@pytest.mark.parametrize(
+    "relayout", [None, {"autosize": True}, {"xaxis.autorange": True}, {"yaxis.range[0]": 1, "yaxis.range[1]": 2}]
+)
 def test_other_relayouts_change_nothing(relayout):
     assert interactions.next_view(ID.heatmap_graph, {ID.heatmap_graph: relayout}, DEFAULTS, DEFAULTS) == DEFAULTS
 

@@ -5,8 +5,8 @@ import random
 import numpy as np
 import pytest
 
-from clusterdash.ingest.demo import generate_lines
 from clusterdash.ingest import fastparse
+from clusterdash.ingest.demo import generate_lines
 from clusterdash.ingest.fastparse import distinct_rows, parse_pieces
 from clusterdash.ingest.parse import parse_block_bytes
 from clusterdash.ingest.pipeline import split_pieces
@@ -17,11 +17,21 @@ def comparable(block):
     """Everything a block says, entries made from whichever form the parser gave."""
     if block is None:
         return None
-    return (block.epoch, block.wallclock, block.line, block.anchor, block.end_line, block.lost_events, block.digest,
-            block.columns().operations(),  # before `entries` turns the columns into Entry objects
-            [(e.direction, e.machine, e.machine_type, e.user, e.role, e.affiliation, e.line, e.rows)
-             for e in block.entries],
-            [(r.line, r.text, r.reason, r.ordinal) for r in block.rejected])
+    return (
+        block.epoch,
+        block.wallclock,
+        block.line,
+        block.anchor,
+        block.end_line,
+        block.lost_events,
+        block.digest,
+        block.columns().operations(),  # before `entries` turns the columns into Entry objects
+        [
+            (e.direction, e.machine, e.machine_type, e.user, e.role, e.affiliation, e.line, e.rows)
+            for e in block.entries
+        ],
+        [(r.line, r.text, r.reason, r.ordinal) for r in block.rejected],
+    )
 
 
 def pieces_of(text: str) -> list[tuple[bytes, int]]:
@@ -49,49 +59,89 @@ def test_random_blocks_parse_as_line_by_line_and_printed_ones_take_the_fast_path
 
 def test_demo_log_with_the_malformed_corpus_in_the_middle():
     demo = list(generate_lines(days=3, seed=5))
-    text = "".join(demo[: len(demo) // 2]) + MALFORMED + "".join(demo[len(demo) // 2:])
+    text = "".join(demo[: len(demo) // 2]) + MALFORMED + "".join(demo[len(demo) // 2 :])
     fast = assert_same_as_one_by_one(pieces_of(text))
     assert 0.8 * len(fast) < sum(fast) < len(fast)  # the demo's blocks, but not the corpus's
 
 
-BASE = ("Log: 2025-03-12 14:00:15 (1741784415)\n"
-        "@rd_client(m1,tik)[alice(stud/tik)]:\n" + row("[1K, 2K)", 5) + "\n" + row("[2K, 4K)", 0) + "\n"
-        + row("[4K, 8K)", 12345678) + "\n\n"
-        "@wr_client(m2,itet)[bob]:\n" + row("[1M, 2M)", 7) + "\n\n")
+BASE = (
+    "Log: 2025-03-12 14:00:15 (1741784415)\n"
+    "@rd_client(m1,tik)[alice(stud/tik)]:\n"
+    + row("[1K, 2K)", 5)
+    + "\n"
+    + row("[2K, 4K)", 0)
+    + "\n"
+    + row("[4K, 8K)", 12345678)
+    + "\n\n"
+    "@wr_client(m2,itet)[bob]:\n" + row("[1M, 2M)", 7) + "\n\n"
+)
 
 
-@pytest.mark.parametrize("name, text", [
-    ("as printed", BASE),
-    ("header without rows at the end", BASE + "@rd_client(m3,tik)[carol()]:\n"),
-    ("trailing space after a header", BASE.replace("[bob]:", "[bob]: ")),
-    ("row before any header", BASE.replace("Log: 2025-03-12 14:00:15 (1741784415)\n",
-                                           "Log: 2025-03-12 14:00:15 (1741784415)\n" + row("[0]", 1) + "\n")),
-    ("row after a blank line", BASE + row("[1]", 2) + "\n"),
-    ("bar with a pipe in it", BASE.replace("|@@@@@@@@@@", "|@@@@|@@@@@", 1)),
-    ("count not right-aligned", BASE.replace("       5 |", "    5    |")),
-    ("count glued to a long label", BASE + "@rd_client(m4,tik)[dave]:\n[1024K, 2048K)  123456789 |@|\n"),
-    ("bucket twice", BASE.replace(row("[2K, 4K)", 0), row("[1K, 2K)", 9))),
-    ("entry twice", BASE + "@rd_client(m1,tik)[alice(staff/tik)]:\n" + row("[0]", 1) + "\n"),
-    ("unknown label", BASE.replace("[2K, 4K)", "[2K, 4Q)")),
-    ("Lost events", BASE + "Lost 12 events\n"),
-    ("carriage returns", BASE.replace("\n", "\r\n")),
-    ("non-ASCII user", BASE.replace("bob", "bøb")),
-    ("unreadable Log: line", BASE.replace("(1741784415)", "(soon)")),
-])
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("as printed", BASE),
+        ("header without rows at the end", BASE + "@rd_client(m3,tik)[carol()]:\n"),
+        ("trailing space after a header", BASE.replace("[bob]:", "[bob]: ")),
+        (
+            "row before any header",
+            BASE.replace(
+                "Log: 2025-03-12 14:00:15 (1741784415)\n",
+                "Log: 2025-03-12 14:00:15 (1741784415)\n" + row("[0]", 1) + "\n",
+            ),
+        ),
+        ("row after a blank line", BASE + row("[1]", 2) + "\n"),
+        ("bar with a pipe in it", BASE.replace("|@@@@@@@@@@", "|@@@@|@@@@@", 1)),
+        ("count not right-aligned", BASE.replace("       5 |", "    5    |")),
+        ("count glued to a long label", BASE + "@rd_client(m4,tik)[dave]:\n[1024K, 2048K)  123456789 |@|\n"),
+        ("bucket twice", BASE.replace(row("[2K, 4K)", 0), row("[1K, 2K)", 9))),
+        ("entry twice", BASE + "@rd_client(m1,tik)[alice(staff/tik)]:\n" + row("[0]", 1) + "\n"),
+        ("unknown label", BASE.replace("[2K, 4K)", "[2K, 4Q)")),
+        ("Lost events", BASE + "Lost 12 events\n"),
+        ("carriage returns", BASE.replace("\n", "\r\n")),
+        ("non-ASCII user", BASE.replace("bob", "bøb")),
+        ("unreadable Log: line", BASE.replace("(1741784415)", "(soon)")),
+    ],
+)
 def test_every_oddity_gives_the_line_by_line_result(name, text):
     following = "Log: 2025-03-12 15:00:15 (1741788015)\n@rd_client(m1,tik)[alice]:\n" + row("[0]", 3) + "\n"
-    fast = assert_same_as_one_by_one(pieces_of(following + text + following.replace("15:00", "16:00")
-                                               .replace("1741788015", "1741791615")))
+    fast = assert_same_as_one_by_one(
+        pieces_of(following + text + following.replace("15:00", "16:00").replace("1741788015", "1741791615"))
+    )
     printed = name in ("as printed", "header without rows at the end", "trailing space after a header")
     assert fast == [True, printed, True]  # the neighbours are not affected
 
 
 def test_distinct_rows_codes_equal_rows_alike_and_gives_up_on_a_shared_slot():
     # bpftrace's label columns (16 bytes, as the parser hands them over), each many times, in a seeded order.
-    labels = ["(..., 0)", "[0]", "[1]", "[2, 4)", "[4, 8)", "[8, 16)", "[16, 32)", "[32, 64)", "[64, 128)",
-              "[128, 256)", "[256, 512)", "[512, 1K)", "[1K, 2K)", "[2K, 4K)", "[4K, 8K)", "[8K, 16K)", "[16K, 32K)",
-              "[32K, 64K)", "[64K, 128K)", "[128K, 256K)", "[256K, 512K)", "[512K, 1M)", "[1M, 2M)", "[1G, 2G)",
-              "[1T, 2T)", "[8M, ...)"]
+    labels = [
+        "(..., 0)",
+        "[0]",
+        "[1]",
+        "[2, 4)",
+        "[4, 8)",
+        "[8, 16)",
+        "[16, 32)",
+        "[32, 64)",
+        "[64, 128)",
+        "[128, 256)",
+        "[256, 512)",
+        "[512, 1K)",
+        "[1K, 2K)",
+        "[2K, 4K)",
+        "[4K, 8K)",
+        "[8K, 16K)",
+        "[16K, 32K)",
+        "[32K, 64K)",
+        "[64K, 128K)",
+        "[128K, 256K)",
+        "[256K, 512K)",
+        "[512K, 1M)",
+        "[1M, 2M)",
+        "[1G, 2G)",
+        "[1T, 2T)",
+        "[8M, ...)",
+    ]
     columns = np.frombuffer("".join(label.ljust(16) for label in labels).encode(), dtype=np.uint64).reshape(-1, 2)
     words = columns[np.random.default_rng(11).integers(0, len(columns), size=5000)]
     codes, first = distinct_rows(words)
@@ -103,6 +153,6 @@ def test_distinct_rows_codes_equal_rows_alike_and_gives_up_on_a_shared_slot():
 def test_labels_coded_without_the_hash_table_parse_the_same(monkeypatch):
     monkeypatch.setattr(fastparse, "HASH_BITS", 1)  # every batch has 3+ distinct labels: the dict path codes them
     demo = list(generate_lines(days=2, seed=3))
-    text = "".join(demo[: len(demo) // 2]) + MALFORMED + "".join(demo[len(demo) // 2:])
+    text = "".join(demo[: len(demo) // 2]) + MALFORMED + "".join(demo[len(demo) // 2 :])
     fast = assert_same_as_one_by_one(pieces_of(text))
     assert sum(fast) > 0.8 * len(fast)

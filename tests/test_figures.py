@@ -29,13 +29,16 @@ def annotations_text(figure) -> str:
     return " ".join(a.text.replace("<br>", " ") for a in figure.layout.annotations)
 
 
-@pytest.mark.parametrize("build", [
-    lambda: ranking_bar(pd.DataFrame(columns=["name", "value"]), "users", "ops"),
-    lambda: size_distribution(pd.DataFrame(columns=["label", "lower", "value"]), "ops"),
-    lambda: stacked_series(pd.DataFrame(columns=["epoch", "series", "value"]), "ops", "UTC", 3600),
-    lambda: size_heatmap(pd.DataFrame(columns=["epoch", "label", "lower", "value"]), "ops", "UTC"),
-    lambda: ranking_bar(None, "users", "ops"),
-])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: ranking_bar(pd.DataFrame(columns=["name", "value"]), "users", "ops"),
+        lambda: size_distribution(pd.DataFrame(columns=["label", "lower", "value"]), "ops"),
+        lambda: stacked_series(pd.DataFrame(columns=["epoch", "series", "value"]), "ops", "UTC", 3600),
+        lambda: size_heatmap(pd.DataFrame(columns=["epoch", "label", "lower", "value"]), "ops", "UTC"),
+        lambda: ranking_bar(None, "users", "ops"),
+    ],
+)
 def test_no_data_says_so_instead_of_a_blank_chart(build):
     figure = build()
     assert len(figure.data) == 0
@@ -63,8 +66,9 @@ def test_selected_bars_are_highlighted_and_the_others_faded():
 
 
 def test_machines_are_grouped_under_their_type():
-    data = pd.DataFrame({"name": ["tikgpu01", "arton01", "tikgpu02"], "value": [5, 50, 7],
-                         "machine_type": ["tik", "itet", "tik"]})
+    data = pd.DataFrame(
+        {"name": ["tikgpu01", "arton01", "tikgpu02"], "value": [5, 50, 7], "machine_type": ["tik", "itet", "tik"]}
+    )
     bar = ranking_bar(data, "machines", "ops", group_column="machine_type").data[0]
     types, names = bar.y
     assert list(names) == ["tikgpu01", "tikgpu02", "arton01"]  # the bigger group (itet) on top
@@ -81,8 +85,13 @@ def test_bytes_are_scaled_to_one_binary_unit_and_say_they_are_an_estimate():
 
 
 def test_size_distribution_orders_buckets_by_size_and_marks_small_io():
-    data = pd.DataFrame({"label": ["[1M, 2M)", "[2, 4)", "[4K, 8K)", "[1K, 2K)"],
-                         "lower": [2**20, 2, 4096, 1024], "value": [9, 1, 3, 2]})
+    data = pd.DataFrame(
+        {
+            "label": ["[1M, 2M)", "[2, 4)", "[4K, 8K)", "[1K, 2K)"],
+            "lower": [2**20, 2, 4096, 1024],
+            "value": [9, 1, 3, 2],
+        }
+    )
     figure = size_distribution(data, "ops", selected=["[4K, 8K)"])
     bar = figure.data[0]
     assert list(bar.x) == ["[2, 4)", "[1K, 2K)", "[4K, 8K)", "[1M, 2M)"]
@@ -91,8 +100,13 @@ def test_size_distribution_orders_buckets_by_size_and_marks_small_io():
 
 
 def test_stacked_series_puts_other_last_in_grey_and_fills_missing_steps_with_zero():
-    data = pd.DataFrame({"epoch": [0, 3600, 0, 3600, 7200], "series": ["alice", "alice", "other", "bob", "bob"],
-                         "value": [5, 6, 100, 1, 1]})
+    data = pd.DataFrame(
+        {
+            "epoch": [0, 3600, 0, 3600, 7200],
+            "series": ["alice", "alice", "other", "bob", "bob"],
+            "value": [5, 6, 100, 1, 1],
+        }
+    )
     figure = stacked_series(data, "ops", "UTC", 3600)
     names = [trace.name for trace in figure.data]
     assert names == ["alice", "bob", "other"]
@@ -115,8 +129,14 @@ def test_gaps_are_shaded_as_no_data():
 
 
 def test_heatmap_has_buckets_as_rows_smallest_first_and_holes_for_no_io():
-    data = pd.DataFrame({"epoch": [0, 0, 3600], "label": ["[1M, 2M)", "[2, 4)", "[2, 4)"],
-                         "lower": [2**20, 2, 2], "value": [100, 10, 1]})
+    data = pd.DataFrame(
+        {
+            "epoch": [0, 0, 3600],
+            "label": ["[1M, 2M)", "[2, 4)", "[2, 4)"],
+            "lower": [2**20, 2, 2],
+            "value": [100, 10, 1],
+        }
+    )
     heat = size_heatmap(data, "ops", "UTC").data[0]
     assert list(heat.y) == ["[2, 4)", "[1M, 2M)"]
     assert heat.z[0][0] == pytest.approx(1.0) and heat.z[0][1] == pytest.approx(0.0)
@@ -124,8 +144,9 @@ def test_heatmap_has_buckets_as_rows_smallest_first_and_holes_for_no_io():
     assert heat.text[1][1] == "no IO"
 
 
-@pytest.mark.parametrize("value, text", [(0, "0"), (999, "999"), (12_345, "12.3 k"), (4_560_000, "4.56 M"),
-                                         (None, "–")])
+@pytest.mark.parametrize(
+    "value, text", [(0, "0"), (999, "999"), (12_345, "12.3 k"), (4_560_000, "4.56 M"), (None, "–")]
+)
 def test_counts_read_like_a_person_writes_them(value, text):
     assert fmt.count(value) == text
 

@@ -93,7 +93,7 @@ def digest_of_hour(url: str, epoch: int) -> str:
 
 
 def epoch_of(block: str) -> int:
-    return int(block[block.index("Log:"):].split("\n", 1)[0].rsplit("(", 1)[1].rstrip(")"))
+    return int(block[block.index("Log:") :].split("\n", 1)[0].rsplit("(", 1)[1].rstrip(")"))
 
 
 def ingest_files_rows(url: str):
@@ -111,6 +111,7 @@ def half_of(block: str) -> tuple[str, str]:
 
 
 # --- when a block is taken ----------------------------------------------------------------------------------------
+
 
 def test_a_block_is_taken_when_the_next_one_starts_never_half(scene):
     scene.write(text_of(B[:5]))
@@ -170,8 +171,10 @@ def test_rejected_lines_are_logged_and_the_follower_goes_on(scene):
     bad = B[3].replace("\n@", "\nthis line is not log data\n@", 1)
     scene.write(text_of(B[:3]) + bad + text_of(B[4:6]))
     follower = scene.start()
-    follower.wait_for_log(r"rejected 1 line\(s\) in .*io_usage.log, kept in the database \(first: line \d+: "
-                          r"unrecognised line")
+    follower.wait_for_log(
+        r"rejected 1 line\(s\) in .*io_usage.log, kept in the database \(first: line \d+: "
+        r"unrecognised line"
+    )
     scene.caught_up()
     follower.stop()
 
@@ -199,6 +202,7 @@ def test_polling_alone_finds_the_file_when_its_directory_cannot_be_watched(scene
 
 # --- rotation, replacement, truncation while running ----------------------------------------------------------
 
+
 def test_logrotate_create_while_running_then_compressed_and_ingested_again(scene):
     scene.write(text_of(B[:5]))
     follower = scene.start()
@@ -218,8 +222,12 @@ def test_logrotate_create_while_running_then_compressed_and_ingested_again(scene
     with open(scene.sibling(".1"), "rb") as src, gzip.open(rotated, "wb") as dst:
         shutil.copyfileobj(src, dst)
     scene.sibling(".1").unlink()
-    subprocess.run([sys.executable, "-m", "clusterdash", "--db", scene.url, "ingest", str(rotated)],
-                   check=True, cwd=REPO, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "clusterdash", "--db", scene.url, "ingest", str(rotated)],
+        check=True,
+        cwd=REPO,
+        capture_output=True,
+    )
     scene.write(B[9])
     scene.caught_up()
     follower.stop()
@@ -305,6 +313,7 @@ def test_a_file_missing_for_a_while_loses_nothing_and_resets_nothing(scene):
 
 
 # --- while stopped ----------------------------------------------------------------------------------------------
+
 
 def test_logrotate_create_twice_and_compression_while_stopped(scene):
     scene.write(text_of(B[:5]))
@@ -395,6 +404,7 @@ def test_a_file_empty_when_last_seen_then_written_and_rotated_while_stopped(scen
 
 
 # --- the database, and stopping -----------------------------------------------------------------------------------
+
 
 def test_a_locked_database_holds_the_follower_back_without_loss(scene):
     scene.write(text_of(B[:5]))

@@ -116,8 +116,10 @@ def test_killed_at_many_points_the_follower_ends_equal_to_the_reference(tmp_path
     follower.stop()
 
     kinds = Counter(kind for kind, _, _ in points)
-    print(f"\n{len(points)} kills: {dict(kinds)}; {len({p[2] for p in points})} distinct stored states; "
-          f"{blocks_during_kills} of {len(BLOCKS)} blocks written while it was being killed")
+    print(
+        f"\n{len(points)} kills: {dict(kinds)}; {len({p[2] for p in points})} distinct stored states; "
+        f"{blocks_during_kills} of {len(BLOCKS)} blocks written while it was being killed"
+    )
     assert len(points) >= 20 and len(set(points)) >= 20  # each at another point of the writing
     assert len({p[2] for p in points}) >= 5  # and of the reading: the follower made progress between kills
     assert kinds["before any commit"] and kinds["as a commit began (in it or just after)"]

@@ -4,8 +4,8 @@ bytes read then; otherwise from the start. Real files, real databases (SQLite an
 from __future__ import annotations
 
 import gzip
-import re
 import os
+import re
 import shutil
 
 from sqlalchemy import select
@@ -52,7 +52,7 @@ def test_a_half_written_last_block_is_completed_by_the_next_read(engine, db_url,
     log.write_text(text_of(BLOCKS[:10]) + half)
     ingest(engine, log)
     with open(log, "a") as f:
-        f.write(last[len(half):] + BLOCKS[11])
+        f.write(last[len(half) :] + BLOCKS[11])
     report = ingest(engine, log)
     assert report.added.blocks_merged == 1 and report.added.blocks_new == 1
     assert every_count(db_url) == reference(tmp_path, text_of(BLOCKS[:12]))
@@ -165,7 +165,7 @@ def test_a_copy_that_overlaps_is_not_taken_for_a_continuation(engine, db_url, tm
     lines = text.splitlines(True)
     rotated, live = tmp_path / "io_usage.log.1", tmp_path / "io_usage.log"
     rotated.write_text("".join(lines[: 2 * len(lines) // 3]))
-    live.write_text("".join(lines[len(lines) // 3 + 3:]))
+    live.write_text("".join(lines[len(lines) // 3 + 3 :]))
     report = ingest(engine, rotated, live)
     assert report.rejected  # the headless start of the copy: reported, credited to no hour
     assert every_count(db_url) == reference(tmp_path, text)

@@ -54,11 +54,12 @@ def test_overlapping_files_count_once(engine, tmp_path):
     lines = DEMO.splitlines(True)
     cut_a, cut_b = len(lines) // 3, 2 * len(lines) // 3
     rotated = write(tmp_path / "io_usage.log.1", "".join(lines[:cut_b]))  # older hours, up to two thirds
-    live = write(tmp_path / "io_usage.log", "".join(lines[cut_a:]))       # overlaps the middle third
+    live = write(tmp_path / "io_usage.log", "".join(lines[cut_a:]))  # overlaps the middle third
     ingest_paths(engine, [rotated, live], progress=False)
     reference = independent_count(DEMO)
-    assert {k: stats(engine)[k] for k in ("blocks", "entries", "operations")} == \
-           {k: reference[k] for k in ("blocks", "entries", "operations")}
+    assert {k: stats(engine)[k] for k in ("blocks", "entries", "operations")} == {
+        k: reference[k] for k in ("blocks", "entries", "operations")
+    }
 
 
 def test_gzip_rotations_are_read_and_count_once(engine, tmp_path):
@@ -84,14 +85,16 @@ def test_a_half_read_block_is_completed_by_a_later_read(engine, tmp_path):
 
 def test_a_stored_row_keeps_its_first_count(engine, tmp_path):
     ingest_paths(engine, [write(tmp_path / "a.log", block(100, {("rd", "m", "u"): {"[2, 4)": 1}}))], progress=False)
-    ingest_paths(engine, [write(tmp_path / "b.log", block(100, {("rd", "m", "u"): {"[2, 4)": 9, "[4, 8)": 2}}))],
-                 progress=False)
+    ingest_paths(
+        engine, [write(tmp_path / "b.log", block(100, {("rd", "m", "u"): {"[2, 4)": 9, "[4, 8)": 2}}))], progress=False
+    )
     assert stats(engine)["operations"]["rd"] == 3
 
 
 def test_latest_role_wins_whatever_the_ingest_order(engine, tmp_path):
     def hour(epoch, status):
         return f"Log: t ({epoch})\n@rd_client(m,tik)[carol({status})]:\n{row('[2, 4)', 1)}\n\n"
+
     ingest_paths(engine, [write(tmp_path / "new.log", hour(7200, "staff/itet"))], progress=False)
     ingest_paths(engine, [write(tmp_path / "old.log", hour(3600, "stud/tik"))], progress=False)
     with engine.connect() as conn:
@@ -124,9 +127,13 @@ def test_a_first_ingest_leaves_the_session_indexes_in_place(engine, tmp_path):
 def test_killed_inside_a_bulk_load_the_database_keeps_its_indexes_and_a_rerun_completes_it(sqlite_url, tmp_path):
     text = "".join(generate_lines(days=40, seed=7))  # ~160k rows: the first transaction runs for most of it
     log = write(tmp_path / "io_usage.log", text)
-    process = subprocess.Popen([sys.executable, "-m", "clusterdash", "--db", sqlite_url, "ingest", "--verbose",
-                                "--no-progress", log], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-                               cwd=REPO)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "clusterdash", "--db", sqlite_url, "ingest", "--verbose", "--no-progress", log],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        cwd=REPO,
+    )
     try:
         for line in process.stderr:  # waits for the ingest to say it (or to end without saying it)
             if "dropped until the commit" in line:
@@ -142,8 +149,9 @@ def test_killed_inside_a_bulk_load_the_database_keeps_its_indexes_and_a_rerun_co
         with engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
             assert conn.execute(select(func.count()).select_from(user_sessions)).scalar() == 0  # nothing half kept
-        assert {index.name for index in user_sessions.indexes} <= \
-            {index["name"] for index in inspect(engine).get_indexes(user_sessions.name)}
+        assert {index.name for index in user_sessions.indexes} <= {
+            index["name"] for index in inspect(engine).get_indexes(user_sessions.name)
+        }
         ingest_paths(engine, [log], progress=False)
     finally:
         engine.dispose()
@@ -170,7 +178,9 @@ def test_users_and_machines_keep_their_latest_status_over_the_batches_of_one_tra
     report = ingest_paths(engine, [write(tmp_path / "io_usage.log", "".join(text))], progress=False)
     assert report.added.blocks_new == 300
     with engine.connect() as conn:
-        got_users = {u.username: (u.first_seen, u.last_seen, u.role, u.affiliation) for u in conn.execute(select(users))}
+        got_users = {
+            u.username: (u.first_seen, u.last_seen, u.role, u.affiliation) for u in conn.execute(select(users))
+        }
         got_machines = {m.name: (m.first_seen, m.last_seen, m.machine_type) for m in conn.execute(select(machines))}
     assert got_users == seen_users and got_machines == seen_machines
 
@@ -178,12 +188,23 @@ def test_users_and_machines_keep_their_latest_status_over_the_batches_of_one_tra
 def test_a_status_seen_later_is_not_undone_by_an_hour_in_between_read_afterwards(engine, tmp_path):
     """A user's stored status is the one of the latest hour seen, even when an hour between its change and that
     latest hour arrives later with another status; within one hour the last entry's status wins."""
+
     def hour(epoch, *statuses):
-        entries = "".join(f"@rd_client(m{i},tik)[carol({status})]:\n{row('[2, 4)', 1)}\n\n"
-                          for i, status in enumerate(statuses))
+        entries = "".join(
+            f"@rd_client(m{i},tik)[carol({status})]:\n{row('[2, 4)', 1)}\n\n" for i, status in enumerate(statuses)
+        )
         return f"Log: t ({epoch})\n{entries}"
-    ingest_paths(engine, [write(tmp_path / "a.log", hour(3600, "stud/tik") + hour(7200, "staff/itet")
-                                + hour(10800, "guest/dfm", "staff/itet"))], progress=False)
+
+    ingest_paths(
+        engine,
+        [
+            write(
+                tmp_path / "a.log",
+                hour(3600, "stud/tik") + hour(7200, "staff/itet") + hour(10800, "guest/dfm", "staff/itet"),
+            )
+        ],
+        progress=False,
+    )
     ingest_paths(engine, [write(tmp_path / "b.log", hour(9000, "guest/dfm"))], progress=False)
     with engine.connect() as conn:
         carol = conn.execute(select(users).where(users.c.username == "carol")).one()
@@ -193,9 +214,11 @@ def test_a_status_seen_later_is_not_undone_by_an_hour_in_between_read_afterwards
 def test_a_rejected_row_adds_no_size_bucket(engine, tmp_path):
     """A row no entry owns is rejected with its line; its bucket label, seen nowhere else, gets no IOSizeRanges
     row (the batch parser codes every label of the batch, the loader resolves only those of stored rows)."""
-    text = (f"Log: t (3600)\n@rd_client(m,tik)[carol(stud/tik)]:\n{row('[2, 4)', 1)}\n\n{row('[8, 16)', 5)}\n\n"
-            f"Log: t (7200)\n@rd_client(m,tik)[carol(stud/tik)]:\n{row('[2, 4)', 2)}\n\n"
-            f"Log: t (10800)\n@rd_client(m,tik)[carol(stud/tik)]:\n{row('[2, 4)', 3)}\n\n")
+    text = (
+        f"Log: t (3600)\n@rd_client(m,tik)[carol(stud/tik)]:\n{row('[2, 4)', 1)}\n\n{row('[8, 16)', 5)}\n\n"
+        f"Log: t (7200)\n@rd_client(m,tik)[carol(stud/tik)]:\n{row('[2, 4)', 2)}\n\n"
+        f"Log: t (10800)\n@rd_client(m,tik)[carol(stud/tik)]:\n{row('[2, 4)', 3)}\n\n"
+    )
     report = ingest_paths(engine, [write(tmp_path / "io_usage.log", text)], progress=False)
     assert [(line, "outside any entry" in reason) for _, line, _, reason in report.rejected] == [(5, True)]
     with engine.connect() as conn:

@@ -30,23 +30,26 @@ def blocks_of(text: str):
     return list(parse_lines(text.splitlines(True)))
 
 
-@pytest.mark.parametrize("label, lower, upper", [
-    ("(..., 0)", None, 0),
-    ("[0]", 0, 0),
-    ("[1]", 1, 1),
-    ("[2, 4)", 2, 4),
-    ("[512, 1K)", 512, K),
-    ("[1K, 2K)", K, 2 * K),
-    ("[1M, 2M)", M, 2 * M),
-    ("[1G, 2G)", G, 2 * G),
-    ("[1T, 2T)", T, 2 * T),
-    ("[1P, 2P)", P, 2 * P),
-    ("[4E, 8E)", 4 * E, 8 * E),
-    ("[8M, ...)", 8 * M, None),
-    ("[100, 200)", 100, 200),
-    ("(..., -10)", None, -10),
-    ("[-10, 0)", -10, 0),
-])
+@pytest.mark.parametrize(
+    "label, lower, upper",
+    [
+        ("(..., 0)", None, 0),
+        ("[0]", 0, 0),
+        ("[1]", 1, 1),
+        ("[2, 4)", 2, 4),
+        ("[512, 1K)", 512, K),
+        ("[1K, 2K)", K, 2 * K),
+        ("[1M, 2M)", M, 2 * M),
+        ("[1G, 2G)", G, 2 * G),
+        ("[1T, 2T)", T, 2 * T),
+        ("[1P, 2P)", P, 2 * P),
+        ("[4E, 8E)", 4 * E, 8 * E),
+        ("[8M, ...)", 8 * M, None),
+        ("[100, 200)", 100, 200),
+        ("(..., -10)", None, -10),
+        ("[-10, 0)", -10, 0),
+    ],
+)
 def test_every_label_form(label, lower, upper):
     bucket = parse_label(label)
     assert (bucket.lower, bucket.upper) == (lower, upper)
@@ -63,10 +66,17 @@ def test_counts_glued_to_long_labels_split_on_the_bracket():
     assert parse_row("[1024K, 2048K)  123456789 |@|")[1] == 123456789
 
 
-@pytest.mark.parametrize("status, expected", [
-    ("stud/tik", ("stud", "tik")), ("guest/itet", ("guest", "itet")), ("unknown", ("unknown", None)),
-    ("", (None, None)), (None, (None, None)), ("staff/", ("staff", None)),
-])
+@pytest.mark.parametrize(
+    "status, expected",
+    [
+        ("stud/tik", ("stud", "tik")),
+        ("guest/itet", ("guest", "itet")),
+        ("unknown", ("unknown", None)),
+        ("", (None, None)),
+        (None, (None, None)),
+        ("staff/", ("staff", None)),
+    ],
+)
 def test_status_forms(status, expected):
     assert parse_status(status) == expected
 
@@ -75,7 +85,7 @@ HEADERS = """Log: 2025-03-12 14:00:15 (1741784415)
 @rd_client(tikgpu03,tik)[user0033(guest/tik)]:
 {r1}
 
-@wr_client(arton04,itet)[user0021(stud/tik)]: 
+@wr_client(arton04,itet)[user0021(stud/tik)]:
 {r2}
 
 @rd_client(polaris,tik)[user0050(unknown)]:
@@ -106,47 +116,56 @@ def test_header_variants_and_directions():
 
 
 def test_notices_lost_events_flag_and_attaching_is_ignored():
-    text = "Attaching 4 probes...\nLog: 2025-03-12 14:00:15 (1741784415)\nLost 17 events\n" \
-           "@rd_client(a,tik)[u(stud/tik)]:\n" + row("[2, 4)", 3) + "\n\nLost 3 events\n"
+    text = (
+        "Attaching 4 probes...\nLog: 2025-03-12 14:00:15 (1741784415)\nLost 17 events\n"
+        "@rd_client(a,tik)[u(stud/tik)]:\n" + row("[2, 4)", 3) + "\n\nLost 3 events\n"
+    )
     (block,) = blocks_of(text)
     assert block.lost_events == 20 and not block.rejected
     assert block.entries[0].rows == {"[2, 4)": 3}
 
 
 def test_zero_rows_between_non_zero_rows_are_kept_as_zero():
-    text = "Log: x (1)\n@rd_client(a,tik)[u]:\n" + "\n".join([row("[1K, 2K)", 4), row("[2K, 4K)", 0), row("[4K, 8K)", 9)])
+    text = "Log: x (1)\n@rd_client(a,tik)[u]:\n" + "\n".join(
+        [row("[1K, 2K)", 4), row("[2K, 4K)", 0), row("[4K, 8K)", 9)]
+    )
     assert blocks_of(text)[0].entries[0].rows == {"[1K, 2K)": 4, "[2K, 4K)": 0, "[4K, 8K)": 9}
 
 
-MALFORMED = "\n".join([
-    "Log: 2025-03-12 14:00:15 (1741784415)",        # 1
-    "@rd_client(m1,tik)[alice(stud/tik)]:",         # 2
-    row("[1K, 2K)", 5),                              # 3
-    "[2K, 4K)             x7 |@|",                   # 4  bad count
-    row("[4K, 8K)", 6),                              # 5  still alice's
-    "",                                              # 6
-    "@rd_clent(m2,tik)[bob(stud/tik)]:",             # 7  unreadable header
-    row("[1K, 2K)", 100),                            # 8  bob's row: must not go to alice
-    row("[2K, 4K)", 200),                            # 9
-    "",                                              # 10
-    row("[8K, 16K)", 300),                           # 11 after a blank line: no entry
-    "@wr_client(m1,tik)[carol(staff/tik)]:",         # 12
-    row("[1M, 2M)", 7),                              # 13
-    "garbage in the middle",                         # 14
-    row("[2M, 4M)", 8),                              # 15 after an unreadable line: owner unknown
-    "",                                              # 16
-    "@rd_client(m1,tik)[alice(stud/tik)]:",          # 17 repeated key in the block
-    row("[1K, 2K)", 999),                            # 18
-    "",                                              # 19
-    "Log: garbage (not-an-epoch)",                   # 20 unreadable Log: line
-    "@rd_client(m3,tik)[dave(stud/tik)]:",           # 21 belongs to no readable block
-    row("[1K, 2K)", 1),                              # 22
-    "Log: 2025-03-12 15:00:15 (1741788015)",         # 23
-    "@rd_client(m3,tik)[dave(stud/tik)]:",           # 24
-    row("[1K, 2K)", 2),                              # 25
-    "[1K, 2K)               3 |@@@",                 # 26 cut-off line
-    row("[1K, 2K)", 4),                              # 27 bucket repeated in the entry
-]) + "\n"
+MALFORMED = (
+    "\n".join(
+        [
+            "Log: 2025-03-12 14:00:15 (1741784415)",  # 1
+            "@rd_client(m1,tik)[alice(stud/tik)]:",  # 2
+            row("[1K, 2K)", 5),  # 3
+            "[2K, 4K)             x7 |@|",  # 4  bad count
+            row("[4K, 8K)", 6),  # 5  still alice's
+            "",  # 6
+            "@rd_clent(m2,tik)[bob(stud/tik)]:",  # 7  unreadable header
+            row("[1K, 2K)", 100),  # 8  bob's row: must not go to alice
+            row("[2K, 4K)", 200),  # 9
+            "",  # 10
+            row("[8K, 16K)", 300),  # 11 after a blank line: no entry
+            "@wr_client(m1,tik)[carol(staff/tik)]:",  # 12
+            row("[1M, 2M)", 7),  # 13
+            "garbage in the middle",  # 14
+            row("[2M, 4M)", 8),  # 15 after an unreadable line: owner unknown
+            "",  # 16
+            "@rd_client(m1,tik)[alice(stud/tik)]:",  # 17 repeated key in the block
+            row("[1K, 2K)", 999),  # 18
+            "",  # 19
+            "Log: garbage (not-an-epoch)",  # 20 unreadable Log: line
+            "@rd_client(m3,tik)[dave(stud/tik)]:",  # 21 belongs to no readable block
+            row("[1K, 2K)", 1),  # 22
+            "Log: 2025-03-12 15:00:15 (1741788015)",  # 23
+            "@rd_client(m3,tik)[dave(stud/tik)]:",  # 24
+            row("[1K, 2K)", 2),  # 25
+            "[1K, 2K)               3 |@@@",  # 26 cut-off line
+            row("[1K, 2K)", 4),  # 27 bucket repeated in the entry
+        ]
+    )
+    + "\n"
+)
 
 
 def test_malformed_corpus_reports_each_line_and_credits_no_neighbour():
@@ -155,8 +174,7 @@ def test_malformed_corpus_reports_each_line_and_credits_no_neighbour():
     assert [b.epoch for b in good] == [1741784415, 1741788015]
     first, second = good
     entries = {e.key: e.rows for e in first.entries}
-    assert entries == {("rd", "m1", "alice"): {"[1K, 2K)": 5, "[4K, 8K)": 6},
-                       ("wr", "m1", "carol"): {"[1M, 2M)": 7}}
+    assert entries == {("rd", "m1", "alice"): {"[1K, 2K)": 5, "[4K, 8K)": 6}, ("wr", "m1", "carol"): {"[1M, 2M)": 7}}
     assert {e.key: e.rows for e in second.entries} == {("rd", "m3", "dave"): {"[1K, 2K)": 2}}
     rejected = {r.line: r.reason for b in blocks for r in b.rejected}
     assert sorted(rejected) == [4, 7, 8, 9, 11, 14, 15, 17, 18, 20, 21, 22, 26, 27]
@@ -178,13 +196,27 @@ def test_nothing_before_the_first_log_line_is_lost():
 
 
 def _random_block(rng: random.Random, epoch: int) -> str:
-    labels = ["[0]", "[1]", "[2, 4)", "[4, 8)", "[512, 1K)", "[1K, 2K)", "[64K, 128K)", "[1M, 2M)", "[1G, 2G)",
-              "[8M, ...)", "(..., 0)", "[1024K, 2048K)"]
+    labels = [
+        "[0]",
+        "[1]",
+        "[2, 4)",
+        "[4, 8)",
+        "[512, 1K)",
+        "[1K, 2K)",
+        "[64K, 128K)",
+        "[1M, 2M)",
+        "[1G, 2G)",
+        "[8M, ...)",
+        "(..., 0)",
+        "[1024K, 2048K)",
+    ]
     lines = [f"Log: 2025-03-12 14:00:15 ({epoch})"]
     for n in range(rng.randint(0, 6)):
         lines.append(f"@{rng.choice(['rd', 'wr'])}_client(m{n},tik)[u{n}(stud/tik)]:" + rng.choice(["", " "]))
         for label in rng.sample(labels, rng.randint(0, 5)):
-            lines.append(f"{label:<16}{rng.choice([0, 1, 99, 12345678, 123456789]):>8} |{'@' * rng.randint(0, 52):<52}|")
+            lines.append(
+                f"{label:<16}{rng.choice([0, 1, 99, 12345678, 123456789]):>8} |{'@' * rng.randint(0, 52):<52}|"
+            )
         lines.append("")
     return "\n".join(lines) + "\n"
 
@@ -196,8 +228,9 @@ def test_fast_path_equals_line_by_line_parse():
         fast = _parse_well_formed(text, 1)
         slow = parse_block(_split_lines(text), 1)
         assert fast is not None, text
-        assert [(e.key, e.role, e.affiliation, e.rows, e.line) for e in fast.entries] == \
-               [(e.key, e.role, e.affiliation, e.rows, e.line) for e in slow.entries]
+        assert [(e.key, e.role, e.affiliation, e.rows, e.line) for e in fast.entries] == [
+            (e.key, e.role, e.affiliation, e.rows, e.line) for e in slow.entries
+        ]
         assert not slow.rejected
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from clusterdash.db.filters import Filters, hour_of, parse_time
+from clusterdash.db.filters import Filters, parse_time
+from clusterdash.db.periods import hour_of, period_start, period_starts
 from clusterdash.db.queries import choose_bucket
-from clusterdash.db.rollups import period_start, period_starts
+from clusterdash.errors import BadParameter
 
 
 def test_a_block_reports_the_hour_before_its_log_time():
@@ -16,21 +17,41 @@ def test_a_block_reports_the_hour_before_its_log_time():
 
 
 def test_from_args_reads_repeatable_and_single_values():
-    f = Filters.from_args(MultiDict([("user", "a"), ("user", "b"), ("user", ""), ("direction", "RD"),
-                                     ("start", "2025-03-12"), ("end", "1741824000"), ("tz", "Europe/Zurich")]))
+    f = Filters.from_args(
+        MultiDict(
+            [
+                ("user", "a"),
+                ("user", "b"),
+                ("user", ""),
+                ("direction", "RD"),
+                ("start", "2025-03-12"),
+                ("end", "1741824000"),
+                ("tz", "Europe/Zurich"),
+            ]
+        )
+    )
     assert f.users == ("a", "b") and f.direction == "rd" and f.tz == "Europe/Zurich"
     assert f.start == 1741734000  # midnight in Zurich (UTC+1)
     assert f.end == 1741824000
 
 
-@pytest.mark.parametrize("args, parameter", [
-    ({"direction": "up"}, "direction"), ({"start": "soon"}, "start"), ({"end": "2025-02-30"}, "end"),
-    ({"start": "2025-03-02", "end": "2025-03-01"}, "start"), ({"tz": "Nowhere/Land"}, "tz"),
-    ({"start": ["1", "2"]}, "start"), ({"user": ["x"] * 1001}, "user"), ({"end": "-5"}, "end"),
-])
+@pytest.mark.parametrize(
+    "args, parameter",
+    [
+        ({"direction": "up"}, "direction"),
+        ({"start": "soon"}, "start"),
+        ({"end": "2025-02-30"}, "end"),
+        ({"start": "2025-03-02", "end": "2025-03-01"}, "start"),
+        ({"tz": "Nowhere/Land"}, "tz"),
+        ({"start": ["1", "2"]}, "start"),
+        ({"user": ["x"] * 1001}, "user"),
+        ({"end": "-5"}, "end"),
+    ],
+)
 def test_from_args_errors_name_the_parameter(args, parameter):
-    with pytest.raises(ValueError, match=f"^{parameter}:"):
+    with pytest.raises(BadParameter, match=f"^{parameter}:") as raised:
         Filters.from_args(args)
+    assert raised.value.name == parameter
 
 
 def test_iso_forms():

@@ -13,11 +13,23 @@ import pytest
 from sqlalchemy import inspect, select, update
 
 from clusterdash.db.engine import write_transaction
-from clusterdash.db.filters import hour_of
+from clusterdash.db.periods import hour_of
 from clusterdash.db.rollups import GRAINS, PendingRollups, ensure_rollups, rebuild_rollups, rollup_zone
-from clusterdash.db.schema import (ROLLUP_TABLES, io_operations, io_size_ranges, machines, rollup_machine_sizes,
-                                   rollup_machine_usage, rollup_pair_sizes, rollup_sizes, rollup_state, rollup_usage,
-                                   rollup_user_sizes, rollup_user_usage, user_sessions)
+from clusterdash.db.schema import (
+    ROLLUP_TABLES,
+    io_operations,
+    io_size_ranges,
+    machines,
+    rollup_machine_sizes,
+    rollup_machine_usage,
+    rollup_pair_sizes,
+    rollup_sizes,
+    rollup_state,
+    rollup_usage,
+    rollup_user_sizes,
+    rollup_user_usage,
+    user_sessions,
+)
 from clusterdash.ingest.demo import generate_lines
 from clusterdash.ingest.load import write_blocks
 from clusterdash.ingest.parse import parse_lines
@@ -36,15 +48,19 @@ def _expected(conn, zone_name: str):
     def starts(hour):
         day = datetime.fromtimestamp(hour, tz).date()
         week, month, year = day - timedelta(days=day.weekday()), day.replace(day=1), day.replace(month=1, day=1)
-        return [(g, int(datetime(d.year, d.month, d.day, tzinfo=tz).timestamp()))
-                for g, d in (("d", day), ("w", week), ("m", month), ("y", year))]
+        return [
+            (g, int(datetime(d.year, d.month, d.day, tzinfo=tz).timestamp()))
+            for g, d in (("d", day), ("w", week), ("m", month), ("y", year))
+        ]
 
     bounds = {r.id: (r.lower_bytes, r.upper_bytes) for r in conn.execute(select(io_size_ranges))}
     types = dict(conn.execute(select(machines.c.id, machines.c.machine_type)).all())  # per-user rollups: per type
     sessions = {r.id: r for r in conn.execute(select(user_sessions))}
     usage = defaultdict(lambda: [0, 0, 0, 0.0, 0])  # sessions, rows, operations, bytes_mid, bucket bits
-    sizes = {name: defaultdict(lambda: [0, 0])
-             for name in ("RollupSizes", "RollupUserSizes", "RollupMachineSizes", "RollupPairSizes")}
+    sizes = {
+        name: defaultdict(lambda: [0, 0])
+        for name in ("RollupSizes", "RollupUserSizes", "RollupMachineSizes", "RollupPairSizes")
+    }
     for s in sessions.values():
         for grain, start in starts(hour_of(s.epoch)):
             usage[(grain, start, s.user_id, s.machine_id, s.direction)][0] += 1
@@ -58,24 +74,30 @@ def _expected(conn, zone_name: str):
             u[2] += count
             u[3] += count * mid
             u[4] |= 1 << bucket
-            for name, key in (("RollupSizes", (s.direction,)),
-                              ("RollupUserSizes", (s.user_id, types[s.machine_id], s.direction)),
-                              ("RollupMachineSizes", (s.machine_id, s.direction)),
-                              ("RollupPairSizes", (s.user_id, s.machine_id, s.direction))):
+            for name, key in (
+                ("RollupSizes", (s.direction,)),
+                ("RollupUserSizes", (s.user_id, types[s.machine_id], s.direction)),
+                ("RollupMachineSizes", (s.machine_id, s.direction)),
+                ("RollupPairSizes", (s.user_id, s.machine_id, s.direction)),
+            ):
                 if grain in GRAINS[name]:
                     z = sizes[name][(grain, start, *key, bucket)]
                     z[0] += 1
                     z[1] += count
     per_user, per_machine = defaultdict(lambda: [0, 0, 0, 0.0, 0]), defaultdict(lambda: [0, 0, 0, 0.0, 0])
     for (grain, start, user, machine, direction), values in usage.items():
-        for side, key in ((per_user, (grain, start, user, types[machine], direction)),
-                          (per_machine, (grain, start, machine, direction))):
+        for side, key in (
+            (per_user, (grain, start, user, types[machine], direction)),
+            (per_machine, (grain, start, machine, direction)),
+        ):
             acc = side[key]
             for i in range(4):
                 acc[i] += values[i]
             acc[4] |= values[4]
-    usage = {name: {k: v for k, v in table.items() if k[0] in GRAINS[name]} for name, table in
-             (("RollupUsage", usage), ("RollupUserUsage", per_user), ("RollupMachineUsage", per_machine))}
+    usage = {
+        name: {k: v for k, v in table.items() if k[0] in GRAINS[name]}
+        for name, table in (("RollupUsage", usage), ("RollupUserUsage", per_user), ("RollupMachineUsage", per_machine))
+    }
     return usage, {name: dict(v) for name, v in sizes.items()}
 
 
@@ -83,13 +105,16 @@ def _actual(conn):
     usage = {}
     for table in (rollup_usage, rollup_user_usage, rollup_machine_usage):
         keys = [c.name for c in table.primary_key.columns]
-        usage[table.name] = {tuple(r._mapping[k] for k in keys): [r.sessions, r.rows, r.operations, r.bytes_mid,
-                                                                  r.buckets] for r in conn.execute(select(table))}
+        usage[table.name] = {
+            tuple(r._mapping[k] for k in keys): [r.sessions, r.rows, r.operations, r.bytes_mid, r.buckets]
+            for r in conn.execute(select(table))
+        }
     sizes = {}
     for table in (rollup_sizes, rollup_user_sizes, rollup_machine_sizes, rollup_pair_sizes):
         keys = [c.name for c in table.primary_key.columns]
-        sizes[table.name] = {tuple(r._mapping[k] for k in keys): [r.rows, r.operations]
-                             for r in conn.execute(select(table))}
+        sizes[table.name] = {
+            tuple(r._mapping[k] for k in keys): [r.rows, r.operations] for r in conn.execute(select(table))
+        }
     return usage, sizes
 
 
@@ -116,7 +141,7 @@ def test_rollups_match_raw_rows_for_any_batching_and_order(engine, seed, one_tra
     chunks, i = [], 0
     while i < len(blocks):
         n = rng.randint(1, 40)
-        chunks.append(blocks[i:i + n])
+        chunks.append(blocks[i : i + n])
         i += n
     rng.shuffle(chunks)
     early = []
@@ -237,7 +262,7 @@ def test_day_cell_sums_equal_a_plain_count_whether_summed_densely_or_by_sorting(
     cells = [rng.randrange(200) for _ in range(n)]
     buckets = [rng.choice([1, 2, 3, 7, 20, 63]) for _ in range(n)]
     rows = [rng.randrange(1, 4) for _ in range(n)]
-    operations = [rng.randrange(1, 10 ** 12) for _ in range(n)]
+    operations = [rng.randrange(1, 10**12) for _ in range(n)]
     want = {}
     for cell, bucket, r, ops in zip(cells, buckets, rows, operations):
         have = want.get((cell, bucket), (0, 0))

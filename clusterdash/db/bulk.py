@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import chain
-from typing import Sequence, Union
 
 import numpy as np
 from sqlalchemy import Connection, Index, Table, insert
@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Index, Table, insert
 # hundred parameters already take nearly all of the gain.
 SQLITE_PARAMETERS = 999
 
-Rows = Union[Sequence[tuple], np.ndarray]
+Rows = Sequence[tuple] | np.ndarray
 
 
 def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Rows) -> None:
@@ -41,8 +41,14 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Ro
         conn.execute(insert(table), [dict(zip(columns, row)) for row in rows])
 
 
-def execute_values(conn: Connection, head: str, width: int, rows: Union[Rows, Sequence[np.ndarray]],
-                   tail: str = "", by_column: bool = False) -> None:
+def execute_values(
+    conn: Connection,
+    head: str,
+    width: int,
+    rows: Rows | Sequence[np.ndarray],
+    tail: str = "",
+    by_column: bool = False,
+) -> None:
     """Run `head VALUES (?, ...), (?, ...), ... tail` on SQLite, many rows per statement. `rows`: tuples of
     `width` values, an (n, width) array, or with by_column=True one sequence (list or array) per column.
 
@@ -62,11 +68,13 @@ def execute_values(conn: Connection, head: str, width: int, rows: Union[Rows, Se
         full = n // per_statement
         step = per_statement * width
         if full:
-            conn.exec_driver_sql(full_sql, [tuple(flat[i:i + step]) for i in range(0, full * step, step)])
+            conn.exec_driver_sql(full_sql, [tuple(flat[i : i + step]) for i in range(0, full * step, step)])
         if n > full * per_statement:  # the last few rows one by one: a statement per remainder length would
             # fill the driver's statement cache with large compiled statements (megabytes each few hundred rows)
-            conn.exec_driver_sql(f"{head} VALUES {values} {tail}",
-                                 [tuple(flat[i:i + width]) for i in range(full * step, len(flat), width)])
+            conn.exec_driver_sql(
+                f"{head} VALUES {values} {tail}",
+                [tuple(flat[i : i + width]) for i in range(full * step, len(flat), width)],
+            )
 
 
 def _flat(rows, start: int, stop: int, by_column: bool) -> list:

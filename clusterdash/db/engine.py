@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
@@ -31,7 +31,9 @@ def make_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise DatabaseURLError(f"not a database URL: {url!r} (expected sqlite:///file.db or postgresql+psycopg://...)") from exc
+        raise DatabaseURLError(
+            f"not a database URL: {url!r} (expected sqlite:///file.db or postgresql+psycopg://...)"
+        ) from exc
     backend = parsed.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
         raise DatabaseURLError(f"unsupported database {backend!r} in {url!r}: use sqlite or postgresql")
@@ -80,11 +82,10 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
     because only one writer runs at a time: SQLite's BEGIN IMMEDIATE, and a
     transaction-scoped advisory lock on PostgreSQL.
     """
-    with engine.connect().execution_options(clusterdash_writer=True) as conn:
-        with conn.begin():
-            if conn.dialect.name == "postgresql":
-                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({POSTGRES_WRITER_LOCK})")
-            yield conn
+    with engine.connect().execution_options(clusterdash_writer=True) as conn, conn.begin():
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({POSTGRES_WRITER_LOCK})")
+        yield conn
 
 
 def init_schema(engine: Engine) -> list[str]:
@@ -99,4 +100,4 @@ def init_schema(engine: Engine) -> list[str]:
 
 
 def schema_is_initialised(engine: Engine) -> bool:
-    return set(t.name for t in metadata.sorted_tables) <= set(inspect(engine).get_table_names())
+    return {t.name for t in metadata.sorted_tables} <= set(inspect(engine).get_table_names())

@@ -1,11 +1,7 @@
 """The question a query answers: a `Filters` value, built from UI controls or from URL query arguments.
 
-Time has one-hour resolution: a block logged at 14:00:15 reports the hour
-13:00-14:00 (the log says a block covers the hour that *ends* at its time).
-`hour_of(epoch)` names that hour by its start, rounded to the nearest whole
-hour so that a tracer restarted at 14:37 still lands on a sensible hour. A
-time range selects the hours that overlap it: `start` and `end` are widened to
-whole hours, and a block is in the range when its hour is.
+Time has one-hour resolution (db/periods.py: which hour a block reports). A time range selects the hours that
+overlap it: `start` and `end` are widened to whole hours, and a block is in the range when its hour is.
 """
 
 from __future__ import annotations
@@ -13,42 +9,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import Any, Optional
-from zoneinfo import ZoneInfo
+from typing import Any
 
-HOUR = 3600
+from clusterdash.db.periods import ceil_hour, floor_hour, zone
+from clusterdash.errors import BadParameter
+
 DIRECTIONS = ("rd", "wr", "both")
 MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z: beyond it dates cannot be shown
 MAX_VALUES = 1000  # per repeatable parameter: a longer IN list is a mistake or an attack
 MAX_TEXT = 255  # as wide as the Users/Machines name columns
-
-
-def hour_of(epoch: int) -> int:
-    """The start of the hour a block logged at `epoch` reports (see the module docstring)."""
-    return (int(epoch) - HOUR // 2) // HOUR * HOUR
-
-
-def floor_hour(epoch: int) -> int:
-    return int(epoch) // HOUR * HOUR
-
-
-def ceil_hour(epoch: int) -> int:
-    return -(-int(epoch) // HOUR) * HOUR
-
-
-def epoch_bounds(first_hour: int, end_hour: int) -> tuple[int, int]:
-    """Block epochs whose hour lies in [first_hour, end_hour): hour_of is monotonic, so this is an epoch range."""
-    return first_hour + HOUR // 2, end_hour + HOUR // 2
-
-
-def zone(name: str) -> ZoneInfo:
-    """The ZoneInfo for an IANA name; ValueError naming `tz` otherwise."""
-    if not isinstance(name, str) or not name or len(name) > 64 or "\x00" in name or name.startswith(("/", ".")):
-        raise ValueError(f"tz: unknown time zone {name!r} (use an IANA name such as UTC or Europe/Zurich)")
-    try:
-        return ZoneInfo(name)
-    except Exception as exc:  # ZoneInfoNotFoundError, IsADirectoryError for 'America', ValueError for odd paths
-        raise ValueError(f"tz: unknown time zone {name!r} (use an IANA name such as UTC or Europe/Zurich)") from exc
 
 
 _EPOCH = re.compile(r"^-?\d{1,15}$")
@@ -69,16 +38,18 @@ def parse_time(text: str, tz: str = "UTC", name: str = "start") -> int:
             else:
                 parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
         except (ValueError, OverflowError):
-            raise ValueError(f"{name}: cannot read {text[:40]!r} as a time (use ISO-8601 such as "
-                             f"2025-03-12T14:00:00Z, or epoch seconds)") from None
+            raise BadParameter(
+                name,
+                f"cannot read {text[:40]!r} as a time (use ISO-8601 such as 2025-03-12T14:00:00Z, or epoch seconds)",
+            ) from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=zone(tz))
         try:
             value = int(parsed.timestamp())
         except (OverflowError, ValueError, OSError):
-            raise ValueError(f"{name}: {text[:40]!r} is out of range") from None
+            raise BadParameter(name, f"{text[:40]!r} is out of range") from None
     if not 0 <= value <= MAX_EPOCH:
-        raise ValueError(f"{name}: {text[:40]!r} is out of range (1970 to 9999)")
+        raise BadParameter(name, f"{text[:40]!r} is out of range (1970 to 9999)")
     return value
 
 
@@ -91,8 +62,8 @@ class Filters:
     month boundaries. Build one directly, or from URL arguments with `Filters.from_args`.
     """
 
-    start: Optional[int] = None  # epoch seconds, inclusive (widened to the hour)
-    end: Optional[int] = None  # epoch seconds, exclusive (widened to the hour)
+    start: int | None = None  # epoch seconds, inclusive (widened to the hour)
+    end: int | None = None  # epoch seconds, exclusive (widened to the hour)
     users: tuple[str, ...] = ()
     machines: tuple[str, ...] = ()
     machine_types: tuple[str, ...] = ()
@@ -108,58 +79,69 @@ class Filters:
             if isinstance(value, str) or not isinstance(value, tuple):
                 object.__setattr__(self, name, (value,) if isinstance(value, str) else tuple(value))
         if self.direction not in DIRECTIONS:
-            raise ValueError(f"direction: must be rd, wr or both, not {str(self.direction)[:20]!r}")
+            raise BadParameter("direction", f"must be rd, wr or both, not {str(self.direction)[:20]!r}")
         zone(self.tz)
         for name in ("start", "end"):
             value = getattr(self, name)
             if value is not None and not (isinstance(value, int) and 0 <= value <= MAX_EPOCH):
-                raise ValueError(f"{name}: must be epoch seconds between 0 and {MAX_EPOCH}")
+                raise BadParameter(name, f"must be epoch seconds between 0 and {MAX_EPOCH}")
         if self.start is not None and self.end is not None and self.start >= self.end:
-            raise ValueError("start: must be before end")
+            raise BadParameter("start", "must be before end")
 
     # -- building -----------------------------------------------------------------------------------------
 
-    ARG_NAMES = {"user": "users", "machine": "machines", "machine_type": "machine_types", "role": "roles",
-                 "affiliation": "affiliations", "size": "sizes"}
+    ARG_NAMES = {
+        "user": "users",
+        "machine": "machines",
+        "machine_type": "machine_types",
+        "role": "roles",
+        "affiliation": "affiliations",
+        "size": "sizes",
+    }
 
     @classmethod
-    def from_args(cls, args: Any, default_tz: str = "UTC") -> "Filters":
+    def from_args(cls, args: Any, default_tz: str = "UTC") -> Filters:
         """Filters from URL arguments: a werkzeug MultiDict or a mapping of name -> str or list of str.
 
         start, end (ISO-8601 or epoch seconds), direction (rd|wr|both), tz (IANA) once each; user, machine,
         machine_type, role, affiliation, size any number of times. Empty values count as absent. Raises
-        ValueError whose message starts with the parameter's name.
+        BadParameter naming the parameter.
         """
+
         def values(name: str) -> list[str]:
             raw = args.getlist(name) if hasattr(args, "getlist") else args.get(name, [])
             raw = [raw] if isinstance(raw, str) else list(raw)
             if len(raw) > MAX_VALUES:
-                raise ValueError(f"{name}: at most {MAX_VALUES} values")
+                raise BadParameter(name, f"at most {MAX_VALUES} values")
             out = []
             for v in raw:
                 if not isinstance(v, str):
-                    raise ValueError(f"{name}: must be text")
+                    raise BadParameter(name, "must be text")
                 if len(v) > MAX_TEXT or "\x00" in v:
-                    raise ValueError(f"{name}: value too long or not text ({len(v)} characters)")
+                    raise BadParameter(name, f"value too long or not text ({len(v)} characters)")
                 if v.strip():
                     out.append(v.strip())
             return out
 
-        def single(name: str) -> Optional[str]:
+        def single(name: str) -> str | None:
             given = values(name)
             if len(given) > 1:
-                raise ValueError(f"{name}: give it at most once")
+                raise BadParameter(name, "give it at most once")
             return given[0] if given else None
 
         tz = single("tz") or default_tz
         zone(tz)
         start, end = single("start"), single("end")
         kwargs: dict[str, Any] = {name: tuple(dict.fromkeys(values(arg))) for arg, name in cls.ARG_NAMES.items()}
-        return cls(start=None if start is None else parse_time(start, tz, "start"),
-                   end=None if end is None else parse_time(end, tz, "end"),
-                   direction=(single("direction") or "both").lower(), tz=tz, **kwargs)
+        return cls(
+            start=None if start is None else parse_time(start, tz, "start"),
+            end=None if end is None else parse_time(end, tz, "end"),
+            direction=(single("direction") or "both").lower(),
+            tz=tz,
+            **kwargs,
+        )
 
-    def with_(self, **changes: Any) -> "Filters":
+    def with_(self, **changes: Any) -> Filters:
         """A copy with some fields changed (e.g. the dashboard narrowing to one user)."""
         return replace(self, **changes)
 
@@ -169,10 +151,12 @@ class Filters:
     def directions(self) -> tuple[str, ...]:
         return ("rd", "wr") if self.direction == "both" else (self.direction,)
 
-    def hour_range(self) -> tuple[Optional[int], Optional[int]]:
+    def hour_range(self) -> tuple[int | None, int | None]:
         """[first hour, end hour) of the hours overlapping [start, end); None where open."""
-        return (None if self.start is None else floor_hour(self.start),
-                None if self.end is None else ceil_hour(self.end))
+        return (
+            None if self.start is None else floor_hour(self.start),
+            None if self.end is None else ceil_hour(self.end),
+        )
 
     @property
     def filters_users(self) -> bool:

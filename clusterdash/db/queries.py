@@ -40,18 +40,41 @@ from __future__ import annotations
 import time
 import weakref
 from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
-from typing import Any, Iterable, Optional
+from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 from sqlalchemy import BigInteger, Connection, Engine, Float, String, and_, case, cast, func, select
 
-from clusterdash.db.filters import HOUR, Filters, ceil_hour, epoch_bounds, hour_of, zone
-from clusterdash.db.rollups import GRAINS, bucket_mask, bucket_weights, period_starts, rollup_zone
-from clusterdash.db.schema import (io_operations, io_size_ranges, log_entries, machines, rejected_lines,
-                                   rollup_machine_sizes, rollup_machine_usage, rollup_pair_sizes, rollup_sizes,
-                                   rollup_usage, rollup_user_sizes, rollup_user_usage, user_sessions, users)
+from clusterdash.db.filters import Filters
+from clusterdash.db.periods import (
+    HOUR,
+    ceil_hour,
+    epoch_bounds,
+    hour_of,
+    local_midnight,
+    period_starts,
+    utc_offsets,
+)
+from clusterdash.db.rollups import GRAINS, bucket_mask, bucket_weights, rollup_zone
+from clusterdash.db.schema import (
+    io_operations,
+    io_size_ranges,
+    log_entries,
+    machines,
+    rejected_lines,
+    rollup_machine_sizes,
+    rollup_machine_usage,
+    rollup_pair_sizes,
+    rollup_sizes,
+    rollup_usage,
+    rollup_user_sizes,
+    rollup_user_usage,
+    user_sessions,
+    users,
+)
 from clusterdash.db.timefmt import iso_utc
 
 BUCKETS = ("hour", "day", "week", "month")
@@ -60,8 +83,16 @@ USER_SORTS = ("operations", "bytes", "sessions", "name", "first_seen", "last_see
 BYTES_ESTIMATE = "midpoint"  # operations x the bucket's midpoint; bytes_low / bytes_high bound it
 _GRAIN = {"day": "d", "week": "w", "month": "m"}
 # usage measures, in this order everywhere below
-_MEASURES = ("sessions", "rows", "operations", "small_operations", "bytes_low", "bytes_mid", "bytes_high",
-             "unbounded_rows")
+_MEASURES = (
+    "sessions",
+    "rows",
+    "operations",
+    "small_operations",
+    "bytes_low",
+    "bytes_mid",
+    "bytes_high",
+    "unbounded_rows",
+)
 _SERIES = ("operations", "bytes_mid")
 # Raw pieces longer than this, for a few users or machines, are read through the user/machine index.
 _LONG_RAW = 14 * 24 * HOUR
@@ -69,15 +100,24 @@ _LONG_RAW = 14 * 24 * HOUR
 
 # -- what the database holds -----------------------------------------------------------------------------------
 
+
 def database_stats(conn: Connection) -> dict[str, Any]:
     """What the database holds, in the shape of `clusterdash stats --json`."""
     blocks, first, last, lost_hours = conn.execute(
-        select(func.count(), func.min(log_entries.c.epoch), func.max(log_entries.c.epoch),
-               func.count().filter(log_entries.c.lost_events > 0))
+        select(
+            func.count(),
+            func.min(log_entries.c.epoch),
+            func.max(log_entries.c.epoch),
+            func.count().filter(log_entries.c.lost_events > 0),
+        )
     ).one()
-    by_direction = dict(conn.execute(
-        select(user_sessions.c.direction, func.coalesce(func.sum(user_sessions.c.operations), 0))
-        .group_by(user_sessions.c.direction)).all())
+    by_direction = dict(
+        conn.execute(
+            select(user_sessions.c.direction, func.coalesce(func.sum(user_sessions.c.operations), 0)).group_by(
+                user_sessions.c.direction
+            )
+        ).all()
+    )
     operations = {"rd": int(by_direction.get("rd", 0)), "wr": int(by_direction.get("wr", 0))}
     operations["total"] = operations["rd"] + operations["wr"]
     return {
@@ -96,25 +136,29 @@ def database_stats(conn: Connection) -> dict[str, Any]:
 
 def recent_rejected_lines(conn: Connection, limit: int = 10) -> list[dict[str, Any]]:
     """The most recently stored rejected lines, newest first."""
-    rows = conn.execute(select(rejected_lines.c.source, rejected_lines.c.line_number, rejected_lines.c.reason,
-                               rejected_lines.c.text).order_by(rejected_lines.c.id.desc()).limit(limit))
+    rows = conn.execute(
+        select(rejected_lines.c.source, rejected_lines.c.line_number, rejected_lines.c.reason, rejected_lines.c.text)
+        .order_by(rejected_lines.c.id.desc())
+        .limit(limit)
+    )
     return [r._asdict() for r in rows]
 
 
-def latest_block_epoch(conn: Connection) -> Optional[int]:
+def latest_block_epoch(conn: Connection) -> int | None:
     return conn.execute(select(func.max(log_entries.c.epoch))).scalar()
 
 
-def example_names(conn: Connection) -> tuple[Optional[str], Optional[str]]:
+def example_names(conn: Connection) -> tuple[str | None, str | None]:
     """A username and a machine name that exist (those seen last), for the API document's examples."""
-    user = conn.execute(select(users.c.username).order_by(users.c.last_seen.desc(), users.c.username)
-                        .limit(1)).scalar()
-    machine = conn.execute(select(machines.c.name).order_by(machines.c.last_seen.desc(), machines.c.name)
-                           .limit(1)).scalar()
+    user = conn.execute(select(users.c.username).order_by(users.c.last_seen.desc(), users.c.username).limit(1)).scalar()
+    machine = conn.execute(
+        select(machines.c.name).order_by(machines.c.last_seen.desc(), machines.c.name).limit(1)
+    ).scalar()
     return user, machine
 
 
 # -- filters resolved against the database ---------------------------------------------------------------------
+
 
 @dataclass
 class Scope:
@@ -123,21 +167,20 @@ class Scope:
     filters: Filters
     first_hour: int
     end_hour: int
-    user_ids: Optional[list[int]]  # None: every user
-    machine_ids: Optional[list[int]]
-    size_ids: Optional[list[int]]
-    zone: Optional[str]  # of the rollups; None: no complete rollups, read the raw tables
+    user_ids: list[int] | None  # None: every user
+    machine_ids: list[int] | None
+    size_ids: list[int] | None
+    zone: str | None  # of the rollups; None: no complete rollups, read the raw tables
     weights: dict
     # The machine types machine_ids stand for, when they were chosen by type only (the per-user rollups are kept
     # per machine type); None when machine_ids is None or names machines.
-    types: Optional[tuple[str, ...]] = None
+    types: tuple[str, ...] | None = None
     # Raw user x machine x size sums already read for this request (shared by the scopes derived from it).
     memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def empty(self) -> bool:
-        return (self.first_hour >= self.end_hour or self.user_ids == [] or self.machine_ids == []
-                or self.size_ids == [])
+        return self.first_hour >= self.end_hour or self.user_ids == [] or self.machine_ids == [] or self.size_ids == []
 
 
 def resolve(conn: Connection, filters: Filters) -> Scope:
@@ -152,8 +195,11 @@ def resolve(conn: Connection, filters: Filters) -> Scope:
     user_ids = machine_ids = size_ids = None
     if filters.filters_users:
         query = select(users.c.id)
-        for col, wanted in ((users.c.username, filters.users), (users.c.role, filters.roles),
-                            (users.c.affiliation, filters.affiliations)):
+        for col, wanted in (
+            (users.c.username, filters.users),
+            (users.c.role, filters.roles),
+            (users.c.affiliation, filters.affiliations),
+        ):
             if wanted:
                 query = query.where(col.in_(wanted))
         user_ids = sorted(conn.execute(query).scalars())
@@ -164,14 +210,16 @@ def resolve(conn: Connection, filters: Filters) -> Scope:
                 query = query.where(col.in_(wanted))
         machine_ids = sorted(conn.execute(query).scalars())
     if filters.sizes:
-        size_ids = sorted(conn.execute(select(io_size_ranges.c.id).where(io_size_ranges.c.label.in_(filters.sizes)))
-                          .scalars())
+        size_ids = sorted(
+            conn.execute(select(io_size_ranges.c.id).where(io_size_ranges.c.label.in_(filters.sizes))).scalars()
+        )
     types = filters.machine_types if filters.machine_types and not filters.machines else None
-    return Scope(filters, lo, max(lo, hi), user_ids, machine_ids, size_ids, rollup_zone(conn), bucket_weights(conn),
-                 types=types)
+    return Scope(
+        filters, lo, max(lo, hi), user_ids, machine_ids, size_ids, rollup_zone(conn), bucket_weights(conn), types=types
+    )
 
 
-def _pieces(scope: Scope, grains: Iterable[str]) -> list[tuple[Optional[str], int, int]]:
+def _pieces(scope: Scope, grains: Iterable[str]) -> list[tuple[str | None, int, int]]:
     """[first_hour, end_hour) cut into whole periods of `grains` (largest first) and leftover hours.
 
     Returns (grain, first period start, end period start) for rollup rows, and (None, first hour, end hour)
@@ -196,8 +244,9 @@ def _pieces(scope: Scope, grains: Iterable[str]) -> list[tuple[Optional[str], in
     return cut(scope.first_hour, scope.end_hour, grains)
 
 
-def _plan(scope: Scope, grains: tuple[str, ...], bounds: Optional[list[int]] = None
-          ) -> tuple[dict[str, list[int]], list[tuple[int, int]]]:
+def _plan(
+    scope: Scope, grains: tuple[str, ...], bounds: list[int] | None = None
+) -> tuple[dict[str, list[int]], list[tuple[int, int]]]:
     """What to read: per grain the period starts, and the raw hour ranges. With `bounds` (a series' bucket
     boundaries in hours) every period lies inside one bucket: in the rollup zone whole buckets are periods
     (when `grains` nest in the buckets); in another zone each bucket is cut on its own."""
@@ -264,7 +313,7 @@ def _where(scope: Scope, user_col, machine_col, direction_col, key: tuple = ()) 
     return clauses
 
 
-def _raw_sessions(scope: Scope, lo: int, hi: int, conn: Optional[Connection] = None):
+def _raw_sessions(scope: Scope, lo: int, hi: int, conn: Connection | None = None):
     """UserSessions for the raw hours [lo, hi): the index to read them through (a hint for SQLite, whose planner
     has no statistics here) and the WHERE clauses for the range and the user/machine/direction filters.
 
@@ -282,8 +331,7 @@ def _raw_sessions(scope: Scope, lo: int, hi: int, conn: Optional[Connection] = N
             index = "ix_sessions_machine_epoch"
     first, end = epoch_bounds(lo, hi)
     key = {"ix_sessions_user_epoch": ("user",), "ix_sessions_machine_epoch": ("machine",)}.get(index, ())
-    clauses = [s.c.epoch >= first, s.c.epoch < end,
-               *_where(scope, s.c.user_id, s.c.machine_id, s.c.direction, key)]
+    clauses = [s.c.epoch >= first, s.c.epoch < end, *_where(scope, s.c.user_id, s.c.machine_id, s.c.direction, key)]
     return index, clauses
 
 
@@ -317,9 +365,10 @@ def _session_estimate(conn: Connection, scope: Scope, lo: int, hi: int) -> dict[
         starts = period_starts("m", lo, hi, scope.zone)[:-1]
         found = {}
         for name, table, column, ids in (
-                ("ix_sessions_epoch", rollup_machine_usage, None, None),
-                ("ix_sessions_user_epoch", rollup_user_usage, "user_id", scope.user_ids),
-                ("ix_sessions_machine_epoch", rollup_machine_usage, "machine_id", scope.machine_ids)):
+            ("ix_sessions_epoch", rollup_machine_usage, None, None),
+            ("ix_sessions_user_epoch", rollup_user_usage, "user_id", scope.user_ids),
+            ("ix_sessions_machine_epoch", rollup_machine_usage, "machine_id", scope.machine_ids),
+        ):
             t = table.c
             if column is not None and (ids is None or len(ids) > _SEEK_IDS):
                 continue  # the index is only used through a seekable list
@@ -336,25 +385,39 @@ def _raw_time(scope: Scope, lo: int, hi: int, per_day: bool):
     s = user_sessions.c
     if not per_day:
         return s.epoch, hour_of
-    hour = (s.epoch - HOUR // 2) // HOUR * HOUR  # hour_of, in SQL (floor division: // in SQLAlchemy 2)
-    segments = _utc_offsets(lo, hi, scope.filters.tz)
-    shift = (case(*[(hour < start, previous) for (start, _), (_, previous) in zip(segments[1:], segments)],
-                  else_=segments[-1][1]) if len(segments) > 1 else segments[0][1])
+    hour = hour_of(s.epoch)
+    segments = utc_offsets(lo, hi, scope.filters.tz)
+    shift = (
+        case(
+            *[(hour < start, previous) for (start, _), (_, previous) in zip(segments[1:], segments)],
+            else_=segments[-1][1],
+        )
+        if len(segments) > 1
+        else segments[0][1]
+    )
     midnights: dict[int, int] = {}
     epoch_day, tz = date(1970, 1, 1), scope.filters.tz
 
     def midnight(day: int) -> int:
         found = midnights.get(day)
         if found is None:
-            found = midnights[day] = _local_midnight(epoch_day + timedelta(days=int(day)), tz)
+            found = midnights[day] = local_midnight(epoch_day + timedelta(days=int(day)), tz)
         return found
 
     return (hour + shift) // 86400, midnight
 
 
-def _usage(conn: Connection, scope: Scope, by: tuple[str, ...] = (), grains=("y", "m", "w", "d"),
-           with_time: bool = False, rows: bool = False, measures: tuple[str, ...] = _MEASURES,
-           bounds: Optional[list[int]] = None, per_day: bool = False) -> list[tuple]:
+def _usage(
+    conn: Connection,
+    scope: Scope,
+    by: tuple[str, ...] = (),
+    grains=("y", "m", "w", "d"),
+    with_time: bool = False,
+    rows: bool = False,
+    measures: tuple[str, ...] = _MEASURES,
+    bounds: list[int] | None = None,
+    per_day: bool = False,
+) -> list[tuple]:
     """Usage sums grouped by `by` (user, machine, direction) [and by period start / hour when with_time].
 
     Returns tuples: (time?, *group values, *measures). The time is the period start for rollup rows and the
@@ -370,27 +433,43 @@ def _usage(conn: Connection, scope: Scope, by: tuple[str, ...] = (), grains=("y"
     by_columns, source = _grouping(table, by)
     for grain, starts in periods.items():
         groups = ([t.start] if with_time else []) + by_columns
-        query = (select(*groups, *[_sum(t[m]) for m in measures]).select_from(source)
-                 .where(t.grain == grain, t.start.in_(starts), *_rollup_where(scope, table)))
+        query = (
+            select(*groups, *[_sum(t[m]) for m in measures])
+            .select_from(source)
+            .where(t.grain == grain, t.start.in_(starts), *_rollup_where(scope, table))
+        )
         if groups:
             query = query.group_by(*groups)
         out.extend(tuple(r) for r in conn.execute(query) if r[len(groups)] is not None)
     s = user_sessions.c
-    raw_columns = {"sessions": func.count(), "operations": _sum(s.operations),
-                   "small_operations": _sum(s.small_operations), "bytes_low": _sum(s.bytes_low),
-                   "bytes_mid": _sum(s.bytes_mid), "bytes_high": _sum(s.bytes_high),
-                   "unbounded_rows": func.count() - func.count(s.bytes_high)}
+    raw_columns = {
+        "sessions": func.count(),
+        "operations": _sum(s.operations),
+        "small_operations": _sum(s.small_operations),
+        "bytes_low": _sum(s.bytes_low),
+        "bytes_mid": _sum(s.bytes_mid),
+        "bytes_high": _sum(s.bytes_high),
+        "unbounded_rows": func.count() - func.count(s.bytes_high),
+    }
     by_columns, source = _grouping(user_sessions, by)
     for lo, hi in raw:
         index, clauses = _raw_sessions(scope, lo, hi, conn)
         when, convert = _raw_time(scope, lo, hi, per_day)
         groups = ([when] if with_time else []) + by_columns
         if "rows" in measures:
-            count = (select(func.count()).select_from(io_operations).where(io_operations.c.session_id == s.id)
-                     .scalar_subquery())
+            count = (
+                select(func.count())
+                .select_from(io_operations)
+                .where(io_operations.c.session_id == s.id)
+                .scalar_subquery()
+            )
             raw_columns["rows"] = _sum(count) if rows else func.count() * 0
-        query = (select(*groups, *[raw_columns[m] for m in measures]).select_from(source).where(*clauses)
-                 .with_hint(user_sessions, f"INDEXED BY {index}", "sqlite"))
+        query = (
+            select(*groups, *[raw_columns[m] for m in measures])
+            .select_from(source)
+            .where(*clauses)
+            .with_hint(user_sessions, f"INDEXED BY {index}", "sqlite")
+        )
         if groups:
             query = query.group_by(*groups)
         for r in conn.execute(query):
@@ -427,8 +506,13 @@ def _rollup_where(scope: Scope, table) -> list:
         if scope.types is not None:
             clauses.append(t.machine_type.in_(scope.types))
         return clauses
-    return _where(scope, t.user_id if "user_id" in t else None, t.machine_id if "machine_id" in t else None,
-                  t.direction, ("user", "machine"))
+    return _where(
+        scope,
+        t.user_id if "user_id" in t else None,
+        t.machine_id if "machine_id" in t else None,
+        t.direction,
+        ("user", "machine"),
+    )
 
 
 def _size_table(scope: Scope, by: tuple[str, ...]):
@@ -439,9 +523,16 @@ def _size_table(scope: Scope, by: tuple[str, ...]):
     return rollup_user_sizes if with_users else rollup_machine_sizes if with_machines else rollup_sizes
 
 
-def _sizes(conn: Connection, scope: Scope, by: tuple[str, ...] = (), with_time: bool = False,
-           grains: Optional[Iterable[str]] = None, bounds: Optional[list[int]] = None,
-           pairs: bool = True, per_day: bool = False) -> list[tuple]:
+def _sizes(
+    conn: Connection,
+    scope: Scope,
+    by: tuple[str, ...] = (),
+    with_time: bool = False,
+    grains: Iterable[str] | None = None,
+    bounds: list[int] | None = None,
+    pairs: bool = True,
+    per_day: bool = False,
+) -> list[tuple]:
     """Per size bucket: (time?, *group values, size_range_id, rows, operations), honouring the size filter.
 
     Whole periods come from the size rollup that has the needed dimensions (`grains` limits the grains used,
@@ -479,19 +570,28 @@ def _sizes(conn: Connection, scope: Scope, by: tuple[str, ...] = (), with_time: 
         groups = ([when] if with_time else []) + by_columns + [o.size_range_id]
         if scope.size_ids is not None:
             clauses.append(o.size_range_id.in_(scope.size_ids))
-        query = (select(*groups, func.count(), _sum(o.count))
-                 .select_from(source.join(io_operations, o.session_id == s.id))
-                 .where(*clauses).group_by(*groups)
-                 .with_hint(user_sessions, f"INDEXED BY {index}", "sqlite"))
+        query = (
+            select(*groups, func.count(), _sum(o.count))
+            .select_from(source.join(io_operations, o.session_id == s.id))
+            .where(*clauses)
+            .group_by(*groups)
+            .with_hint(user_sessions, f"INDEXED BY {index}", "sqlite")
+        )
         for r in conn.execute(query):
             r = tuple(r)
             out.append((convert(r[0]),) + r[1:] if with_time else r)
     return out
 
 
-def _pair_sizes(conn: Connection, scope: Scope, by: tuple[str, ...], with_time: bool,
-                grains: Optional[tuple[str, ...]], bounds: Optional[list[int]], per_day: bool
-                ) -> Optional[list[tuple]]:
+def _pair_sizes(
+    conn: Connection,
+    scope: Scope,
+    by: tuple[str, ...],
+    with_time: bool,
+    grains: tuple[str, ...] | None,
+    bounds: list[int] | None,
+    per_day: bool,
+) -> list[tuple] | None:
     """Size rows (as _sizes) of a question on users and machines together: the whole months in the range from
     RollupPairSizes, the hours around them through _sizes (per-user or per-machine rollups or raw rows). None
     when no whole month of the rollups lies in the range (or in a series bucket)."""
@@ -510,12 +610,16 @@ def _pair_sizes(conn: Connection, scope: Scope, by: tuple[str, ...], with_time: 
 
 # The usage rollup with the same keys as a size rollup (less the bucket): its bucket bits tell which keys have
 # rows in the filtered buckets, so a size filter seeks only those instead of every key of every period.
-_BITS_OF = {rollup_pair_sizes.name: rollup_usage, rollup_user_sizes.name: rollup_user_usage,
-            rollup_machine_sizes.name: rollup_machine_usage}
+_BITS_OF = {
+    rollup_pair_sizes.name: rollup_usage,
+    rollup_user_sizes.name: rollup_user_usage,
+    rollup_machine_sizes.name: rollup_machine_usage,
+}
 
 
-def _size_rollup(conn: Connection, scope: Scope, table, by: tuple[str, ...], with_time: bool,
-                 periods: dict[str, list[int]]) -> list[tuple]:
+def _size_rollup(
+    conn: Connection, scope: Scope, table, by: tuple[str, ...], with_time: bool, periods: dict[str, list[int]]
+) -> list[tuple]:
     """(time?, *group values, size_range_id, rows, operations) from the periods of a size rollup."""
     if not periods:
         return []
@@ -539,10 +643,12 @@ def _size_rollup(conn: Connection, scope: Scope, table, by: tuple[str, ...], wit
                 driven = driven.join(other, other.c.id == t[key])
         for grain, starts in periods.items():
             groups = ([t.start] if with_time else []) + by_columns + [t.size_range_id]
-            query = (select(*groups, _sum(t.rows), _sum(t.operations)).select_from(driven)
-                     .where(b.grain == grain, b.start.in_(starts), *_rollup_where(scope, bits),
-                            b.buckets.op("&")(mask) != 0)
-                     .group_by(*groups))
+            query = (
+                select(*groups, _sum(t.rows), _sum(t.operations))
+                .select_from(driven)
+                .where(b.grain == grain, b.start.in_(starts), *_rollup_where(scope, bits), b.buckets.op("&")(mask) != 0)
+                .group_by(*groups)
+            )
             out.extend(tuple(r) for r in conn.execute(query))
         return out
     user_col = t.user_id if "user_id" in t else None
@@ -564,8 +670,7 @@ def _size_rollup(conn: Connection, scope: Scope, table, by: tuple[str, ...], wit
         clauses = [t.grain == grain, t.start.in_(starts), *_rollup_where(scope, table), *seek]
         if scope.size_ids is not None:
             clauses.append(t.size_range_id.in_(scope.size_ids))
-        query = (select(*groups, _sum(t.rows), _sum(t.operations)).select_from(source).where(*clauses)
-                 .group_by(*groups))
+        query = select(*groups, _sum(t.rows), _sum(t.operations)).select_from(source).where(*clauses).group_by(*groups)
         out.extend(tuple(r) for r in conn.execute(query))
     return out
 
@@ -582,8 +687,15 @@ def _all_ids(conn: Connection, scope: Scope, dimension: str) -> list:
 def _raw_pair_sizes(conn: Connection, scope: Scope, lo: int, hi: int) -> list[tuple]:
     """(user, machine, direction, size_range_id, rows, operations) of the raw hours [lo, hi) in the scope. A
     profile asks for these four ways (per direction, per user or machine, per bucket); one read serves all."""
-    key = ("pairs", scope.user_ids and tuple(scope.user_ids), scope.machine_ids and tuple(scope.machine_ids),
-           scope.size_ids and tuple(scope.size_ids), scope.filters.direction, lo, hi)
+    key = (
+        "pairs",
+        scope.user_ids and tuple(scope.user_ids),
+        scope.machine_ids and tuple(scope.machine_ids),
+        scope.size_ids and tuple(scope.size_ids),
+        scope.filters.direction,
+        lo,
+        hi,
+    )
     found = scope.memo.get(key)
     if found is None:
         s, o = user_sessions.c, io_operations.c
@@ -591,10 +703,13 @@ def _raw_pair_sizes(conn: Connection, scope: Scope, lo: int, hi: int) -> list[tu
         if scope.size_ids is not None:
             clauses.append(o.size_range_id.in_(scope.size_ids))
         groups = [s.user_id, s.machine_id, s.direction, o.size_range_id]
-        query = (select(*groups, func.count(), _sum(o.count))
-                 .select_from(user_sessions.join(io_operations, o.session_id == s.id))
-                 .where(*clauses).group_by(*groups)
-                 .with_hint(user_sessions, f"INDEXED BY {index}", "sqlite"))
+        query = (
+            select(*groups, func.count(), _sum(o.count))
+            .select_from(user_sessions.join(io_operations, o.session_id == s.id))
+            .where(*clauses)
+            .group_by(*groups)
+            .with_hint(user_sessions, f"INDEXED BY {index}", "sqlite")
+        )
         found = scope.memo[key] = [tuple(r) for r in conn.execute(query)]
     return found
 
@@ -630,17 +745,26 @@ def _pair_plan(conn: Connection, scope: Scope, by: tuple[str, ...], subtract: bo
     pairs (when that is the least work)."""
     if scope.user_ids is None or scope.machine_ids is None or set(by) & {"user", "machine", "role", "machine_type"}:
         return None
-    key = ("pair plan", tuple(scope.user_ids), tuple(scope.machine_ids), scope.filters.direction,
-           scope.first_hour, scope.end_hour)
+    key = (
+        "pair plan",
+        tuple(scope.user_ids),
+        tuple(scope.machine_ids),
+        scope.filters.direction,
+        scope.first_hour,
+        scope.end_hour,
+    )
     counts = scope.memo.get(key)
     if counts is None:  # the same for every grouping and series of a request: counted once
         wanted_machines = set(scope.machine_ids)
-        of_users = _sum_usage(_usage(conn, replace(scope, machine_ids=None, types=None), ("user", "machine"),
-                                     measures=("sessions",)), 2)
+        of_users = _sum_usage(
+            _usage(conn, replace(scope, machine_ids=None, types=None), ("user", "machine"), measures=("sessions",)), 2
+        )
         direct = sum(v[0] for (u, m), v in of_users.items() if m in wanted_machines)
         other_machines = {m: v[0] for (u, m), v in of_users.items() if m not in wanted_machines}
-        of_machines = sum(v[0] for v in _sum_usage(_usage(conn, replace(scope, user_ids=None), (),
-                                                          measures=("sessions",)), 0).values())
+        of_machines = sum(
+            v[0]
+            for v in _sum_usage(_usage(conn, replace(scope, user_ids=None), (), measures=("sessions",)), 0).values()
+        )
         counts = scope.memo[key] = (direct, other_machines, of_machines)
     direct, other_machines, of_machines = counts
     options = [(sum(other_machines.values()), "machines"), (of_machines - direct, "users")]
@@ -648,8 +772,10 @@ def _pair_plan(conn: Connection, scope: Scope, by: tuple[str, ...], subtract: bo
     if cost and (cost >= direct or not subtract):
         return None
     if side == "machines":  # the user filter alone, minus the pairs on the other machines
-        return (replace(scope, machine_ids=None, types=None),
-                replace(scope, machine_ids=sorted(other_machines), types=None) if cost else None)
+        return (
+            replace(scope, machine_ids=None, types=None),
+            replace(scope, machine_ids=sorted(other_machines), types=None) if cost else None,
+        )
     others = sorted(set(_all_ids(conn, scope, "user")) - set(scope.user_ids))
     return replace(scope, user_ids=None), (replace(scope, user_ids=others) if cost else None)
 
@@ -658,11 +784,11 @@ def _subtract(rows: list[tuple], minus: list[tuple], key_len: int) -> list[tuple
     """Size rows (*groups, size_range_id, rows, operations) minus others; keys left without rows disappear."""
     totals: dict[tuple, list] = {}
     for r in rows:
-        acc = totals.setdefault(r[:key_len + 1], [0, 0])
+        acc = totals.setdefault(r[: key_len + 1], [0, 0])
         acc[0] += r[-2] or 0
         acc[1] += r[-1] or 0
     for r in minus:
-        acc = totals[r[:key_len + 1]]
+        acc = totals[r[: key_len + 1]]
         acc[0] -= r[-2] or 0
         acc[1] -= r[-1] or 0
     return [(*key, n, ops) for key, (n, ops) in totals.items() if n]
@@ -692,10 +818,10 @@ def _active(conn: Connection, scope: Scope, dimension: str) -> set[int]:
         index, clauses = _raw_sessions(scope, lo, hi, conn)
         query = select(s[_COLUMN[dimension]]).where(*clauses)
         if scope.size_ids is not None:
-            query = query.where(select(o.session_id).where(o.session_id == s.id, o.size_range_id.in_(scope.size_ids))
-                                .exists())
-        found.update(conn.execute(query.distinct().with_hint(user_sessions, f"INDEXED BY {index}", "sqlite"))
-                     .scalars())
+            query = query.where(
+                select(o.session_id).where(o.session_id == s.id, o.size_range_id.in_(scope.size_ids)).exists()
+            )
+        found.update(conn.execute(query.distinct().with_hint(user_sessions, f"INDEXED BY {index}", "sqlite")).scalars())
     return found
 
 
@@ -703,7 +829,7 @@ def _sum_usage(rows: Iterable[tuple], key_len: int, sizes: bool = False) -> dict
     """Rows summed by their first key_len values (size rows: the bucket id is dropped, rows and operations kept)."""
     totals: dict[tuple, list] = {}
     for r in rows:
-        key, measured = r[:key_len], r[key_len + 1:] if sizes else r[key_len:]
+        key, measured = r[:key_len], r[key_len + 1 :] if sizes else r[key_len:]
         acc = totals.get(key)
         if acc is None:
             totals[key] = [v or 0 for v in measured]
@@ -732,8 +858,9 @@ def _sizes_as_usage(scope: Scope, rows: Iterable[tuple], key_len: int) -> dict[t
     return totals
 
 
-def _measures(by: tuple[str, ...], conn: Connection, scope: Scope, rows: bool = False,
-              measures: tuple[str, ...] = _MEASURES) -> dict[tuple, list]:
+def _measures(
+    by: tuple[str, ...], conn: Connection, scope: Scope, rows: bool = False, measures: tuple[str, ...] = _MEASURES
+) -> dict[tuple, list]:
     """Usage sums per group, honouring the size filter (sessions then count the non-size filters only).
     Values follow _MEASURES; `measures` (a prefix of it) limits what is summed when there is no size filter."""
     if scope.size_ids is None:
@@ -751,7 +878,8 @@ def _bytes(measured: list) -> dict[str, Any]:
 
 # -- /api/stats --------------------------------------------------------------------------------------------------
 
-def stats(conn: Connection, filters: Filters, now: Optional[float] = None) -> dict[str, Any]:
+
+def stats(conn: Connection, filters: Filters, now: float | None = None) -> dict[str, Any]:
     """The keys of database_stats, for the hours, users, machines, direction and sizes in `filters`, plus
     `freshness` (the newest block, whatever the filters) and the `gaps` (hours without a block) in the range.
     With a size filter, operations and rows count those buckets only; entries count the histograms that
@@ -780,15 +908,23 @@ def stats(conn: Connection, filters: Filters, now: Optional[float] = None) -> di
         "first": iso_utc(first_block),
         "last": iso_utc(last_block),
         "range": _range(scope),
-        "freshness": {"last_block": iso_utc(latest), "last_block_epoch": latest,
-                      "age_seconds": None if latest is None else max(0, int(now) - int(latest))},
+        "freshness": {
+            "last_block": iso_utc(latest),
+            "last_block_epoch": latest,
+            "age_seconds": None if latest is None else max(0, int(now) - int(latest)),
+        },
         "gaps": _gaps(conn, scope.first_hour, scope.end_hour),
     }
 
 
 def _range(scope: Scope) -> dict[str, Any]:
-    return {"start": iso_utc(scope.first_hour), "end": iso_utc(scope.end_hour), "start_epoch": scope.first_hour,
-            "end_epoch": scope.end_hour, "hours": (scope.end_hour - scope.first_hour) // HOUR}
+    return {
+        "start": iso_utc(scope.first_hour),
+        "end": iso_utc(scope.end_hour),
+        "start_epoch": scope.first_hour,
+        "end_epoch": scope.end_hour,
+        "hours": (scope.end_hour - scope.first_hour) // HOUR,
+    }
 
 
 @dataclass(frozen=True)
@@ -803,14 +939,14 @@ class _Blocks:
         first, end = epoch_bounds(first_hour, end_hour)
         return int(np.searchsorted(values, end) - np.searchsorted(values, first))
 
-    def span(self, first_hour: int, end_hour: int) -> tuple[Optional[int], Optional[int]]:
+    def span(self, first_hour: int, end_hour: int) -> tuple[int | None, int | None]:
         """The first and last block epoch in the hours [first_hour, end_hour)."""
         first, end = epoch_bounds(first_hour, end_hour)
         i, j = np.searchsorted(self.epochs, first), np.searchsorted(self.epochs, end)
         return (int(self.epochs[i]), int(self.epochs[j - 1])) if i < j else (None, None)
 
 
-_blocks_cache: "weakref.WeakKeyDictionary[Engine, _Blocks]" = weakref.WeakKeyDictionary()
+_blocks_cache: weakref.WeakKeyDictionary[Engine, _Blocks] = weakref.WeakKeyDictionary()
 
 
 def _blocks(conn: Connection) -> _Blocks:
@@ -818,13 +954,19 @@ def _blocks(conn: Connection) -> _Blocks:
     deleted and their ids only grow, so the highest id (and the first and last epoch) identify the content.
     Every gap, coverage, freshness and block count is then arithmetic on these (a year is 9,000 blocks)."""
     e = log_entries.c
-    version = tuple(conn.execute(select(select(func.max(e.id)).scalar_subquery(),
-                                        select(func.min(e.epoch)).scalar_subquery(),
-                                        select(func.max(e.epoch)).scalar_subquery())).one())
+    version = tuple(
+        conn.execute(
+            select(
+                select(func.max(e.id)).scalar_subquery(),
+                select(func.min(e.epoch)).scalar_subquery(),
+                select(func.max(e.epoch)).scalar_subquery(),
+            )
+        ).one()
+    )
     cached = _blocks_cache.get(conn.engine)
     if cached is None or cached.version != version:
         epochs = np.array(conn.execute(select(e.epoch).order_by(e.epoch)).scalars().all(), dtype=np.int64)
-        hours = (epochs - HOUR // 2) // HOUR * HOUR  # filters.hour_of
+        hours = hour_of(epochs)
         hours = hours[np.r_[True, hours[1:] != hours[:-1]]] if len(hours) else hours
         cached = _blocks_cache[conn.engine] = _Blocks(version, epochs, hours)
     return cached
@@ -835,14 +977,15 @@ def _lost_hours(conn: Connection, first_hour: int, end_hour: int) -> int:
     stored block, so it is not kept with the epochs; the partial index ix_entries_lost makes this cheap)."""
     first, end = epoch_bounds(first_hour, end_hour)
     e = log_entries.c
-    return conn.execute(select(func.count()).select_from(log_entries)
-                        .where(e.lost_events > 0, e.epoch >= first, e.epoch < end)).scalar_one()
+    return conn.execute(
+        select(func.count()).select_from(log_entries).where(e.lost_events > 0, e.epoch >= first, e.epoch < end)
+    ).scalar_one()
 
 
 def _block_hours(conn: Connection, first_hour: int, end_hour: int) -> np.ndarray:
     """The distinct hours (sorted epochs of their start) in [first_hour, end_hour) that have a block."""
     hours = _blocks(conn).hours
-    return hours[np.searchsorted(hours, first_hour):np.searchsorted(hours, end_hour)]
+    return hours[np.searchsorted(hours, first_hour) : np.searchsorted(hours, end_hour)]
 
 
 def block_hours(conn: Connection, first_hour: int, end_hour: int) -> list[int]:
@@ -858,8 +1001,10 @@ def _gaps(conn: Connection, first_hour: int, end_hour: int) -> list[dict[str, An
 
 
 def _gap_dicts(starts: list[int], ends: list[int]) -> list[dict[str, Any]]:
-    return [{"start": a, "end": b, "start_epoch": start, "end_epoch": end, "hours": (end - start) // HOUR}
-            for start, end, a, b in zip(starts, ends, _iso_many(starts), _iso_many(ends))]
+    return [
+        {"start": a, "end": b, "start_epoch": start, "end_epoch": end, "hours": (end - start) // HOUR}
+        for start, end, a, b in zip(starts, ends, _iso_many(starts), _iso_many(ends))
+    ]
 
 
 def _iso_many(epochs: list[int]) -> list[str]:
@@ -880,41 +1025,61 @@ def _coverage(conn: Connection, bounds: list[int]) -> list[int]:
 
 # -- /api/users and /api/machines ------------------------------------------------------------------------------
 
-def users_table(conn: Connection, filters: Filters, sort: str = "operations", order: str = "desc",
-                limit: Optional[int] = None) -> list[dict[str, Any]]:
+
+def users_table(
+    conn: Connection, filters: Filters, sort: str = "operations", order: str = "desc", limit: int | None = None
+) -> list[dict[str, Any]]:
     """Users active in the range: role, affiliation, first/last seen (ever), sessions, operations and bytes in
     the range. sort: operations|bytes|sessions|name|first_seen|last_seen; order: asc|desc."""
     return _users_table(conn, resolve(conn, filters), sort, order, limit)
 
 
-def _users_table(conn: Connection, scope: Scope, sort: str = "operations", order: str = "desc",
-                 limit: Optional[int] = None) -> list[dict[str, Any]]:
+def _users_table(
+    conn: Connection, scope: Scope, sort: str = "operations", order: str = "desc", limit: int | None = None
+) -> list[dict[str, Any]]:
     _check_sorting(sort, order, limit)
     totals = _measures(("user",), conn, scope)
-    info = {r.id: r for r in conn.execute(select(users).where(users.c.id.in_([k[0] for k in totals])))} if totals else {}
+    info = (
+        {r.id: r for r in conn.execute(select(users).where(users.c.id.in_([k[0] for k in totals])))} if totals else {}
+    )
     rows = []
     for (uid,), v in totals.items():
         if not (v[0] or v[2]) or uid not in info:
             continue
         u = info[uid]
-        rows.append({"user": u.username, "role": u.role, "affiliation": u.affiliation,
-                     "first_seen": iso_utc(u.first_seen), "last_seen": iso_utc(u.last_seen),
-                     "sessions": int(v[0]), "operations": int(v[2]), "small_operations": int(v[3]), **_bytes(v)})
+        rows.append(
+            {
+                "user": u.username,
+                "role": u.role,
+                "affiliation": u.affiliation,
+                "first_seen": iso_utc(u.first_seen),
+                "last_seen": iso_utc(u.last_seen),
+                "sessions": int(v[0]),
+                "operations": int(v[2]),
+                "small_operations": int(v[3]),
+                **_bytes(v),
+            }
+        )
     return _sort(rows, sort, order, limit, "user")
 
 
-def machines_table(conn: Connection, filters: Filters, sort: str = "operations", order: str = "desc",
-                   limit: Optional[int] = None) -> list[dict[str, Any]]:
+def machines_table(
+    conn: Connection, filters: Filters, sort: str = "operations", order: str = "desc", limit: int | None = None
+) -> list[dict[str, Any]]:
     """Machines active in the range: type, first/last seen (ever), users, sessions, operations and bytes."""
     return _machines_table(conn, resolve(conn, filters), sort, order, limit)
 
 
-def _machines_table(conn: Connection, scope: Scope, sort: str = "operations", order: str = "desc",
-                    limit: Optional[int] = None) -> list[dict[str, Any]]:
+def _machines_table(
+    conn: Connection, scope: Scope, sort: str = "operations", order: str = "desc", limit: int | None = None
+) -> list[dict[str, Any]]:
     _check_sorting(sort, order, limit)
     totals = _measures(("machine",), conn, scope)
-    info = ({r.id: r for r in conn.execute(select(machines).where(machines.c.id.in_([k[0] for k in totals])))}
-            if totals else {})
+    info = (
+        {r.id: r for r in conn.execute(select(machines).where(machines.c.id.in_([k[0] for k in totals])))}
+        if totals
+        else {}
+    )
     user_counts: dict[int, int] = {}
     pairs = _sum_usage(_usage(conn, scope, ("machine", "user"), measures=("sessions",)), 2)
     for (mid, _uid), v in pairs.items():
@@ -925,13 +1090,23 @@ def _machines_table(conn: Connection, scope: Scope, sort: str = "operations", or
         if not (v[0] or v[2]) or mid not in info:
             continue
         m = info[mid]
-        rows.append({"machine": m.name, "machine_type": m.machine_type, "first_seen": iso_utc(m.first_seen),
-                     "last_seen": iso_utc(m.last_seen), "users": user_counts.get(mid, 0), "sessions": int(v[0]),
-                     "operations": int(v[2]), "small_operations": int(v[3]), **_bytes(v)})
+        rows.append(
+            {
+                "machine": m.name,
+                "machine_type": m.machine_type,
+                "first_seen": iso_utc(m.first_seen),
+                "last_seen": iso_utc(m.last_seen),
+                "users": user_counts.get(mid, 0),
+                "sessions": int(v[0]),
+                "operations": int(v[2]),
+                "small_operations": int(v[3]),
+                **_bytes(v),
+            }
+        )
     return _sort(rows, sort, order, limit, "machine")
 
 
-def _check_sorting(sort: str, order: str, limit: Optional[int]) -> None:
+def _check_sorting(sort: str, order: str, limit: int | None) -> None:
     if sort not in USER_SORTS:
         raise ValueError(f"sort: must be one of {', '.join(USER_SORTS)}")
     if order not in ("asc", "desc"):
@@ -940,7 +1115,7 @@ def _check_sorting(sort: str, order: str, limit: Optional[int]) -> None:
         raise ValueError("limit: must be 0 or more")
 
 
-def _sort(rows: list[dict], sort: str, order: str, limit: Optional[int], name: str) -> list[dict]:
+def _sort(rows: list[dict], sort: str, order: str, limit: int | None, name: str) -> list[dict]:
     _check_sorting(sort, order, limit)
     field = name if sort == "name" else sort
     # Ties (and missing values) fall back to the name, so the order is stable from request to request.
@@ -951,11 +1126,11 @@ def _sort(rows: list[dict], sort: str, order: str, limit: Optional[int], name: s
 
 # -- /api/usage/size -------------------------------------------------------------------------------------------
 
+
 def size_buckets(conn: Connection) -> list[dict[str, Any]]:
     """Every size bucket seen, smallest first: id, label, lower and upper bound in bytes (None: none)."""
     rows = conn.execute(select(io_size_ranges)).all()
-    rows.sort(key=lambda r: (r.lower_bytes is not None, r.lower_bytes or 0, r.upper_bytes is None,
-                             r.upper_bytes or 0))
+    rows.sort(key=lambda r: (r.lower_bytes is not None, r.lower_bytes or 0, r.upper_bytes is None, r.upper_bytes or 0))
     return [{"id": r.id, "label": r.label, "lower_bytes": r.lower_bytes, "upper_bytes": r.upper_bytes} for r in rows]
 
 
@@ -977,16 +1152,32 @@ def _size_distribution(conn: Connection, scope: Scope) -> dict[str, Any]:
             continue
         nrows, ops = per_bucket.get(bucket["id"], (0, 0))
         low, mid, high, small, unbounded = scope.weights[bucket["id"]]
-        out.append({"label": bucket["label"], "lower_bytes": bucket["lower_bytes"], "upper_bytes": bucket["upper_bytes"],
-                    "small": small, "rows": int(nrows), "operations": int(ops), "bytes_low": ops * low,
-                    "bytes": ops * mid, "bytes_high": None if unbounded else ops * high})
+        out.append(
+            {
+                "label": bucket["label"],
+                "lower_bytes": bucket["lower_bytes"],
+                "upper_bytes": bucket["upper_bytes"],
+                "small": small,
+                "rows": int(nrows),
+                "operations": int(ops),
+                "bytes_low": ops * low,
+                "bytes": ops * mid,
+                "bytes_high": None if unbounded else ops * high,
+            }
+        )
     total = sum(b["operations"] for b in out)
-    return {"range": _range(scope), "bytes_estimate": BYTES_ESTIMATE,
-            "note": "bytes = operations x bucket midpoint; bytes_low and bytes_high use the lower and upper bound",
-            "operations": total, "bytes": sum(b["bytes"] for b in out), "buckets": out}
+    return {
+        "range": _range(scope),
+        "bytes_estimate": BYTES_ESTIMATE,
+        "note": "bytes = operations x bucket midpoint; bytes_low and bytes_high use the lower and upper bound",
+        "operations": total,
+        "bytes": sum(b["bytes"] for b in out),
+        "buckets": out,
+    }
 
 
 # -- /api/usage/time -------------------------------------------------------------------------------------------
+
 
 def choose_bucket(first_hour: int, end_hour: int) -> str:
     """About 50 to 400 points: hours up to 3 days, days up to 120 days, weeks up to 2 years, then months."""
@@ -1006,7 +1197,7 @@ def _bucket_bounds(bucket: str, scope: Scope) -> list[int]:
     if bucket == "hour":
         return list(range(lo, hi + HOUR, HOUR))
     bounds = [ceil_hour(s) for s in period_starts(_GRAIN[bucket], lo, hi, scope.filters.tz)]
-    bounds = sorted(set(max(lo, min(hi, b)) for b in bounds))
+    bounds = sorted({max(lo, min(hi, b)) for b in bounds})
     return bounds if len(bounds) > 1 else [lo, hi]
 
 
@@ -1020,8 +1211,9 @@ def _series_grains(bucket: str, scope: Scope) -> tuple[str, ...]:
     return {"day": ("d",), "week": ("w", "d"), "month": ("m", "w", "d")}[bucket]
 
 
-def time_series(conn: Connection, filters: Filters, bucket: Optional[str] = None, group_by: str = "none",
-                top: int = 10) -> dict[str, Any]:
+def time_series(
+    conn: Connection, filters: Filters, bucket: str | None = None, group_by: str = "none", top: int = 10
+) -> dict[str, Any]:
     """Operations and bytes per time bucket (in filters.tz), per group: the `top` groups by operations in the
     range and the rest summed as "other". A bucket without any block has operations None (no data is not
     zero IO); each bucket says how many of its hours have a block."""
@@ -1034,7 +1226,7 @@ def time_series(conn: Connection, filters: Filters, bucket: Optional[str] = None
     return _time_series(conn, resolve(conn, filters), bucket, group_by, top)
 
 
-def _time_series(conn: Connection, scope: Scope, bucket: Optional[str], group_by: str, top: int) -> dict[str, Any]:
+def _time_series(conn: Connection, scope: Scope, bucket: str | None, group_by: str, top: int) -> dict[str, Any]:
     bucket = bucket or choose_bucket(scope.first_hour, scope.end_hour)
     if (scope.end_hour - scope.first_hour) // HOUR > 100_000 and bucket == "hour":
         raise ValueError("bucket: hour buckets cover at most 100,000 hours; narrow start/end or use day")
@@ -1074,37 +1266,63 @@ def _time_series(conn: Connection, scope: Scope, bucket: Optional[str], group_by
             scope = replace(scope, types=None)  # machine lists below are named machines
         if scope.size_ids is None:
             if keep:
-                add(_series_rows(conn, replace(scope, **{ids: sorted(keep)}), dimension, grains, bounds, per_day),
-                    label)
+                add(
+                    _series_rows(conn, replace(scope, **{ids: sorted(keep)}), dimension, grains, bounds, per_day), label
+                )
             if rest:
-                add(_series_rows(conn, replace(scope, **{ids: sorted(rest)}), (), grains, bounds, per_day),
-                    lambda _: "other")
+                add(
+                    _series_rows(conn, replace(scope, **{ids: sorted(rest)}), (), grains, bounds, per_day),
+                    lambda _: "other",
+                )
         else:
-            kept = (_sizes(conn, replace(scope, **{ids: sorted(keep)}), dimension, with_time=True, grains=grains,
-                           bounds=bounds, per_day=per_day) if keep else [])
+            kept = (
+                _sizes(
+                    conn,
+                    replace(scope, **{ids: sorted(keep)}),
+                    dimension,
+                    with_time=True,
+                    grains=grains,
+                    bounds=bounds,
+                    per_day=per_day,
+                )
+                if keep
+                else []
+            )
             add([(r[0], r[1], r[4] or 0, (r[4] or 0) * scope.weights[r[2]][1]) for r in kept], label)
             if rest and len(rest) > _SEEK_IDS:
                 # Many others: everything minus the top ones, per bucket and size (integers, so exact).
                 cells: dict[tuple[int, int], int] = {}
-                for when, bid, _n, ops in _sizes(conn, scope, (), with_time=True, grains=grains, bounds=bounds,
-                                                 per_day=per_day):
+                for when, bid, _n, ops in _sizes(
+                    conn, scope, (), with_time=True, grains=grains, bounds=bounds, per_day=per_day
+                ):
                     cell = (_bucket_of(bounds, when), bid)
                     cells[cell] = cells.get(cell, 0) + (ops or 0)
                 for when, _group, bid, _n, ops in kept:
                     cells[(_bucket_of(bounds, when), bid)] -= ops or 0
-                add([(bounds[i], ops, ops * scope.weights[bid][1]) for (i, bid), ops in cells.items() if i < n],
-                    lambda _: "other")
+                add(
+                    [(bounds[i], ops, ops * scope.weights[bid][1]) for (i, bid), ops in cells.items() if i < n],
+                    lambda _: "other",
+                )
             elif rest:
-                add(_series_rows(conn, replace(scope, **{ids: sorted(rest)}), (), grains, bounds, per_day),
-                    lambda _: "other")
+                add(
+                    _series_rows(conn, replace(scope, **{ids: sorted(rest)}), (), grains, bounds, per_day),
+                    lambda _: "other",
+                )
         names = [label(key) for key in keep] + (["other"] if rest else [])
         for name in names:
             series.setdefault(name, [[0, 0.0] for _ in range(n)])
         keep = names
     else:
         by = () if group_by == "none" else (group_by,)
-        name = ((lambda _: "all") if not by else (lambda value: value or "(none)") if group_by == "role"
-                else _group_labels(conn, group_by, None) if group_by in ("user", "machine") else str)
+        name = (
+            (lambda _: "all")
+            if not by
+            else (lambda value: value or "(none)")
+            if group_by == "role"
+            else _group_labels(conn, group_by, None)
+            if group_by in ("user", "machine")
+            else str
+        )
         add(_series_rows(conn, scope, by, grains, bounds, per_day), name)
         ranked = sorted(series, key=lambda g: (-sum(v[0] for v in series[g]), g))
         keep, rest = ranked[:top], ranked[top:]
@@ -1121,14 +1339,37 @@ def _time_series(conn: Connection, scope: Scope, bucket: Optional[str], group_by
             keep = ["all"]
     coverage = _coverage(conn, bounds)
     times = _iso_many(bounds[:n])
-    buckets = [{"time": times[i], "epoch": bounds[i], "hours": (bounds[i + 1] - bounds[i]) // HOUR,
-                "hours_with_data": coverage[i]} for i in range(n)]
-    points = [{"time": buckets[i]["time"], "epoch": bounds[i], "group": g,
-               "operations": int(series[g][i][0]) if coverage[i] else None,
-               "bytes": series[g][i][1] if coverage[i] else None}
-              for g in keep for i in range(n)]
-    return {"range": _range(scope), "tz": scope.filters.tz, "bucket": bucket, "group_by": group_by, "top": top,
-            "bytes_estimate": BYTES_ESTIMATE, "groups": keep, "buckets": buckets, "points": points}
+    buckets = [
+        {
+            "time": times[i],
+            "epoch": bounds[i],
+            "hours": (bounds[i + 1] - bounds[i]) // HOUR,
+            "hours_with_data": coverage[i],
+        }
+        for i in range(n)
+    ]
+    points = [
+        {
+            "time": buckets[i]["time"],
+            "epoch": bounds[i],
+            "group": g,
+            "operations": int(series[g][i][0]) if coverage[i] else None,
+            "bytes": series[g][i][1] if coverage[i] else None,
+        }
+        for g in keep
+        for i in range(n)
+    ]
+    return {
+        "range": _range(scope),
+        "tz": scope.filters.tz,
+        "bucket": bucket,
+        "group_by": group_by,
+        "top": top,
+        "bytes_estimate": BYTES_ESTIMATE,
+        "groups": keep,
+        "buckets": buckets,
+        "points": points,
+    }
 
 
 def _bucket_of(bounds: list[int], when: int) -> int:
@@ -1136,29 +1377,30 @@ def _bucket_of(bounds: list[int], when: int) -> int:
     return max(0, bisect_right(bounds, ceil_hour(when)) - 1)
 
 
-def _series_rows(conn: Connection, scope: Scope, by: tuple[str, ...], grains: tuple[str, ...],
-                 bounds: list[int], per_day: bool) -> list[tuple]:
+def _series_rows(
+    conn: Connection, scope: Scope, by: tuple[str, ...], grains: tuple[str, ...], bounds: list[int], per_day: bool
+) -> list[tuple]:
     """(time, *group values, operations, bytes midpoint) for a series: usage rollups, or size rollups with a
     size filter; raw rows per local day when the buckets are days, weeks or months."""
     if scope.size_ids is None:
-        return _usage(conn, scope, by, grains=grains, with_time=True, measures=_SERIES, bounds=bounds,
-                      per_day=per_day)
+        return _usage(conn, scope, by, grains=grains, with_time=True, measures=_SERIES, bounds=bounds, per_day=per_day)
     rows = []
     for r in _sizes(conn, scope, by, with_time=True, grains=grains, bounds=bounds, per_day=per_day):
         bid, ops = r[1 + len(by)], r[3 + len(by)] or 0
-        rows.append((r[0], *r[1:1 + len(by)], ops, ops * scope.weights[bid][1]))
+        rows.append((r[0], *r[1 : 1 + len(by)], ops, ops * scope.weights[bid][1]))
     return rows
 
 
 def _group_operations(conn: Connection, scope: Scope, by: tuple[str, ...]) -> dict:
     """Operations per group over the whole range (every group with a session, or a row in the size filter)."""
     if scope.size_ids is None:
-        return {key[0]: value[0] for key, value in
-                _sum_usage(_usage(conn, scope, by, measures=("operations",)), 1).items()}
+        return {
+            key[0]: value[0] for key, value in _sum_usage(_usage(conn, scope, by, measures=("operations",)), 1).items()
+        }
     return {key[0]: value[1] for key, value in _sum_usage(_sizes(conn, scope, by), 1, sizes=True).items()}
 
 
-def _group_labels(conn: Connection, group_by: str, ids: Optional[set]):
+def _group_labels(conn: Connection, group_by: str, ids: set | None):
     """id -> group name for a series: the user or machine name, or its role / machine type (ids None: all)."""
     if group_by in ("user", "role"):
         query = select(users.c.id, users.c.username, users.c.role)
@@ -1175,25 +1417,37 @@ def _group_labels(conn: Connection, group_by: str, ids: Optional[set]):
 
 # -- profiles ----------------------------------------------------------------------------------------------------
 
-def user_profile(conn: Connection, username: str, filters: Filters) -> Optional[dict[str, Any]]:
+
+def user_profile(conn: Connection, username: str, filters: Filters) -> dict[str, Any] | None:
     """One user in the range: role, affiliation, first/last seen, totals, machines used, size distribution and
     a time series. None when no such user exists. The filters' own user list is replaced by this user."""
     u = conn.execute(select(users).where(users.c.username == username)).one_or_none()
     if u is None:
         return None
     narrowed = filters.with_(users=(username,), roles=(), affiliations=())
-    return {"user": u.username, "role": u.role, "affiliation": u.affiliation, "first_seen": iso_utc(u.first_seen),
-            "last_seen": iso_utc(u.last_seen), **_profile(conn, narrowed, "machine")}
+    return {
+        "user": u.username,
+        "role": u.role,
+        "affiliation": u.affiliation,
+        "first_seen": iso_utc(u.first_seen),
+        "last_seen": iso_utc(u.last_seen),
+        **_profile(conn, narrowed, "machine"),
+    }
 
 
-def machine_profile(conn: Connection, name: str, filters: Filters) -> Optional[dict[str, Any]]:
+def machine_profile(conn: Connection, name: str, filters: Filters) -> dict[str, Any] | None:
     """One machine in the range: type, first/last seen, totals, users seen, size distribution, time series."""
     m = conn.execute(select(machines).where(machines.c.name == name)).one_or_none()
     if m is None:
         return None
     narrowed = filters.with_(machines=(name,), machine_types=())
-    return {"machine": m.name, "machine_type": m.machine_type, "first_seen": iso_utc(m.first_seen),
-            "last_seen": iso_utc(m.last_seen), **_profile(conn, narrowed, "user")}
+    return {
+        "machine": m.name,
+        "machine_type": m.machine_type,
+        "first_seen": iso_utc(m.first_seen),
+        "last_seen": iso_utc(m.last_seen),
+        **_profile(conn, narrowed, "user"),
+    }
 
 
 def _profile(conn: Connection, filters: Filters, other: str) -> dict[str, Any]:
@@ -1210,11 +1464,18 @@ def _profile(conn: Connection, filters: Filters, other: str) -> dict[str, Any]:
     listed = table(conn, scope, sort="operations", order="desc", limit=None)
     size = _size_distribution(conn, scope)
     series = _time_series(conn, scope, None, "none", 10)
-    return {"range": _range(scope), "totals": totals, f"{other}s": listed, "sizes": size["buckets"],
-            "bytes_estimate": BYTES_ESTIMATE, "series": {k: series[k] for k in ("bucket", "tz", "buckets", "points")}}
+    return {
+        "range": _range(scope),
+        "totals": totals,
+        f"{other}s": listed,
+        "sizes": size["buckets"],
+        "bytes_estimate": BYTES_ESTIMATE,
+        "series": {k: series[k] for k in ("bucket", "tz", "buckets", "points")},
+    }
 
 
 # -- for the dashboard -----------------------------------------------------------------------------------------
+
 
 def data_version(conn: Connection) -> list:
     """A value that changes whenever an ingest adds a block, completes one or rejects a line: the dashboard
@@ -1225,7 +1486,7 @@ def data_version(conn: Connection) -> list:
     return [epoch, blocks, session, rejected]
 
 
-def data_health(conn: Connection, filters: Filters, now: Optional[float] = None) -> dict[str, Any]:
+def data_health(conn: Connection, filters: Filters, now: float | None = None) -> dict[str, Any]:
     """How complete the data in the range is, whatever the user/machine/size filters: the newest block and its
     age, blocks in the range, the gaps (hours without a block), hours flagged with lost events, rejected lines
     (those in blocks of the range, and those outside any block, which have no time)."""
@@ -1234,17 +1495,29 @@ def data_health(conn: Connection, filters: Filters, now: Optional[float] = None)
     known = _blocks(conn)
     blocks = known.count(known.epochs, scope.first_hour, scope.end_hour)
     lost_hours = _lost_hours(conn, scope.first_hour, scope.end_hour)
-    rejected = conn.execute(select(func.count()).select_from(rejected_lines)
-                            .where(rejected_lines.c.block_epoch >= first, rejected_lines.c.block_epoch < end)).scalar_one()
-    outside = conn.execute(select(func.count()).select_from(rejected_lines)
-                           .where(rejected_lines.c.block_epoch.is_(None))).scalar_one()
+    rejected = conn.execute(
+        select(func.count())
+        .select_from(rejected_lines)
+        .where(rejected_lines.c.block_epoch >= first, rejected_lines.c.block_epoch < end)
+    ).scalar_one()
+    outside = conn.execute(
+        select(func.count()).select_from(rejected_lines).where(rejected_lines.c.block_epoch.is_(None))
+    ).scalar_one()
     latest = known.version[2]
     now = time.time() if now is None else now
-    return {"range": _range(scope), "blocks": blocks, "hours_with_lost_events": lost_hours,
-            "rejected_lines": rejected, "rejected_lines_outside_blocks": outside,
-            "gaps": _gaps(conn, scope.first_hour, scope.end_hour),
-            "freshness": {"last_block": iso_utc(latest), "last_block_epoch": latest,
-                          "age_seconds": None if latest is None else max(0, int(now) - int(latest))}}
+    return {
+        "range": _range(scope),
+        "blocks": blocks,
+        "hours_with_lost_events": lost_hours,
+        "rejected_lines": rejected,
+        "rejected_lines_outside_blocks": outside,
+        "gaps": _gaps(conn, scope.first_hour, scope.end_hour),
+        "freshness": {
+            "last_block": iso_utc(latest),
+            "last_block_epoch": latest,
+            "age_seconds": None if latest is None else max(0, int(now) - int(latest)),
+        },
+    }
 
 
 def user_machine_usage(conn: Connection, filters: Filters) -> list[dict[str, Any]]:
@@ -1255,21 +1528,32 @@ def user_machine_usage(conn: Connection, filters: Filters) -> list[dict[str, Any
     user_ids = {k[0] for k in totals}
     machine_ids = {k[1] for k in totals}
     user_info = {r.id: r for r in conn.execute(select(users).where(users.c.id.in_(user_ids)))} if user_ids else {}
-    machine_info = ({r.id: r for r in conn.execute(select(machines).where(machines.c.id.in_(machine_ids)))}
-                    if machine_ids else {})
+    machine_info = (
+        {r.id: r for r in conn.execute(select(machines).where(machines.c.id.in_(machine_ids)))} if machine_ids else {}
+    )
     rows = []
     for (uid, mid), v in totals.items():
         if not (v[0] or v[2]) or uid not in user_info or mid not in machine_info:
             continue
         u, m = user_info[uid], machine_info[mid]
-        rows.append({"user": u.username, "role": u.role, "affiliation": u.affiliation, "machine": m.name,
-                     "machine_type": m.machine_type, "sessions": int(v[0]), "operations": int(v[2]),
-                     "small_operations": int(v[3]), **_bytes(v)})
+        rows.append(
+            {
+                "user": u.username,
+                "role": u.role,
+                "affiliation": u.affiliation,
+                "machine": m.name,
+                "machine_type": m.machine_type,
+                "sessions": int(v[0]),
+                "operations": int(v[2]),
+                "small_operations": int(v[3]),
+                **_bytes(v),
+            }
+        )
     rows.sort(key=lambda r: (-r["operations"], r["user"], r["machine"]))
     return rows
 
 
-def size_series(conn: Connection, filters: Filters, bucket: Optional[str] = None) -> dict[str, Any]:
+def size_series(conn: Connection, filters: Filters, bucket: str | None = None) -> dict[str, Any]:
     """Operations and bytes (midpoint estimate) per time bucket (in filters.tz) x size bucket: the size-over-time
     heatmap. Time buckets as in time_series (choose_bucket when none is asked for); `cells` lists only the
     non-zero (time, size) pairs, and `buckets` says how many hours of each time bucket have a block."""
@@ -1298,31 +1582,32 @@ def size_series(conn: Connection, filters: Filters, bucket: Optional[str] = None
     sizes = {b["id"]: b for b in size_buckets(conn)}
     order = {bid: i for i, bid in enumerate(sizes)}
     used = sorted({bid for _, bid in cells}, key=order.get)
-    return {"range": _range(scope), "tz": scope.filters.tz, "bucket": bucket, "bytes_estimate": BYTES_ESTIMATE,
-            "buckets": [{"time": iso_utc(bounds[i]), "epoch": bounds[i], "hours": (bounds[i + 1] - bounds[i]) // HOUR,
-                         "hours_with_data": coverage[i]} for i in range(n)],
-            "sizes": [{"label": sizes[bid]["label"], "lower_bytes": sizes[bid]["lower_bytes"]} for bid in used],
-            "cells": [{"epoch": bounds[i], "label": sizes[bid]["label"], "lower_bytes": sizes[bid]["lower_bytes"],
-                       "operations": ops, "bytes": ops * scope.weights[bid][1]}
-                      for (i, bid), ops in sorted(cells.items())]}
-
-
-def _utc_offsets(lo: int, hi: int, tz: str) -> list[tuple[int, int]]:
-    """[(from_epoch, utc offset seconds)] for [lo, hi) in `tz`: one entry per stretch of constant offset."""
-    zone_info = zone(tz)
-
-    def offset(epoch: int) -> int:
-        return int(datetime.fromtimestamp(epoch, zone_info).utcoffset().total_seconds())
-
-    segments = [(lo, offset(lo))]
-    for start in period_starts("d", lo, hi, tz)[1:]:
-        if start >= hi or offset(start) == segments[-1][1]:
-            continue
-        moment = start - 26 * HOUR  # the change happened during the day before: find its hour
-        while offset(moment) == segments[-1][1]:
-            moment += HOUR
-        segments.append((max(lo, moment // HOUR * HOUR), offset(moment)))
-    return segments
+    return {
+        "range": _range(scope),
+        "tz": scope.filters.tz,
+        "bucket": bucket,
+        "bytes_estimate": BYTES_ESTIMATE,
+        "buckets": [
+            {
+                "time": iso_utc(bounds[i]),
+                "epoch": bounds[i],
+                "hours": (bounds[i + 1] - bounds[i]) // HOUR,
+                "hours_with_data": coverage[i],
+            }
+            for i in range(n)
+        ],
+        "sizes": [{"label": sizes[bid]["label"], "lower_bytes": sizes[bid]["lower_bytes"]} for bid in used],
+        "cells": [
+            {
+                "epoch": bounds[i],
+                "label": sizes[bid]["label"],
+                "lower_bytes": sizes[bid]["lower_bytes"],
+                "operations": ops,
+                "bytes": ops * scope.weights[bid][1],
+            }
+            for (i, bid), ops in sorted(cells.items())
+        ],
+    }
 
 
 def _raw_sizes_per_local_day(conn: Connection, scope: Scope) -> list[tuple[int, int, int]]:
@@ -1330,21 +1615,28 @@ def _raw_sizes_per_local_day(conn: Connection, scope: Scope) -> list[tuple[int, 
     counted in the local day (scope.filters.tz) of the hour it reports; honours every filter."""
     s, o = user_sessions.c, io_operations.c
     index, clauses = _raw_sessions(scope, scope.first_hour, scope.end_hour, conn)
-    hour = (s.epoch - HOUR // 2) // HOUR * HOUR  # hour_of, in SQL (floor division: // in SQLAlchemy 2)
-    segments = _utc_offsets(scope.first_hour, scope.end_hour, scope.filters.tz)
-    shift = (case(*[(hour < start, previous) for (start, _), (_, previous) in zip(segments[1:], segments)],
-                  else_=segments[-1][1]) if len(segments) > 1 else segments[0][1])
+    hour = hour_of(s.epoch)
+    segments = utc_offsets(scope.first_hour, scope.end_hour, scope.filters.tz)
+    shift = (
+        case(
+            *[(hour < start, previous) for (start, _), (_, previous) in zip(segments[1:], segments)],
+            else_=segments[-1][1],
+        )
+        if len(segments) > 1
+        else segments[0][1]
+    )
     day = ((hour + shift) // 86400).label("day")
     if scope.size_ids is not None:
         clauses.append(o.size_range_id.in_(scope.size_ids))
-    query = (select(day, o.size_range_id, func.sum(o.count))
-             .select_from(user_sessions.join(io_operations, o.session_id == s.id))
-             .where(*clauses).group_by(day, o.size_range_id)
-             .with_hint(user_sessions, f"INDEXED BY {index}", "sqlite"))
+    query = (
+        select(day, o.size_range_id, func.sum(o.count))
+        .select_from(user_sessions.join(io_operations, o.session_id == s.id))
+        .where(*clauses)
+        .group_by(day, o.size_range_id)
+        .with_hint(user_sessions, f"INDEXED BY {index}", "sqlite")
+    )
     epoch_day = date(1970, 1, 1)
-    return [(_local_midnight(epoch_day + timedelta(days=int(d)), scope.filters.tz), bid, int(ops or 0))
-            for d, bid, ops in conn.execute(query)]
-
-
-def _local_midnight(day: date, tz: str) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=zone(tz)).timestamp())
+    return [
+        (local_midnight(epoch_day + timedelta(days=int(d)), scope.filters.tz), bid, int(ops or 0))
+        for d, bid, ops in conn.execute(query)
+    ]

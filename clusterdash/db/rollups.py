@@ -40,92 +40,66 @@ from __future__ import annotations
 import logging
 import time
 import weakref
-from datetime import date, datetime, timedelta
-from functools import lru_cache
+from collections.abc import Iterable, Iterator, Sequence
+from functools import cache
 from itertools import chain
-from typing import Iterable, Iterator, NamedTuple, Optional, Sequence
+from typing import NamedTuple
 
 import numpy as np
 from sqlalchemy import BigInteger, Connection, Engine, Float, Integer, String, Table, delete, inspect, select
 
+from clusterdash.db import sizes
 from clusterdash.db.bulk import execute_values
-from clusterdash.db.filters import zone
-from clusterdash.db.schema import (ROLLUP_TABLES, io_operations, io_size_ranges, machines, metadata,
-                                   rollup_machine_sizes, rollup_machine_types, rollup_machine_usage,
-                                   rollup_pair_sizes, rollup_sizes, rollup_state, rollup_usage, rollup_user_sizes,
-                                   rollup_user_usage, user_sessions)
+from clusterdash.db.periods import PERIODS, hour_of, period_start, zone
+from clusterdash.db.schema import (
+    ROLLUP_TABLES,
+    io_operations,
+    io_size_ranges,
+    machines,
+    metadata,
+    rollup_machine_sizes,
+    rollup_machine_types,
+    rollup_machine_usage,
+    rollup_pair_sizes,
+    rollup_sizes,
+    rollup_state,
+    rollup_usage,
+    rollup_user_sizes,
+    rollup_user_usage,
+    user_sessions,
+)
 
 log = logging.getLogger("clusterdash.rollups")
 
 VERSION = 9  # of the rollup layout: a database with another version is rebuilt
-SMALL_IO_LIMIT = 4096  # bytes; the same rule as ingest.parse: a bucket wholly below this is small IO
 MAX_BUCKET_BIT = 62  # size bucket ids 1..62 have a bit in RollupUsage.buckets (a signed 64-bit integer)
 # Grains per table, largest first (the order the queries cut a range in).
-GRAINS = {rollup_usage.name: ("y", "m", "w"), rollup_user_usage.name: ("y", "m", "w", "d"),
-          rollup_machine_usage.name: ("y", "m", "w", "d"), rollup_sizes.name: ("y", "m", "w", "d"),
-          rollup_user_sizes.name: ("m", "w"), rollup_machine_sizes.name: ("m", "w"), rollup_pair_sizes.name: ("m",)}
-PERIODS = ("d", "w", "m", "y")  # day, ISO week (from Monday), month, year
+GRAINS = {
+    rollup_usage.name: ("y", "m", "w"),
+    rollup_user_usage.name: ("y", "m", "w", "d"),
+    rollup_machine_usage.name: ("y", "m", "w", "d"),
+    rollup_sizes.name: ("y", "m", "w", "d"),
+    rollup_user_sizes.name: ("m", "w"),
+    rollup_machine_sizes.name: ("m", "w"),
+    rollup_pair_sizes.name: ("m",),
+}
 LEGACY_TABLES = ("RollupZone",)  # layout 1 kept its zone here
-USAGE_MEASURES = ("sessions", "rows", "operations", "small_operations", "bytes_low", "bytes_mid", "bytes_high",
-                  "unbounded_rows")
+USAGE_MEASURES = (
+    "sessions",
+    "rows",
+    "operations",
+    "small_operations",
+    "bytes_low",
+    "bytes_mid",
+    "bytes_high",
+    "unbounded_rows",
+)
 DIRECTIONS = ("rd", "wr")
-
-
-# -- periods of a zone ----------------------------------------------------------------------------------------
-
-def _midnight(day: date, zone_name: str) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=zone(zone_name)).timestamp())
-
-
-def _first_day(grain: str, day: date) -> date:
-    if grain == "w":
-        return day - timedelta(days=day.weekday())
-    if grain == "m":
-        return day.replace(day=1)
-    if grain == "y":
-        return day.replace(month=1, day=1)
-    return day
-
-
-def _next_day(grain: str, day: date) -> date:
-    if grain == "w":
-        return day + timedelta(days=7)
-    if grain == "m":
-        return date(day.year + (day.month == 12), day.month % 12 + 1, 1)
-    if grain == "y":
-        return date(day.year + 1, 1, 1)
-    return day + timedelta(days=1)
-
-
-@lru_cache(maxsize=16384)
-def period_start(grain: str, instant: int, zone_name: str) -> int:
-    """The start (epoch) of the day/week/month/year of `zone_name` that contains `instant`."""
-    day = datetime.fromtimestamp(instant, zone(zone_name)).date()
-    return _midnight(_first_day(grain, day), zone_name)
-
-
-@lru_cache(maxsize=4096)
-def _period_starts(grain: str, lo: int, hi: int, zone_name: str) -> tuple[int, ...]:
-    day = _first_day(grain, datetime.fromtimestamp(lo, zone(zone_name)).date())
-    starts = [_midnight(day, zone_name)]
-    while starts[-1] < hi:
-        if grain == "y" and day.year >= 9999:
-            break
-        day = _next_day(grain, day)
-        if day.year > 9999 or (day.year == 9999 and day.month == 12 and grain != "d"):
-            break
-        starts.append(_midnight(day, zone_name))
-    return tuple(starts)
-
-
-def period_starts(grain: str, lo: int, hi: int, zone_name: str) -> list[int]:
-    """Starts of the periods overlapping [lo, hi), in order, plus the start of the period after them."""
-    return list(_period_starts(grain, lo, hi, zone_name))
 
 
 # -- the state --------------------------------------------------------------------------------------------------
 
-_tables_seen: "weakref.WeakKeyDictionary[Engine, bool]" = weakref.WeakKeyDictionary()
+_tables_seen: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
 
 
 def _state_table_exists(conn: Connection) -> bool:
@@ -139,7 +113,7 @@ def _state_table_exists(conn: Connection) -> bool:
     return exists
 
 
-def rollup_zone(conn: Connection) -> Optional[str]:
+def rollup_zone(conn: Connection) -> str | None:
     """The zone of the rollups when they are complete and of this layout; None when the queries must read the
     raw tables (never built, being rebuilt, an older layout)."""
     if not _state_table_exists(conn):
@@ -148,7 +122,7 @@ def rollup_zone(conn: Connection) -> Optional[str]:
     return row[0] if row is not None and row[1] == VERSION else None
 
 
-def _stored_state(conn: Connection) -> Optional[tuple[str, int]]:
+def _stored_state(conn: Connection) -> tuple[str, int] | None:
     if not _state_table_exists(conn):
         return None
     row = conn.execute(select(rollup_state.c.zone, rollup_state.c.version).where(rollup_state.c.id == 1)).first()
@@ -178,7 +152,7 @@ def default_zone() -> str:
         return "UTC"
 
 
-def ensure_rollups(engine: Engine, zone_name: Optional[str] = None) -> str:
+def ensure_rollups(engine: Engine, zone_name: str | None = None) -> str:
     """Make the rollups complete, in `zone_name` when given (else the stored zone, else default_zone());
     returns their zone. For `serve`/create_app start-up and `clusterdash init`: a missing, older or other-zone
     rollup is rebuilt here, in one write transaction, with a log line saying so and how long it took.
@@ -201,38 +175,40 @@ def ensure_rollups(engine: Engine, zone_name: Optional[str] = None) -> str:
         if state is not None and state[1] == VERSION and (zone_name is None or state[0] == zone_name):
             return state[0]
         target = zone_name or (state[0] if state is not None else default_zone())
-        why = ("there were none" if state is None else f"layout {state[1]} -> {VERSION}" if state[1] != VERSION
-               else f"zone {state[0]} -> {target}")
+        why = (
+            "there were none"
+            if state is None
+            else f"layout {state[1]} -> {VERSION}"
+            if state[1] != VERSION
+            else f"zone {state[0]} -> {target}"
+        )
         log.warning("rebuilding the rollups in %s (%s) ...", target, why)
         started = time.perf_counter()
         sessions = rebuild_rollups(conn, target)
-        log.warning("rebuilt the rollups in %s: %s sessions in %.1f s", target, f"{sessions:,}",
-                    time.perf_counter() - started)
+        log.warning(
+            "rebuilt the rollups in %s: %s sessions in %.1f s", target, f"{sessions:,}", time.perf_counter() - started
+        )
     return target
 
 
 # -- size buckets --------------------------------------------------------------------------------------------------
 
+
 def bucket_weights(conn: Connection) -> dict[int, tuple[float, float, float, bool, bool]]:
     """Per size bucket id: bytes per operation (low, midpoint, high), small IO?, open (no upper bound)?
 
-    The same rules as the session totals in ingest.load: negative sizes move no bytes; an open bucket's
-    midpoint is its lower bound and it has no upper bound.
+    The rules of db/sizes.py, as for the session totals the ingest stores (an open bucket's high is 0 here).
     """
     weights = {}
-    for bid, lower, upper in conn.execute(select(io_size_ranges.c.id, io_size_ranges.c.lower_bytes,
-                                                 io_size_ranges.c.upper_bytes)):
-        small = upper is not None and upper <= SMALL_IO_LIMIT
-        if lower is None or lower < 0:
-            weights[bid] = (0.0, 0.0, 0.0, small, False)
-        elif upper is None:
-            weights[bid] = (lower, lower, 0.0, small, True)
-        else:
-            weights[bid] = (lower, (lower + upper) / 2, upper, small, False)
+    for bid, lower, upper in conn.execute(
+        select(io_size_ranges.c.id, io_size_ranges.c.lower_bytes, io_size_ranges.c.upper_bytes)
+    ):
+        w = sizes.weights(lower, upper)
+        weights[bid] = (w.low, w.mid, w.high or 0.0, w.small, w.open)
     return weights
 
 
-def bucket_mask(size_ids: Iterable[int]) -> Optional[int]:
+def bucket_mask(size_ids: Iterable[int]) -> int | None:
     """The RollupUsage.buckets bits of these bucket ids; None when one has no bit (then read raw rows)."""
     mask = 0
     for bid in size_ids:
@@ -259,6 +235,7 @@ class _Buckets:
 
 
 # -- summing a batch -------------------------------------------------------------------------------------------
+
 
 def _days(hours: np.ndarray, zone_name: str) -> np.ndarray:
     """Per hour (epoch of its start): the start of its day in the zone (zone arithmetic once per distinct hour)."""
@@ -344,21 +321,24 @@ class _DayCells:
         self.keys, self.sessions, self.entries = keys, sessions, entries
 
     @classmethod
-    def of(cls, sessions: np.ndarray, is_new: np.ndarray, rows: np.ndarray, zone_name: str) -> "_DayCells":
+    def of(cls, sessions: np.ndarray, is_new: np.ndarray, rows: np.ndarray, zone_name: str) -> _DayCells:
         """The day cells of `sessions` (id, epoch, user, machine, direction 0/1; only those with is_new count as
         sessions) and of `rows` (session id, size bucket id, count), every row's session among `sessions`."""
         order = np.argsort(sessions[:, 0], kind="stable")
         sessions, is_new = sessions[order], is_new[order]
-        hours = (sessions[:, 1] - 1800) // 3600 * 3600  # filters.hour_of, vectorised
+        hours = hour_of(sessions[:, 1])
         by_cell = _group([_days(hours, zone_name), sessions[:, 2], sessions[:, 3], sessions[:, 4]])
         keys, cell_of_session = by_cell.keys, by_cell.group
         counted = np.bincount(cell_of_session, weights=is_new.astype(np.float64), minlength=len(keys))
         cell_of_row = cell_of_session[np.searchsorted(sessions[:, 0], rows[:, 0])]
-        return cls(keys, np.rint(counted).astype(np.int64), _sum_entries(cell_of_row, rows[:, 1],
-                                                                         np.ones(len(rows), dtype=np.int64), rows[:, 2]))
+        return cls(
+            keys,
+            np.rint(counted).astype(np.int64),
+            _sum_entries(cell_of_row, rows[:, 1], np.ones(len(rows), dtype=np.int64), rows[:, 2]),
+        )
 
     @classmethod
-    def merged(cls, parts: Sequence["_DayCells"]) -> "_DayCells":
+    def merged(cls, parts: Sequence[_DayCells]) -> _DayCells:
         """One set of cells from several (a cell that several batches touch is summed into one)."""
         if len(parts) == 1:
             return parts[0]
@@ -366,12 +346,18 @@ class _DayCells:
         offsets = np.cumsum([0] + [len(p.keys) for p in parts[:-1]])
         by_key = _group([keys[:, i] for i in range(4)])
         merged_keys, cell_of_key = by_key.keys, by_key.group
-        sessions = np.bincount(cell_of_key, weights=np.concatenate([p.sessions for p in parts]).astype(np.float64),
-                               minlength=len(merged_keys))
+        sessions = np.bincount(
+            cell_of_key,
+            weights=np.concatenate([p.sessions for p in parts]).astype(np.float64),
+            minlength=len(merged_keys),
+        )
         entries = np.concatenate([p.entries for p in parts])
         cells = cell_of_key[entries[:, 0] + np.repeat(offsets, [len(p.entries) for p in parts])]
-        return cls(merged_keys, np.rint(sessions).astype(np.int64),
-                   _sum_entries(cells, entries[:, 1], entries[:, 2], entries[:, 3]))
+        return cls(
+            merged_keys,
+            np.rint(sessions).astype(np.int64),
+            _sum_entries(cells, entries[:, 1], entries[:, 2], entries[:, 3]),
+        )
 
 
 def _sum_entries(cells: np.ndarray, buckets: np.ndarray, rows: np.ndarray, operations: np.ndarray) -> np.ndarray:
@@ -396,14 +382,16 @@ def _sum_entries(cells: np.ndarray, buckets: np.ndarray, rows: np.ndarray, opera
 _DENSE_LIMIT = 1 << 22  # cell x bucket bins summed densely (32 MB of float64 at most)
 
 
-def _summarise(sessions: np.ndarray, is_new: np.ndarray, rows: np.ndarray, zone_name: str,
-               buckets: _Buckets, types: dict[int, str]) -> Iterator[tuple[Table, list[np.ndarray]]]:
+def _summarise(
+    sessions: np.ndarray, is_new: np.ndarray, rows: np.ndarray, zone_name: str, buckets: _Buckets, types: dict[int, str]
+) -> Iterator[tuple[Table, list[np.ndarray]]]:
     """Rollup rows adding up `sessions` and `rows` (see _DayCells.of), table by table (see _summarise_cells)."""
     return _summarise_cells(_DayCells.of(sessions, is_new, rows, zone_name), zone_name, buckets, types)
 
 
-def _summarise_cells(day_cells: _DayCells, zone_name: str, buckets: _Buckets,
-                     types: dict[int, str]) -> Iterator[tuple[Table, list[np.ndarray]]]:
+def _summarise_cells(
+    day_cells: _DayCells, zone_name: str, buckets: _Buckets, types: dict[int, str]
+) -> Iterator[tuple[Table, list[np.ndarray]]]:
     """Rollup rows adding up the day cells: (table, one array per column in table order), one table at a time, so
     that a table's rows can be written and dropped before the next table's are made (a transaction's rows for all
     seven tables at once were the largest thing an ingest held: 6 MB of a year's 24 MB peak).
@@ -411,16 +399,28 @@ def _summarise_cells(day_cells: _DayCells, zone_name: str, buckets: _Buckets,
     cells, entries = day_cells.keys, day_cells.entries
     n_cells, n_buckets = len(cells), len(buckets.ids)
     flat = entries[:, 0] * n_buckets + buckets.index[entries[:, 1]]
-    row_counts = np.bincount(flat, weights=entries[:, 2].astype(np.float64),
-                             minlength=n_cells * n_buckets).reshape(n_cells, n_buckets).astype(np.int64)
-    operations = np.bincount(flat, weights=entries[:, 3].astype(np.float64),
-                             minlength=n_cells * n_buckets).reshape(n_cells, n_buckets)
+    row_counts = (
+        np.bincount(flat, weights=entries[:, 2].astype(np.float64), minlength=n_cells * n_buckets)
+        .reshape(n_cells, n_buckets)
+        .astype(np.int64)
+    )
+    operations = np.bincount(flat, weights=entries[:, 3].astype(np.float64), minlength=n_cells * n_buckets).reshape(
+        n_cells, n_buckets
+    )
     cell_period = _periods(cells[:, 0], zone_name)
 
-    usage = np.column_stack([
-        day_cells.sessions.astype(np.float64),
-        row_counts.sum(axis=1), operations.sum(axis=1), operations @ buckets.small, operations @ buckets.low,
-        operations @ buckets.mid, operations @ buckets.high, row_counts @ buckets.unbounded])
+    usage = np.column_stack(
+        [
+            day_cells.sessions.astype(np.float64),
+            row_counts.sum(axis=1),
+            operations.sum(axis=1),
+            operations @ buckets.small,
+            operations @ buckets.low,
+            operations @ buckets.mid,
+            operations @ buckets.high,
+            row_counts @ buckets.unbounded,
+        ]
+    )
     bits = (row_counts > 0).astype(np.int64) @ buckets.bits
 
     # Key columns per cell, with how each becomes a stored value.
@@ -430,16 +430,25 @@ def _summarise_cells(day_cells: _DayCells, zone_name: str, buckets: _Buckets,
         if mid < len(type_code):
             type_code[mid] = type_names.index(name)
     names = np.array(type_names or [""], dtype=object)
-    key_columns = {"user_id": (cells[:, 1], None), "machine_id": (cells[:, 2], None),
-                   "machine_type": (type_code[cells[:, 2]], names), "direction": (cells[:, 3], _DIRECTION_NAMES)}
+    key_columns = {
+        "user_id": (cells[:, 1], None),
+        "machine_id": (cells[:, 2], None),
+        "machine_type": (type_code[cells[:, 2]], names),
+        "direction": (cells[:, 3], _DIRECTION_NAMES),
+    }
 
     def keyed(table):
-        return [key_columns[c.name] for c in table.primary_key.columns
-                if c.name in key_columns and c.name != "size_range_id"]
+        return [
+            key_columns[c.name]
+            for c in table.primary_key.columns
+            if c.name in key_columns and c.name != "size_range_id"
+        ]
 
     def stored(keys: np.ndarray, spec: list, rows_at=slice(None)) -> list:
-        return [keys[rows_at, 1 + i] if convert is None else convert[keys[rows_at, 1 + i]]
-                for i, (_, convert) in enumerate(spec)]
+        return [
+            keys[rows_at, 1 + i] if convert is None else convert[keys[rows_at, 1 + i]]
+            for i, (_, convert) in enumerate(spec)
+        ]
 
     for table in (rollup_usage, rollup_user_usage, rollup_machine_usage):
         spec, parts = keyed(table), []
@@ -447,9 +456,21 @@ def _summarise_cells(day_cells: _DayCells, zone_name: str, buckets: _Buckets,
             grouping = _group([cell_period[grain]] + [column for column, _ in spec])
             keys, measures, ored = grouping.keys, grouping.sums(usage), grouping.ors(bits)
             ints = np.rint(measures).astype(np.int64)
-            parts.append([[grain] * len(keys), keys[:, 0]] + stored(keys, spec)
-                         + [ints[:, 0], ints[:, 1], ints[:, 2], ints[:, 3], measures[:, 4], measures[:, 5],
-                            measures[:, 6], ints[:, 7], ored])
+            parts.append(
+                [[grain] * len(keys), keys[:, 0]]
+                + stored(keys, spec)
+                + [
+                    ints[:, 0],
+                    ints[:, 1],
+                    ints[:, 2],
+                    ints[:, 3],
+                    measures[:, 4],
+                    measures[:, 5],
+                    measures[:, 6],
+                    ints[:, 7],
+                    ored,
+                ]
+            )
         yield table, _concat(parts)
 
     for table in (rollup_sizes, rollup_user_sizes, rollup_machine_sizes, rollup_pair_sizes):
@@ -458,8 +479,11 @@ def _summarise_cells(day_cells: _DayCells, zone_name: str, buckets: _Buckets,
             grouping = _group([cell_period[grain]] + [column for column, _ in spec])
             keys, counts, ops = grouping.keys, grouping.sums(row_counts), grouping.sums(operations)
             g, j = np.nonzero(counts)
-            parts.append([[grain] * len(g), keys[g, 0]] + stored(keys, spec, g)
-                         + [buckets.ids[j], counts[g, j], np.rint(ops[g, j]).astype(np.int64)])
+            parts.append(
+                [[grain] * len(g), keys[g, 0]]
+                + stored(keys, spec, g)
+                + [buckets.ids[j], counts[g, j], np.rint(ops[g, j]).astype(np.int64)]
+            )
         yield table, _concat(parts)
 
 
@@ -468,8 +492,10 @@ _DIRECTION_NAMES = np.array(DIRECTIONS, dtype=object)
 
 def _concat(parts: list[list]) -> list[np.ndarray]:
     """One array per column from per-grain lists of arrays or lists (strings as object arrays)."""
-    return [np.concatenate([np.asarray(part, dtype=object if isinstance(part, list) else None) for part in column])
-            for column in zip(*parts)]
+    return [
+        np.concatenate([np.asarray(part, dtype=object if isinstance(part, list) else None) for part in column])
+        for column in zip(*parts)
+    ]
 
 
 # -- writing ---------------------------------------------------------------------------------------------------
@@ -477,7 +503,7 @@ def _concat(parts: list[list]) -> list[np.ndarray]:
 _PG_TYPES = {BigInteger: "bigint", Integer: "integer", Float: "double precision", String: "text"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _upsert_sql(table_name: str, dialect: str) -> tuple[str, str]:
     """(head, tail) of the upsert: on SQLite the VALUES rows go between them (bulk.execute_values); on
     PostgreSQL the head is the whole statement, one array per column."""
@@ -487,8 +513,10 @@ def _upsert_sql(table_name: str, dialect: str) -> tuple[str, str]:
     quoted = ", ".join(f'"{n}"' for n in names)
     sets = ", ".join(
         f'"{c.name}" = "{table.name}"."{c.name}" {"|" if c.name == "buckets" else "+"} excluded."{c.name}"'
-        for c in table.columns if c.name not in keys)
-    conflict = f'ON CONFLICT ({", ".join(chr(34) + k + chr(34) for k in keys)}) DO UPDATE SET {sets}'
+        for c in table.columns
+        if c.name not in keys
+    )
+    conflict = f"ON CONFLICT ({', '.join(chr(34) + k + chr(34) for k in keys)}) DO UPDATE SET {sets}"
     if dialect == "sqlite":
         return f'INSERT INTO "{table.name}" ({quoted})', conflict
     arrays = ", ".join(f"%s::{_PG_TYPES[type(c.type)]}[]" for c in table.columns)
@@ -504,8 +532,10 @@ def _upsert(conn: Connection, table: Table, columns: list[list]) -> None:
         head, tail = _upsert_sql(table.name, "sqlite")
         execute_values(conn, head, len(columns), columns, tail, by_column=True)
     else:  # one statement, one array per column
-        conn.exec_driver_sql(_upsert_sql(table.name, "postgresql")[0],
-                             tuple(c.tolist() if isinstance(c, np.ndarray) else c for c in columns))
+        conn.exec_driver_sql(
+            _upsert_sql(table.name, "postgresql")[0],
+            tuple(c.tolist() if isinstance(c, np.ndarray) else c for c in columns),
+        )
 
 
 def _write(conn: Connection, summary: Iterable[tuple[Table, list[np.ndarray]]]) -> None:
@@ -514,6 +544,7 @@ def _write(conn: Connection, summary: Iterable[tuple[Table, list[np.ndarray]]]) 
 
 
 # -- the ingest's entry point ------------------------------------------------------------------------------------
+
 
 def add_to_rollups(conn: Connection, new_sessions: np.ndarray, new_rows: np.ndarray) -> None:
     """Add to the rollups what the caller has just inserted: `new_sessions` as an (n, 5) integer array of id,
@@ -531,22 +562,31 @@ def add_to_rollups(conn: Connection, new_sessions: np.ndarray, new_rows: np.ndar
         _tables_seen[conn.engine] = True
         target = state[0] if state is not None else default_zone()
         first = int(new_sessions[:, 0].min()) if len(new_sessions) else None
-        if first is not None and not len(_not_in(new_rows[:, 0], new_sessions[:, 0])) and \
-                conn.execute(select(user_sessions.c.id).where(user_sessions.c.id < first).limit(1)).first() is None:
+        if (
+            first is not None
+            and not len(_not_in(new_rows[:, 0], new_sessions[:, 0]))
+            and conn.execute(select(user_sessions.c.id).where(user_sessions.c.id < first).limit(1)).first() is None
+        ):
             _reset_tables(conn)  # nothing stored before this batch: start the rollups with it
             _set_state(conn, target)
             state = (target, VERSION)
         else:
             started = time.perf_counter()
             count = rebuild_rollups(conn, target)
-            log.info("built the rollups in %s during the ingest: %s sessions in %.1f s", target, f"{count:,}",
-                     time.perf_counter() - started)
+            log.info(
+                "built the rollups in %s during the ingest: %s sessions in %.1f s",
+                target,
+                f"{count:,}",
+                time.perf_counter() - started,
+            )
             return
     rows = new_rows.reshape(-1, 3)
     _add_cells(conn, _DayCells.of(*_with_stored_sessions(conn, new_sessions, rows), rows, state[0]), state[0])
 
 
-def _with_stored_sessions(conn: Connection, new_sessions: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _with_stored_sessions(
+    conn: Connection, new_sessions: np.ndarray, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(sessions, is_new): the new sessions, plus the stored ones that some of `rows` were added to (a block
     completed by a later read); only the new ones count as sessions."""
     sessions = new_sessions.reshape(-1, 5)
@@ -568,8 +608,11 @@ def _add_cells(conn: Connection, cells: _DayCells, zone_name: str) -> None:
         # to rebuild everything, which also covers these cells (their rows are stored already).
         started = time.perf_counter()
         count = rebuild_rollups(conn, zone_name)
-        log.warning("a machine type changed: rebuilt the rollups (%s sessions in %.1f s)", f"{count:,}",
-                    time.perf_counter() - started)
+        log.warning(
+            "a machine type changed: rebuilt the rollups (%s sessions in %.1f s)",
+            f"{count:,}",
+            time.perf_counter() - started,
+        )
         return
     new_types = [{"machine_id": mid, "machine_type": name} for mid, name in types.items() if mid not in filed]
     if new_types:
@@ -585,7 +628,7 @@ class PendingRollups:
 
     def __init__(self) -> None:
         self._cells: list[_DayCells] = []
-        self._zone: Optional[str] = None
+        self._zone: str | None = None
         self.rows = 0
 
     def add(self, conn: Connection, new_sessions: np.ndarray, new_rows: np.ndarray) -> None:
@@ -616,7 +659,7 @@ def _machine_types(conn: Connection) -> dict[int, str]:
     return dict(conn.execute(select(machines.c.id, machines.c.machine_type)).all())
 
 
-def _int_array(tuples: Iterable[tuple], width: int, count: Optional[int] = None) -> np.ndarray:
+def _int_array(tuples: Iterable[tuple], width: int, count: int | None = None) -> np.ndarray:
     """An (n, width) int64 array from n tuples of ints (fromiter over a chain: no Python loop per value)."""
     if count is None:
         tuples = list(tuples)
@@ -651,13 +694,16 @@ def _session_keys(conn: Connection, ids: list[int]) -> np.ndarray:
     s = user_sessions.c
     found = []
     for i in range(0, len(ids), 500):
-        found += conn.execute(select(s.id, s.epoch, s.user_id, s.machine_id, s.direction)
-                              .where(s.id.in_(ids[i:i + 500]))).all()
-    return _int_array(((sid, epoch, uid, mid, 0 if d == "rd" else 1) for sid, epoch, uid, mid, d in found),
-                      5, len(found))
+        found += conn.execute(
+            select(s.id, s.epoch, s.user_id, s.machine_id, s.direction).where(s.id.in_(ids[i : i + 500]))
+        ).all()
+    return _int_array(
+        ((sid, epoch, uid, mid, 0 if d == "rd" else 1) for sid, epoch, uid, mid, d in found), 5, len(found)
+    )
 
 
 # -- rebuilding -----------------------------------------------------------------------------------------------
+
 
 def _reset_tables(conn: Connection) -> None:
     """Empty every rollup table; a table whose stored columns differ from its declaration (an older layout) is
@@ -677,7 +723,7 @@ def _reset_tables(conn: Connection) -> None:
         table.create(conn)
 
 
-def rebuild_rollups(conn: Connection, zone_name: Optional[str] = None, chunk: int = 40000) -> int:
+def rebuild_rollups(conn: Connection, zone_name: str | None = None, chunk: int = 40000) -> int:
     """Recompute every rollup from the raw tables, in `zone_name` (default: the stored zone), and record the
     state; returns the number of sessions. Streams the sessions in id order, `chunk` at a time."""
     zone_name = zone_name or (_stored_state(conn) or (default_zone(), 0))[0]
@@ -686,20 +732,27 @@ def rebuild_rollups(conn: Connection, zone_name: Optional[str] = None, chunk: in
     buckets = _Buckets(bucket_weights(conn))
     types = _machine_types(conn)
     if types:
-        conn.execute(rollup_machine_types.insert(),
-                     [{"machine_id": mid, "machine_type": name} for mid, name in types.items()])
+        conn.execute(
+            rollup_machine_types.insert(), [{"machine_id": mid, "machine_type": name} for mid, name in types.items()]
+        )
     s, o = user_sessions.c, io_operations.c
     last, total = 0, 0
     while True:
-        found = conn.execute(select(s.id, s.epoch, s.user_id, s.machine_id, s.direction)
-                             .where(s.id > last).order_by(s.id).limit(chunk)).all()
+        found = conn.execute(
+            select(s.id, s.epoch, s.user_id, s.machine_id, s.direction).where(s.id > last).order_by(s.id).limit(chunk)
+        ).all()
         if not found:
             break
-        sessions = _int_array(((sid, epoch, uid, mid, 0 if d == "rd" else 1) for sid, epoch, uid, mid, d in found),
-                              5, len(found))
+        sessions = _int_array(
+            ((sid, epoch, uid, mid, 0 if d == "rd" else 1) for sid, epoch, uid, mid, d in found), 5, len(found)
+        )
         high = int(sessions[-1, 0])
-        rows = _int_array(conn.execute(select(o.session_id, o.size_range_id, o.count)
-                                       .where(o.session_id > last, o.session_id <= high)).all(), 3)
+        rows = _int_array(
+            conn.execute(
+                select(o.session_id, o.size_range_id, o.count).where(o.session_id > last, o.session_id <= high)
+            ).all(),
+            3,
+        )
         _write(conn, _summarise(sessions, np.ones(len(sessions), dtype=bool), rows, zone_name, buckets, types))
         last, total = high, total + len(found)
     _set_state(conn, zone_name)

@@ -49,8 +49,12 @@ log_entries = Table(
     Column("ingested_at", BigInteger, nullable=False),
 )
 # The few blocks flagged with lost events, by time: counting them in a range reads only those.
-Index("ix_entries_lost", log_entries.c.epoch, sqlite_where=log_entries.c.lost_events > 0,
-      postgresql_where=log_entries.c.lost_events > 0)
+Index(
+    "ix_entries_lost",
+    log_entries.c.epoch,
+    sqlite_where=log_entries.c.lost_events > 0,
+    postgresql_where=log_entries.c.lost_events > 0,
+)
 
 users = Table(
     "Users",
@@ -188,6 +192,7 @@ rollup_state = Table(
     Column("built_at", BigInteger, nullable=False),
 )
 
+
 def _key(name: str, type_) -> Column:
     return Column(name, type_, primary_key=True)
 
@@ -195,8 +200,9 @@ def _key(name: str, type_) -> Column:
 def _rollup(name: str, *keys: Column, measures: list[Column]) -> Table:
     """A rollup table: keyed by (grain, start) and `keys`, in that order; WITHOUT ROWID, since every read and
     every upsert reaches its rows by that key."""
-    return Table(name, metadata, _key("grain", String(1)), _key("start", BigInteger), *keys, *measures,
-                 sqlite_with_rowid=False)
+    return Table(
+        name, metadata, _key("grain", String(1)), _key("start", BigInteger), *keys, *measures, sqlite_with_rowid=False
+    )
 
 
 def _usage_measures() -> list[Column]:
@@ -220,36 +226,65 @@ def _size_measures() -> list[Column]:
 
 
 # Per period x user x machine x direction: what UserSessions holds, summed, plus which size buckets occur.
-rollup_usage = _rollup("RollupUsage", _key("user_id", Integer), _key("machine_id", Integer),
-                       _key("direction", String(2)), measures=_usage_measures())
+rollup_usage = _rollup(
+    "RollupUsage",
+    _key("user_id", Integer),
+    _key("machine_id", Integer),
+    _key("direction", String(2)),
+    measures=_usage_measures(),
+)
 
 # The same per period x user x machine type x direction and per period x machine x direction: a user has 1 to 4
 # machines, mostly of one type, so these are several times smaller, and most questions group or filter by one
 # side only (a machine type being a filter on the user side). The machine type is the machine's current one
 # (rollups.add_to_rollups rebuilds them should a machine's type ever change).
-rollup_user_usage = _rollup("RollupUserUsage", _key("user_id", Integer), _key("machine_type", String(255)),
-                            _key("direction", String(2)), measures=_usage_measures())
-rollup_machine_usage = _rollup("RollupMachineUsage", _key("machine_id", Integer), _key("direction", String(2)),
-                               measures=_usage_measures())
+rollup_user_usage = _rollup(
+    "RollupUserUsage",
+    _key("user_id", Integer),
+    _key("machine_type", String(255)),
+    _key("direction", String(2)),
+    measures=_usage_measures(),
+)
+rollup_machine_usage = _rollup(
+    "RollupMachineUsage", _key("machine_id", Integer), _key("direction", String(2)), measures=_usage_measures()
+)
 
 # Per period x direction x size bucket.
-rollup_sizes = _rollup("RollupSizes", _key("direction", String(2)), _key("size_range_id", Integer),
-                       measures=_size_measures())
+rollup_sizes = _rollup(
+    "RollupSizes", _key("direction", String(2)), _key("size_range_id", Integer), measures=_size_measures()
+)
 
 # Per period x user x machine type x direction x size bucket (weeks and months only: per day it would be a
 # fifth of the raw rows).
-rollup_user_sizes = _rollup("RollupUserSizes", _key("user_id", Integer), _key("machine_type", String(255)),
-                            _key("direction", String(2)), _key("size_range_id", Integer), measures=_size_measures())
+rollup_user_sizes = _rollup(
+    "RollupUserSizes",
+    _key("user_id", Integer),
+    _key("machine_type", String(255)),
+    _key("direction", String(2)),
+    _key("size_range_id", Integer),
+    measures=_size_measures(),
+)
 
 # Per period x machine x direction x size bucket (weeks and months).
-rollup_machine_sizes = _rollup("RollupMachineSizes", _key("machine_id", Integer), _key("direction", String(2)),
-                               _key("size_range_id", Integer), measures=_size_measures())
+rollup_machine_sizes = _rollup(
+    "RollupMachineSizes",
+    _key("machine_id", Integer),
+    _key("direction", String(2)),
+    _key("size_range_id", Integer),
+    measures=_size_measures(),
+)
 
 # Per month x user x machine x direction x size bucket (months only: ~12% of the raw rows, where weeks would add
 # half as many again). Answers the size questions that need both sides, e.g. the user x machine table, the
 # machines of some users or the users of a machine with a size filter, which otherwise read raw rows.
-rollup_pair_sizes = _rollup("RollupPairSizes", _key("user_id", Integer), _key("machine_id", Integer),
-                            _key("direction", String(2)), _key("size_range_id", Integer), measures=_size_measures())
+rollup_pair_sizes = _rollup(
+    "RollupPairSizes",
+    _key("user_id", Integer),
+    _key("machine_id", Integer),
+    _key("direction", String(2)),
+    _key("size_range_id", Integer),
+    measures=_size_measures(),
+)
 
 # The machine type each machine's rows were filed under in the rollups keyed by machine type.
 rollup_machine_types = Table(
@@ -259,5 +294,14 @@ rollup_machine_types = Table(
     Column("machine_type", String(255), nullable=False),
 )
 
-ROLLUP_TABLES = (rollup_state, rollup_machine_types, rollup_usage, rollup_user_usage, rollup_machine_usage,
-                 rollup_sizes, rollup_user_sizes, rollup_machine_sizes, rollup_pair_sizes)
+ROLLUP_TABLES = (
+    rollup_state,
+    rollup_machine_types,
+    rollup_usage,
+    rollup_user_usage,
+    rollup_machine_usage,
+    rollup_sizes,
+    rollup_user_sizes,
+    rollup_machine_sizes,
+    rollup_pair_sizes,
+)

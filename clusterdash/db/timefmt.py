@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Optional
 from zoneinfo import ZoneInfo
 
 
-def iso_utc(epoch: Optional[int]) -> Optional[str]:
+def iso_utc(epoch: int | None) -> str | None:
     if epoch is None:
         return None
     return datetime.fromtimestamp(int(epoch), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def local_text(epoch: Optional[int], tz: str) -> Optional[str]:
+def local_text(epoch: int | None, tz: str) -> str | None:
     if epoch is None:
         return None
     return datetime.fromtimestamp(int(epoch), ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M %Z")

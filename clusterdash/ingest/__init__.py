@@ -1,1 +1,2 @@
-"""Reading io_usage.log: parse (pure), load (into the database), follow (tail through rotation), demo (synthetic logs)."""
+"""Reading io_usage.log: parse (pure), load (into the database), follow (tail through rotation), demo (synthetic
+logs)."""

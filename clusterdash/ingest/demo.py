@@ -54,9 +54,7 @@ def _size_label(value: int) -> str:
     return str(value)
 
 
-BUCKET_LABELS = tuple(
-    f"[{_size_label(2**p)}, {_size_label(2 ** (p + 1))})" for p in range(FIRST_POWER, LAST_POWER + 1)
-)
+BUCKET_LABELS = tuple(f"[{_size_label(2**p)}, {_size_label(2 ** (p + 1))})" for p in range(FIRST_POWER, LAST_POWER + 1))
 _FLOAT32 = struct.Struct("f")
 
 
@@ -231,8 +229,32 @@ def _make_course_accounts(rng: random.Random, start: datetime) -> list[_User]:
 # --- activity over time ------------------------------------------------------
 
 # Relative rate of new jobs by local hour: quiet at night, busy from 9 to 18.
-DIURNAL = (0.35, 0.3, 0.25, 0.25, 0.25, 0.3, 0.45, 0.7, 1.1, 1.5, 1.7, 1.7,
-           1.5, 1.6, 1.8, 1.8, 1.7, 1.5, 1.2, 1.0, 0.9, 0.8, 0.6, 0.45)
+DIURNAL = (
+    0.35,
+    0.3,
+    0.25,
+    0.25,
+    0.25,
+    0.3,
+    0.45,
+    0.7,
+    1.1,
+    1.5,
+    1.7,
+    1.7,
+    1.5,
+    1.6,
+    1.8,
+    1.8,
+    1.7,
+    1.5,
+    1.2,
+    1.0,
+    0.9,
+    0.8,
+    0.6,
+    0.45,
+)
 WEEKLY = (1.0, 1.05, 1.05, 1.0, 0.9, 0.45, 0.4)  # Monday .. Sunday
 # Weekly lab sessions of the courses: (weekday, local hour it starts, hours).
 LAB_SESSIONS = {COURSES[0]: (1, 14, 2), COURSES[1]: (3, 10, 2)}
@@ -554,8 +576,14 @@ def write_demo_log(
     return DemoSummary(blocks, entries, rows, operations_rd, operations_wr, bytes_written)
 
 
-def ingest_demo(engine, path: str | os.PathLike[str], days: int = 30, seed: int = 0, progress: bool | None = None,
-                on_written: Callable[[DemoSummary], None] | None = None):
+def ingest_demo(
+    engine,
+    path: str | os.PathLike[str],
+    days: int = 30,
+    seed: int = 0,
+    progress: bool | None = None,
+    on_written: Callable[[DemoSummary], None] | None = None,
+):
     """Write a demo log to `path` (its folder created) and ingest it into `engine`'s database, creating the tables
     when missing: what `clusterdash demo`, `serve --demo`, the screenshots and the browser tests start from.
     `on_written` hears about the log before the (longer) ingest begins. Returns the ingest's report."""

@@ -15,7 +15,7 @@ checks both paths give the same blocks.
 from __future__ import annotations
 
 import hashlib
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -28,15 +28,16 @@ _DIGIT_VALUES = 10 ** np.arange(_COUNT_END - _LABEL_END - 1, -1, -1, dtype=np.in
 _NEWLINE, _AT, _BRACKET, _PAREN, _SPACE, _PIPE, _ZERO, _NINE = b"\n@[( |09"
 
 
-def parse_pieces(pieces: Sequence[tuple[bytes, int]]) -> list[Optional[Block]]:
+def parse_pieces(pieces: Sequence[tuple[bytes, int]]) -> list[Block | None]:
     """Parse blocks given as (bytes, number of their first line), as parse_block_bytes would one by one."""
-    blocks: list[Optional[Block]] = [None] * len(pieces)
-    candidates = [i for i, (data, _) in enumerate(pieces)
-                  if data.startswith(b"Log:") and data.endswith(b"\n") and data.isascii()]
+    blocks: list[Block | None] = [None] * len(pieces)
+    candidates = [
+        i for i, (data, _) in enumerate(pieces) if data.startswith(b"Log:") and data.endswith(b"\n") and data.isascii()
+    ]
     parsed = _parse_printed([pieces[i] for i in candidates]) if candidates else []
     for i, block in zip(candidates, parsed):
         blocks[i] = block
-    done = set(i for i, block in zip(candidates, parsed) if block is not None)
+    done = {i for i, block in zip(candidates, parsed) if block is not None}
     for i, (data, first_line) in enumerate(pieces):
         if i not in done:
             blocks[i] = parse_block_bytes(data, first_line)
@@ -79,7 +80,7 @@ class _Lines:
         self.bad[block_indexes] = True
 
 
-def _read_rows(lines: _Lines) -> tuple[np.ndarray, list[Optional[str]], np.ndarray]:
+def _read_rows(lines: _Lines) -> tuple[np.ndarray, list[str | None], np.ndarray]:
     """Label (as a code into the list of distinct labels also returned) and count of every row, rejecting the
     blocks whose rows are not as printed: 79 characters, '|' only as their two bars, the count right-aligned in
     its column, a valid label, no bucket twice in an entry."""
@@ -90,13 +91,18 @@ def _read_rows(lines: _Lines) -> tuple[np.ndarray, list[Optional[str]], np.ndarr
     lines.reject(np.flatnonzero(pipes != 2 * np.bincount(block_of_row, minlength=len(pipes))))
     # Every row's first 26 bytes, through a sliding-window view of the buffer: a copy of those bytes only.
     windows = np.lib.stride_tricks.sliding_window_view(
-        buf if len(buf) >= len(_CELLS) else np.pad(buf, (0, len(_CELLS))), len(_CELLS))
+        buf if len(buf) >= len(_CELLS) else np.pad(buf, (0, len(_CELLS))), len(_CELLS)
+    )
     cells = windows[np.minimum(lines.starts[rows], len(windows) - 1)]
     digits = cells[:, _LABEL_END:_COUNT_END]
     is_digit = (digits >= _ZERO) & (digits <= _NINE)
-    malformed = ((cells[:, _COUNT_END] != _SPACE) | (cells[:, _COUNT_END + 1] != _PIPE)
-                 | ~(is_digit | (digits == _SPACE)).all(axis=1) | ~is_digit[:, -1]
-                 | (is_digit[:, 1:] < is_digit[:, :-1]).any(axis=1))
+    malformed = (
+        (cells[:, _COUNT_END] != _SPACE)
+        | (cells[:, _COUNT_END + 1] != _PIPE)
+        | ~(is_digit | (digits == _SPACE)).all(axis=1)
+        | ~is_digit[:, -1]
+        | (is_digit[:, 1:] < is_digit[:, :-1]).any(axis=1)
+    )
     lines.reject(block_of_row[malformed])
     counts = ((digits.astype(np.int64) - _ZERO) * is_digit) @ _DIGIT_VALUES
 
@@ -128,7 +134,7 @@ HASH_BITS = 16  # a table of 65,536 slots
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: the high bits of the product spread nearby words apart
 
 
-def distinct_rows(words: np.ndarray, bits: int = HASH_BITS) -> Optional[tuple[np.ndarray, np.ndarray]]:
+def distinct_rows(words: np.ndarray, bits: int = HASH_BITS) -> tuple[np.ndarray, np.ndarray] | None:
     """Equal rows of a 2-D uint64 array coded alike, without sorting: (code of each row, one row index per code),
     or None when two different rows fall into the same one of the 2**bits hash slots (the caller then codes them
     another way).
@@ -148,12 +154,14 @@ def distinct_rows(words: np.ndarray, bits: int = HASH_BITS) -> Optional[tuple[np
     return (np.cumsum(used) - 1)[slot], representative[used]
 
 
-def _read_headers(lines: _Lines) -> tuple[list[Optional[tuple]], np.ndarray, list[Optional[tuple]]]:
+def _read_headers(lines: _Lines) -> tuple[list[tuple | None], np.ndarray, list[tuple | None]]:
     """The fields of every entry header line, also as codes into the batch's distinct fields (returned too),
     rejecting the blocks with an unreadable or repeated one."""
     data = lines.data
-    texts = [data[start:end]
-             for start, end in zip(lines.starts[lines.header_lines].tolist(), lines.ends[lines.header_lines].tolist())]
+    texts = [
+        data[start:end]
+        for start, end in zip(lines.starts[lines.header_lines].tolist(), lines.ends[lines.header_lines].tolist())
+    ]
     # Coded by their text (a dict lookup per header): the same few hundred headers come back every hour. Two texts
     # can give the same fields (one with a trailing space): they share a key below, so a repeat is still seen.
     code_of = {text: code for code, text in enumerate(dict.fromkeys(texts))}
@@ -162,8 +170,9 @@ def _read_headers(lines: _Lines) -> tuple[list[Optional[tuple]], np.ndarray, lis
     fields = [distinct[code] for code in codes.tolist()]
     # The same (direction, machine, user) twice in a block, or an unreadable header: the block goes line by line.
     key_of = {}
-    key_codes = np.array([-1 if f is None else key_of.setdefault((f[0], f[1], f[3]), len(key_of)) for f in distinct],
-                         dtype=np.int64)
+    key_codes = np.array(
+        [-1 if f is None else key_of.setdefault((f[0], f[1], f[3]), len(key_of)) for f in distinct], dtype=np.int64
+    )
     blocks = lines.block[lines.header_lines]
     keys = key_codes[codes] if len(codes) else codes
     lines.reject(blocks[keys < 0])
@@ -175,20 +184,22 @@ def _read_headers(lines: _Lines) -> tuple[list[Optional[tuple]], np.ndarray, lis
     return fields, codes, distinct
 
 
-def _operations(lines: _Lines, fields: list[Optional[tuple]], counts: np.ndarray,
-                blocks: int) -> tuple[list[int], list[int]]:
+def _operations(
+    lines: _Lines, fields: list[tuple | None], counts: np.ndarray, blocks: int
+) -> tuple[list[int], list[int]]:
     """Operations read and written per block (a row's direction is its entry header's)."""
     if not len(lines.header_lines):
         return [0] * blocks, [0] * blocks
     header_is_write = np.array([f is not None and f[0] == "wr" for f in fields], dtype=bool)
-    row_is_write = header_is_write[np.minimum(np.searchsorted(lines.header_lines, lines.owner),
-                                              len(lines.header_lines) - 1)]
+    row_is_write = header_is_write[
+        np.minimum(np.searchsorted(lines.header_lines, lines.owner), len(lines.header_lines) - 1)
+    ]
     read = np.bincount(lines.block_of_row, weights=counts * ~row_is_write, minlength=blocks)
     written = np.bincount(lines.block_of_row, weights=counts * row_is_write, minlength=blocks)
     return read.astype(np.int64).tolist(), written.astype(np.int64).tolist()
 
 
-def _parse_printed(pieces: list[tuple[bytes, int]]) -> list[Optional[Block]]:
+def _parse_printed(pieces: list[tuple[bytes, int]]) -> list[Block | None]:
     """The blocks as printed by bpftrace; None for each block that is not (the caller parses it line by line)."""
     lines = _Lines(pieces)
     codes, names, counts = _read_rows(lines)
@@ -201,20 +212,34 @@ def _parse_printed(pieces: list[tuple[bytes, int]]) -> list[Optional[Block]]:
     line_of_block = lines.first_of_block.tolist()
     next_block_line = line_of_block[1:] + [len(lines.starts)]
     bad = lines.bad.tolist()
-    blocks: list[Optional[Block]] = []
+    blocks: list[Block | None] = []
     for b, (piece, first_line) in enumerate(pieces):
-        head = piece[:piece.index(b"\n")].decode().strip()
+        head = piece[: piece.index(b"\n")].decode().strip()
         m = None if bad[b] else _LOG_LINE.match(head)
         if m is None:
             blocks.append(None)
             continue
         h0, h1, r0, r1 = header_range[b], header_range[b + 1], row_range[b], row_range[b + 1]
         offset = first_line - line_of_block[b]  # line index in the joined blocks -> line number in the file
-        block = Block(int(m.group(2)), m.group(1), first_line, head, digest=hashlib.sha1(piece).hexdigest(),
-                      end_line=offset + next_block_line[b])
-        block.histograms = Histograms(fields[h0:h1], [offset + line for line in header_lines[h0:h1].tolist()],
-                                      None, counts[r0:r1], [bound - r0 for bound in row_bounds[h0:h1]] + [r1 - r0],
-                                      {"rd": read[b], "wr": written[b]}, codes[r0:r1], names,
-                                      header_codes[h0:h1], distinct_fields)
+        block = Block(
+            int(m.group(2)),
+            m.group(1),
+            first_line,
+            head,
+            digest=hashlib.sha1(piece).hexdigest(),
+            end_line=offset + next_block_line[b],
+        )
+        block.histograms = Histograms(
+            fields[h0:h1],
+            [offset + line for line in header_lines[h0:h1].tolist()],
+            None,
+            counts[r0:r1],
+            [bound - r0 for bound in row_bounds[h0:h1]] + [r1 - r0],
+            {"rd": read[b], "wr": written[b]},
+            codes[r0:r1],
+            names,
+            header_codes[h0:h1],
+            distinct_fields,
+        )
         blocks.append(block)
     return blocks

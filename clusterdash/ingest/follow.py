@@ -29,9 +29,10 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -69,14 +70,14 @@ class Reading:
 
     file: LogFile
     position: Position  # as committed
-    row_id: Optional[int]  # its IngestFiles row
-    size_seen: Optional[int] = None
+    row_id: int | None  # its IngestFiles row
+    size_seen: int | None = None
     changed_at: float = field(default_factory=time.monotonic)  # when the size last changed (monotonic clock)
-    read_size: Optional[int] = None  # the size when the file was last read through
-    open_taken_size: Optional[int] = None  # the size when its last, open block was last taken
-    saved_head: Optional[bytes] = None  # the first bytes as stored with its position (None: not stored yet)
+    read_size: int | None = None  # the size when the file was last read through
+    open_taken_size: int | None = None  # the size when its last, open block was last taken
+    saved_head: bytes | None = None  # the first bytes as stored with its position (None: not stored yet)
     # The last block of the file written before this one, which this one may finish (see read_batches).
-    continues: Optional[Callable[[], bytes]] = None
+    continues: Callable[[], bytes] | None = None
 
     @property
     def name(self) -> str:
@@ -100,18 +101,24 @@ class Reading:
 class Follower:
     """Follows one path until `stop` is set. Use run() in a thread of its own or in the main thread."""
 
-    def __init__(self, engine: Engine, path: str | os.PathLike, poll: float = 1.0, settle: float = 5.0,
-                 stop: Optional[threading.Event] = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        path: str | os.PathLike,
+        poll: float = 1.0,
+        settle: float = 5.0,
+        stop: threading.Event | None = None,
+    ) -> None:
         self.engine = engine
         self.path = Path(path).expanduser().absolute()
         self.poll, self.settle = max(0.01, float(poll)), max(0.0, float(settle))
         self.stop = stop if stop is not None else threading.Event()
         self.wake = threading.Event()
-        self.current: Optional[Reading] = None
-        self.retiring: Optional[Reading] = None  # the file the name pointed at before a rotation, being finished
+        self.current: Reading | None = None
+        self.retiring: Reading | None = None  # the file the name pointed at before a rotation, being finished
         self.missing = False
         self.unreadable = False
-        self.finished_tail: Optional[bytes] = None  # the last block of the file finished last
+        self.finished_tail: bytes | None = None  # the last block of the file finished last
 
     def request_stop(self) -> None:
         """Ask the loop to stop after the transaction in hand (safe from a signal handler)."""
@@ -119,8 +126,12 @@ class Follower:
         self.wake.set()
 
     def run(self) -> None:
-        log.info("following %s (polling every %gs; a last block is taken after %gs of quiet)",
-                 self.path, self.poll, self.settle)
+        log.info(
+            "following %s (polling every %gs; a last block is taken after %gs of quiet)",
+            self.path,
+            self.poll,
+            self.settle,
+        )
         watcher = watch_for_changes(self.path, self.wake)
         if watcher is None:
             log.warning("cannot watch %s for changes: polling every %gs only", self.path.parent, self.poll)
@@ -187,8 +198,14 @@ class Follower:
             # commit and the file is then rotated or truncated, the next start knows to look for it beside the name.
             self._commit(reading, Batch([], reading.position))
         # Whole lines only, even from a finished file: a line cut short there may go on in the next file.
-        for batch in read_batches(reading.file, reading.position, take_last, whole_lines_only=True,
-                                  batch_blocks=FOLLOW_BATCH_BLOCKS, continues=reading.continues):
+        for batch in read_batches(
+            reading.file,
+            reading.position,
+            take_last,
+            whole_lines_only=True,
+            batch_blocks=FOLLOW_BATCH_BLOCKS,
+            continues=reading.continues,
+        ):
             self._commit(reading, batch)
             if self.stop.is_set():
                 raise Stopping
@@ -196,9 +213,14 @@ class Follower:
         if take_last:
             reading.open_taken_size = size
         elif size is not None and size > reading.position.offset:
-            log.debug("%s: the block at byte %d is not complete yet (%d bytes so far); taken when the next one "
-                      "starts or after %gs of quiet", reading.name, reading.position.offset,
-                      size - reading.position.offset, self.settle)
+            log.debug(
+                "%s: the block at byte %d is not complete yet (%d bytes so far); taken when the next one "
+                "starts or after %gs of quiet",
+                reading.name,
+                reading.position.offset,
+                size - reading.position.offset,
+                self.settle,
+            )
         return self._timeout(reading, now)
 
     def _quiet(self, reading: Reading, now: float) -> bool:
@@ -208,11 +230,14 @@ class Follower:
             reading.size_seen, reading.changed_at = size, now
         return now - reading.changed_at >= self.settle
 
-    def _timeout(self, reading: Reading, now: Optional[float] = None) -> float:
+    def _timeout(self, reading: Reading, now: float | None = None) -> float:
         """Wake up in time to take an open block once the file has been quiet for `settle` seconds."""
         now = time.monotonic() if now is None else now
-        pending = (reading.size_seen is not None and reading.open_taken_size != reading.size_seen
-                   and reading.size_seen > reading.position.offset)
+        pending = (
+            reading.size_seen is not None
+            and reading.open_taken_size != reading.size_seen
+            and reading.size_seen > reading.position.offset
+        )
         if not pending:
             return self.poll
         return max(0.01, min(self.poll, reading.changed_at + self.settle - now))
@@ -226,14 +251,23 @@ class Follower:
         except OSError:
             return  # gone again already: the next look decides
         if current.position.offset > 0 and new.holds(*current.head_fingerprint, current.position):
-            log.info("replacement seen: %s is now another file (inode %d) holding the same bytes up to byte %d "
-                     "(rsync?); reading on from there", self.path, new.inode, current.position.offset)
+            log.info(
+                "replacement seen: %s is now another file (inode %d) holding the same bytes up to byte %d "
+                "(rsync?); reading on from there",
+                self.path,
+                new.inode,
+                current.position.offset,
+            )
             current.file.close()
             self.current = Reading(new, current.position, current.row_id)
             return
         new.close()
-        log.info("rotation seen: %s now names another file (inode %d -> %d); finishing the old file first",
-                 self.path, current.file.inode, new.inode)
+        log.info(
+            "rotation seen: %s now names another file (inode %d -> %d); finishing the old file first",
+            self.path,
+            current.file.inode,
+            new.inode,
+        )
         current.changed_at = time.monotonic()  # the writer may still append to the old file until it reopens
         self.retiring, self.current, self.finished_tail = current, None, None
 
@@ -254,15 +288,24 @@ class Follower:
     def _truncated(self) -> None:
         current = self.current
         self.finished_tail = None  # the copy, if there is one, is what the new content follows
-        log.warning("truncation seen: %s no longer holds the bytes read up to byte %d (copytruncate?); "
-                    "reading it again from the start", self.path, current.position.offset)
+        log.warning(
+            "truncation seen: %s no longer holds the bytes read up to byte %d (copytruncate?); "
+            "reading it again from the start",
+            self.path,
+            current.position.offset,
+        )
         copy, _ = self._find_beside(*current.head_fingerprint, current.position)
         if copy is None:
-            log.warning("no copy of the old content of %s beside it: blocks written after byte %d and truncated "
-                        "away before they were read, if any, are lost", self.path, current.position.offset)
+            log.warning(
+                "no copy of the old content of %s beside it: blocks written after byte %d and truncated "
+                "away before they were read, if any, are lost",
+                self.path,
+                current.position.offset,
+            )
         else:
-            log.info("reading the rest of the old content from its copy %s, from byte %d",
-                     copy.path, current.position.offset)
+            log.info(
+                "reading the rest of the old content from its copy %s, from byte %d", copy.path, current.position.offset
+            )
             self._finish(Reading(copy, current.position, None))
         current.file.close()
         self.current = None
@@ -272,8 +315,9 @@ class Follower:
     def _catch_up_after_restart(self) -> None:
         """If the file read last under this name is no longer there, find it beside the name, read it to its end,
         then any file rotated after it; the name itself is read next by the loop."""
-        latest = self._retrying(lambda: self._read_only(lambda conn: latest_position(conn, self.path)),
-                                "reading the stored position")
+        latest = self._retrying(
+            lambda: self._read_only(lambda conn: latest_position(conn, self.path)), "reading the stored position"
+        )
         if latest is None:
             return
         if latest.head_length > 0:  # else it was empty when last seen: any file would "hold" it
@@ -288,16 +332,25 @@ class Follower:
             what = "truncation or rotation" if same_inode else "rotation"
             found, newer_files = self._find_beside(latest.head_fingerprint, latest.head_length, latest.position)
             if found is not None:
-                log.info("%s seen while stopped: the file read last as %s is now %s; reading it on from byte %d",
-                         what, self.path, found.path, latest.position.offset)
+                log.info(
+                    "%s seen while stopped: the file read last as %s is now %s; reading it on from byte %d",
+                    what,
+                    self.path,
+                    found.path,
+                    latest.position.offset,
+                )
                 # Its progress goes to a row of its own: the row saved last under the name must stay there, so
                 # that if this start dies before the name's new file is stored, the next one looks here again.
                 self._finish(Reading(found, latest.position, None))
                 for newer in newer_files:
                     self._finish_rotated(newer, "rotated while stopped")
                 return
-            log.warning("%s seen while stopped: the file read last as %s (up to byte %d) is not beside it any "
-                        "more", what, self.path, latest.position.offset)
+            log.warning(
+                "%s seen while stopped: the file read last as %s (up to byte %d) is not beside it any more",
+                what,
+                self.path,
+                latest.position.offset,
+            )
         # The file cannot be recognised beside the name: read whatever was rotated since its position was saved
         # (files read before cost only their last block, from their own stored positions).
         for sibling in reversed(rotated_siblings(self.path)):
@@ -317,8 +370,9 @@ class Follower:
         log.info("reading %s, %s, from byte %d", path, why, reading.position.offset)
         self._finish(reading)
 
-    def _find_beside(self, head_fingerprint: str, head_length: int,
-                     position: Position) -> tuple[Optional[LogFile], list[Path]]:
+    def _find_beside(
+        self, head_fingerprint: str, head_length: int, position: Position
+    ) -> tuple[LogFile | None, list[Path]]:
         """The rotated file beside the path that holds `position` (the old file under its new name, or its copy,
         plain or compressed), and the files rotated after it, oldest first."""
         siblings = rotated_siblings(self.path)  # newest first
@@ -345,7 +399,7 @@ class Follower:
 
     # --- database -------------------------------------------------------------------------------------------------
 
-    def _open_reading(self) -> Optional[Reading]:
+    def _open_reading(self) -> Reading | None:
         try:
             file = LogFile.open(self.path)
         except FileNotFoundError:
@@ -377,8 +431,9 @@ class Follower:
 
     def _reading_of(self, file: LogFile) -> Reading:
         try:
-            position, row_id = self._retrying(lambda: self._read_only(lambda conn: find_position(conn, file)),
-                                              "reading the stored position")
+            position, row_id = self._retrying(
+                lambda: self._read_only(lambda conn: find_position(conn, file)), "reading the stored position"
+            )
         except BaseException:
             file.close()
             raise
@@ -391,6 +446,7 @@ class Follower:
     def _commit(self, reading: Reading, batch: Batch) -> None:
         """Store a batch and the position after it in one transaction; the position in memory moves only after
         the commit, so whatever fails is read again."""
+
         def write():
             with write_transaction(self.engine) as conn:
                 counts = write_blocks(conn, batch.blocks, reading.name) if batch.blocks else LoadCounts()
@@ -398,8 +454,12 @@ class Follower:
             return counts, row_id
 
         if batch.blocks:
-            log.debug("storing %d block(s) from %s, then the position: byte %d", len(batch.blocks), reading.name,
-                      batch.position.offset)
+            log.debug(
+                "storing %d block(s) from %s, then the position: byte %d",
+                len(batch.blocks),
+                reading.name,
+                batch.position.offset,
+            )
         else:
             log.debug("storing the position in %s: byte %d", reading.name, batch.position.offset)
         counts, reading.row_id = self._retrying(write, f"storing blocks from {reading.name}")
@@ -408,14 +468,26 @@ class Follower:
         if data:
             # A block read again (an open block that grew, a rotated file's last block) adds nothing: not news.
             level = logging.INFO if counts.blocks_new or counts.blocks_merged else logging.DEBUG
-            log.log(level, "took %d block(s) from %s (%d new, %d completed, %d already stored)%s; "
-                    "next block at byte %d", data, reading.name, counts.blocks_new, counts.blocks_merged,
-                    counts.blocks_unchanged, ", the last one still open" if batch.took_open_block else "",
-                    batch.position.offset)
+            log.log(
+                level,
+                "took %d block(s) from %s (%d new, %d completed, %d already stored)%s; next block at byte %d",
+                data,
+                reading.name,
+                counts.blocks_new,
+                counts.blocks_merged,
+                counts.blocks_unchanged,
+                ", the last one still open" if batch.took_open_block else "",
+                batch.position.offset,
+            )
         rejected = [r for b in batch.blocks for r in b.rejected]
         if rejected:
-            log.warning("rejected %d line(s) in %s, kept in the database (first: line %d: %s)",
-                        len(rejected), reading.name, rejected[0].line, rejected[0].reason)
+            log.warning(
+                "rejected %d line(s) in %s, kept in the database (first: line %d: %s)",
+                len(rejected),
+                reading.name,
+                rejected[0].line,
+                rejected[0].reason,
+            )
 
     def _retrying(self, action: Callable[[], T], doing: str) -> T:
         """Run `action`; while the database is locked or away, wait (doubling the wait) and run it again."""
@@ -427,15 +499,17 @@ class Follower:
                 if not isinstance(exc, DATABASE_TROUBLE) and not exc.connection_invalidated:
                     raise  # a bug, not the weather
                 reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-                log.warning("database unavailable while %s (%s); the position stays, retrying in %gs",
-                            doing, reason, delay)
+                log.warning(
+                    "database unavailable while %s (%s); the position stays, retrying in %gs", doing, reason, delay
+                )
             if self.stop.wait(delay):
                 raise Stopping
             delay = min(2 * delay, RETRY_MAX_DELAY)
 
 
-def start_follower_thread(engine: Engine, path: str, settings: Mapping[str, Any],
-                          stop_event: threading.Event) -> threading.Thread:
+def start_follower_thread(
+    engine: Engine, path: str, settings: Mapping[str, Any], stop_event: threading.Event
+) -> threading.Thread:
     """Follow `path` in a background thread until `stop_event` is set (for `serve --follow`). `settings`: the
     values of config.SETTINGS (poll, settle). The thread is a daemon: it never keeps the process alive."""
     follower = Follower(engine, path, poll=settings["poll"], settle=settings["settle"], stop=stop_event)
@@ -443,7 +517,7 @@ def start_follower_thread(engine: Engine, path: str, settings: Mapping[str, Any]
     def run() -> None:
         try:
             follower.run()
-        except Exception:  # noqa: BLE001 - the server goes on; the log says why following stopped
+        except Exception:
             log.exception("following %s stopped on an unexpected error", path)
 
     thread = threading.Thread(target=run, name="clusterdash-follow", daemon=True)

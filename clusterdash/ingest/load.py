@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, Optional
 
 import numpy as np
 from sqlalchemy import Connection, Index, bindparam, func, insert, select, update
 
+from clusterdash.db import sizes
 from clusterdash.db.bulk import drop_secondary_indexes, insert_rows
 from clusterdash.db.rollups import DIRECTIONS, PendingRollups, add_to_rollups
 from clusterdash.db.schema import (
@@ -38,11 +39,21 @@ from clusterdash.db.schema import (
     user_sessions,
     users,
 )
-from clusterdash.ingest.parse import SMALL_IO_LIMIT, Block, Histograms, bucket_of
+from clusterdash.ingest.parse import Block, Histograms, bucket_of
 
-
-SESSION_COLUMNS = ("id", "log_entry_id", "user_id", "machine_id", "direction", "epoch",
-                   "operations", "small_operations", "bytes_low", "bytes_mid", "bytes_high")
+SESSION_COLUMNS = (
+    "id",
+    "log_entry_id",
+    "user_id",
+    "machine_id",
+    "direction",
+    "epoch",
+    "operations",
+    "small_operations",
+    "bytes_low",
+    "bytes_mid",
+    "bytes_high",
+)
 OPERATION_COLUMNS = ("session_id", "size_range_id", "count")
 ENTRY_COLUMNS = ("id", "epoch", "wallclock", "lost_events", "digest", "ingested_at")
 
@@ -59,7 +70,7 @@ class LoadCounts:
     operations: dict[str, int] = field(default_factory=lambda: {"rd": 0, "wr": 0})
     rejected_lines: int = 0
 
-    def add(self, other: "LoadCounts") -> None:
+    def add(self, other: LoadCounts) -> None:
         for name in ("blocks_new", "blocks_merged", "blocks_unchanged", "sessions", "rows", "rejected_lines"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for direction, count in other.operations.items():
@@ -72,7 +83,7 @@ class SessionTotals:
     small_operations: int
     bytes_low: float
     bytes_mid: float
-    bytes_high: Optional[float]
+    bytes_high: float | None
 
 
 def session_totals(rows: dict[str, int]) -> SessionTotals:
@@ -81,7 +92,7 @@ def session_totals(rows: dict[str, int]) -> SessionTotals:
     no upper bound, so its midpoint is its lower bound and the histogram's upper estimate is None."""
     ops = small = 0
     low = mid = 0.0
-    high: Optional[float] = 0.0
+    high: float | None = 0.0
     for label, count in rows.items():
         if not count:
             continue
@@ -96,21 +107,13 @@ def session_totals(rows: dict[str, int]) -> SessionTotals:
     return SessionTotals(ops, small, low, mid, high)
 
 
-_WEIGHTS: dict[str, tuple[float, float, Optional[float], bool]] = {}
+_WEIGHTS: dict[str, tuple[float, float, float | None, bool]] = {}
 
 
-def _weights(label: str) -> tuple[float, float, Optional[float], bool]:
+def _weights(label: str) -> tuple[float, float, float | None, bool]:
     """Per-operation bytes of a bucket (lower, midpoint, upper) and whether it is small IO."""
     bucket = bucket_of(label)
-    lower, upper = bucket.lower, bucket.upper
-    small = upper is not None and upper <= SMALL_IO_LIMIT
-    if lower is None or lower < 0:  # negative sizes: no bytes
-        weights = (0.0, 0.0, 0.0, small)
-    elif upper is None:
-        weights = (lower, lower, None, small)
-    else:
-        weights = (lower, (lower + upper) / 2, upper, small)
-    _WEIGHTS[label] = weights
+    weights = _WEIGHTS[label] = tuple(sizes.weights(bucket.lower, bucket.upper))
     return weights
 
 
@@ -182,16 +185,23 @@ class Directory:
         self.changed_users: set[str] = set()
         self.changed_machines: set[str] = set()
 
-    def user_id(self, name: str, role: Optional[str], affiliation: Optional[str], epoch: int) -> int:
+    def user_id(self, name: str, role: str | None, affiliation: str | None, epoch: int) -> int:
         """The user's id (a new one for a new user), keeping the status seen at the latest epoch."""
         return self.see_user(name, role, affiliation, epoch, epoch)
 
-    def see_user(self, name: str, role: Optional[str], affiliation: Optional[str], first: int, last: int) -> int:
+    def see_user(self, name: str, role: str | None, affiliation: str | None, first: int, last: int) -> int:
         """The user's id (a new one for a new user), seen from epoch `first` to `last` with this status at `last`."""
         user = self.users.get(name)
         if user is None:
-            user = self.users[name] = {"id": self.next_user, "username": name, "role": role, "affiliation": affiliation,
-                                       "status_epoch": last, "first_seen": first, "last_seen": last}
+            user = self.users[name] = {
+                "id": self.next_user,
+                "username": name,
+                "role": role,
+                "affiliation": affiliation,
+                "status_epoch": last,
+                "first_seen": first,
+                "last_seen": last,
+            }
             self.next_user += 1
             self.new_users.append(user)
         elif _seen_again(user, {"role": role, "affiliation": affiliation}, "status_epoch", first, last):
@@ -206,8 +216,14 @@ class Directory:
         """The machine's id (a new one for a new machine), seen from `first` to `last`, of this type at `last`."""
         machine = self.machines.get(name)
         if machine is None:
-            machine = self.machines[name] = {"id": self.next_machine, "name": name, "machine_type": machine_type,
-                                             "type_epoch": last, "first_seen": first, "last_seen": last}
+            machine = self.machines[name] = {
+                "id": self.next_machine,
+                "name": name,
+                "machine_type": machine_type,
+                "type_epoch": last,
+                "first_seen": first,
+                "last_seen": last,
+            }
             self.next_machine += 1
             self.new_machines.append(machine)
         elif _seen_again(machine, {"machine_type": machine_type}, "type_epoch", first, last):
@@ -220,8 +236,9 @@ class Directory:
             bucket = bucket_of(label)
             bucket_id = 1 + max(self.buckets.values(), default=0)
             self.buckets[label] = bucket_id
-            self.new_buckets.append({"id": bucket_id, "label": label,
-                                     "lower_bytes": bucket.lower, "upper_bytes": bucket.upper})
+            self.new_buckets.append(
+                {"id": bucket_id, "label": label, "lower_bytes": bucket.lower, "upper_bytes": bucket.upper}
+            )
         return bucket_id
 
     def weights(self) -> tuple[np.ndarray, ...]:
@@ -258,21 +275,50 @@ class Directory:
         changed_users = [self.users[n] for n in self.changed_users]
         if changed_users:
             conn.execute(
-                update(users).where(users.c.id == bindparam("uid")).values(
-                    role=bindparam("role"), affiliation=bindparam("affiliation"), status_epoch=bindparam("status_epoch"),
-                    first_seen=bindparam("first_seen"), last_seen=bindparam("last_seen")),
-                [{"uid": u["id"], "role": u["role"], "affiliation": u["affiliation"], "status_epoch": u["status_epoch"],
-                  "first_seen": u["first_seen"], "last_seen": u["last_seen"]} for u in changed_users])
+                update(users)
+                .where(users.c.id == bindparam("uid"))
+                .values(
+                    role=bindparam("role"),
+                    affiliation=bindparam("affiliation"),
+                    status_epoch=bindparam("status_epoch"),
+                    first_seen=bindparam("first_seen"),
+                    last_seen=bindparam("last_seen"),
+                ),
+                [
+                    {
+                        "uid": u["id"],
+                        "role": u["role"],
+                        "affiliation": u["affiliation"],
+                        "status_epoch": u["status_epoch"],
+                        "first_seen": u["first_seen"],
+                        "last_seen": u["last_seen"],
+                    }
+                    for u in changed_users
+                ],
+            )
         changed_machines = [self.machines[n] for n in self.changed_machines]
         if changed_machines:
             conn.execute(
-                update(machines).where(machines.c.id == bindparam("mid")).values(
-                    machine_type=bindparam("machine_type"), type_epoch=bindparam("type_epoch"),
-                    first_seen=bindparam("first_seen"), last_seen=bindparam("last_seen")),
-                [{"mid": m["id"], "machine_type": m["machine_type"], "type_epoch": m["type_epoch"],
-                  "first_seen": m["first_seen"], "last_seen": m["last_seen"]} for m in changed_machines])
+                update(machines)
+                .where(machines.c.id == bindparam("mid"))
+                .values(
+                    machine_type=bindparam("machine_type"),
+                    type_epoch=bindparam("type_epoch"),
+                    first_seen=bindparam("first_seen"),
+                    last_seen=bindparam("last_seen"),
+                ),
+                [
+                    {
+                        "mid": m["id"],
+                        "machine_type": m["machine_type"],
+                        "type_epoch": m["type_epoch"],
+                        "first_seen": m["first_seen"],
+                        "last_seen": m["last_seen"],
+                    }
+                    for m in changed_machines
+                ],
+            )
         self.changed_users, self.changed_machines = set(), set()
-
 
 
 def _seen_again(record: dict, status: dict, status_epoch: str, first: int, last: int) -> bool:
@@ -293,8 +339,13 @@ def _seen_again(record: dict, status: dict, status_epoch: str, first: int, last:
     return changed
 
 
-def write_blocks(conn: Connection, blocks: Iterable[Block], source: str,
-                 rollups: Optional[PendingRollups] = None, directory: Optional[Directory] = None) -> LoadCounts:
+def write_blocks(
+    conn: Connection,
+    blocks: Iterable[Block],
+    source: str,
+    rollups: PendingRollups | None = None,
+    directory: Directory | None = None,
+) -> LoadCounts:
     """Store `blocks` (read from `source`) inside the caller's write transaction. Idempotent. The rollups are
     brought up to date before this returns, or, given `rollups`, when the caller flushes it (before it commits).
     directory: the transaction's Directory, for a caller that writes several batches in one transaction: new users,
@@ -310,8 +361,11 @@ def write_blocks(conn: Connection, blocks: Iterable[Block], source: str,
     if data_blocks:
         # A range, not IN (the batch's epochs): one statement text, compiled once (a batch is a few days of hours).
         wanted = {b.epoch for b in data_blocks}
-        rows = conn.execute(select(log_entries.c.id, log_entries.c.epoch, log_entries.c.digest, log_entries.c.lost_events)
-                            .where(log_entries.c.epoch.between(min(wanted), max(wanted))))
+        rows = conn.execute(
+            select(log_entries.c.id, log_entries.c.epoch, log_entries.c.digest, log_entries.c.lost_events).where(
+                log_entries.c.epoch.between(min(wanted), max(wanted))
+            )
+        )
         stored = {r.epoch: r for r in rows if r.epoch in wanted}
 
     new_entries = []
@@ -355,7 +409,7 @@ def write_blocks(conn: Connection, blocks: Iterable[Block], source: str,
 BYTES_PER_SESSION = 800  # of log text, for a real-shaped log: ~9 histogram rows of 79 bytes and a header
 
 
-def defer_session_indexes(conn: Connection, directory: Directory, bytes_ahead: Optional[int]) -> list[Index]:
+def defer_session_indexes(conn: Connection, directory: Directory, bytes_ahead: int | None) -> list[Index]:
     """Before a bulk load of `bytes_ahead` bytes of log (None: unknown, e.g. compressed) in the caller's
     transaction: drop UserSessions' secondary indexes when the load will add more sessions than the table holds,
     which makes building them afresh cheaper than inserting into them (the first ingest of a month: its sessions
@@ -389,7 +443,7 @@ class _NewSessions:
         self._names: dict[int, tuple[list, np.ndarray]] = {}  # id of a batch's label list -> (it, its bucket ids)
         self.added_rows: list[tuple[int, str, int]] = []  # (session id, label, count) for stored sessions
 
-    def add(self, directory: "Directory", epoch: int, log_entry_id: int, histograms: Histograms) -> None:
+    def add(self, directory: Directory, epoch: int, log_entry_id: int, histograms: Histograms) -> None:
         """New sessions for the entries of the block with this epoch and LogEntries id."""
         headers = histograms.headers  # (direction, machine, machine type, user, role, affiliation) per entry
         count = len(headers)
@@ -409,7 +463,7 @@ class _NewSessions:
         self.bucket_parts.append(self._bucket_ids(directory, histograms))
         self.count_parts.append(np.asarray(histograms.counts, dtype=np.int64))
 
-    def _bucket_ids(self, directory: "Directory", histograms: Histograms) -> np.ndarray:
+    def _bucket_ids(self, directory: Directory, histograms: Histograms) -> np.ndarray:
         """The bucket id of each row: through the batch's distinct labels when the parser coded them."""
         if histograms.codes is None:
             return np.fromiter(map(directory.bucket_id, histograms.labels), np.int64, len(histograms.labels))
@@ -426,7 +480,7 @@ class _NewSessions:
             found = ids[histograms.codes]
         return found
 
-    def columns(self, directory: "Directory", counts: LoadCounts) -> tuple[list[tuple], np.ndarray, np.ndarray]:
+    def columns(self, directory: Directory, counts: LoadCounts) -> tuple[list[tuple], np.ndarray, np.ndarray]:
         """(UserSessions rows in SESSION_COLUMNS order; IOOperations rows as an (n, 3) array of session id, size
         range id, count, zero counts left out; the sessions for the rollups as an (n, 5) array of id, epoch,
         user id, machine id, direction 0 rd / 1 wr). Adds the operations to `counts`."""
@@ -440,24 +494,44 @@ class _NewSessions:
         # Summed in row order, as session_totals does, so the float totals are the same to the last bit.
         operations, small, low, mid, high, unbounded = (
             np.bincount(owner, weights=row_counts * weight[bucket_ids], minlength=len(ids))
-            for weight in directory.weights())
+            for weight in directory.weights()
+        )
         highs = [None if u else h for h, u in zip(high.tolist(), unbounded.tolist())]
-        sessions = list(zip(self.ids, self.entry_ids, user_ids.tolist(), machine_ids.tolist(),
-                            _DIRECTION_NAMES[is_write.astype(np.int64)].tolist(), self.epochs,
-                            np.rint(operations).astype(np.int64).tolist(), np.rint(small).astype(np.int64).tolist(),
-                            low.tolist(), mid.tolist(), highs))
+        sessions = list(
+            zip(
+                self.ids,
+                self.entry_ids,
+                user_ids.tolist(),
+                machine_ids.tolist(),
+                _DIRECTION_NAMES[is_write.astype(np.int64)].tolist(),
+                self.epochs,
+                np.rint(operations).astype(np.int64).tolist(),
+                np.rint(small).astype(np.int64).tolist(),
+                low.tolist(),
+                mid.tolist(),
+                highs,
+            )
+        )
         stored = row_counts != 0
         ops = np.column_stack([ids[owner[stored]], bucket_ids[stored], row_counts[stored]])
         if self.added_rows:
-            ops = np.concatenate([ops, np.array([(sid, directory.buckets[label], count)
-                                                 for sid, label, count in self.added_rows], dtype=np.int64)])
+            ops = np.concatenate(
+                [
+                    ops,
+                    np.array(
+                        [(sid, directory.buckets[label], count) for sid, label, count in self.added_rows],
+                        dtype=np.int64,
+                    ),
+                ]
+            )
         counts.operations["rd"] += int(row_counts[~is_write[owner]].sum())
         counts.operations["wr"] += int(row_counts[is_write[owner]].sum())
-        rollup_sessions = np.column_stack([ids, np.array(self.epochs, dtype=np.int64), user_ids, machine_ids,
-                                           is_write.astype(np.int64)])
+        rollup_sessions = np.column_stack(
+            [ids, np.array(self.epochs, dtype=np.int64), user_ids, machine_ids, is_write.astype(np.int64)]
+        )
         return sessions, ops.reshape(-1, 3), rollup_sessions.reshape(-1, 5)
 
-    def _resolve(self, directory: "Directory") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _resolve(self, directory: Directory) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(user id, machine id, is a write) of every new session, with the directory told once per user and per
         machine of the batch when it was first and last seen and its status (type) at the last: the status in
         the latest hour, and in that hour the last entry's, as entry by entry. Python runs per distinct header
@@ -500,29 +574,42 @@ def _seen(key: np.ndarray, epochs: np.ndarray):
     ordered = key[order]
     ends = np.flatnonzero(np.r_[ordered[1:] != ordered[:-1], True]) if len(key) else np.zeros(0, dtype=np.int64)
     starts = np.r_[0, ends[:-1] + 1] if len(ends) else ends
-    return zip(ordered[ends].tolist(), epochs[order[starts]].tolist(), epochs[order[ends]].tolist(),
-               order[ends].tolist())
+    return zip(
+        ordered[ends].tolist(), epochs[order[starts]].tolist(), epochs[order[ends]].tolist(), order[ends].tolist()
+    )
 
 
-def _merge_blocks(conn, directory, merge, new: "_NewSessions", counts) -> None:
+def _merge_blocks(conn, directory, merge, new: _NewSessions, counts) -> None:
     """Add to stored blocks the sessions and rows they lack; a stored row keeps its count."""
     entry_ids = [previous.id for _, _, previous in merge]
     stored_sessions = {}
-    for s in conn.execute(select(user_sessions.c.id, user_sessions.c.log_entry_id, user_sessions.c.direction,
-                                 user_sessions.c.machine_id, user_sessions.c.user_id)
-                          .where(user_sessions.c.log_entry_id.in_(entry_ids))):
+    for s in conn.execute(
+        select(
+            user_sessions.c.id,
+            user_sessions.c.log_entry_id,
+            user_sessions.c.direction,
+            user_sessions.c.machine_id,
+            user_sessions.c.user_id,
+        ).where(user_sessions.c.log_entry_id.in_(entry_ids))
+    ):
         stored_sessions[(s.log_entry_id, s.direction, s.machine_id, s.user_id)] = s.id
     label_of = {v: k for k, v in directory.buckets.items()}
     stored_rows: dict[int, dict[str, int]] = {}
     if stored_sessions:
-        for r in conn.execute(select(io_operations).where(io_operations.c.session_id.in_(list(stored_sessions.values())))):
+        for r in conn.execute(
+            select(io_operations).where(io_operations.c.session_id.in_(list(stored_sessions.values())))
+        ):
             stored_rows.setdefault(r.session_id, {})[label_of[r.size_range_id]] = r.count
     totals_updates = []
     for block, digest, previous in merge:
         changed = False
         for entry in block.entries:
-            key = (previous.id, entry.direction, directory.machine_id(entry.machine, entry.machine_type, block.epoch),
-                   directory.user_id(entry.user, entry.role, entry.affiliation, block.epoch))
+            key = (
+                previous.id,
+                entry.direction,
+                directory.machine_id(entry.machine, entry.machine_type, block.epoch),
+                directory.user_id(entry.user, entry.role, entry.affiliation, block.epoch),
+            )
             session_id = stored_sessions.get(key)
             if session_id is None:
                 new.add(directory, block.epoch, previous.id, Histograms.of([entry]))
@@ -537,21 +624,39 @@ def _merge_blocks(conn, directory, merge, new: "_NewSessions", counts) -> None:
                 counts.operations[entry.direction] += count
             have.update(added)
             t = session_totals(have)
-            totals_updates.append({"sid": session_id, "operations": t.operations, "small_operations": t.small_operations,
-                                   "bytes_low": t.bytes_low, "bytes_mid": t.bytes_mid, "bytes_high": t.bytes_high})
+            totals_updates.append(
+                {
+                    "sid": session_id,
+                    "operations": t.operations,
+                    "small_operations": t.small_operations,
+                    "bytes_low": t.bytes_low,
+                    "bytes_mid": t.bytes_mid,
+                    "bytes_high": t.bytes_high,
+                }
+            )
             changed = True
         if block.lost_events > previous.lost_events:
-            conn.execute(update(log_entries).where(log_entries.c.id == previous.id).values(lost_events=block.lost_events))
+            conn.execute(
+                update(log_entries).where(log_entries.c.id == previous.id).values(lost_events=block.lost_events)
+            )
             changed = True
         if changed:
             counts.blocks_merged += 1
         else:
             counts.blocks_unchanged += 1
     if totals_updates:
-        conn.execute(update(user_sessions).where(user_sessions.c.id == bindparam("sid")).values(
-            operations=bindparam("operations"), small_operations=bindparam("small_operations"),
-            bytes_low=bindparam("bytes_low"), bytes_mid=bindparam("bytes_mid"), bytes_high=bindparam("bytes_high")),
-            totals_updates)
+        conn.execute(
+            update(user_sessions)
+            .where(user_sessions.c.id == bindparam("sid"))
+            .values(
+                operations=bindparam("operations"),
+                small_operations=bindparam("small_operations"),
+                bytes_low=bindparam("bytes_low"),
+                bytes_mid=bindparam("bytes_mid"),
+                bytes_high=bindparam("bytes_high"),
+            ),
+            totals_updates,
+        )
 
 
 def _write_rejected(conn: Connection, blocks: list[Block], source: str, now: int) -> int:
@@ -560,16 +665,27 @@ def _write_rejected(conn: Connection, blocks: list[Block], source: str, now: int
     for block in blocks:
         for rejected in block.rejected:
             identity = rejected_identity(block, source, rejected)
-            candidates.setdefault(identity, {"identity": identity, "source": source, "line_number": rejected.line,
-                                             "block_epoch": block.epoch, "text": rejected.text,
-                                             "reason": rejected.reason, "seen_at": now})
+            candidates.setdefault(
+                identity,
+                {
+                    "identity": identity,
+                    "source": source,
+                    "line_number": rejected.line,
+                    "block_epoch": block.epoch,
+                    "text": rejected.text,
+                    "reason": rejected.reason,
+                    "seen_at": now,
+                },
+            )
     if not candidates:
         return 0
     known = set()
     identities = list(candidates)
     for start in range(0, len(identities), 500):
-        chunk = identities[start:start + 500]
-        known.update(conn.execute(select(rejected_lines.c.identity).where(rejected_lines.c.identity.in_(chunk))).scalars())
+        chunk = identities[start : start + 500]
+        known.update(
+            conn.execute(select(rejected_lines.c.identity).where(rejected_lines.c.identity.in_(chunk))).scalars()
+        )
     fresh = [row for identity, row in candidates.items() if identity not in known]
     if fresh:
         conn.execute(insert(rejected_lines), fresh)

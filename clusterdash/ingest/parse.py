@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Iterable, Iterator, NamedTuple, Optional, Sequence
+from typing import Any, NamedTuple
 
 DIRECTIONS = ("rd", "wr")
-SMALL_IO_LIMIT = 4096  # bytes; a bucket wholly below this is small IO (the dashboard's "small IO share")
 
 _SUFFIX = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024**5, "E": 1024**6}
 _NUMBER = r"(-?\d+)([KMGTPE]?)"
@@ -40,8 +40,8 @@ class Bucket(NamedTuple):
     lower None: negative values; upper None: open-ended ('[8M, ...)')."""
 
     label: str
-    lower: Optional[float]
-    upper: Optional[float]
+    lower: float | None
+    upper: float | None
 
 
 @dataclass(slots=True)
@@ -52,8 +52,8 @@ class Entry:
     machine: str
     machine_type: str
     user: str
-    role: Optional[str]
-    affiliation: Optional[str]
+    role: str | None
+    affiliation: str | None
     line: int
     rows: dict[str, int] = field(default_factory=dict)  # bucket label -> count (see bucket_of); zeros kept
 
@@ -64,7 +64,9 @@ class Entry:
 
 @dataclass(slots=True)
 class Rejected:
-    """A line that is not valid data, kept for inspection. `ordinal`: its line's distance from the block's first line."""
+    """A line that is not valid data, kept for inspection.
+
+    `ordinal`: its line's distance from the block's first line."""
 
     line: int
     text: str
@@ -76,20 +78,20 @@ class Rejected:
 class Block:
     """One hour of the log. epoch None: lines before the first `Log:` line, or under an unreadable one."""
 
-    epoch: Optional[int]
+    epoch: int | None
     wallclock: str
     line: int
     anchor: str  # the text that identifies the block across copies of the file: its Log: line
-    start_offset: Optional[int] = None
-    end_offset: Optional[int] = None
-    end_line: Optional[int] = None  # the first line after the block
+    start_offset: int | None = None
+    end_offset: int | None = None
+    end_line: int | None = None  # the first line after the block
     lost_events: int = 0
-    digest: Optional[str] = None  # of the block's text: an identical copy of a block has the same digest
+    digest: str | None = None  # of the block's text: an identical copy of a block has the same digest
     rejected: list[Rejected] = field(default_factory=list)
     # The entries, either as Entry objects or (from the batch parser) as columns, made into Entry objects only
     # when someone asks for them: see `entries` and `columns`.
-    _entries: Optional[list[Entry]] = None
-    histograms: Optional["Histograms"] = None
+    _entries: list[Entry] | None = None
+    histograms: Histograms | None = None
 
     @property
     def is_data(self) -> bool:
@@ -106,7 +108,7 @@ class Block:
     def entries(self, entries: list[Entry]) -> None:
         self._entries, self.histograms = entries, None
 
-    def columns(self) -> "Histograms":
+    def columns(self) -> Histograms:
         """The entries as columns (without making Entry objects when the parser gave columns)."""
         if self._entries is None and self.histograms is not None:
             return self.histograms
@@ -127,14 +129,14 @@ class Histograms:
 
     headers: list[tuple]
     lines: list[int]
-    labels: Optional[list[str]]
+    labels: list[str] | None
     counts: Sequence[int]
     bounds: list[int]
-    totals: Optional[dict[str, int]] = None  # operations per direction, when the parser summed them already
+    totals: dict[str, int] | None = None  # operations per direction, when the parser summed them already
     codes: Any = None  # numpy array of label codes, with labels None
-    names: Optional[list[str]] = None
+    names: list[str] | None = None
     header_codes: Any = None  # from the batch parser: headers[i] is header_names[header_codes[i]]
-    header_names: Optional[list[tuple]] = None
+    header_names: list[tuple] | None = None
 
     def label_list(self) -> list[str]:
         return self.labels if self.labels is not None else [self.names[c] for c in self.codes.tolist()]
@@ -142,17 +144,23 @@ class Histograms:
     def entries(self) -> list[Entry]:
         labels, bounds = self.label_list(), self.bounds
         counts = self.counts if isinstance(self.counts, list) else self.counts.tolist()
-        return [Entry(*fields, line, dict(zip(labels[lo:hi], counts[lo:hi])))
-                for fields, line, lo, hi in zip(self.headers, self.lines, bounds, bounds[1:])]
+        return [
+            Entry(*fields, line, dict(zip(labels[lo:hi], counts[lo:hi])))
+            for fields, line, lo, hi in zip(self.headers, self.lines, bounds, bounds[1:])
+        ]
 
     @classmethod
-    def of(cls, entries: list[Entry]) -> "Histograms":
+    def of(cls, entries: list[Entry]) -> Histograms:
         bounds = [0]
         for entry in entries:
             bounds.append(bounds[-1] + len(entry.rows))
-        return cls([(e.direction, e.machine, e.machine_type, e.user, e.role, e.affiliation) for e in entries],
-                   [e.line for e in entries], [label for e in entries for label in e.rows],
-                   [count for e in entries for count in e.rows.values()], bounds)
+        return cls(
+            [(e.direction, e.machine, e.machine_type, e.user, e.role, e.affiliation) for e in entries],
+            [e.line for e in entries],
+            [label for e in entries for label in e.rows],
+            [count for e in entries for count in e.rows.values()],
+            bounds,
+        )
 
     def operations(self) -> dict[str, int]:
         """Operations per direction."""
@@ -213,7 +221,7 @@ def parse_header(line: str) -> Entry | None:
     return Entry(direction, machine, machine_type, user, role, affiliation, 0)
 
 
-def parse_status(status: Optional[str]) -> tuple[Optional[str], Optional[str]]:
+def parse_status(status: str | None) -> tuple[str | None, str | None]:
     """'stud/tik' -> (stud, tik); 'unknown' -> (unknown, None); '' or absent -> (None, None)."""
     if not status:
         return None, None
@@ -298,10 +306,10 @@ def _parse_well_formed(text: str, first_line: int) -> Block | None:
     return block
 
 
-PRINTED_LABELS: dict[bytes, Optional[str]] = {}  # a printed row's first 16 bytes -> its label (None: not valid)
+PRINTED_LABELS: dict[bytes, str | None] = {}  # a printed row's first 16 bytes -> its label (None: not valid)
 
 
-def printed_label(raw: bytes) -> Optional[str]:
+def printed_label(raw: bytes) -> str | None:
     """The label in the 16-byte label column of a printed row, or None when it holds no valid label."""
     label = PRINTED_LABELS.get(raw, "")
     if label == "":
@@ -313,7 +321,7 @@ def printed_label(raw: bytes) -> Optional[str]:
 
 
 @lru_cache(maxsize=65536)
-def header_fields(line: bytes) -> Optional[tuple]:
+def header_fields(line: bytes) -> tuple | None:
     """(direction, machine, type, user, role, affiliation) of an entry header line; None if unreadable. Cached:
     the same few thousand headers come back every hour."""
     entry = parse_header(line.decode("utf-8", "replace").strip())
@@ -346,9 +354,14 @@ def parse_block(lines: list[str], first_line: int) -> Block | None:
         body_start = 1
     elif head.startswith("Log:"):
         block = Block(None, "", first_line, head)
-        block.rejected.append(Rejected(first_line, lines[0].rstrip("\r\n"),
-                                       "unreadable Log: line (expected 'Log: <time> (<epoch seconds>)'); "
-                                       "its block is kept as rejected lines", 0))
+        block.rejected.append(
+            Rejected(
+                first_line,
+                lines[0].rstrip("\r\n"),
+                "unreadable Log: line (expected 'Log: <time> (<epoch seconds>)'); its block is kept as rejected lines",
+                0,
+            )
+        )
         body_start = 1
     else:
         block = Block(None, "", first_line, "")
@@ -369,8 +382,14 @@ def parse_block(lines: list[str], first_line: int) -> Block | None:
         if first == "[" or first == "(":
             m = row_match(line)
             if m is None:
-                rejected.append(Rejected(line_no, line, "unreadable histogram row (expected '<label> <count> |<bar>|'; "
-                                         "a cut-off line?)", line_no - first_line))
+                rejected.append(
+                    Rejected(
+                        line_no,
+                        line,
+                        "unreadable histogram row (expected '<label> <count> |<bar>|'; a cut-off line?)",
+                        line_no - first_line,
+                    )
+                )
                 continue
             label = m.group(1)
             if label not in buckets:
@@ -380,11 +399,18 @@ def parse_block(lines: list[str], first_line: int) -> Block | None:
                     rejected.append(Rejected(line_no, line, str(exc), line_no - first_line))
                     continue
             if entry is None:
-                rejected.append(Rejected(line_no, line, "histogram row outside any entry: " + orphaned_by,
-                                         line_no - first_line))
+                rejected.append(
+                    Rejected(line_no, line, "histogram row outside any entry: " + orphaned_by, line_no - first_line)
+                )
             elif label in entry.rows:
-                rejected.append(Rejected(line_no, line, f"bucket {label} appears twice in the entry at line {entry.line}",
-                                         line_no - first_line))
+                rejected.append(
+                    Rejected(
+                        line_no,
+                        line,
+                        f"bucket {label} appears twice in the entry at line {entry.line}",
+                        line_no - first_line,
+                    )
+                )
             else:
                 entry.rows[label] = int(m.group(2))
             continue
@@ -467,15 +493,18 @@ class LogParser:
         lines, self._lines = self._lines, []
         if not lines:
             return None
-        block = parse_block_text("".join(line if line.endswith("\n") else line + "\n" for line in lines),
-                                 self._first_line)
+        block = parse_block_text(
+            "".join(line if line.endswith("\n") else line + "\n" for line in lines), self._first_line
+        )
         if block is not None:
             block.start_offset, block.end_offset = self._start_offset, end_offset
         return block
 
 
 def parse_lines(lines: Iterable[str], first_line: int = 1) -> Iterator[Block]:
-    """Stream the blocks of an iterable of lines (a file object works). Ends with the last block: the input is complete."""
+    """Stream the blocks of an iterable of lines (a file object works).
+
+    Ends with the last block: the input is complete."""
     parser = LogParser(first_line)
     for line_no, text in enumerate(lines, first_line):
         block = parser.feed(text, line_no)

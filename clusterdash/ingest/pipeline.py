@@ -14,17 +14,17 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional
 
 from sqlalchemy import Engine
 
 from clusterdash.db.bulk import create_indexes
 from clusterdash.db.engine import write_transaction
 from clusterdash.db.rollups import PendingRollups
-from clusterdash.ingest.load import Directory, LoadCounts, defer_session_indexes, write_blocks
 from clusterdash.ingest.fastparse import parse_pieces
+from clusterdash.ingest.load import Directory, LoadCounts, defer_session_indexes, write_blocks
 from clusterdash.ingest.parse import Block
 from clusterdash.ingest.position import CHECK_BYTES, START, LogFile, Position, find_position, save_position
 
@@ -126,7 +126,7 @@ def split_pieces(stream, first_line: int = 1, first_offset: int = 0) -> Iterator
             cut = buffer.find(b"\nLog:", max(start, scanned))
             if cut < 0:
                 break
-            piece = buffer[start:cut + 1]
+            piece = buffer[start : cut + 1]
             if piece:
                 yield piece, line, offset, True
                 line += piece.count(b"\n")
@@ -148,9 +148,15 @@ class Batch:
     took_open_block: bool = False  # the last block is the one still open at end of file
 
 
-def read_batches(log: LogFile, start: Position, take_last: bool, whole_lines_only: bool = False,
-                 batch_blocks: int = BATCH_BLOCKS, on_bytes: Optional[Callable[[int], None]] = None,
-                 continues: Optional[Callable[[], bytes]] = None) -> Iterator[Batch]:
+def read_batches(
+    log: LogFile,
+    start: Position,
+    take_last: bool,
+    whole_lines_only: bool = False,
+    batch_blocks: int = BATCH_BLOCKS,
+    on_bytes: Callable[[int], None] | None = None,
+    continues: Callable[[], bytes] | None = None,
+) -> Iterator[Batch]:
     """Read `log` from `start` in batches of blocks, each with the position to resume from after it.
 
     The position never moves past a block that is not known to be complete (no `Log:` line after it yet): if
@@ -169,7 +175,7 @@ def read_batches(log: LogFile, start: Position, take_last: bool, whole_lines_onl
     pending: list[tuple[bytes, int, int, bytes]] = []  # complete pieces, parsed together (fastparse)
     took_open = False
 
-    def take_pending(next_line: Optional[int]) -> None:
+    def take_pending(next_line: int | None) -> None:
         """Parse the pending pieces; next_line: the line number after the last of them, if known."""
         nonlocal position, tail
         if not pending:
@@ -178,8 +184,9 @@ def read_batches(log: LogFile, start: Position, take_last: bool, whole_lines_onl
         lines_after.append(next_line if next_line is not None else pending[-1][1] + pending[-1][0].count(b"\n"))
         for (piece, line, offset, _), line_after, block in zip(pending, lines_after, _parse_pieces(pending)):
             tail = piece[-CHECK_BYTES:] if len(piece) >= CHECK_BYTES else (tail + piece)[-CHECK_BYTES:]
-            position = position.after(offset + len(piece), line_after, tail,
-                                      1 if block is not None and block.is_data else 0)
+            position = position.after(
+                offset + len(piece), line_after, tail, 1 if block is not None and block.is_data else 0
+            )
             if block is not None:
                 batch.append(block)
         pending.clear()
@@ -192,7 +199,7 @@ def read_batches(log: LogFile, start: Position, take_last: bool, whole_lines_onl
             take_pending(line)
             if take_last and head is not None:
                 if whole_lines_only:
-                    piece = piece[:piece.rfind(b"\n") + 1]
+                    piece = piece[: piece.rfind(b"\n") + 1]
                 block = _parse_pieces([(piece, line, offset, head)])[0]
                 if block is not None:
                     batch.append(block)
@@ -211,8 +218,9 @@ def read_batches(log: LogFile, start: Position, take_last: bool, whole_lines_onl
 _EPOCH = re.compile(rb"^Log: [^\n]*\((\d+)\)")
 
 
-def _head_of_block(log: LogFile, piece: bytes, offset: int, complete: bool,
-                   continues: Optional[Callable[[], bytes]]) -> Optional[bytes]:
+def _head_of_block(
+    log: LogFile, piece: bytes, offset: int, complete: bool, continues: Callable[[], bytes] | None
+) -> bytes | None:
     """The start of the block that `piece` finishes (see read_batches: continues), b"" when it finishes none,
     None when that cannot be told yet (the next hour has not begun)."""
     if offset != 0 or continues is None or piece.startswith(b"Log:") or not _starts_inside_a_block(piece):
@@ -253,11 +261,11 @@ def last_block_of(log: LogFile, start: int = 0) -> bytes:
         data = log.read_at(start, size - start)
     cut = data.rfind(b"\nLog:")
     if cut >= 0:
-        return data[cut + 1:]
+        return data[cut + 1 :]
     return data if data.startswith(b"Log:") else b""
 
 
-def last_block_of_path(path: Optional[Path]) -> bytes:
+def last_block_of_path(path: Path | None) -> bytes:
     if path is None:
         return b""
     try:
@@ -267,12 +275,12 @@ def last_block_of_path(path: Optional[Path]) -> bytes:
         return b""
 
 
-def predecessors(files: list[Path]) -> list[Optional[Path]]:
+def predecessors(files: list[Path]) -> list[Path | None]:
     """For each file (in the order expand_paths gives), the file written just before it: the previous rotation
     of the same log in the list, or else, for a live log, its newest rotation beside it."""
     from clusterdash.ingest.watch import rotated_siblings
 
-    found: list[Optional[Path]] = []
+    found: list[Path | None] = []
     for i, path in enumerate(files):
         if i > 0 and _rotation_group(files[i - 1]) == _rotation_group(path):
             found.append(files[i - 1])
@@ -287,14 +295,15 @@ def _rotation_group(path: Path) -> tuple[str, str]:
     return str(path.parent), path.name[: m.start()] if m else path.name
 
 
-def _parse_pieces(pieces: list[tuple[bytes, int, int, bytes]]) -> list[Optional[Block]]:
+def _parse_pieces(pieces: list[tuple[bytes, int, int, bytes]]) -> list[Block | None]:
     """Blocks of (bytes, first line, offset, head) pieces; head: the first part of the block, from the file before
     (numbered as the lines before line 1)."""
-    texts = [(head + piece, line - head.count(b"\n")) if head and piece else (piece, line)
-             for piece, line, _, head in pieces]
+    texts = [
+        (head + piece, line - head.count(b"\n")) if head and piece else (piece, line) for piece, line, _, head in pieces
+    ]
     blocks = parse_pieces([(data, line) for data, line in texts if data])
     found = iter(blocks)
-    out: list[Optional[Block]] = []
+    out: list[Block | None] = []
     for (piece, _, offset, _), (data, _) in zip(pieces, texts):
         block = next(found) if data else None
         if block is not None:
@@ -303,8 +312,13 @@ def _parse_pieces(pieces: list[tuple[bytes, int, int, bytes]]) -> list[Optional[
     return out
 
 
-def ingest_file(engine: Engine, path: Path, on_bytes: Optional[Callable[[int], None]] = None,
-                resume: bool = True, predecessor: Optional[Path] = None) -> tuple[FileReport, LoadCounts]:
+def ingest_file(
+    engine: Engine,
+    path: Path,
+    on_bytes: Callable[[int], None] | None = None,
+    resume: bool = True,
+    predecessor: Path | None = None,
+) -> tuple[FileReport, LoadCounts]:
     """Read one file into the database, from where an earlier read of the same bytes stopped (resume=False: from
     the start). The last block is taken at end of file (but not a last line without its newline), and the stored
     position stays at its start, so that if the file grows the block is read again and completed.
@@ -328,13 +342,22 @@ def ingest_file(engine: Engine, path: Path, on_bytes: Optional[Callable[[int], N
         try:
             # A plain file may be live: a last line without its newline may be a row cut short by the writer, and
             # a stored count is never corrected, so it waits for the next read. A compressed file is finished.
-            for batch in read_batches(log, start, take_last=True, whole_lines_only=not log.compressed,
-                                      on_bytes=on_bytes, continues=lambda: last_block_of_path(predecessor)):
+            for batch in read_batches(
+                log,
+                start,
+                take_last=True,
+                whole_lines_only=not log.compressed,
+                on_bytes=on_bytes,
+                continues=lambda: last_block_of_path(predecessor),
+            ):
                 for block in batch.blocks:
                     report.count(block)
                 conn = transaction.connection(bytes_ahead=None if log.compressed else max(0, size - read_from))
-                added.add(write_blocks(conn, batch.blocks, str(path), rollups=transaction.rollups,
-                                       directory=transaction.directory))
+                added.add(
+                    write_blocks(
+                        conn, batch.blocks, str(path), rollups=transaction.rollups, directory=transaction.directory
+                    )
+                )
                 transaction.position = batch.position
                 read_from = batch.position.offset
                 if transaction.rollups.rows >= COMMIT_ROWS:
@@ -361,17 +384,17 @@ class _Transaction:
     once, at commit (db.rollups.PendingRollups), and users and machines read once and updated once (Directory).
     The read position after its last batch is saved in it, just before it commits."""
 
-    def __init__(self, engine: Engine, log: LogFile, position_row: Optional[int]) -> None:
+    def __init__(self, engine: Engine, log: LogFile, position_row: int | None) -> None:
         self._engine = engine
         self._log, self._position_row = log, position_row
-        self.position: Optional[Position] = None  # read up to here: saved with the commit
-        self._open: Optional[contextlib.ExitStack] = None
+        self.position: Position | None = None  # read up to here: saved with the commit
+        self._open: contextlib.ExitStack | None = None
         self._conn = None
         self._deferred: list = []  # UserSessions indexes dropped for this transaction, created again at commit
-        self.directory: Optional[Directory] = None  # users, machines and buckets, read once per transaction
+        self.directory: Directory | None = None  # users, machines and buckets, read once per transaction
         self.rollups = PendingRollups()
 
-    def connection(self, bytes_ahead: Optional[int] = None):
+    def connection(self, bytes_ahead: int | None = None):
         """The open transaction's connection, opening one if needed; bytes_ahead: how much log is left to read
         from here (None: unknown), for the bulk-load choice of defer_session_indexes."""
         if self._open is None:
@@ -380,8 +403,9 @@ class _Transaction:
             self.directory = Directory(self._conn)
             self._deferred = defer_session_indexes(self._conn, self.directory, bytes_ahead)
             if self._deferred:
-                log.debug("bulk load: indexes %s dropped until the commit",
-                          ", ".join(index.name for index in self._deferred))
+                log.debug(
+                    "bulk load: indexes %s dropped until the commit", ", ".join(index.name for index in self._deferred)
+                )
         return self._conn
 
     def commit(self) -> None:
@@ -405,17 +429,19 @@ class _Transaction:
             stack.__exit__(RuntimeError, RuntimeError("ingest failed"), None)
 
 
-def ingest_paths(engine: Engine, paths: Iterable[str], progress: bool | None = None,
-                 resume: bool = True) -> IngestReport:
+def ingest_paths(
+    engine: Engine, paths: Iterable[str], progress: bool | None = None, resume: bool = True
+) -> IngestReport:
     """Ingest every file `paths` names. progress: a bar on stderr (None: only when stderr is a terminal).
     resume=False reads every file from its start, even one read before (the result is the same, only slower)."""
     files = expand_paths(paths)
     report = IngestReport()
     show = sys.stderr.isatty() if progress is None else progress
-    with (_progress_bar(sum(f.stat().st_size for f in files)) if show else contextlib.nullcontext()) as bar:
+    with _progress_bar(sum(f.stat().st_size for f in files)) if show else contextlib.nullcontext() as bar:
         for path, predecessor in zip(files, predecessors(files)):
-            file_report, added = ingest_file(engine, path, on_bytes=bar.update if bar is not None else None,
-                                             resume=resume, predecessor=predecessor)
+            file_report, added = ingest_file(
+                engine, path, on_bytes=bar.update if bar is not None else None, resume=resume, predecessor=predecessor
+            )
             report.files.append(file_report)
             report.added.add(added)
     return report

@@ -25,7 +25,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Optional
+from typing import BinaryIO
 
 from sqlalchemy import Connection, func, insert, or_, select, update
 
@@ -55,7 +55,7 @@ class Position:
     check_length: int = 0
     blocks_before: int = 0  # data blocks (hours) in the bytes before offset
 
-    def after(self, offset: int, line_number: int, tail: bytes, blocks: int) -> "Position":
+    def after(self, offset: int, line_number: int, tail: bytes, blocks: int) -> Position:
         """The position after reading on to `offset`; `tail`: the bytes just before it."""
         tail = tail[-CHECK_BYTES:]
         return Position(offset, line_number, digest(tail), len(tail), self.blocks_before + blocks)
@@ -70,8 +70,8 @@ class StoredPosition:
 
     row_id: int
     path: str
-    device: Optional[int]
-    inode: Optional[int]
+    device: int | None
+    inode: int | None
     head_fingerprint: str
     head_length: int
     position: Position
@@ -97,9 +97,9 @@ class LogFile:
         self.head = self.read_at(0, HEAD_BYTES)
 
     @classmethod
-    def open(cls, path: Path) -> "LogFile":
+    def open(cls, path: Path) -> LogFile:
         """Open `path`; gzip is recognised by its magic number, not its name. Raises OSError."""
-        raw = open(path, "rb")
+        raw = open(path, "rb")  # noqa: SIM115 - the LogFile holds it; its close() closes it
         try:
             compressed = os.pread(raw.fileno(), 2, 0) == b"\x1f\x8b"
             stream = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
@@ -108,7 +108,7 @@ class LogFile:
             raw.close()
             raise
 
-    def __enter__(self) -> "LogFile":
+    def __enter__(self) -> LogFile:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -123,7 +123,7 @@ class LogFile:
     def identity(self) -> tuple[int, int]:
         return self.device, self.inode
 
-    def size(self) -> Optional[int]:
+    def size(self) -> int | None:
         """Current size in bytes of a plain file; None for gzip (unknown without decompressing it all)."""
         return None if self.compressed else os.fstat(self.raw.fileno()).st_size
 
@@ -168,11 +168,20 @@ class LogFile:
 
 def _stored(row) -> StoredPosition:
     position = Position(row.offset, row.line_number, row.check, row.check_length, row.blocks_before)
-    return StoredPosition(row.id, row.path, row.device, row.inode, row.head_fingerprint, row.head_length,
-                          position, row.sequence, row.updated_at)
+    return StoredPosition(
+        row.id,
+        row.path,
+        row.device,
+        row.inode,
+        row.head_fingerprint,
+        row.head_length,
+        position,
+        row.sequence,
+        row.updated_at,
+    )
 
 
-def find_position(conn: Connection, log: LogFile) -> tuple[Position, Optional[int]]:
+def find_position(conn: Connection, log: LogFile) -> tuple[Position, int | None]:
     """Where to start reading `log`, and the IngestFiles row to save its progress in (None: a new row).
 
     Candidates are the rows of the same name, the same inode or the same first bytes; the furthest one that
@@ -191,28 +200,38 @@ def find_position(conn: Connection, log: LogFile) -> tuple[Position, Optional[in
     return START, (same_file[0].id if same_file else None)
 
 
-def reusable_row(stored: StoredPosition, log: LogFile) -> Optional[int]:
+def reusable_row(stored: StoredPosition, log: LogFile) -> int | None:
     """The row to keep saving `log`'s progress in, when `log` holds `stored`: the same file or a replacement."""
     if stored.path == str(log.path) or (stored.device, stored.inode) == log.identity:
         return stored.row_id
     return None
 
 
-def latest_position(conn: Connection, path: Path) -> Optional[StoredPosition]:
+def latest_position(conn: Connection, path: Path) -> StoredPosition | None:
     """The position saved last under `path`: the file a follower of `path` was reading when it stopped."""
-    row = conn.execute(select(ingest_files).where(ingest_files.c.path == str(path))
-                       .order_by(ingest_files.c.sequence.desc()).limit(1)).first()
+    row = conn.execute(
+        select(ingest_files).where(ingest_files.c.path == str(path)).order_by(ingest_files.c.sequence.desc()).limit(1)
+    ).first()
     return _stored(row) if row is not None else None
 
 
-def save_position(conn: Connection, log: LogFile, position: Position, row_id: Optional[int]) -> int:
+def save_position(conn: Connection, log: LogFile, position: Position, row_id: int | None) -> int:
     """Store `position` for `log` inside the caller's write transaction; returns the row id to use next time."""
     sequence = 1 + (conn.execute(select(func.max(ingest_files.c.sequence))).scalar() or 0)
-    values = {"path": str(log.path), "device": log.device, "inode": log.inode,
-              "head_fingerprint": digest(log.head), "head_length": len(log.head),
-              "offset": position.offset, "line_number": position.line_number, "check": position.check,
-              "check_length": position.check_length, "blocks_before": position.blocks_before,
-              "sequence": sequence, "updated_at": int(time.time())}
+    values = {
+        "path": str(log.path),
+        "device": log.device,
+        "inode": log.inode,
+        "head_fingerprint": digest(log.head),
+        "head_length": len(log.head),
+        "offset": position.offset,
+        "line_number": position.line_number,
+        "check": position.check,
+        "check_length": position.check_length,
+        "blocks_before": position.blocks_before,
+        "sequence": sequence,
+        "updated_at": int(time.time()),
+    }
     if row_id is not None:
         if conn.execute(update(ingest_files).where(ingest_files.c.id == row_id).values(**values)).rowcount:
             return row_id

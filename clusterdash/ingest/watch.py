@@ -55,8 +55,11 @@ def rotated_siblings(path: Path) -> list[Path]:
     number (io_usage.log.1, then io_usage.log.2.gz; compressing a file gives it a new modification time, so that
     cannot order them), then dated ones (io_usage.log-20250312) by their name, latest date first."""
     try:
-        entries = [p for p in path.parent.iterdir()
-                   if p.name.startswith(path.name) and _ROTATION_SUFFIX.match(p.name[len(path.name):])]
+        entries = [
+            p
+            for p in path.parent.iterdir()
+            if p.name.startswith(path.name) and _ROTATION_SUFFIX.match(p.name[len(path.name) :])
+        ]
     except OSError:
         return []
     numbered, dated = [], []
@@ -67,7 +70,7 @@ def rotated_siblings(path: Path) -> list[Path]:
         except OSError:
             continue
         m = _ROTATION_NUMBER.search(entry.name)
-        if m and not re.search(r"-\d", entry.name[len(path.name):]):
+        if m and not re.search(r"-\d", entry.name[len(path.name) :]):
             numbered.append((int(m.group(1)), entry))
         else:
             dated.append(entry)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import threading
-from typing import Any, Callable, Mapping, Optional
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, request
 from sqlalchemy import Engine
@@ -19,12 +20,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from clusterdash.db import queries
 from clusterdash.db.filters import Filters
+from clusterdash.errors import BadParameter
 
 MAX_LIMIT = 1_000_000
-
-
-class BadParameter(ValueError):
-    """A request argument that cannot be used; the message starts with the parameter's name."""
 
 
 def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC") -> Blueprint:
@@ -126,6 +124,10 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
             user = machine = None
         return jsonify(openapi_document(user_example=user, machine_example=machine))
 
+    @bp.errorhandler(BadParameter)
+    def bad_parameter(exc: BadParameter):
+        return _error(400, str(exc), exc.name)
+
     @bp.errorhandler(ValueError)
     def bad_value(exc: ValueError):
         message = str(exc)
@@ -169,10 +171,11 @@ def _create_missing_tables(engine: Engine) -> None:
 
 # -- arguments -----------------------------------------------------------------------------------------------
 
-def _single(name: str) -> Optional[str]:
+
+def _single(name: str) -> str | None:
     values = [v for v in request.args.getlist(name) if v.strip()]
     if len(values) > 1:
-        raise BadParameter(f"{name}: give it at most once")
+        raise BadParameter(name, "give it at most once")
     return values[0].strip() if values else None
 
 
@@ -181,25 +184,28 @@ def _choice(name: str, allowed, default):
     if value is None:
         return default
     if value not in allowed:
-        raise BadParameter(f"{name}: must be one of {', '.join(allowed)}, not {value[:30]!r}")
+        raise BadParameter(name, f"must be one of {', '.join(allowed)}, not {value[:30]!r}")
     return value
 
 
-def _integer(name: str, default: Optional[int], low: int, high: int) -> Optional[int]:
+def _integer(name: str, default: int | None, low: int, high: int) -> int | None:
     value = _single(name)
     if value is None:
         return default
     if not value.lstrip("-").isdigit() or len(value) > 12:
-        raise BadParameter(f"{name}: must be a whole number, not {value[:30]!r}")
+        raise BadParameter(name, f"must be a whole number, not {value[:30]!r}")
     number = int(value)
     if not low <= number <= high:
-        raise BadParameter(f"{name}: must be between {low} and {high}")
+        raise BadParameter(name, f"must be between {low} and {high}")
     return number
 
 
-def _sorting() -> tuple[str, str, Optional[int]]:
-    return (_choice("sort", queries.USER_SORTS, "operations"), _choice("order", ("asc", "desc"), "desc"),
-            _integer("limit", None, 0, MAX_LIMIT))
+def _sorting() -> tuple[str, str, int | None]:
+    return (
+        _choice("sort", queries.USER_SORTS, "operations"),
+        _choice("order", ("asc", "desc"), "desc"),
+        _integer("limit", None, 0, MAX_LIMIT),
+    )
 
 
 def _format() -> str:
@@ -208,8 +214,9 @@ def _format() -> str:
 
 def _no_csv() -> None:
     if _format() == "csv":
-        raise BadParameter("format: csv is offered by the list and series endpoints (users, machines, "
-                           "usage/time, usage/size)")
+        raise BadParameter(
+            "format", "csv is offered by the list and series endpoints (users, machines, usage/time, usage/size)"
+        )
 
 
 def _plausible(name: str) -> bool:
@@ -224,6 +231,7 @@ def _range_of(f: Filters) -> dict[str, Any]:
 
 # -- responses -----------------------------------------------------------------------------------------------
 
+
 def _respond(document: dict, rows: list[dict]) -> Response:
     if _format() == "json":
         return jsonify(document)
@@ -235,7 +243,7 @@ def _respond(document: dict, rows: list[dict]) -> Response:
     return Response(buffer.getvalue(), mimetype="text/csv", headers={"Content-Disposition": "inline"})
 
 
-def _error(status: int, message: str, parameter: Optional[str]) -> Response:
+def _error(status: int, message: str, parameter: str | None) -> Response:
     response = jsonify({"error": message, "parameter": parameter})
     response.status_code = status
     return response

@@ -7,8 +7,9 @@ registry, so tests can build as many apps as they like.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import dash
 import flask
@@ -16,6 +17,7 @@ from dash import html
 
 from clusterdash import config
 from clusterdash.db.engine import make_engine
+from clusterdash.db.periods import zone
 from clusterdash.web import layout, panels, state
 from clusterdash.web.callbacks import register_callbacks
 
@@ -26,7 +28,7 @@ ASSETS = Path(__file__).resolve().parents[2] / "assets"
 def create_app(settings: Mapping[str, Any] | None = None) -> dash.Dash:
     """The dashboard and the API on one Flask server. `settings` overrides the CLUSTERDASH_* environment."""
     values = config.from_environment(**dict(settings or {}))
-    config.check_time_zone(values["tz"])
+    zone(values["tz"])
     db_url = config.normalize_db_url(str(values["db"]))
     engine = make_engine(db_url)
     _prepare_database(engine, values["tz"])

@@ -49,10 +49,12 @@ VIEW_OUTPUTS = {
     "stack": Output(ID.series_stack, "value"),
     "top": Output(ID.series_top, "value"),
 }
+
+
 def view_outputs(engine: Engine, trigger, values: dict, current: dict | None, defaults: state.View) -> dict:
     """The view callback's body: the next view, and everything that shows it (URL, store, controls, chips)."""
     if trigger == ID.clear and not values.get(ID.clear):
-        return {key: no_update for key in VIEW_OUTPUTS}
+        return dict.fromkeys(VIEW_OUTPUTS, no_update)
     before = state.from_store(current) if current else defaults
     view = interactions.next_view(trigger, values, before, defaults, panels.known_sizes(engine))
     pathname, search = interactions.url_for(view, defaults)
@@ -76,15 +78,17 @@ def view_outputs(engine: Engine, trigger, values: dict, current: dict | None, de
 
 
 def register_callbacks(app: dash.Dash, engine: Engine, defaults: state.View) -> None:
-    @app.callback(output=VIEW_OUTPUTS, inputs={name: spec[0] for name, spec in VIEW_INPUTS.items()},
-                  state={"current": State(ID.view, "data")})
+    @app.callback(
+        output=VIEW_OUTPUTS,
+        inputs={name: spec[0] for name, spec in VIEW_INPUTS.items()},
+        state={"current": State(ID.view, "data")},
+    )
     def on_view_input(current, **arguments):
         trigger = ctx.triggered_id  # a component id; a dict for a chip's remove button
         if isinstance(trigger, dict) and not any(t["value"] for t in ctx.triggered):
-            return {key: no_update for key in VIEW_OUTPUTS}  # chips (re)appearing with n_clicks 0, not a click
+            return dict.fromkeys(VIEW_OUTPUTS, no_update)  # chips (re)appearing with n_clicks 0, not a click
         values = {VIEW_INPUTS[name][1]: value for name, value in arguments.items()}
-        return view_outputs(engine, dict(trigger) if isinstance(trigger, dict) else trigger, values, current,
-                            defaults)
+        return view_outputs(engine, dict(trigger) if isinstance(trigger, dict) else trigger, values, current, defaults)
 
     # A chart click or table cell click -> {graph, value, add}: in the browser, where the shift key is known.
     app.clientside_callback(
@@ -93,11 +97,20 @@ def register_callbacks(app: dash.Dash, engine: Engine, defaults: state.View) -> 
         [Input(graph, "clickData") for graph in ID.CLICKABLE] + [Input(ID.table, "active_cell")],
         prevent_initial_call=True,
     )
-    app.clientside_callback(dash.ClientsideFunction("clusterdash", "currentLink"),
-                            Output(ID.copy, "content"), Input(ID.copy, "n_clicks"), prevent_initial_call=True)
+    app.clientside_callback(
+        dash.ClientsideFunction("clusterdash", "currentLink"),
+        Output(ID.copy, "content"),
+        Input(ID.copy, "n_clicks"),
+        prevent_initial_call=True,
+    )
 
-    @app.callback(Output(ID.data_version, "data"), Output(ID.live_status, "children"),
-                  Input(ID.interval, "n_intervals"), State(ID.data_version, "data"), State(ID.view, "data"))
+    @app.callback(
+        Output(ID.data_version, "data"),
+        Output(ID.live_status, "children"),
+        Input(ID.interval, "n_intervals"),
+        State(ID.data_version, "data"),
+        State(ID.view, "data"),
+    )
     def check_for_new_data(_n, version, view):
         new_version, status = panels.live_status(engine, state.from_store(view))
         return (no_update if new_version == version else new_version), status
@@ -108,9 +121,11 @@ def register_callbacks(app: dash.Dash, engine: Engine, defaults: state.View) -> 
 
     def panel(output: Output, body, *extra_inputs):
         """One callback per panel: (view, data version) -> body(engine, view)."""
+
         @app.callback(output, Input(ID.view, "data"), Input(ID.data_version, "data"), *extra_inputs)
         def draw(view, _version, *extra):
             return body(engine, state.from_store(view), *extra)
+
         draw.__name__ = f"draw_{body.__name__}"
         return draw
 
@@ -124,11 +139,21 @@ def register_callbacks(app: dash.Dash, engine: Engine, defaults: state.View) -> 
     panel(Output(ID.types_graph, "figure"), panels.machine_types)
     panel(Output(ID.sizes_graph, "figure"), panels.sizes)
     panel(Output(ID.heatmap_graph, "figure"), panels.heatmap)
-    panel([Output(ID.table, "columns"), Output(ID.table, "data"), Output(ID.table, "style_data_conditional"),
-           Output(ID.table_note, "children")], usertable.table)
+    panel(
+        [
+            Output(ID.table, "columns"),
+            Output(ID.table, "data"),
+            Output(ID.table, "style_data_conditional"),
+            Output(ID.table_note, "children"),
+        ],
+        usertable.table,
+    )
 
-    @app.callback(Output(ID.table_download, "data"), Input(ID.table_csv, "n_clicks"), State(ID.view, "data"),
-                  prevent_initial_call=True)
+    @app.callback(
+        Output(ID.table_download, "data"),
+        Input(ID.table_csv, "n_clicks"),
+        State(ID.view, "data"),
+        prevent_initial_call=True,
+    )
     def download_table(_n, view):
         return usertable.csv_download(engine, state.from_store(view))
-

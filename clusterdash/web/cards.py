@@ -5,7 +5,8 @@ Pure like figures.py: plain dicts in (the shapes db.queries returns), components
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import dash_bootstrap_components as dbc
 from dash import html
@@ -17,18 +18,34 @@ STALE_AFTER_SECONDS = 2 * 3600  # the tracer writes hourly: two hours without a 
 
 
 def figure_card(label: str, value: str, note: str = "", title: str | None = None) -> html.Div:
-    return html.Div([html.Div(label, className="figure-label"), html.Div(value, className="figure-value"),
-                     html.Div(note, className="figure-note")], className="figure-card", title=title)
+    return html.Div(
+        [
+            html.Div(label, className="figure-label"),
+            html.Div(value, className="figure-value"),
+            html.Div(note, className="figure-note"),
+        ],
+        className="figure-card",
+        title=title,
+    )
 
 
 def headline(totals: dict[str, Any], metric: str) -> list:
     """totals: operations, bytes, small_operations, users, machines (see panels.headline)."""
     ops, small = totals["operations"], totals["small_operations"]
     return [
-        figure_card("Operations", fmt.count(ops), "reads and writes" if totals.get("direction") == "both"
-                    else {"rd": "reads", "wr": "writes"}.get(totals.get("direction"), "")),
-        figure_card("Estimated bytes", fmt.size(totals["bytes"]), "count × bucket midpoint",
-                    title="Bytes are estimated: each bucket's operation count times the bucket's midpoint"),
+        figure_card(
+            "Operations",
+            fmt.count(ops),
+            "reads and writes"
+            if totals.get("direction") == "both"
+            else {"rd": "reads", "wr": "writes"}.get(totals.get("direction"), ""),
+        ),
+        figure_card(
+            "Estimated bytes",
+            fmt.size(totals["bytes"]),
+            "count × bucket midpoint",
+            title="Bytes are estimated: each bucket's operation count times the bucket's midpoint",
+        ),
         figure_card("Active users", fmt.count(totals["users"]), "with IO in the range"),
         figure_card("Active machines", fmt.count(totals["machines"]), "with IO in the range"),
         figure_card("Small IO", fmt.percent(small, ops), "of operations under 4 KiB"),
@@ -51,39 +68,69 @@ def health(facts: dict[str, Any], tz: str) -> list:
         _fact("Last block", f"{fmt.when(fresh['last_block_epoch'], tz)}"),
         _fact("Age of last block", fmt.age(age), "health-warn" if stale else "health-ok"),
         _fact("Hours with data in range", f"{facts['blocks']:,} of {hours:,} ({fmt.percent(facts['blocks'], hours)})"),
-        _fact("Gaps in range", f"{len(gap_list):,} ({gap_hours:,} h without a block)" if gap_list else "none",
-              "health-warn" if gap_list else "health-ok"),
-        _fact("Hours with lost events", f"{facts['hours_with_lost_events']:,}",
-              "health-warn" if facts["hours_with_lost_events"] else "health-ok"),
-        _fact("Rejected lines in range", f"{facts['rejected_lines']:,}",
-              "health-warn" if facts["rejected_lines"] else "health-ok"),
+        _fact(
+            "Gaps in range",
+            f"{len(gap_list):,} ({gap_hours:,} h without a block)" if gap_list else "none",
+            "health-warn" if gap_list else "health-ok",
+        ),
+        _fact(
+            "Hours with lost events",
+            f"{facts['hours_with_lost_events']:,}",
+            "health-warn" if facts["hours_with_lost_events"] else "health-ok",
+        ),
+        _fact(
+            "Rejected lines in range",
+            f"{facts['rejected_lines']:,}",
+            "health-warn" if facts["rejected_lines"] else "health-ok",
+        ),
     ]
     if facts.get("rejected_lines_outside_blocks"):
-        items.append(_fact("Rejected lines outside any block", f"{facts['rejected_lines_outside_blocks']:,}",
-                           "health-warn"))
+        items.append(
+            _fact("Rejected lines outside any block", f"{facts['rejected_lines_outside_blocks']:,}", "health-warn")
+        )
     children = [html.Ul(items, className="health-list")]
     if gap_list:
         shown = gap_list[-8:]
-        children.append(html.Details([
-            html.Summary(f"latest {len(shown)} gap(s)" if len(gap_list) > len(shown) else "the gaps"),
-            html.Ul([html.Li(f"{fmt.when(g['start_epoch'], tz, False)} – {fmt.when(g['end_epoch'], tz)} "
-                             f"({g['hours']} h)") for g in reversed(shown)], className="mb-0 ps-3"),
-        ], className="health-details"))
-    children.append(html.Div("A gap is missing data, not quiet hours: charts shade it grey.",
-                             className="panel-note"))
+        children.append(
+            html.Details(
+                [
+                    html.Summary(f"latest {len(shown)} gap(s)" if len(gap_list) > len(shown) else "the gaps"),
+                    html.Ul(
+                        [
+                            html.Li(
+                                f"{fmt.when(g['start_epoch'], tz, False)} – {fmt.when(g['end_epoch'], tz)} "
+                                f"({g['hours']} h)"
+                            )
+                            for g in reversed(shown)
+                        ],
+                        className="mb-0 ps-3",
+                    ),
+                ],
+                className="health-details",
+            )
+        )
+    children.append(html.Div("A gap is missing data, not quiet hours: charts shade it grey.", className="panel-note"))
     return children
 
 
 def profile(kind: str, name: str, info: dict[str, Any] | None, tz: str) -> Any:
     """The profile card for /user/<name> or /machine/<name> (or any single selected user or machine)."""
     if info is None:
-        return dbc.Alert([html.Strong(f"No {kind} named “{name}”"), f" in the database. Check the spelling, or "
-                          f"pick a {kind} from the charts below."], color="warning", className="mb-3")
+        return dbc.Alert(
+            [
+                html.Strong(f"No {kind} named “{name}”"),
+                f" in the database. Check the spelling, or pick a {kind} from the charts below.",
+            ],
+            color="warning",
+            className="mb-3",
+        )
     totals = info["totals"]
     ops = totals["operations"]
     if kind == "user":
-        identity = [html.Span(info.get("role") or "unknown role", className="badge text-bg-light me-1"),
-                    html.Span(info.get("affiliation") or "no affiliation", className="badge text-bg-light")]
+        identity = [
+            html.Span(info.get("role") or "unknown role", className="badge text-bg-light me-1"),
+            html.Span(info.get("affiliation") or "no affiliation", className="badge text-bg-light"),
+        ]
         others, other_key, other_label = info.get("machines", []), "machine", "machines"
     else:
         identity = [html.Span(info.get("machine_type") or "unknown type", className="badge text-bg-light")]
@@ -103,14 +150,16 @@ def profile(kind: str, name: str, info: dict[str, Any] | None, tz: str) -> Any:
     busiest_text = ", ".join(f"{o[other_key]} ({fmt.percent(o['operations'], ops)})" for o in busiest) or "none"
     body = [
         html.Div([html.H2(name, className="profile-name"), *identity]),
-        html.Div([html.Span([html.Span(label, className="label"), value]) for label, value in facts],
-                 className="profile-facts"),
-        html.Div([html.Span(f"Busiest {other_label}: ", className="label"), busiest_text],
-                 className="profile-facts"),
+        html.Div(
+            [html.Span([html.Span(label, className="label"), value]) for label, value in facts],
+            className="profile-facts",
+        ),
+        html.Div([html.Span(f"Busiest {other_label}: ", className="label"), busiest_text], className="profile-facts"),
     ]
     if not ops:
-        body.append(html.Div(f"No IO in this time range: widen it (All) to see this {kind}'s history.",
-                             className="panel-note"))
+        body.append(
+            html.Div(f"No IO in this time range: widen it (All) to see this {kind}'s history.", className="panel-note")
+        )
     return dbc.Card(dbc.CardBody(body), className=f"profile {kind}")
 
 
@@ -132,5 +181,7 @@ def live_status(latest: int | None, age_seconds: float | None, tz: str) -> list:
     stale = age_seconds is not None and age_seconds > STALE_AFTER_SECONDS
     if latest is None:
         return [html.Span(className="dot stale"), "no data yet"]
-    return [html.Span(className="dot stale" if stale else "dot"),
-            f"data to {fmt.when(latest, tz)} · {fmt.age(age_seconds)} ago"]
+    return [
+        html.Span(className="dot stale" if stale else "dot"),
+        f"data to {fmt.when(latest, tz)} · {fmt.age(age_seconds)} ago",
+    ]

@@ -13,9 +13,10 @@ rules live here so they can be tested (and benchmarked) without a browser:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date, datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from clusterdash.web import format as fmt
@@ -23,12 +24,18 @@ from clusterdash.web import state
 from clusterdash.web.figures import epoch_from_local
 from clusterdash.web.layout import ID
 
-CONTROL_FIELDS = {ID.direction: "direction", ID.metric: "metric", ID.tz: "tz", ID.series_stack: "stack",
-                  ID.series_top: "top"}
+CONTROL_FIELDS = {
+    ID.direction: "direction",
+    ID.metric: "metric",
+    ID.tz: "tz",
+    ID.series_stack: "stack",
+    ID.series_top: "top",
+}
 
 
-def next_view(trigger: Any, values: Mapping[str, Any], current: state.View, defaults: state.View,
-              known_sizes=()) -> state.View:
+def next_view(
+    trigger: Any, values: Mapping[str, Any], current: state.View, defaults: state.View, known_sizes=()
+) -> state.View:
     """The view after the input `trigger` (a component id, or a pattern-matching id dict) fired.
 
     `values` maps each input's id (or "id.prop") to its new value; `current` is the view before.

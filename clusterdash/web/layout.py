@@ -76,16 +76,21 @@ PRESET_LABELS = {"24h": "24 h", "7d": "7 d", "30d": "30 d", "90d": "90 d", "all"
 def _button_radio(component_id: str, options: dict[str, str], value: str) -> dbc.RadioItems:
     """Radio items drawn as a Bootstrap button group."""
     return dbc.RadioItems(
-        id=component_id, value=value, inline=True,
+        id=component_id,
+        value=value,
+        inline=True,
         options=[{"label": label, "value": key} for key, label in options.items()],
-        className="btn-group btn-group-sm", inputClassName="btn-check",
-        labelClassName="btn btn-outline-secondary", labelCheckedClassName="active",
+        className="btn-group btn-group-sm",
+        inputClassName="btn-check",
+        labelClassName="btn btn-outline-secondary",
+        labelCheckedClassName="active",
     )
 
 
 def panel(title: str, body, *, tools=None, note_id: str | None = None, class_name: str = "") -> dbc.Card:
-    header = html.Div([html.H2(title, className="panel-title"), html.Div(tools, className="panel-tools")],
-                      className="panel-header")
+    header = html.Div(
+        [html.H2(title, className="panel-title"), html.Div(tools, className="panel-tools")], className="panel-header"
+    )
     children = [header, body]
     if note_id:
         children.append(html.Div(id=note_id, className="panel-note"))
@@ -97,67 +102,153 @@ def graph(component_id: str, **kwargs) -> dcc.Graph:
 
 
 def navbar(refresh_seconds: float, with_tools: bool = True) -> html.Header:
-    tools = html.Div([
-        html.Span(id=ID.live_status, className="live-status",
-                  title=f"checks for new data every {refresh_seconds:g} s"),
-        dcc.Clipboard(id=ID.copy, title="Copy a link to this view", className="btn btn-sm btn-light copy-link",
-                      children="Copy link", copied_children="Link copied"),
-    ], className="nav-right") if with_tools else None
-    return html.Header(dbc.Container([
-        html.Div([html.Span("clusterdash", className="brand"),
-                  html.Span("NFS file server IO by user, machine and IO size", className="brand-sub")]),
-        tools,
-    ], fluid=True, className="nav-inner"), className="topbar")
+    tools = (
+        html.Div(
+            [
+                html.Span(
+                    id=ID.live_status, className="live-status", title=f"checks for new data every {refresh_seconds:g} s"
+                ),
+                dcc.Clipboard(
+                    id=ID.copy,
+                    title="Copy a link to this view",
+                    className="btn btn-sm btn-light copy-link",
+                    children="Copy link",
+                    copied_children="Link copied",
+                ),
+            ],
+            className="nav-right",
+        )
+        if with_tools
+        else None
+    )
+    return html.Header(
+        dbc.Container(
+            [
+                html.Div(
+                    [
+                        html.Span("clusterdash", className="brand"),
+                        html.Span("NFS file server IO by user, machine and IO size", className="brand-sub"),
+                    ]
+                ),
+                tools,
+            ],
+            fluid=True,
+            className="nav-inner",
+        ),
+        className="topbar",
+    )
 
 
 def filter_bar(defaults: state.View) -> dbc.Card:
-    return dbc.Card(dbc.CardBody([
-        html.Div([
-            html.Div([html.Label("Time", className="filter-label"),
-                      _button_radio(ID.preset, PRESET_LABELS, defaults.preset),
-                      dcc.DatePickerRange(id=ID.range, updatemode="bothdates", display_format="YYYY-MM-DD",
-                                          start_date_placeholder_text="from", end_date_placeholder_text="to",
-                                          first_day_of_week=1, clearable=False, className="filter-dates")],
-                     className="filter-group"),
-            html.Div([html.Label("Direction", className="filter-label"),
-                      _button_radio(ID.direction, {"both": "Both", "rd": "Reads", "wr": "Writes"}, defaults.direction)],
-                     className="filter-group"),
-            html.Div([html.Label("Metric", className="filter-label"),
-                      _button_radio(ID.metric, {"ops": "Operations", "bytes": "Est. bytes"}, defaults.metric)],
-                     className="filter-group", title="Estimated bytes: each bucket's count × the bucket's midpoint"),
-            html.Div([html.Label("Time zone", className="filter-label"),
-                      dcc.Dropdown(id=ID.tz, options=TIME_ZONES, value=defaults.tz, clearable=False,
-                                   className="filter-tz")],
-                     className="filter-group"),
-        ], className="filter-row"),
-        html.Div([html.Span("Selection", className="filter-label"),
-                  html.Div(id=ID.chips, className="chips"),
-                  dbc.Button("Clear all", id=ID.clear, size="sm", color="link", className="clear-all")],
-                 className="filter-row chips-row"),
-    ]), className="filter-bar")
+    return dbc.Card(
+        dbc.CardBody(
+            [
+                html.Div(
+                    [
+                        html.Div(
+                            [
+                                html.Label("Time", className="filter-label"),
+                                _button_radio(ID.preset, PRESET_LABELS, defaults.preset),
+                                dcc.DatePickerRange(
+                                    id=ID.range,
+                                    updatemode="bothdates",
+                                    display_format="YYYY-MM-DD",
+                                    start_date_placeholder_text="from",
+                                    end_date_placeholder_text="to",
+                                    first_day_of_week=1,
+                                    clearable=False,
+                                    className="filter-dates",
+                                ),
+                            ],
+                            className="filter-group",
+                        ),
+                        html.Div(
+                            [
+                                html.Label("Direction", className="filter-label"),
+                                _button_radio(
+                                    ID.direction, {"both": "Both", "rd": "Reads", "wr": "Writes"}, defaults.direction
+                                ),
+                            ],
+                            className="filter-group",
+                        ),
+                        html.Div(
+                            [
+                                html.Label("Metric", className="filter-label"),
+                                _button_radio(ID.metric, {"ops": "Operations", "bytes": "Est. bytes"}, defaults.metric),
+                            ],
+                            className="filter-group",
+                            title="Estimated bytes: each bucket's count × the bucket's midpoint",
+                        ),
+                        html.Div(
+                            [
+                                html.Label("Time zone", className="filter-label"),
+                                dcc.Dropdown(
+                                    id=ID.tz,
+                                    options=TIME_ZONES,
+                                    value=defaults.tz,
+                                    clearable=False,
+                                    className="filter-tz",
+                                ),
+                            ],
+                            className="filter-group",
+                        ),
+                    ],
+                    className="filter-row",
+                ),
+                html.Div(
+                    [
+                        html.Span("Selection", className="filter-label"),
+                        html.Div(id=ID.chips, className="chips"),
+                        dbc.Button("Clear all", id=ID.clear, size="sm", color="link", className="clear-all"),
+                    ],
+                    className="filter-row chips-row",
+                ),
+            ]
+        ),
+        className="filter-bar",
+    )
 
 
 def chip(dimension: str, value: str, text: str) -> html.Span:
     """One active selection, with a button that removes it."""
-    return html.Span([
-        html.Span(text, className="chip-text"),
-        html.Button("×", id={"type": ID.chip_remove, "dimension": dimension, "value": value},
-                    className="chip-remove", title=f"Remove {text}", n_clicks=0),
-    ], className=f"chip chip-{dimension}")
+    return html.Span(
+        [
+            html.Span(text, className="chip-text"),
+            html.Button(
+                "×",
+                id={"type": ID.chip_remove, "dimension": dimension, "value": value},
+                className="chip-remove",
+                title=f"Remove {text}",
+                n_clicks=0,
+            ),
+        ],
+        className=f"chip chip-{dimension}",
+    )
 
 
 def user_machine_table() -> dash_table.DataTable:
     """Sortable; a click on a user or machine cell selects it like a bar click. Columns are set by the callback."""
     return dash_table.DataTable(
-        id=ID.table, columns=[], data=[], sort_action="native", sort_by=[], page_size=12,
-        cell_selectable=True, style_as_list_view=True,
+        id=ID.table,
+        columns=[],
+        data=[],
+        sort_action="native",
+        sort_by=[],
+        page_size=12,
+        cell_selectable=True,
+        style_as_list_view=True,
         style_table={"overflowX": "auto"},
         style_header={"fontWeight": "600", "backgroundColor": "#f8f9fa", "borderBottom": "1px solid #dee2e6"},
-        style_cell={"fontFamily": figures.FONT, "fontSize": "13px", "padding": "4px 8px", "textAlign": "left",
-                    "border": "none", "borderBottom": "1px solid #f1f3f5"},
+        style_cell={
+            "fontFamily": figures.FONT,
+            "fontSize": "13px",
+            "padding": "4px 8px",
+            "textAlign": "left",
+            "border": "none",
+            "borderBottom": "1px solid #f1f3f5",
+        },
         style_cell_conditional=[{"if": {"column_type": "numeric"}, "textAlign": "right"}],
-        style_data_conditional=[{"if": {"column_id": ["user", "machine"]}, "cursor": "pointer",
-                                 "color": "#0b5ed7"}],
+        style_data_conditional=[{"if": {"column_id": ["user", "machine"]}, "cursor": "pointer", "color": "#0b5ed7"}],
     )
 
 
@@ -165,70 +256,155 @@ def dashboard(defaults: state.View, refresh_seconds: float) -> html.Div:
     stack_options = {"users": "user", "machines": "machine", "machine_types": "machine type", "roles": "role"}
     series_tools = [
         html.Span("stack by", className="tool-label"),
-        dcc.Dropdown(id=ID.series_stack, value=defaults.stack, clearable=False, searchable=False,
-                     options=[{"label": v, "value": k} for k, v in stack_options.items()], className="tool-select"),
+        dcc.Dropdown(
+            id=ID.series_stack,
+            value=defaults.stack,
+            clearable=False,
+            searchable=False,
+            options=[{"label": v, "value": k} for k, v in stack_options.items()],
+            className="tool-select",
+        ),
         html.Span("top", className="tool-label"),
-        dcc.Dropdown(id=ID.series_top, value=defaults.top, clearable=False, searchable=False,
-                     options=[3, 5, 8, 10, 15], className="tool-select tool-narrow"),
+        dcc.Dropdown(
+            id=ID.series_top,
+            value=defaults.top,
+            clearable=False,
+            searchable=False,
+            options=[3, 5, 8, 10, 15],
+            className="tool-select tool-narrow",
+        ),
     ]
     table_tools = dbc.Button("Download CSV", id=ID.table_csv, size="sm", color="secondary", outline=True)
-    return html.Div([
-        dcc.Location(id=ID.url, refresh=False),
-        dcc.Store(id=ID.view, data=state.to_store(defaults)),
-        dcc.Store(id=ID.click),
-        dcc.Store(id=ID.data_version),
-        dcc.Interval(id=ID.interval, interval=int(refresh_seconds * 1000)),
-        dcc.Download(id=ID.table_download),
-        navbar(refresh_seconds),
-        dbc.Container([
-            filter_bar(defaults),
-            html.Div(id=ID.profile),
-            html.Div(id=ID.headline, className="headline"),
-            dbc.Row([
-                dbc.Col(panel("IO over time", graph(ID.series_graph), tools=series_tools, note_id=ID.series_note),
-                        lg=8),
-                dbc.Col(panel("Data health", html.Div(id=ID.health)), lg=4),
-            ], className="g-3 mb-3"),
-            dbc.Row([
-                dbc.Col(panel("Top users", dbc.Row([
-                    dbc.Col(graph(ID.users_graph), md=8),
-                    dbc.Col([html.Div("by role", className="sub-title"), graph(ID.roles_graph)], md=4),
-                ], className="g-2")), lg=6),
-                dbc.Col(panel("Machines, grouped by type", dbc.Row([
-                    dbc.Col(graph(ID.machines_graph), md=8),
-                    dbc.Col([html.Div("by machine type", className="sub-title"), graph(ID.types_graph)], md=4),
-                ], className="g-2")), lg=6),
-            ], className="g-3 mb-3"),
-            dbc.Row([
-                dbc.Col(panel("IO size distribution", graph(ID.sizes_graph)), lg=5),
-                dbc.Col(panel("IO size over time", graph(ID.heatmap_graph)), lg=7),
-            ], className="g-3 mb-3"),
-            panel("Users × machines", user_machine_table(), tools=table_tools, note_id=ID.table_note,
-                  class_name="mb-4"),
-            html.Footer(["Click a bar to select it, shift-click to add it to the selection; drag across a time "
-                         "axis to zoom the time range. Every panel is filtered by every selection except its own, "
-                         "whose selected bars are highlighted. ",
-                         html.Span("Estimated bytes are each bucket's count × its midpoint.")],
-                        className="page-footer"),
-        ], fluid=True, className="page"),
-    ])
+    return html.Div(
+        [
+            dcc.Location(id=ID.url, refresh=False),
+            dcc.Store(id=ID.view, data=state.to_store(defaults)),
+            dcc.Store(id=ID.click),
+            dcc.Store(id=ID.data_version),
+            dcc.Interval(id=ID.interval, interval=int(refresh_seconds * 1000)),
+            dcc.Download(id=ID.table_download),
+            navbar(refresh_seconds),
+            dbc.Container(
+                [
+                    filter_bar(defaults),
+                    html.Div(id=ID.profile),
+                    html.Div(id=ID.headline, className="headline"),
+                    dbc.Row(
+                        [
+                            dbc.Col(
+                                panel(
+                                    "IO over time", graph(ID.series_graph), tools=series_tools, note_id=ID.series_note
+                                ),
+                                lg=8,
+                            ),
+                            dbc.Col(panel("Data health", html.Div(id=ID.health)), lg=4),
+                        ],
+                        className="g-3 mb-3",
+                    ),
+                    dbc.Row(
+                        [
+                            dbc.Col(
+                                panel(
+                                    "Top users",
+                                    dbc.Row(
+                                        [
+                                            dbc.Col(graph(ID.users_graph), md=8),
+                                            dbc.Col(
+                                                [html.Div("by role", className="sub-title"), graph(ID.roles_graph)],
+                                                md=4,
+                                            ),
+                                        ],
+                                        className="g-2",
+                                    ),
+                                ),
+                                lg=6,
+                            ),
+                            dbc.Col(
+                                panel(
+                                    "Machines, grouped by type",
+                                    dbc.Row(
+                                        [
+                                            dbc.Col(graph(ID.machines_graph), md=8),
+                                            dbc.Col(
+                                                [
+                                                    html.Div("by machine type", className="sub-title"),
+                                                    graph(ID.types_graph),
+                                                ],
+                                                md=4,
+                                            ),
+                                        ],
+                                        className="g-2",
+                                    ),
+                                ),
+                                lg=6,
+                            ),
+                        ],
+                        className="g-3 mb-3",
+                    ),
+                    dbc.Row(
+                        [
+                            dbc.Col(panel("IO size distribution", graph(ID.sizes_graph)), lg=5),
+                            dbc.Col(panel("IO size over time", graph(ID.heatmap_graph)), lg=7),
+                        ],
+                        className="g-3 mb-3",
+                    ),
+                    panel(
+                        "Users × machines",
+                        user_machine_table(),
+                        tools=table_tools,
+                        note_id=ID.table_note,
+                        class_name="mb-4",
+                    ),
+                    html.Footer(
+                        [
+                            "Click a bar to select it, shift-click to add it to the selection; drag across a time "
+                            "axis to zoom the time range. Every panel is filtered by every selection except its own, "
+                            "whose selected bars are highlighted. ",
+                            html.Span("Estimated bytes are each bucket's count × its midpoint."),
+                        ],
+                        className="page-footer",
+                    ),
+                ],
+                fluid=True,
+                className="page",
+            ),
+        ]
+    )
 
 
 def empty_database(db_url: str, refresh_seconds: float) -> html.Div:
     """What an empty database shows: the exact commands that fill it. Reloads itself when data arrives."""
     db_option = f"--db {db_url} " if db_url != "sqlite:///data/clusterdash.db" else ""
-    return html.Div([
-        dcc.Location(id=ID.empty_url, refresh=True),
-        dcc.Interval(id=ID.empty_interval, interval=int(refresh_seconds * 1000)),
-        navbar(refresh_seconds, with_tools=False),
-        dbc.Container(dbc.Card(dbc.CardBody([
-            html.H1("No data yet", className="h4"),
-            html.P(["The database ", html.Code(db_url), " holds no IO usage log yet. Load the server's log:"]),
-            html.Pre(f"clusterdash {db_option}ingest /var/log/io_usage.log", className="command"),
-            html.P("or keep it loaded as the tracer appends to it:"),
-            html.Pre(f"clusterdash {db_option}serve --follow /var/log/io_usage.log", className="command"),
-            html.P("or try the dashboard on a month of synthetic data:"),
-            html.Pre(f"clusterdash {db_option}demo", className="command"),
-            html.P("This page reloads by itself once data arrives.", className="text-muted small"),
-        ]), className="empty-card"), className="page"),
-    ])
+    return html.Div(
+        [
+            dcc.Location(id=ID.empty_url, refresh=True),
+            dcc.Interval(id=ID.empty_interval, interval=int(refresh_seconds * 1000)),
+            navbar(refresh_seconds, with_tools=False),
+            dbc.Container(
+                dbc.Card(
+                    dbc.CardBody(
+                        [
+                            html.H1("No data yet", className="h4"),
+                            html.P(
+                                [
+                                    "The database ",
+                                    html.Code(db_url),
+                                    " holds no IO usage log yet. Load the server's log:",
+                                ]
+                            ),
+                            html.Pre(f"clusterdash {db_option}ingest /var/log/io_usage.log", className="command"),
+                            html.P("or keep it loaded as the tracer appends to it:"),
+                            html.Pre(
+                                f"clusterdash {db_option}serve --follow /var/log/io_usage.log", className="command"
+                            ),
+                            html.P("or try the dashboard on a month of synthetic data:"),
+                            html.Pre(f"clusterdash {db_option}demo", className="command"),
+                            html.P("This page reloads by itself once data arrives.", className="text-muted small"),
+                        ]
+                    ),
+                    className="empty-card",
+                ),
+                className="page",
+            ),
+        ]
+    )

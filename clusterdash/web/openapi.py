@@ -25,48 +25,130 @@ def _array(items: dict) -> dict:
 RANGE = _obj({"start": TIME, "end": TIME, "start_epoch": INT, "end_epoch": INT, "hours": INT})
 BYTES = {"bytes_low": NUM, "bytes": NUM, "bytes_high": NNUM}
 GAP = _obj({"start": TIME, "end": TIME, "start_epoch": INT, "end_epoch": INT, "hours": INT})
-USER_ROW = _obj({"user": {"type": "string"}, "role": NSTR, "affiliation": NSTR, "first_seen": TIME,
-                 "last_seen": TIME, "sessions": INT, "operations": INT, "small_operations": INT, **BYTES})
-MACHINE_ROW = _obj({"machine": {"type": "string"}, "machine_type": {"type": "string"}, "first_seen": TIME,
-                    "last_seen": TIME, "users": INT, "sessions": INT, "operations": INT, "small_operations": INT,
-                    **BYTES})
-SIZE_ROW = _obj({"label": {"type": "string"}, "lower_bytes": NNUM, "upper_bytes": NNUM, "small": {"type": "boolean"},
-                 "rows": INT, "operations": INT, **BYTES})
+USER_ROW = _obj(
+    {
+        "user": {"type": "string"},
+        "role": NSTR,
+        "affiliation": NSTR,
+        "first_seen": TIME,
+        "last_seen": TIME,
+        "sessions": INT,
+        "operations": INT,
+        "small_operations": INT,
+        **BYTES,
+    }
+)
+MACHINE_ROW = _obj(
+    {
+        "machine": {"type": "string"},
+        "machine_type": {"type": "string"},
+        "first_seen": TIME,
+        "last_seen": TIME,
+        "users": INT,
+        "sessions": INT,
+        "operations": INT,
+        "small_operations": INT,
+        **BYTES,
+    }
+)
+SIZE_ROW = _obj(
+    {
+        "label": {"type": "string"},
+        "lower_bytes": NNUM,
+        "upper_bytes": NNUM,
+        "small": {"type": "boolean"},
+        "rows": INT,
+        "operations": INT,
+        **BYTES,
+    }
+)
 BUCKET = _obj({"time": TIME, "epoch": INT, "hours": INT, "hours_with_data": INT})
-POINT = _obj({"time": TIME, "epoch": INT, "group": {"type": "string"},
-              "operations": {**NINT, "description": "null: no block in this bucket (no data, not zero IO)"},
-              "bytes": NNUM})
-SERIES_PART = {"bucket": {"type": "string", "enum": ["hour", "day", "week", "month"]}, "tz": {"type": "string"},
-               "buckets": _array(BUCKET), "points": _array(POINT)}
-TIME_SERIES = _obj({"range": RANGE, "group_by": {"type": "string"}, "top": INT, "bytes_estimate": {"type": "string"},
-                    "groups": _array({"type": "string"}), **SERIES_PART})
-SIZES = _obj({"range": RANGE, "bytes_estimate": {"type": "string", "enum": ["midpoint"]}, "note": {"type": "string"},
-              "operations": INT, "bytes": NUM, "buckets": _array(SIZE_ROW)})
-TOTALS = _obj({"sessions": INT, "operations": INT, "rd_operations": INT, "wr_operations": INT,
-               "small_operations": INT, **BYTES})
-PROFILE_COMMON = {"first_seen": TIME, "last_seen": TIME, "range": RANGE, "totals": TOTALS, "sizes": _array(SIZE_ROW),
-                  "bytes_estimate": {"type": "string"}, "series": _obj(SERIES_PART)}
-USER_PROFILE = _obj({"user": {"type": "string"}, "role": NSTR, "affiliation": NSTR, "machines": _array(MACHINE_ROW),
-                     **PROFILE_COMMON})
-MACHINE_PROFILE = _obj({"machine": {"type": "string"}, "machine_type": {"type": "string"}, "users": _array(USER_ROW),
-                        **PROFILE_COMMON})
-STATS = _obj({
-    "blocks": INT, "entries": INT, "rows": INT, "users": INT, "machines": INT,
-    "operations": _obj({"rd": INT, "wr": INT, "total": INT}), "rejected_lines": INT, "hours_with_lost_events": INT,
-    "first": NTIME, "last": NTIME, "range": RANGE,
-    "freshness": _obj({"last_block": NTIME, "last_block_epoch": NINT, "age_seconds": NINT}),
-    "gaps": _array(GAP)})
+POINT = _obj(
+    {
+        "time": TIME,
+        "epoch": INT,
+        "group": {"type": "string"},
+        "operations": {**NINT, "description": "null: no block in this bucket (no data, not zero IO)"},
+        "bytes": NNUM,
+    }
+)
+SERIES_PART = {
+    "bucket": {"type": "string", "enum": ["hour", "day", "week", "month"]},
+    "tz": {"type": "string"},
+    "buckets": _array(BUCKET),
+    "points": _array(POINT),
+}
+TIME_SERIES = _obj(
+    {
+        "range": RANGE,
+        "group_by": {"type": "string"},
+        "top": INT,
+        "bytes_estimate": {"type": "string"},
+        "groups": _array({"type": "string"}),
+        **SERIES_PART,
+    }
+)
+SIZES = _obj(
+    {
+        "range": RANGE,
+        "bytes_estimate": {"type": "string", "enum": ["midpoint"]},
+        "note": {"type": "string"},
+        "operations": INT,
+        "bytes": NUM,
+        "buckets": _array(SIZE_ROW),
+    }
+)
+TOTALS = _obj(
+    {"sessions": INT, "operations": INT, "rd_operations": INT, "wr_operations": INT, "small_operations": INT, **BYTES}
+)
+PROFILE_COMMON = {
+    "first_seen": TIME,
+    "last_seen": TIME,
+    "range": RANGE,
+    "totals": TOTALS,
+    "sizes": _array(SIZE_ROW),
+    "bytes_estimate": {"type": "string"},
+    "series": _obj(SERIES_PART),
+}
+USER_PROFILE = _obj(
+    {"user": {"type": "string"}, "role": NSTR, "affiliation": NSTR, "machines": _array(MACHINE_ROW), **PROFILE_COMMON}
+)
+MACHINE_PROFILE = _obj(
+    {"machine": {"type": "string"}, "machine_type": {"type": "string"}, "users": _array(USER_ROW), **PROFILE_COMMON}
+)
+STATS = _obj(
+    {
+        "blocks": INT,
+        "entries": INT,
+        "rows": INT,
+        "users": INT,
+        "machines": INT,
+        "operations": _obj({"rd": INT, "wr": INT, "total": INT}),
+        "rejected_lines": INT,
+        "hours_with_lost_events": INT,
+        "first": NTIME,
+        "last": NTIME,
+        "range": RANGE,
+        "freshness": _obj({"last_block": NTIME, "last_block_epoch": NINT, "age_seconds": NINT}),
+        "gaps": _array(GAP),
+    }
+)
 LIST_RANGE = _obj({"start_epoch": NINT, "end_epoch": NINT, "tz": {"type": "string"}})
 ERROR = _obj({"error": {"type": "string"}, "parameter": NSTR})
 
 
-def _param(name: str, description: str, schema: dict | None = None, repeat: bool = False,
-           where: str = "query") -> dict:
+def _param(name: str, description: str, schema: dict | None = None, repeat: bool = False, where: str = "query") -> dict:
     schema = schema or {"type": "string"}
     if repeat:
         schema = {"type": "array", "items": schema}
-    return {"name": name, "in": where, "required": where == "path", "description": description, "schema": schema,
-            **({"style": "form", "explode": True} if repeat else {})}
+    return {
+        "name": name,
+        "in": where,
+        "required": where == "path",
+        "description": description,
+        "schema": schema,
+        **({"style": "form", "explode": True} if repeat else {}),
+    }
 
 
 FILTERS = [
@@ -83,8 +165,11 @@ FILTERS = [
 ]
 FORMAT = _param("format", "json (default) or csv.", {"type": "string", "enum": ["json", "csv"]})
 SORTING = [
-    _param("sort", "Sort key.", {"type": "string", "enum": ["operations", "bytes", "sessions", "name", "first_seen",
-                                                            "last_seen"]}),
+    _param(
+        "sort",
+        "Sort key.",
+        {"type": "string", "enum": ["operations", "bytes", "sessions", "name", "first_seen", "last_seen"]},
+    ),
     _param("order", "asc or desc.", {"type": "string", "enum": ["asc", "desc"]}),
     _param("limit", "At most this many rows.", {"type": "integer", "minimum": 0, "maximum": 1000000}),
 ]
@@ -97,16 +182,24 @@ def _json(schema: dict, csv: bool = False) -> dict:
     return content
 
 
-def _operation(operation_id: str, summary: str, schema: dict, parameters: list, csv: bool = False,
-               not_found: bool = False, links: dict | None = None) -> dict:
-    responses = {"200": {"description": "OK", "content": _json(schema, csv)},
-                 "400": {"description": "A bad parameter, named in the message.", "content": _json(ERROR)}}
+def _operation(
+    operation_id: str,
+    summary: str,
+    schema: dict,
+    parameters: list,
+    csv: bool = False,
+    not_found: bool = False,
+    links: dict | None = None,
+) -> dict:
+    responses = {
+        "200": {"description": "OK", "content": _json(schema, csv)},
+        "400": {"description": "A bad parameter, named in the message.", "content": _json(ERROR)},
+    }
     if links:
         responses["200"]["links"] = links
     if not_found:
         responses["404"] = {"description": "No such user or machine.", "content": _json(ERROR)}
-    return {"get": {"operationId": operation_id, "summary": summary, "parameters": parameters,
-                    "responses": responses}}
+    return {"get": {"operationId": operation_id, "summary": summary, "parameters": parameters, "responses": responses}}
 
 
 def _link(operation_id: str, parameter: str, value: str, description: str) -> dict:
@@ -125,40 +218,88 @@ def openapi_document(user_example: str | None = None, machine_example: str | Non
     parameter examples (clients and schemathesis then try a profile that exists, not only 404s)."""
     return {
         "openapi": "3.1.0",
-        "info": {"title": "clusterdash API", "version": "1",
-                 "description": "NFS file server IO usage per user, machine, hour and size bucket. Times are "
-                                "ISO-8601 UTC; a block logged at 14:00:15 reports the hour 13:00-14:00. Bytes are "
-                                "estimates from size buckets (bytes: midpoint; bytes_low / bytes_high: bounds)."},
+        "info": {
+            "title": "clusterdash API",
+            "version": "1",
+            "description": "NFS file server IO usage per user, machine, hour and size bucket. Times are "
+            "ISO-8601 UTC; a block logged at 14:00:15 reports the hour 13:00-14:00. Bytes are "
+            "estimates from size buckets (bytes: midpoint; bytes_low / bytes_high: bounds).",
+        },
         "paths": {
-            "/api/stats": _operation("stats", "What the database holds for the filters, freshness and gaps.", STATS,
-                                     FILTERS + [FORMAT]),
+            "/api/stats": _operation(
+                "stats", "What the database holds for the filters, freshness and gaps.", STATS, FILTERS + [FORMAT]
+            ),
             "/api/users": _operation(
-                "users", "Users active in the range.", _obj({"range": LIST_RANGE, "users": _array(USER_ROW)}),
-                FILTERS + SORTING + [FORMAT], csv=True,
-                links={"UserProfile": _link("userProfile", "username", "$response.body#/users/0/user",
-                                            "The profile of the first user listed.")}),
+                "users",
+                "Users active in the range.",
+                _obj({"range": LIST_RANGE, "users": _array(USER_ROW)}),
+                FILTERS + SORTING + [FORMAT],
+                csv=True,
+                links={
+                    "UserProfile": _link(
+                        "userProfile",
+                        "username",
+                        "$response.body#/users/0/user",
+                        "The profile of the first user listed.",
+                    )
+                },
+            ),
             "/api/machines": _operation(
-                "machines", "Machines active in the range.", _obj({"range": LIST_RANGE, "machines": _array(MACHINE_ROW)}),
-                FILTERS + SORTING + [FORMAT], csv=True,
-                links={"MachineProfile": _link("machineProfile", "machine_name", "$response.body#/machines/0/machine",
-                                               "The profile of the first machine listed.")}),
+                "machines",
+                "Machines active in the range.",
+                _obj({"range": LIST_RANGE, "machines": _array(MACHINE_ROW)}),
+                FILTERS + SORTING + [FORMAT],
+                csv=True,
+                links={
+                    "MachineProfile": _link(
+                        "machineProfile",
+                        "machine_name",
+                        "$response.body#/machines/0/machine",
+                        "The profile of the first machine listed.",
+                    )
+                },
+            ),
             "/api/usage/user/{username}": _operation(
-                "userProfile", "One user's profile.", USER_PROFILE,
-                [_name("username", "Username.", user_example)] + FILTERS + [FORMAT], not_found=True),
+                "userProfile",
+                "One user's profile.",
+                USER_PROFILE,
+                [_name("username", "Username.", user_example)] + FILTERS + [FORMAT],
+                not_found=True,
+            ),
             "/api/usage/machine/{machine_name}": _operation(
-                "machineProfile", "One machine's profile.", MACHINE_PROFILE,
-                [_name("machine_name", "Machine name.", machine_example)] + FILTERS + [FORMAT], not_found=True),
-            "/api/usage/time": _operation("usageTime",
+                "machineProfile",
+                "One machine's profile.",
+                MACHINE_PROFILE,
+                [_name("machine_name", "Machine name.", machine_example)] + FILTERS + [FORMAT],
+                not_found=True,
+            ),
+            "/api/usage/time": _operation(
+                "usageTime",
                 "Operations and bytes per time bucket and group; buckets without data have operations null.",
-                TIME_SERIES, FILTERS + [
-                    _param("bucket", "hour, day, week or month (default: from the range).",
-                           {"type": "string", "enum": ["hour", "day", "week", "month"]}),
-                    _param("group_by", "Group the series.",
-                           {"type": "string", "enum": ["none", "user", "machine", "machine_type", "role"]}),
-                    _param("top", "Groups kept; the rest is summed as other.",
-                           {"type": "integer", "minimum": 1, "maximum": 1000}),
-                    FORMAT], csv=True),
-            "/api/usage/size": _operation("usageSize", "Operations and bytes per size bucket.", SIZES,
-                                          FILTERS + [FORMAT], csv=True),
+                TIME_SERIES,
+                FILTERS
+                + [
+                    _param(
+                        "bucket",
+                        "hour, day, week or month (default: from the range).",
+                        {"type": "string", "enum": ["hour", "day", "week", "month"]},
+                    ),
+                    _param(
+                        "group_by",
+                        "Group the series.",
+                        {"type": "string", "enum": ["none", "user", "machine", "machine_type", "role"]},
+                    ),
+                    _param(
+                        "top",
+                        "Groups kept; the rest is summed as other.",
+                        {"type": "integer", "minimum": 1, "maximum": 1000},
+                    ),
+                    FORMAT,
+                ],
+                csv=True,
+            ),
+            "/api/usage/size": _operation(
+                "usageSize", "Operations and bytes per size bucket.", SIZES, FILTERS + [FORMAT], csv=True
+            ),
         },
     }

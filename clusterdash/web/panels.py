@@ -11,7 +11,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine
@@ -55,7 +56,7 @@ def no_data_message(view: state.View) -> str:
 
 # -- asking the query layer, through a small cache ----------------------------------------------------------------
 
-_CACHE: "OrderedDict[tuple, Any]" = OrderedDict()
+_CACHE: OrderedDict[tuple, Any] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 CACHE_ENTRIES = 256
 
@@ -97,6 +98,7 @@ def clear_cache() -> None:
 
 # -- small lookups used by the view callback and the live check -----------------------------------------------
 
+
 def latest_epoch(engine: Engine) -> int | None:
     with engine.connect() as conn:
         return queries.latest_block_epoch(conn)
@@ -120,6 +122,7 @@ def live_status(engine: Engine, view: state.View) -> tuple[list, list]:
 
 # -- panels (results from the cache are shared: never modify them) --------------------------------------------------
 
+
 def headline(engine: Engine, view: state.View) -> list:
     # Per user and per machine, not per pair: both have rollups at every grain, and while the view has no user
     # selection the users panel asks exactly this question (the cache answers the second one).
@@ -140,11 +143,17 @@ def series(engine: Engine, view: state.View):
     result = answer(engine, queries.time_series, view, bucket="auto", group_by=GROUP_BY[view.stack], top=view.top)
     column = "bytes" if view.metric == "bytes" else "operations"
     points = [p for p in result["points"] if p[column] is not None]
-    data = pd.DataFrame({"epoch": [p["epoch"] for p in points], "series": [p["group"] for p in points],
-                         "value": [p[column] for p in points]})
+    data = pd.DataFrame(
+        {
+            "epoch": [p["epoch"] for p in points],
+            "series": [p["group"] for p in points],
+            "value": [p[column] for p in points],
+        }
+    )
     step = {"hour": 3600, "day": 86400, "week": 7 * 86400}.get(result["bucket"], 30 * 86400)
-    return figures.stacked_series(data, view.metric, view.tz, step, gaps=_gaps(result["buckets"]),
-                                  empty_message=no_data_message(view))
+    return figures.stacked_series(
+        data, view.metric, view.tz, step, gaps=_gaps(result["buckets"]), empty_message=no_data_message(view)
+    )
 
 
 def _gaps(buckets: list[dict]) -> list[tuple[int, int]]:
@@ -161,8 +170,9 @@ def _gaps(buckets: list[dict]) -> list[tuple[int, int]]:
     return runs
 
 
-def _ranking(rows: list[dict], name: str, view: state.View, limit: int, dimension: str,
-             group: str | None = None) -> pd.DataFrame:
+def _ranking(
+    rows: list[dict], name: str, view: state.View, limit: int, dimension: str, group: str | None = None
+) -> pd.DataFrame:
     """The top `limit` rows by the view's metric, plus any selected ones below the cut (they stay visible)."""
     ranked = sorted(rows, key=lambda r: -_value(r, view.metric))
     chosen = set(view.selected(dimension))
@@ -182,53 +192,83 @@ def _grouped(rows: list[dict], key: str, view: state.View) -> pd.DataFrame:
 
 def users(engine: Engine, view: state.View):
     rows = answer(engine, queries.users_table, view, without=("users",))
-    return figures.ranking_bar(_ranking(rows, "user", view, TOP_USERS, "users"), "users", view.metric,
-                               view.users, empty_message=no_data_message(view))
+    return figures.ranking_bar(
+        _ranking(rows, "user", view, TOP_USERS, "users"),
+        "users",
+        view.metric,
+        view.users,
+        empty_message=no_data_message(view),
+    )
 
 
 def roles(engine: Engine, view: state.View):
     rows = answer(engine, queries.users_table, view, without=("roles",))
-    return figures.ranking_bar(_grouped(rows, "role", view), "roles", view.metric, view.roles,
-                               empty_message=no_data_message(view))
+    return figures.ranking_bar(
+        _grouped(rows, "role", view), "roles", view.metric, view.roles, empty_message=no_data_message(view)
+    )
 
 
 def machines(engine: Engine, view: state.View):
     rows = answer(engine, queries.machines_table, view, without=("machines",))
     data = _ranking(rows, "machine", view, TOP_MACHINES, "machines", group="machine_type")
-    return figures.ranking_bar(data, "machines", view.metric, view.machines, group_column="machine_type",
-                               empty_message=no_data_message(view))
+    return figures.ranking_bar(
+        data, "machines", view.metric, view.machines, group_column="machine_type", empty_message=no_data_message(view)
+    )
 
 
 def machine_types(engine: Engine, view: state.View):
     rows = answer(engine, queries.machines_table, view, without=("machine_types",))
-    return figures.ranking_bar(_grouped(rows, "machine_type", view), "machine_types", view.metric,
-                               view.machine_types, empty_message=no_data_message(view))
+    return figures.ranking_bar(
+        _grouped(rows, "machine_type", view),
+        "machine_types",
+        view.metric,
+        view.machine_types,
+        empty_message=no_data_message(view),
+    )
 
 
 def sizes(engine: Engine, view: state.View):
     result = answer(engine, queries.size_distribution, view, without=("sizes",))
     buckets = [b for b in result["buckets"] if b["operations"]]
-    data = pd.DataFrame({"label": [b["label"] for b in buckets], "lower": [b["lower_bytes"] for b in buckets],
-                         "value": [_value(b, view.metric) for b in buckets]})
+    data = pd.DataFrame(
+        {
+            "label": [b["label"] for b in buckets],
+            "lower": [b["lower_bytes"] for b in buckets],
+            "value": [_value(b, view.metric) for b in buckets],
+        }
+    )
     return figures.size_distribution(data, view.metric, view.sizes, empty_message=no_data_message(view))
 
 
 def heatmap(engine: Engine, view: state.View):
     result = answer(engine, queries.size_series, view, without=("sizes",), bucket="auto-sizes")
     cells = result["cells"]
-    data = pd.DataFrame({"epoch": [c["epoch"] for c in cells], "label": [c["label"] for c in cells],
-                         "lower": [c["lower_bytes"] for c in cells], "value": [_value(c, view.metric) for c in cells]})
-    return figures.size_heatmap(data, view.metric, view.tz, view.sizes, empty_message=no_data_message(view),
-                                grid=[b["epoch"] for b in result["buckets"]],
-                                gaps=[b["epoch"] for b in result["buckets"] if not b["hours_with_data"]])
+    data = pd.DataFrame(
+        {
+            "epoch": [c["epoch"] for c in cells],
+            "label": [c["label"] for c in cells],
+            "lower": [c["lower_bytes"] for c in cells],
+            "value": [_value(c, view.metric) for c in cells],
+        }
+    )
+    return figures.size_heatmap(
+        data,
+        view.metric,
+        view.tz,
+        view.sizes,
+        empty_message=no_data_message(view),
+        grid=[b["epoch"] for b in result["buckets"]],
+        gaps=[b["epoch"] for b in result["buckets"] if not b["hours_with_data"]],
+    )
 
 
 def health(engine: Engine, view: state.View) -> list:
     # Data health is about the data, not the selection: only the time range applies. Never cached: the age
     # of the last block moves with the clock.
     with engine.connect() as conn:
-        facts = queries.data_health(conn, filters_for(view, queries.latest_block_epoch(conn),
-                                                      without=tuple(state.DIMENSIONS)))
+        facts = queries.data_health(
+            conn, filters_for(view, queries.latest_block_epoch(conn), without=tuple(state.DIMENSIONS))
+        )
     return cards.health(facts, view.tz)
 
 

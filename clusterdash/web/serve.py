@@ -8,8 +8,9 @@ follower thread that keeps ingesting a growing log while the dashboard is up.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from clusterdash.db.engine import init_schema, make_engine, schema_is_initialised
 
@@ -27,20 +28,29 @@ def database_is_empty(engine) -> bool:
 
 def what_to_run(db_url: str) -> str:
     db = "" if db_url == "sqlite:///data/clusterdash.db" else f"--db {db_url} "
-    return (f"{db_url} holds no data yet. Load the file server's log with\n"
-            f"  clusterdash {db}ingest /var/log/io_usage.log\n"
-            f"or follow it while serving:\n"
-            f"  clusterdash {db}serve --follow /var/log/io_usage.log\n"
-            f"or try a month of synthetic data:\n"
-            f"  clusterdash {db}serve --demo\n"
-            f"The page shows these commands too, and reloads by itself once data arrives.")
+    return (
+        f"{db_url} holds no data yet. Load the file server's log with\n"
+        f"  clusterdash {db}ingest /var/log/io_usage.log\n"
+        f"or follow it while serving:\n"
+        f"  clusterdash {db}serve --follow /var/log/io_usage.log\n"
+        f"or try a month of synthetic data:\n"
+        f"  clusterdash {db}serve --demo\n"
+        f"The page shows these commands too, and reloads by itself once data arrives."
+    )
 
 
 def build_demo(engine, echo: Callable[[str], None], out: Path = DEMO_LOG) -> None:
     from clusterdash.ingest.demo import ingest_demo
 
-    ingest_demo(engine, out, days=30, seed=0, on_written=lambda written: echo(
-        f"empty database: wrote a demo log {out} ({written.blocks:,} hours) and ingesting it..."))
+    ingest_demo(
+        engine,
+        out,
+        days=30,
+        seed=0,
+        on_written=lambda written: echo(
+            f"empty database: wrote a demo log {out} ({written.blocks:,} hours) and ingesting it..."
+        ),
+    )
 
 
 def start_follower(engine, path: str, settings: Mapping[str, Any], stop: threading.Event):
@@ -53,8 +63,9 @@ def start_follower(engine, path: str, settings: Mapping[str, Any], stop: threadi
     return start_follower_thread(engine, path, settings, stop)
 
 
-def run(settings: Mapping[str, Any], *, demo: bool, follow: str | None, debug: bool,
-        echo: Callable[[str], None]) -> None:
+def run(
+    settings: Mapping[str, Any], *, demo: bool, follow: str | None, debug: bool, echo: Callable[[str], None]
+) -> None:
     """Build the app from `settings`, prepare the data (demo, follower), serve until interrupted."""
     from clusterdash.web.app import create_app
 

@@ -9,12 +9,12 @@ plain `/` is the default dashboard and links stay short.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Iterable, Mapping
 from urllib.parse import parse_qs, quote, urlencode
 
-from clusterdash.db.filters import hour_of
+from clusterdash.db.periods import hour_of
 
 PRESETS = {"24h": 24 * 3600, "7d": 7 * 86400, "30d": 30 * 86400, "90d": 90 * 86400, "all": None}
 DEFAULT_PRESET = "7d"
@@ -70,7 +70,7 @@ class View:
     def has_selections(self) -> bool:
         return any(self.selected(d) for d in DIMENSIONS) or self.preset == CUSTOM
 
-    def click(self, dimension: str, value: str, add: bool = False) -> "View":
+    def click(self, dimension: str, value: str, add: bool = False) -> View:
         """A click on `value`: plain click selects only it (or clears it when it was the only one selected);
         shift-click (`add`) toggles it in the selection, keeping the others."""
         current = self.selected(dimension)
@@ -80,22 +80,21 @@ class View:
             chosen = () if current == (value,) else (value,)
         return replace(self, **{dimension: chosen}, profile=None)
 
-    def remove(self, dimension: str, value: str) -> "View":
+    def remove(self, dimension: str, value: str) -> View:
         if dimension == "time":
             return replace(self, preset=DEFAULT_PRESET, start=None, end=None)
         return replace(self, **{dimension: tuple(v for v in self.selected(dimension) if v != value)}, profile=None)
 
-    def clear(self) -> "View":
+    def clear(self) -> View:
         """Clear all selections; keep how the data is looked at (metric, direction, zone, stacking)."""
-        return replace(self, preset=DEFAULT_PRESET, start=None, end=None, profile=None,
-                       **{d: () for d in DIMENSIONS})
+        return replace(self, preset=DEFAULT_PRESET, start=None, end=None, profile=None, **dict.fromkeys(DIMENSIONS, ()))
 
-    def with_range(self, start: int, end: int) -> "View":
+    def with_range(self, start: int, end: int) -> View:
         # Whole minutes, so the range survives its round trip through the URL unchanged.
         low, high = int(min(start, end)), int(max(start, end))
         return replace(self, preset=CUSTOM, start=low - low % 60, end=high + (-high) % 60)
 
-    def with_preset(self, preset: str) -> "View":
+    def with_preset(self, preset: str) -> View:
         if preset not in PRESETS:
             return self
         return replace(self, preset=preset, start=None, end=None)
@@ -112,13 +111,14 @@ class View:
         span = PRESETS.get(self.preset)
         if span is None or latest is None:
             return None, None
-        # The latest block reports the hour before its epoch (db.filters.hour_of): the window is the `span`
+        # The latest block reports the hour before its epoch (db.periods.hour_of): the window is the `span`
         # seconds of whole hours that end with that hour.
         end = hour_of(latest) + 3600
         return end - span, end
 
 
 # --- URL ---------------------------------------------------------------------
+
 
 def _iso(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
@@ -147,7 +147,7 @@ def size_label(token: str, known: Iterable[str] = ()) -> str:
         if size_token(label) == token:
             return label
     units = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
-    number, unit = token.rstrip("KMGT"), token[len(token.rstrip("KMGT")):]
+    number, unit = token.rstrip("KMGT"), token[len(token.rstrip("KMGT")) :]
     if token == "neg":
         return "(..., 0)"
     if not number.isdigit() or unit not in units:

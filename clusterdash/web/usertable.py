@@ -32,10 +32,18 @@ def columns() -> list[dict]:
         {"id": "machine", "name": "machine", "type": "text"},
         {"id": "machine_type", "name": "machine type", "type": "text"},
         {"id": "operations", "name": "operations", "type": "numeric", "format": whole},
-        {"id": "gib", "name": "est. GiB (midpoint)", "type": "numeric",
-         "format": Format(group=Group.yes, precision=2, scheme=Scheme.fixed)},
-        {"id": "small_share", "name": "small IO %", "type": "numeric",
-         "format": Format(precision=1, scheme=Scheme.fixed)},
+        {
+            "id": "gib",
+            "name": "est. GiB (midpoint)",
+            "type": "numeric",
+            "format": Format(group=Group.yes, precision=2, scheme=Scheme.fixed),
+        },
+        {
+            "id": "small_share",
+            "name": "small IO %",
+            "type": "numeric",
+            "format": Format(precision=1, scheme=Scheme.fixed),
+        },
     ]
 
 
@@ -48,13 +56,26 @@ def table(engine: Engine, view: state.View) -> tuple[list, list, list, str]:
     rows = _rows(engine, view)
     users, machines = set(view.users), set(view.machines)
     # The selected users' and machines' rows first (highlighted), then the rest by the view's metric.
-    rows = sorted(rows, key=lambda r: (not (r["user"] in users or r["machine"] in machines),
-                                       -((r["bytes"] or 0) if view.metric == "bytes" else r["operations"])))
-    data = [{"id": f"{r['user']}\t{r['machine']}", "user": r["user"], "role": r["role"] or "",
-             "machine": r["machine"], "machine_type": r["machine_type"], "operations": r["operations"],
-             "gib": round((r["bytes"] or 0) / GIB, 2),
-             "small_share": round(100.0 * r["small_operations"] / r["operations"], 1) if r["operations"] else None}
-            for r in rows[:SHOWN_ROWS]]
+    rows = sorted(
+        rows,
+        key=lambda r: (
+            not (r["user"] in users or r["machine"] in machines),
+            -((r["bytes"] or 0) if view.metric == "bytes" else r["operations"]),
+        ),
+    )
+    data = [
+        {
+            "id": f"{r['user']}\t{r['machine']}",
+            "user": r["user"],
+            "role": r["role"] or "",
+            "machine": r["machine"],
+            "machine_type": r["machine_type"],
+            "operations": r["operations"],
+            "gib": round((r["bytes"] or 0) / GIB, 2),
+            "small_share": round(100.0 * r["small_operations"] / r["operations"], 1) if r["operations"] else None,
+        }
+        for r in rows[:SHOWN_ROWS]
+    ]
     styles = [{"if": {"column_id": ["user", "machine"]}, "cursor": "pointer", "color": "#0b5ed7"}]
     for dimension, column in (("users", "user"), ("machines", "machine")):
         for value in view.selected(dimension):
@@ -64,8 +85,10 @@ def table(engine: Engine, view: state.View) -> tuple[list, list, list, str]:
     elif len(rows) > SHOWN_ROWS:
         note = f"{len(rows):,} user × machine pairs; the {SHOWN_ROWS} largest shown (the CSV has all)."
     else:
-        note = (f"{len(rows):,} user × machine pairs, {fmt.count(sum(r['operations'] for r in rows))} operations. "
-                "Click a user or machine to select it.")
+        note = (
+            f"{len(rows):,} user × machine pairs, {fmt.count(sum(r['operations'] for r in rows))} operations. "
+            "Click a user or machine to select it."
+        )
     return columns(), data, styles, note
 
 
@@ -77,8 +100,19 @@ def csv_download(engine: Engine, view: state.View) -> dict:
     """Every row, with both byte bounds next to the estimate, for dcc.Download."""
     rows = _rows(engine, view)
     out = io.StringIO()
-    fields = ["user", "role", "affiliation", "machine", "machine_type", "sessions", "operations",
-              "small_operations", "bytes_low", "bytes", "bytes_high"]
+    fields = [
+        "user",
+        "role",
+        "affiliation",
+        "machine",
+        "machine_type",
+        "sessions",
+        "operations",
+        "small_operations",
+        "bytes_low",
+        "bytes",
+        "bytes_high",
+    ]
     writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
