@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import BigInteger, Connection, Engine, Float, String, and_, case, cast, func, select
 
+from clusterdash.db import sizes
 from clusterdash.db.filters import Filters
 from clusterdash.db.periods import (
     HOUR,
@@ -58,7 +59,7 @@ from clusterdash.db.periods import (
     period_starts,
     utc_offsets,
 )
-from clusterdash.db.rollups import GRAINS, bucket_mask, bucket_weights, rollup_zone
+from clusterdash.db.rollups import GRAINS, bucket_mask, rollup_zone
 from clusterdash.db.schema import (
     io_operations,
     io_size_ranges,
@@ -171,7 +172,7 @@ class Scope:
     machine_ids: list[int] | None
     size_ids: list[int] | None
     zone: str | None  # of the rollups; None: no complete rollups, read the raw tables
-    weights: dict
+    weights: dict[int, sizes.Weights]
     # The machine types machine_ids stand for, when they were chosen by type only (the per-user rollups are kept
     # per machine type); None when machine_ids is None or names machines.
     types: tuple[str, ...] | None = None
@@ -215,7 +216,15 @@ def resolve(conn: Connection, filters: Filters) -> Scope:
         )
     types = filters.machine_types if filters.machine_types and not filters.machines else None
     return Scope(
-        filters, lo, max(lo, hi), user_ids, machine_ids, size_ids, rollup_zone(conn), bucket_weights(conn), types=types
+        filters,
+        lo,
+        max(lo, hi),
+        user_ids,
+        machine_ids,
+        size_ids,
+        rollup_zone(conn),
+        sizes.stored_weights(conn),
+        types=types,
     )
 
 
@@ -844,17 +853,17 @@ def _sizes_as_usage(scope: Scope, rows: Iterable[tuple], key_len: int) -> dict[t
     totals: dict[tuple, list] = {}
     for r in rows:
         key, bid, nrows, ops = r[:key_len], r[key_len], r[key_len + 1] or 0, r[key_len + 2] or 0
-        low, mid, high, small, unbounded = scope.weights[bid]
+        w = scope.weights[bid]
         acc = totals.get(key)
         if acc is None:
             acc = totals[key] = [0, 0, 0, 0, 0.0, 0.0, 0.0, 0]
         acc[1] += nrows
         acc[2] += ops
-        acc[3] += ops if small else 0
-        acc[4] += ops * low
-        acc[5] += ops * mid
-        acc[6] += ops * high
-        acc[7] += nrows if unbounded else 0
+        acc[3] += ops if w.small else 0
+        acc[4] += ops * w.low
+        acc[5] += ops * w.mid
+        acc[6] += ops * (w.high or 0.0)
+        acc[7] += nrows if w.open else 0
     return totals
 
 
@@ -1151,18 +1160,18 @@ def _size_distribution(conn: Connection, scope: Scope) -> dict[str, Any]:
         if scope.size_ids is not None and bucket["id"] not in scope.size_ids:
             continue
         nrows, ops = per_bucket.get(bucket["id"], (0, 0))
-        low, mid, high, small, unbounded = scope.weights[bucket["id"]]
+        w = scope.weights[bucket["id"]]
         out.append(
             {
                 "label": bucket["label"],
                 "lower_bytes": bucket["lower_bytes"],
                 "upper_bytes": bucket["upper_bytes"],
-                "small": small,
+                "small": w.small,
                 "rows": int(nrows),
                 "operations": int(ops),
-                "bytes_low": ops * low,
-                "bytes": ops * mid,
-                "bytes_high": None if unbounded else ops * high,
+                "bytes_low": ops * w.low,
+                "bytes": ops * w.mid,
+                "bytes_high": None if w.high is None else ops * w.high,
             }
         )
     total = sum(b["operations"] for b in out)
@@ -1288,7 +1297,7 @@ def _time_series(conn: Connection, scope: Scope, bucket: str | None, group_by: s
                 if keep
                 else []
             )
-            add([(r[0], r[1], r[4] or 0, (r[4] or 0) * scope.weights[r[2]][1]) for r in kept], label)
+            add([(r[0], r[1], r[4] or 0, (r[4] or 0) * scope.weights[r[2]].mid) for r in kept], label)
             if rest and len(rest) > _SEEK_IDS:
                 # Many others: everything minus the top ones, per bucket and size (integers, so exact).
                 cells: dict[tuple[int, int], int] = {}
@@ -1300,7 +1309,7 @@ def _time_series(conn: Connection, scope: Scope, bucket: str | None, group_by: s
                 for when, _group, bid, _n, ops in kept:
                     cells[(_bucket_of(bounds, when), bid)] -= ops or 0
                 add(
-                    [(bounds[i], ops, ops * scope.weights[bid][1]) for (i, bid), ops in cells.items() if i < n],
+                    [(bounds[i], ops, ops * scope.weights[bid].mid) for (i, bid), ops in cells.items() if i < n],
                     lambda _: "other",
                 )
             elif rest:
@@ -1387,7 +1396,7 @@ def _series_rows(
     rows = []
     for r in _sizes(conn, scope, by, with_time=True, grains=grains, bounds=bounds, per_day=per_day):
         bid, ops = r[1 + len(by)], r[3 + len(by)] or 0
-        rows.append((r[0], *r[1 : 1 + len(by)], ops, ops * scope.weights[bid][1]))
+        rows.append((r[0], *r[1 : 1 + len(by)], ops, ops * scope.weights[bid].mid))
     return rows
 
 
@@ -1603,7 +1612,7 @@ def size_series(conn: Connection, filters: Filters, bucket: str | None = None) -
                 "label": sizes[bid]["label"],
                 "lower_bytes": sizes[bid]["lower_bytes"],
                 "operations": ops,
-                "bytes": ops * scope.weights[bid][1],
+                "bytes": ops * scope.weights[bid].mid,
             }
             for (i, bid), ops in sorted(cells.items())
         ],

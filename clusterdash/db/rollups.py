@@ -54,7 +54,6 @@ from clusterdash.db.periods import PERIODS, hour_of, period_start, zone
 from clusterdash.db.schema import (
     ROLLUP_TABLES,
     io_operations,
-    io_size_ranges,
     machines,
     metadata,
     rollup_machine_sizes,
@@ -194,20 +193,6 @@ def ensure_rollups(engine: Engine, zone_name: str | None = None) -> str:
 # -- size buckets --------------------------------------------------------------------------------------------------
 
 
-def bucket_weights(conn: Connection) -> dict[int, tuple[float, float, float, bool, bool]]:
-    """Per size bucket id: bytes per operation (low, midpoint, high), small IO?, open (no upper bound)?
-
-    The rules of db/sizes.py, as for the session totals the ingest stores (an open bucket's high is 0 here).
-    """
-    weights = {}
-    for bid, lower, upper in conn.execute(
-        select(io_size_ranges.c.id, io_size_ranges.c.lower_bytes, io_size_ranges.c.upper_bytes)
-    ):
-        w = sizes.weights(lower, upper)
-        weights[bid] = (w.low, w.mid, w.high or 0.0, w.small, w.open)
-    return weights
-
-
 def bucket_mask(size_ids: Iterable[int]) -> int | None:
     """The RollupUsage.buckets bits of these bucket ids; None when one has no bit (then read raw rows)."""
     mask = 0
@@ -221,16 +206,16 @@ def bucket_mask(size_ids: Iterable[int]) -> int | None:
 class _Buckets:
     """Bucket ids as dense column indexes, with per-bucket weight vectors for matrix products."""
 
-    def __init__(self, weights: dict[int, tuple]) -> None:
+    def __init__(self, weights: dict[int, sizes.Weights]) -> None:
         self.ids = np.array(sorted(weights), dtype=np.int64)
         self.index = np.full(int(self.ids.max(initial=0)) + 1, -1, dtype=np.int64)
         self.index[self.ids] = np.arange(len(self.ids))
         columns = [weights[int(b)] for b in self.ids]
-        self.low = np.array([c[0] for c in columns], dtype=np.float64)
-        self.mid = np.array([c[1] for c in columns], dtype=np.float64)
-        self.high = np.array([c[2] for c in columns], dtype=np.float64)
-        self.small = np.array([c[3] for c in columns], dtype=np.float64)
-        self.unbounded = np.array([c[4] for c in columns], dtype=np.int64)
+        self.low = np.array([c.low for c in columns], dtype=np.float64)
+        self.mid = np.array([c.mid for c in columns], dtype=np.float64)
+        self.high = np.array([c.high or 0.0 for c in columns], dtype=np.float64)  # bytes_high skips open buckets
+        self.small = np.array([c.small for c in columns], dtype=np.float64)
+        self.unbounded = np.array([c.open for c in columns], dtype=np.int64)
         self.bits = np.array([1 << int(b) if 1 <= b <= MAX_BUCKET_BIT else 0 for b in self.ids], dtype=np.int64)
 
 
@@ -617,7 +602,7 @@ def _add_cells(conn: Connection, cells: _DayCells, zone_name: str) -> None:
     new_types = [{"machine_id": mid, "machine_type": name} for mid, name in types.items() if mid not in filed]
     if new_types:
         conn.execute(rollup_machine_types.insert(), new_types)
-    _write(conn, _summarise_cells(cells, zone_name, _Buckets(bucket_weights(conn)), types))
+    _write(conn, _summarise_cells(cells, zone_name, _Buckets(sizes.stored_weights(conn)), types))
 
 
 class PendingRollups:
@@ -729,7 +714,7 @@ def rebuild_rollups(conn: Connection, zone_name: str | None = None, chunk: int =
     zone_name = zone_name or (_stored_state(conn) or (default_zone(), 0))[0]
     zone(zone_name)
     _reset_tables(conn)
-    buckets = _Buckets(bucket_weights(conn))
+    buckets = _Buckets(sizes.stored_weights(conn))
     types = _machine_types(conn)
     if types:
         conn.execute(

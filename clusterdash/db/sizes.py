@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from sqlalchemy import Connection, select
+
+from clusterdash.db.schema import io_size_ranges
+
 SMALL_IO_LIMIT = 4096  # bytes
 
 
@@ -34,3 +38,9 @@ def weights(lower: float | None, upper: float | None) -> Weights:
     if upper is None:
         return Weights(float(lower), float(lower), None, small)
     return Weights(float(lower), (lower + upper) / 2, float(upper), small)
+
+
+def stored_weights(conn: Connection) -> dict[int, Weights]:
+    """The weights of every stored size bucket, by IOSizeRanges id."""
+    rows = conn.execute(select(io_size_ranges.c.id, io_size_ranges.c.lower_bytes, io_size_ranges.c.upper_bytes))
+    return {bid: weights(lower, upper) for bid, lower, upper in rows}
