@@ -12,9 +12,10 @@ from datetime import date, datetime
 from typing import Any
 
 from clusterdash.db.periods import ceil_hour, floor_hour, zone
+from clusterdash.db.schema import DIRECTIONS as STORED_DIRECTIONS
 from clusterdash.errors import BadParameter
 
-DIRECTIONS = ("rd", "wr", "both")
+DIRECTIONS = (*STORED_DIRECTIONS, "both")  # what a question may ask for
 MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z: beyond it dates cannot be shown
 MAX_VALUES = 1000  # per repeatable parameter: a longer IN list is a mistake or an attack
 MAX_TEXT = 255  # as wide as the Users/Machines name columns

@@ -52,6 +52,7 @@ from clusterdash.db import sizes
 from clusterdash.db.bulk import execute_values
 from clusterdash.db.periods import PERIODS, hour_of, period_start, zone
 from clusterdash.db.schema import (
+    DIRECTIONS,
     ROLLUP_TABLES,
     io_operations,
     machines,
@@ -93,7 +94,6 @@ USAGE_MEASURES = (
     "bytes_high",
     "unbounded_rows",
 )
-DIRECTIONS = ("rd", "wr")
 
 
 # -- the state --------------------------------------------------------------------------------------------------

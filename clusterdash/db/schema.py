@@ -37,6 +37,9 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+# A histogram counts the reads ('rd') or the writes ('wr') served to one client.
+DIRECTIONS = ("rd", "wr")
+
 # One row per hourly block. The epoch in the `Log:` line is the block's identity.
 log_entries = Table(
     "LogEntries",
@@ -109,7 +112,7 @@ user_sessions = Table(
     Column("bytes_mid", Float, nullable=False),
     Column("bytes_high", Float),  # NULL when a row sits in an open bucket: no upper bound exists
     UniqueConstraint("log_entry_id", "direction", "machine_id", "user_id", name="uq_session_key"),
-    CheckConstraint("direction IN ('rd', 'wr')", name="ck_session_direction"),
+    CheckConstraint(f"direction IN {DIRECTIONS!r}", name="ck_session_direction"),
 )
 Index("ix_sessions_epoch", user_sessions.c.epoch)
 Index("ix_sessions_user_epoch", user_sessions.c.user_id, user_sessions.c.epoch)

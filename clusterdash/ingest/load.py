@@ -29,8 +29,9 @@ from sqlalchemy import Connection, Index, bindparam, func, insert, select, updat
 
 from clusterdash.db import sizes
 from clusterdash.db.bulk import drop_secondary_indexes, insert_rows
-from clusterdash.db.rollups import DIRECTIONS, PendingRollups, add_to_rollups
+from clusterdash.db.rollups import PendingRollups, add_to_rollups
 from clusterdash.db.schema import (
+    DIRECTIONS,
     io_operations,
     io_size_ranges,
     log_entries,
