@@ -243,7 +243,7 @@ def stats(obj, as_json):
       clusterdash stats --json
     """
     from clusterdash.db.engine import schema_is_initialised
-    from clusterdash.db.queries import database_stats
+    from clusterdash.db.query import database_stats
 
     engine = obj.engine()
     if not schema_is_initialised(engine):

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from clusterdash.db.engine import init_schema, make_engine  # noqa: E402
-from clusterdash.db.queries import latest_block_epoch  # noqa: E402
+from clusterdash.db.query import latest_block_epoch  # noqa: E402
 from clusterdash.db.rollups import ensure_rollups  # noqa: E402
 from clusterdash.web.api import api_blueprint  # noqa: E402
 

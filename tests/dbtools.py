@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import Engine, delete, insert, select
 
 from clusterdash.db.engine import write_transaction
 from clusterdash.db.schema import rollup_state
@@ -18,6 +21,29 @@ def write_as_before_rollups(engine, blocks, source: str) -> None:
         with write_transaction(engine) as conn:
             load.write_blocks(conn, blocks, source)
             conn.execute(delete(rollup_state))
+
+
+@contextlib.contextmanager
+def raw_rows_only(engine: Engine) -> Iterator[None]:
+    """The rollups recorded as incomplete (as while they are rebuilt) for the duration, then as they were: every
+    question reads the raw rows meanwhile, the reference the rollups' answers must equal."""
+    with write_transaction(engine) as conn:
+        state = [row._asdict() for row in conn.execute(select(rollup_state))]
+        conn.execute(delete(rollup_state))
+    try:
+        yield
+    finally:
+        with write_transaction(engine) as conn:
+            conn.execute(insert(rollup_state), state)
+
+
+def from_rollups_and_raw_rows(engine: Engine, questions: list) -> tuple[list, list]:
+    """The answers of question(conn) for each question, from the rollups, then from the raw rows only."""
+    with engine.connect() as conn:
+        fast = [question(conn) for question in questions]
+    with raw_rows_only(engine), engine.connect() as conn:
+        slow = [question(conn) for question in questions]
+    return fast, slow
 
 
 def rounded(value):

@@ -80,9 +80,9 @@ def test_the_csv_has_every_pair_with_both_byte_bounds(engine):
 
 
 def test_the_query_cache_answers_a_repeat_but_not_another_view(engine):
-    from clusterdash.db import queries
+    from clusterdash.db import query
 
     panels.clear_cache()
-    first = panels.answer(engine, queries.users_table, DEFAULTS)
-    assert panels.answer(engine, queries.users_table, DEFAULTS) is first
-    assert panels.answer(engine, queries.users_table, DEFAULTS.with_preset("24h")) is not first
+    first = panels.answer(engine, query.users_table, DEFAULTS)
+    assert panels.answer(engine, query.users_table, DEFAULTS) is first
+    assert panels.answer(engine, query.users_table, DEFAULTS.with_preset("24h")) is not first

@@ -18,7 +18,7 @@ DEMO_LOG = Path("data/demo/io_usage.log")
 
 
 def database_is_empty(engine) -> bool:
-    from clusterdash.db.queries import latest_block_epoch
+    from clusterdash.db.query import latest_block_epoch
 
     if not schema_is_initialised(engine):
         return True
