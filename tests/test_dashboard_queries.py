@@ -14,6 +14,7 @@ from clusterdash.db.query.buckets import bucket_bounds, bucket_of
 from clusterdash.db.query.by_size import size_rows
 from clusterdash.db.query.scope import Reader, resolve
 from clusterdash.db.query.sources import session_estimate
+from clusterdash.errors import BadParameter
 
 
 @pytest.fixture
@@ -119,3 +120,25 @@ def test_a_scope_derived_from_another_reads_its_own_sums(dst_engine):
             for by in ((), ("direction",), ("machine",)):
                 assert size_rows(shared, s, by) == size_rows(Reader(conn), s, by), (s, by)
         assert session_estimate(shared, derived[0], lo, hi) != session_estimate(shared, derived[1], lo, hi)
+
+
+@pytest.mark.parametrize(
+    "ask, parameter",
+    [
+        (lambda conn: query.time_series(conn, Filters(), bucket="fortnight"), "bucket"),
+        (lambda conn: query.time_series(conn, Filters(), group_by="planet"), "group_by"),
+        (lambda conn: query.time_series(conn, Filters(), top=0), "top"),
+        (lambda conn: query.time_series(conn, Filters(start=0), bucket="hour"), "bucket"),
+        (lambda conn: query.size_series(conn, Filters(start=0), bucket="hour"), "bucket"),
+        (lambda conn: query.size_series(conn, Filters(), bucket="fortnight"), "bucket"),
+        (lambda conn: query.users_table(conn, Filters(), sort="shoe"), "sort"),
+        (lambda conn: query.machines_table(conn, Filters(), order="up"), "order"),
+        (lambda conn: query.users_table(conn, Filters(), limit=-1), "limit"),
+    ],
+)
+def test_a_bad_parameter_is_named(dst_engine, ask, parameter):
+    """A value the query layer cannot use raises BadParameter naming it (a 400 from the API), never a bare
+    ValueError (a bug); hour buckets over more than 100,000 hours are refused before anything is read."""
+    with dst_engine.connect() as conn, pytest.raises(BadParameter) as raised:
+        ask(conn)
+    assert raised.value.name == parameter

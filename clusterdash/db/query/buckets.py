@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
+import numpy as np
+
 from clusterdash.db.periods import HOUR, ceil_hour, period_starts
 from clusterdash.db.query.scope import Scope
 from clusterdash.errors import BadParameter
@@ -56,3 +58,9 @@ def series_grains(bucket: str, scope: Scope) -> tuple[str, ...]:
 def bucket_of(bounds: list[int], when: int) -> int:
     """The series bucket of a row's time (a period start, an hour, or a raw day cut by the range's start: 0)."""
     return max(0, bisect_right(bounds, ceil_hour(when)) - 1)
+
+
+def buckets_of(bounds: list[int], when: np.ndarray) -> np.ndarray:
+    """bucket_of for an array of times."""
+    hours = -(-when // HOUR) * HOUR
+    return np.maximum(0, np.searchsorted(np.asarray(bounds, dtype=np.int64), hours, side="right") - 1)

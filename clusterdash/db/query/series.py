@@ -1,36 +1,35 @@
 """Operations and bytes over time (time_series): per bucket of the display zone, per group, the top groups by
-operations and the rest as "other"."""
+operations and the rest summed as "other".
+
+Users and machines are many: they are ranked on their totals over the range (from the coarsest rollups), only
+the top ones are read per bucket, and "other" is the whole scope per bucket (from the smallest table that has
+it) minus the top ones: it never reads the rest group by group. Roles and machine types are few: every group
+is read per bucket and ranked on its sum.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import numpy as np
 from sqlalchemy import Connection, select
 
 from clusterdash.db.filters import Filters
 from clusterdash.db.periods import HOUR
-from clusterdash.db.query.buckets import bucket_bounds, bucket_of, check_bucket, choose_bucket, series_grains
+from clusterdash.db.query.buckets import bucket_bounds, buckets_of, check_bucket, choose_bucket, series_grains
 from clusterdash.db.query.by_size import size_rows
 from clusterdash.db.query.coverage import blocks, iso_many
 from clusterdash.db.query.measures import BYTES_ESTIMATE, operations_by
-from clusterdash.db.query.scope import SEEK_IDS, Reader, Scope, resolve
-from clusterdash.db.query.sources import size_table
+from clusterdash.db.query.scope import Reader, Scope, resolve
+from clusterdash.db.query.sources import grains_of, size_table, usage_table
 from clusterdash.db.query.usage import usage, usage_queries
 from clusterdash.db.schema import machines, users
 from clusterdash.errors import BadParameter
 
 GROUP_BYS = ("none", "user", "machine", "machine_type", "role")
 MAX_TOP = 1000
-
-
-class SeriesRow(NamedTuple):
-    """Operations and bytes (midpoint estimate) at a time (a period start, an hour or a local midnight)."""
-
-    when: int
-    group: Any  # the group's value (an id, a role, a machine type); None when not grouped
-    operations: int
-    bytes: float
+_SERIES = ("operations", "bytes_mid")
 
 
 def time_series(
@@ -51,98 +50,11 @@ def series(reader: Reader, scope: Scope, bucket: str | None, group_by: str, top:
     bucket = bucket or choose_bucket(scope.first_hour, scope.end_hour)
     bounds = bucket_bounds(bucket, scope)
     read = _Reading(reader, bounds, series_grains(bucket, scope), bucket != "hour")
+    if group_by in ("user", "machine") and not (scope.size_ids is not None and size_table(scope, (group_by,)) is None):
+        drawn = _top_and_other(reader, read, scope, group_by, top)
+    else:  # (also users or machines when only raw rows have the filtered sizes per user x machine: one read)
+        drawn = _every_group(reader, read, scope, group_by, top)
     n = len(bounds) - 1
-    values: dict[str, list] = {}
-
-    def add(rows: Iterable[SeriesRow], name: Callable[[Any], str]) -> None:
-        """Rows into values[name(group)] per bucket."""
-        index_of: dict[int, int] = {}
-        for row in rows:
-            i = index_of.get(row.when)
-            if i is None:
-                i = index_of[row.when] = bucket_of(bounds, row.when)
-            if i >= n:
-                continue
-            key = name(row.group)
-            found = values.get(key)
-            if found is None:
-                found = values[key] = [[0, 0.0] for _ in range(n)]
-            found[i][0] += row.operations or 0
-            found[i][1] += row.bytes or 0.0
-
-    raw_groups = scope.size_ids is not None and size_table(scope, (group_by,)) is None
-    if group_by in ("user", "machine") and not raw_groups:
-        # Rank the users (machines) on their totals, then read per bucket only the top ones, and the rest as one.
-        # (When only raw rows have these sizes per user or machine, one read of all groups is cheaper: below.)
-        dimension = (group_by,)
-        totals = _group_operations(reader, scope, dimension)
-        label = _group_labels(reader.conn, group_by, set(totals))
-        ranked = sorted(totals, key=lambda key: (-totals[key], label(key)))
-        keep, rest = ranked[:top], ranked[top:]
-        ids = "user_ids" if group_by == "user" else "machine_ids"
-        if group_by == "machine":
-            scope = scope.narrowed(types=None)  # machine lists below are named machines
-        if scope.size_ids is None:
-            if keep:
-                add(read.rows(scope.narrowed(**{ids: keep}), dimension), label)
-            if rest:
-                add(read.rows(scope.narrowed(**{ids: rest}), ()), lambda _: "other")
-        else:
-            kept = read.sizes(scope.narrowed(**{ids: keep}), dimension) if keep else []
-            add(
-                [
-                    SeriesRow(r.key[0], r.key[1], r.operations, r.operations * scope.weights[r.size_id].mid)
-                    for r in kept
-                ],
-                label,
-            )
-            if rest and len(rest) > SEEK_IDS:
-                # Many others: everything minus the top ones, per bucket and size (integers, so exact).
-                cells: dict[tuple[int, int], int] = {}
-                for r in read.sizes(scope, ()):
-                    cell = (bucket_of(bounds, r.key[0]), r.size_id)
-                    cells[cell] = cells.get(cell, 0) + r.operations
-                for r in kept:
-                    cells[(bucket_of(bounds, r.key[0]), r.size_id)] -= r.operations
-                add(
-                    [
-                        SeriesRow(bounds[i], None, ops, ops * scope.weights[bid].mid)
-                        for (i, bid), ops in cells.items()
-                        if i < n
-                    ],
-                    lambda _: "other",
-                )
-            elif rest:
-                add(read.rows(scope.narrowed(**{ids: rest}), ()), lambda _: "other")
-        names = [label(key) for key in keep] + (["other"] if rest else [])
-        for name in names:
-            values.setdefault(name, [[0, 0.0] for _ in range(n)])
-        groups = names
-    else:
-        by = () if group_by == "none" else (group_by,)
-        label_of: Callable[[Any], str] = (
-            (lambda _: "all")
-            if not by
-            else (lambda value: value or "(none)")
-            if group_by == "role"
-            else _group_labels(reader.conn, group_by, None)
-            if group_by in ("user", "machine")
-            else str
-        )
-        add(read.rows(scope, by), label_of)
-        ranked = sorted(values, key=lambda g: (-sum(v[0] for v in values[g]), g))
-        groups, rest = ranked[:top], ranked[top:]
-        if rest:
-            other = [[0, 0.0] for _ in range(n)]
-            for g in rest:
-                for i, v in enumerate(values[g]):
-                    other[i][0] += v[0]
-                    other[i][1] += v[1]
-            values = {**{g: values[g] for g in groups}, "other": other}
-            groups = groups + ["other"]
-        if not by and "all" not in values and n:
-            values["all"] = [[0, 0.0] for _ in range(n)]
-            groups = ["all"]
     coverage = blocks(reader.conn).coverage(bounds)
     times = iso_many(bounds[:n])
     buckets = [
@@ -154,17 +66,19 @@ def series(reader: Reader, scope: Scope, bucket: str | None, group_by: str, top:
         }
         for i in range(n)
     ]
-    points = [
-        {
-            "time": buckets[i]["time"],
-            "epoch": bounds[i],
-            "group": g,
-            "operations": int(values[g][i][0]) if coverage[i] else None,
-            "bytes": values[g][i][1] if coverage[i] else None,
-        }
-        for g in groups
-        for i in range(n)
-    ]
+    points = []
+    for g in drawn.groups:
+        operations, nbytes = drawn.operations[g].tolist(), drawn.bytes[g].tolist()
+        points += [
+            {
+                "time": times[i],
+                "epoch": bounds[i],
+                "group": g,
+                "operations": operations[i] if coverage[i] else None,
+                "bytes": nbytes[i] if coverage[i] else None,
+            }
+            for i in range(n)
+        ]
     return {
         "range": scope.range_fields(),
         "tz": scope.filters.tz,
@@ -172,10 +86,20 @@ def series(reader: Reader, scope: Scope, bucket: str | None, group_by: str, top:
         "group_by": group_by,
         "top": top,
         "bytes_estimate": BYTES_ESTIMATE,
-        "groups": groups,
+        "groups": drawn.groups,
         "buckets": buckets,
         "points": points,
     }
+
+
+class _Columns(NamedTuple):
+    """Rows of a series as columns: when (a period start, an hour or a local midnight), the group's value (an id,
+    a role, a machine type; None when not grouped), operations, bytes (midpoint estimate)."""
+
+    when: np.ndarray
+    group: list
+    operations: np.ndarray
+    bytes: np.ndarray
 
 
 class _Reading(NamedTuple):
@@ -187,32 +111,144 @@ class _Reading(NamedTuple):
     grains: tuple[str, ...]
     per_day: bool
 
-    def rows(self, scope: Scope, by: tuple[str, ...]) -> list[SeriesRow]:
-        """Series rows of the scope grouped by `by` (one group value at most): from the usage rollups, or from
-        the size rollups with a size filter."""
+    def columns(self, scope: Scope, by: tuple[str, ...]) -> _Columns:
+        """The scope's rows grouped by `by` (one grouping at most): from the usage rollups and sessions, or from
+        the size rows with a size filter."""
+        when: list[int] = []
+        group: list = []
+        operations: list[int] = []
+        nbytes: list[float] = []
         if scope.size_ids is not None:
-            return [
-                SeriesRow(r.key[0], r.key[1] if by else None, r.operations, r.operations * scope.weights[r.size_id].mid)
-                for r in self.sizes(scope, by)
-            ]
-        out = []
-        for query, when, _ in usage_queries(
-            scope,
-            self.reader,
-            by,
-            self.grains,
-            True,
-            ("operations", "bytes_mid"),
-            bounds=self.bounds,
-            per_day=self.per_day,
-        ):
-            assert when is not None
-            for time, *group, operations, nbytes in self.reader.conn.execute(query):
-                out.append(SeriesRow(when(time), group[0] if group else None, operations, nbytes))
-        return out
+            mid = {bid: w.mid for bid, w in scope.weights.items()}
+            for r in size_rows(self.reader, scope, by, True, self.grains, self.bounds, per_day=self.per_day):
+                when.append(r.key[0])
+                group.append(r.key[1] if by else None)
+                operations.append(r.operations)
+                nbytes.append(r.operations * mid[r.size_id])
+        else:
+            asked = usage_queries(
+                scope, self.reader, by, self.grains, True, _SERIES, bounds=self.bounds, per_day=self.per_day
+            )
+            for query, convert, _ in asked:
+                assert convert is not None
+                times: dict[int, int] = {}
+                for at, *value, ops, mid_bytes in self.reader.conn.execute(query):
+                    found = times.get(at)
+                    when.append(found if found is not None else times.setdefault(at, convert(at)))
+                    group.append(value[0] if value else None)
+                    operations.append(ops or 0)
+                    nbytes.append(mid_bytes or 0.0)
+        return _Columns(
+            np.array(when, dtype=np.int64),
+            group,
+            np.array(operations, dtype=np.int64),
+            np.array(nbytes, dtype=np.float64),
+        )
 
-    def sizes(self, scope: Scope, by: tuple[str, ...]):
-        return size_rows(self.reader, scope, by, True, self.grains, self.bounds, per_day=self.per_day)
+
+class _Drawn:
+    """Operations and bytes per bucket of each named group, and the groups to show, in order."""
+
+    def __init__(self, bounds: list[int]) -> None:
+        self.bounds = bounds
+        self.operations: dict[str, np.ndarray] = {}
+        self.bytes: dict[str, np.ndarray] = {}
+        self.groups: list[str] = []
+
+    def add(self, columns: _Columns, name: Callable[[Any], str]) -> None:
+        """Rows into the groups name(value) per bucket (bytes summed in the order of the rows, as a loop would)."""
+        n = len(self.bounds) - 1
+        index = buckets_of(self.bounds, columns.when)
+        inside = np.flatnonzero(index < n)
+        if not len(inside):
+            return
+        names: dict[str, int] = {}
+        codes = np.array([names.setdefault(name(columns.group[k]), len(names)) for k in inside.tolist()])
+        operations = np.zeros((len(names), n), dtype=np.int64)
+        np.add.at(operations, (codes, index[inside]), columns.operations[inside])
+        nbytes = np.bincount(codes * n + index[inside], columns.bytes[inside], len(names) * n).reshape(len(names), n)
+        for label, code in names.items():
+            self._add(label, operations[code], nbytes[code])
+
+    def _add(self, label: str, operations: np.ndarray, nbytes: np.ndarray) -> None:
+        if label in self.operations:
+            self.operations[label] = self.operations[label] + operations
+            self.bytes[label] = self.bytes[label] + nbytes
+        else:
+            self.operations[label], self.bytes[label] = operations, nbytes
+
+    def ensure(self, label: str) -> None:
+        """A group with no rows in the range still has its (zero) points."""
+        if label not in self.operations:
+            n = len(self.bounds) - 1
+            self._add(label, np.zeros(n, dtype=np.int64), np.zeros(n))
+
+
+def _top_and_other(reader: Reader, read: _Reading, scope: Scope, group_by: str, top: int) -> _Drawn:
+    """Users or machines: the top ones ranked on their totals, read per bucket; "other" the scope less them."""
+    drawn = _Drawn(read.bounds)
+    dimension = (group_by,)
+    totals = _group_operations(reader, scope, dimension)
+    label = _group_labels(reader.conn, group_by, set(totals))
+    ranked = sorted(totals, key=lambda key: (-totals[key], label(key)))
+    keep, rest = ranked[:top], ranked[top:]
+    named = scope.narrowed(types=None) if group_by == "machine" else scope  # machine lists are named machines
+    ids = "user_ids" if group_by == "user" else "machine_ids"
+    if keep:
+        drawn.add(read.columns(named.narrowed(**{ids: keep}), dimension), label)
+    drawn.groups = [label(key) for key in keep]
+    for name in drawn.groups:
+        drawn.ensure(name)
+    if rest and _whole_from_rollups(scope, read.grains):
+        whole = _Drawn(read.bounds)
+        whole.add(read.columns(scope, ()), lambda _: "other")
+        whole.ensure("other")
+        operations, nbytes = whole.operations["other"], whole.bytes["other"]
+        for name in drawn.groups:
+            operations, nbytes = operations - drawn.operations[name], nbytes - drawn.bytes[name]
+        # Bytes are whole multiples of half a byte, exact as floats up to 2**52: the difference is exact.
+        drawn._add("other", operations, np.where(operations == 0, 0.0, nbytes))
+    elif rest:  # the whole would be read from raw rows too: the rest alone is less to read
+        drawn.add(read.columns(named.narrowed(**{ids: rest}), ()), lambda _: "other")
+        drawn.ensure("other")
+    if rest:
+        drawn.groups.append("other")
+    return drawn
+
+
+def _whole_from_rollups(scope: Scope, grains: tuple[str, ...]) -> bool:
+    """Whether the scope's series, all groups together, is read from rollup periods (not only raw rows)."""
+    table = usage_table(scope, ()) if scope.size_ids is None else size_table(scope, ())
+    return scope.zone is not None and table is not None and bool(grains_of(table, grains))
+
+
+def _every_group(reader: Reader, read: _Reading, scope: Scope, group_by: str, top: int) -> _Drawn:
+    """Every group read per bucket, the top ones by operations shown and the rest summed as "other"."""
+    drawn = _Drawn(read.bounds)
+    by = () if group_by == "none" else (group_by,)
+    name: Callable[[Any], str] = (
+        (lambda _: "all")
+        if not by
+        else (lambda value: value or "(none)")
+        if group_by == "role"
+        else _group_labels(reader.conn, group_by, None)
+        if group_by in ("user", "machine")
+        else str
+    )
+    drawn.add(read.columns(scope, by), name)
+    ranked = sorted(drawn.operations, key=lambda g: (-int(drawn.operations[g].sum()), g))
+    drawn.groups, rest = ranked[:top], ranked[top:]
+    if rest:
+        n = len(read.bounds) - 1
+        operations, nbytes = np.zeros(n, dtype=np.int64), np.zeros(n)
+        for g in rest:  # in rank order: the same float sums as ever
+            operations, nbytes = operations + drawn.operations[g], nbytes + drawn.bytes[g]
+        drawn._add("other", operations, nbytes)
+        drawn.groups.append("other")
+    if not by and not drawn.groups and len(read.bounds) > 1:
+        drawn.ensure("all")
+        drawn.groups = ["all"]
+    return drawn
 
 
 def _group_operations(reader: Reader, scope: Scope, by: tuple[str, ...]) -> dict:
