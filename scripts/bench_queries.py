@@ -282,7 +282,8 @@ def main() -> None:
         target = 50.0 if days <= 366 else 150.0
         timings, slowest = run(url, args.repeat)
         if args.save:
-            Path(args.save).write_text(json.dumps({"days": days, "timings": timings}))
+            requests = [{"set": name, "path": path, "args": query, "ms": ms} for ms, name, path, query in slowest]
+            Path(args.save).write_text(json.dumps({"days": days, "timings": timings, "requests": requests}))
         report(
             f"{days} days, {url.split(':')[0]}, rollup zone {ZONE} (target p95 <= {target:.0f} ms)",
             timings,

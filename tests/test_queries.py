@@ -10,7 +10,7 @@ from werkzeug.datastructures import MultiDict
 from clusterdash.db.filters import Filters, parse_time
 from clusterdash.db.periods import hour_of, period_start, period_starts
 from clusterdash.db.query import choose_bucket
-from clusterdash.db.query.measures import ZERO, Measures, measures_of, total_by
+from clusterdash.db.query.measures import ZERO, Measures, SizeRow, measures_of, sizes_total_by
 from clusterdash.db.query.scope import Scope
 from clusterdash.db.query.sources import pieces
 from clusterdash.db.sizes import weights
@@ -97,7 +97,6 @@ def test_measures_add_field_by_field_and_zero_adds_nothing():
     b = Measures(sessions=2, rows=1, operations=5, bytes_mid=8.0, unbounded_rows=1)
     assert a + b == Measures(3, 3, 35, 4, 100.0, 158.0, 200.0, 1)
     assert ZERO + a == a + ZERO == a
-    assert total_by([(("u1",), a), (("u2",), b), (("u1",), b)]) == {("u1",): a + b, ("u2",): b}
     assert measures_of([3, None, 7, 0, None, 1.5, None, 0]) == Measures(3, 0, 7, 0, 0, 1.5, 0, 0)
     with pytest.raises(AttributeError):
         a.operations = 1  # a value: a sum is a new one
@@ -111,6 +110,9 @@ def test_measures_of_a_size_bucket_follow_its_weights():
     assert unbounded.small_operations == 0 and unbounded.unbounded_rows == 1
     assert (small + unbounded).bytes_fields()["bytes_high"] is None  # an open bucket has no upper bound
     assert not ZERO.active and Measures(operations=1).active and Measures(sessions=1).active
+    rows = [SizeRow(("u1",), 1, 2, 10), SizeRow(("u2",), 2, 1, 3), SizeRow(("u1",), 1, 1, 5)]
+    by_user = sizes_total_by(rows, {1: weights(1024, 2048), 2: weights(8 << 20, None)})
+    assert by_user == {("u1",): Measures.of_size(weights(1024, 2048), 3, 15), ("u2",): unbounded}
 
 
 def test_a_scope_is_a_value_and_its_copies_are_others():

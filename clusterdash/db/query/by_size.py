@@ -12,7 +12,7 @@ from clusterdash.db.query.measures import SizeRow
 from clusterdash.db.query.scope import LABELS, SEEK_IDS, Reader, Scope, rollup_where
 from clusterdash.db.query.sources import grains_of, grouping, plan, raw_sessions, raw_time, size_table
 from clusterdash.db.query.sql import through, total
-from clusterdash.db.query.usage import usage
+from clusterdash.db.query.usage import sessions
 from clusterdash.db.rollups import bucket_mask
 from clusterdash.db.schema import (
     io_operations,
@@ -253,10 +253,10 @@ def _pair_plan(reader: Reader, scope: Scope, by: tuple[str, ...], subtract: bool
 
     def count() -> tuple[int, dict[int, int], int]:  # the same for every grouping and series of a request
         wanted_machines = set(scope.machine_ids or ())
-        of_users = usage(reader, scope.narrowed(machine_ids=None, types=None), ("user", "machine"), ("sessions",))
-        direct = sum(v.sessions for (_u, m), v in of_users.items() if m in wanted_machines)
-        other_machines = {m: v.sessions for (_u, m), v in of_users.items() if m not in wanted_machines}
-        of_machines = sum(v.sessions for v in usage(reader, scope.narrowed(user_ids=None), (), ("sessions",)).values())
+        of_users = sessions(reader, scope.narrowed(machine_ids=None, types=None), ("user", "machine"))
+        direct = sum(n for (_u, m), n in of_users.items() if m in wanted_machines)
+        other_machines = {m: n for (_u, m), n in of_users.items() if m not in wanted_machines}
+        of_machines = sum(sessions(reader, scope.narrowed(user_ids=None)).values())
         return direct, other_machines, of_machines
 
     direct, other_machines, of_machines = reader.remember(("pair plan", scope), count)

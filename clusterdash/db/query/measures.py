@@ -78,15 +78,6 @@ def measures_of(values: Iterable[Any]) -> Measures:
     return Measures(*(v or 0 for v in values))
 
 
-def total_by(rows: Iterable[tuple[tuple, Measures]]) -> dict[tuple, Measures]:
-    """(key, measures) pairs summed per key."""
-    totals: dict[tuple, Measures] = {}
-    for key, measured in rows:
-        found = totals.get(key)
-        totals[key] = measured if found is None else found + measured
-    return totals
-
-
 class SizeRow(NamedTuple):
     """One size bucket's rows and operations for a key: (time?, *group values), as the question groups them."""
 
@@ -97,10 +88,19 @@ class SizeRow(NamedTuple):
 
 
 def sizes_total_by(rows: Iterable[SizeRow], weights: Mapping[int, Weights]) -> dict[tuple, Measures]:
-    """Size rows as usage measures per key (sessions unknown: 0)."""
-    totals: dict[tuple, Measures] = {}
+    """Size rows as usage measures per key (sessions unknown: 0). Rows and operations are summed per key and
+    bucket first (integers), then weighted: the bytes are whole multiples of half a byte, exact as floats."""
+    cells: dict[tuple[tuple, int], SizeRow] = {}
     for r in rows:
-        totals[r.key] = totals.get(r.key, ZERO) + Measures.of_size(weights[r.size_id], r.rows, r.operations)
+        found = cells.get((r.key, r.size_id))
+        cells[(r.key, r.size_id)] = (
+            r if found is None else found._replace(rows=found.rows + r.rows, operations=found.operations + r.operations)
+        )
+    totals: dict[tuple, Measures] = {}
+    for cell in cells.values():
+        totals[cell.key] = totals.get(cell.key, ZERO) + Measures.of_size(
+            weights[cell.size_id], cell.rows, cell.operations
+        )
     return totals
 
 

@@ -114,35 +114,37 @@ class _Reading(NamedTuple):
     def columns(self, scope: Scope, by: tuple[str, ...]) -> _Columns:
         """The scope's rows grouped by `by` (one grouping at most): from the usage rollups and sessions, or from
         the size rows with a size filter."""
-        when: list[int] = []
-        group: list = []
-        operations: list[int] = []
-        nbytes: list[float] = []
         if scope.size_ids is not None:
+            sized = size_rows(self.reader, scope, by, True, self.grains, self.bounds, per_day=self.per_day)
             mid = {bid: w.mid for bid, w in scope.weights.items()}
-            for r in size_rows(self.reader, scope, by, True, self.grains, self.bounds, per_day=self.per_day):
-                when.append(r.key[0])
-                group.append(r.key[1] if by else None)
-                operations.append(r.operations)
-                nbytes.append(r.operations * mid[r.size_id])
-        else:
-            asked = usage_queries(
-                scope, self.reader, by, self.grains, True, _SERIES, bounds=self.bounds, per_day=self.per_day
+            return _Columns(
+                np.array([r.key[0] for r in sized], dtype=np.int64),
+                [r.key[1] for r in sized] if by else [None] * len(sized),
+                np.array([r.operations for r in sized], dtype=np.int64),
+                np.array([r.operations * mid[r.size_id] for r in sized], dtype=np.float64),
             )
-            for query, convert, _ in asked:
-                assert convert is not None
-                times: dict[int, int] = {}
-                for at, *value, ops, mid_bytes in self.reader.conn.execute(query):
-                    found = times.get(at)
-                    when.append(found if found is not None else times.setdefault(at, convert(at)))
-                    group.append(value[0] if value else None)
-                    operations.append(ops or 0)
-                    nbytes.append(mid_bytes or 0.0)
+        parts = []
+        asked = usage_queries(
+            scope, self.reader, by, self.grains, True, _SERIES, bounds=self.bounds, per_day=self.per_day
+        )
+        for query, convert, _ in asked:
+            assert convert is not None
+            rows = self.reader.conn.execute(query).all()
+            if rows:
+                at, *value, operations, nbytes = zip(*rows)  # (the sums of grouped rows are never NULL)
+                times, where = np.unique(np.array(at, dtype=np.int64), return_inverse=True)
+                when = np.array([convert(t) for t in times.tolist()], dtype=np.int64)[where.reshape(-1)]
+                group = list(value[0]) if value else [None] * len(rows)
+                parts.append(
+                    _Columns(when, group, np.array(operations, dtype=np.int64), np.array(nbytes, dtype=np.float64))
+                )
+        if len(parts) == 1:
+            return parts[0]
         return _Columns(
-            np.array(when, dtype=np.int64),
-            group,
-            np.array(operations, dtype=np.int64),
-            np.array(nbytes, dtype=np.float64),
+            np.concatenate([p.when for p in parts] or [np.zeros(0, dtype=np.int64)]),
+            [g for p in parts for g in p.group],
+            np.concatenate([p.operations for p in parts] or [np.zeros(0, dtype=np.int64)]),
+            np.concatenate([p.bytes for p in parts] or [np.zeros(0)]),
         )
 
 
@@ -162,8 +164,11 @@ class _Drawn:
         inside = np.flatnonzero(index < n)
         if not len(inside):
             return
+        group = columns.group if len(inside) == len(index) else [columns.group[k] for k in inside.tolist()]
+        values: dict[Any, int] = {}  # each group value once, then its name (names of several values merge)
+        of_value = np.fromiter((values.setdefault(g, len(values)) for g in group), dtype=np.int64, count=len(group))
         names: dict[str, int] = {}
-        codes = np.array([names.setdefault(name(columns.group[k]), len(names)) for k in inside.tolist()])
+        codes = np.array([names.setdefault(name(v), len(names)) for v in values], dtype=np.int64)[of_value]
         operations = np.zeros((len(names), n), dtype=np.int64)
         np.add.at(operations, (codes, index[inside]), columns.operations[inside])
         nbytes = np.bincount(codes * n + index[inside], columns.bytes[inside], len(names) * n).reshape(len(names), n)

@@ -10,7 +10,7 @@ from clusterdash.db.filters import Filters
 from clusterdash.db.query.measures import Measures
 from clusterdash.db.query.scope import Reader, Scope, resolve
 from clusterdash.db.query.totals import group_totals
-from clusterdash.db.query.usage import usage
+from clusterdash.db.query.usage import sessions
 from clusterdash.db.schema import machines, users
 from clusterdash.db.timefmt import iso_utc
 from clusterdash.errors import BadParameter
@@ -52,8 +52,8 @@ def users_rows(reader: Reader, scope: Scope, sort: str, order: str, limit: int |
 
 def machines_rows(reader: Reader, scope: Scope, sort: str, order: str, limit: int | None) -> list[dict[str, Any]]:
     user_counts: dict[int, int] = {}
-    for (mid, _uid), v in usage(reader, scope, ("machine", "user"), ("sessions",)).items():
-        if v.sessions:
+    for (mid, _uid), count in sessions(reader, scope, ("machine", "user")).items():
+        if count:
             user_counts[mid] = user_counts.get(mid, 0) + 1
     rows = [
         {

@@ -11,7 +11,7 @@ from clusterdash.db.query.measures import MEASURES, Measures, sizes_total_by
 from clusterdash.db.query.scope import Reader, Scope, rollup_where
 from clusterdash.db.query.sources import COLUMN, grains_of, plan, raw_sessions, usage_table
 from clusterdash.db.query.sql import through
-from clusterdash.db.query.usage import usage
+from clusterdash.db.query.usage import sessions, usage
 from clusterdash.db.rollups import bucket_mask
 from clusterdash.db.schema import io_operations, user_sessions
 
@@ -23,12 +23,9 @@ def group_totals(
     `measures` limits what is summed when there is no size filter."""
     if scope.size_ids is None:
         return usage(reader, scope, by, measures, rows)
-    sessions = usage(reader, scope, by, ("sessions",))
+    counted = sessions(reader, scope, by)
     sized = sizes_total_by(size_rows(reader, scope, by), scope.weights)
-    return {
-        key: replace(measured, sessions=sessions[key].sessions if key in sessions else 0)
-        for key, measured in sized.items()
-    }
+    return {key: replace(measured, sessions=counted.get(key, 0)) for key, measured in sized.items()}
 
 
 def active(reader: Reader, scope: Scope, dimension: str) -> set[int]:

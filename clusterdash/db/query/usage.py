@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Select, func, select
 
-from clusterdash.db.query.measures import MEASURES, Measures, measures_of, total_by
+from clusterdash.db.query.measures import MEASURES, Measures, measures_of
 from clusterdash.db.query.scope import Reader, Scope, rollup_where
 from clusterdash.db.query.sources import grains_of, grouping, plan, raw_sessions, raw_time, usage_table
 from clusterdash.db.query.sql import through, total
@@ -90,16 +90,31 @@ def usage(
     reader: Reader, scope: Scope, by: tuple[str, ...] = (), measures: tuple[str, ...] = MEASURES, rows: bool = False
 ) -> dict[tuple, Measures]:
     """Usage sums per group over the whole range (no size filter applied), `measures` only (others 0)."""
-    read = []
+    return {key: _measures(measures, values) for key, values in _sums(reader, scope, by, measures, rows).items()}
+
+
+def sessions(reader: Reader, scope: Scope, by: tuple[str, ...] = ()) -> dict[tuple, int]:
+    """Sessions per group over the whole range (no size filter applied); many groups (user x machine) cost
+    one number each."""
+    return {key: count for key, (count,) in _sums(reader, scope, by, ("sessions",), False).items()}
+
+
+def _sums(
+    reader: Reader, scope: Scope, by: tuple[str, ...], measures: tuple[str, ...], rows: bool
+) -> dict[tuple, list]:
+    """Per group, the values of `measures` (in that order), summed over the queries' rows."""
+    sums: dict[tuple, list] = {}
+    width = len(by)
     for query, _, grouped in usage_queries(scope, reader, by, measures=measures, rows=rows):
         for r in reader.conn.execute(query):
             if grouped or r[0]:  # an ungrouped SUM over no rows: nothing to count (callers ask sessions first)
-                values = r[len(by) :]
-                read.append((tuple(r[: len(by)]), _measures(measures, values)))
-    return total_by(read)
+                key, values = tuple(r[:width]), r[width:]
+                found = sums.get(key)
+                sums[key] = [v or 0 for v in values] if found is None else [a + (v or 0) for a, v in zip(found, values)]
+    return sums
 
 
-def _measures(names: tuple[str, ...], values: Any) -> Measures:
+def _measures(names: tuple[str, ...], values: list) -> Measures:
     if names == MEASURES:
         return measures_of(values)
-    return Measures(**{name: value or 0 for name, value in zip(names, values)})
+    return Measures(**dict(zip(names, values)))
