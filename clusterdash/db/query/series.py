@@ -3,8 +3,9 @@ operations and the rest summed as "other".
 
 Users and machines are many: they are ranked on their totals over the range (from the coarsest rollups), only
 the top ones are read per bucket, and "other" is the whole scope per bucket (from the smallest table that has
-it) minus the top ones: it never reads the rest group by group. Roles and machine types are few: every group
-is read per bucket and ranked on its sum.
+it) minus the top ones, unless the rest is shorter than the top or the whole would come from raw rows too:
+then the rest is read as one group. Roles and machine types are few: every group is read per bucket and
+ranked on its sum.
 """
 
 from __future__ import annotations
@@ -204,7 +205,7 @@ def _top_and_other(reader: Reader, read: _Reading, scope: Scope, group_by: str, 
     drawn.groups = [label(key) for key in keep]
     for name in drawn.groups:
         drawn.ensure(name)
-    if rest and _whole_from_rollups(scope, read.grains):
+    if len(rest) > len(keep) and _whole_from_rollups(scope, read.grains):
         whole = _Drawn(read.bounds)
         whole.add(read.columns(scope, ()), lambda _: "other")
         whole.ensure("other")
@@ -213,7 +214,7 @@ def _top_and_other(reader: Reader, read: _Reading, scope: Scope, group_by: str, 
             operations, nbytes = operations - drawn.operations[name], nbytes - drawn.bytes[name]
         # Bytes are whole multiples of half a byte, exact as floats up to 2**52: the difference is exact.
         drawn._add("other", operations, np.where(operations == 0, 0.0, nbytes))
-    elif rest:  # the whole would be read from raw rows too: the rest alone is less to read
+    elif rest:  # a short rest, or a whole read from raw rows too: the rest alone is less to read
         drawn.add(read.columns(named.narrowed(**{ids: rest}), ()), lambda _: "other")
         drawn.ensure("other")
     if rest:
