@@ -1,6 +1,11 @@
-"""Helpers for tests about what a database holds: putting it in a particular state, comparing answers."""
+"""Helpers for tests about what a database holds: putting it in a particular state (a demo, the CLI on it, a
+release before rollups), comparing answers."""
 
 from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import delete
@@ -8,6 +13,34 @@ from sqlalchemy import delete
 from clusterdash.db.engine import write_transaction
 from clusterdash.db.schema import rollup_state
 from clusterdash.ingest import load
+
+DEMO_ZONE = "Europe/Zurich"  # the demo app's display zone, so its rollups' zone
+DEMO_START = datetime(2025, 3, 1, tzinfo=ZoneInfo(DEMO_ZONE))  # the first month holds the DST change of 2025-03-30
+DEMO_DAYS = 40
+
+
+def cli_runner(url: str):
+    """`invoke(*args)`: the clusterdash command with --db `url` through click's runner; a bug raises."""
+    from click.testing import CliRunner
+
+    from clusterdash.cli import cli
+
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(cli, ["--db", url, *args], catch_exceptions=False)
+
+    return invoke
+
+
+def build_demo_database(url: str, folder: Path, days: int = DEMO_DAYS, seed: int = 11) -> None:
+    """`days` of demo log from DEMO_START, written to `folder` and ingested by `clusterdash ingest`."""
+    from clusterdash.ingest.demo import write_demo_log
+
+    log = folder / "io_usage.log"
+    write_demo_log(log, days=days, seed=seed, start=DEMO_START)
+    result = cli_runner(url)("ingest", str(log))
+    assert result.exit_code == 0, result.output
 
 
 def write_as_before_rollups(engine, blocks, source: str) -> None:

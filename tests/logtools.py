@@ -40,6 +40,7 @@ def independent_count(text: str) -> dict:
 
 
 def row(label: str, count: int) -> str:
+    """A histogram row exactly as bpftrace prints it."""
     return f"{label:<16}{count:>8} |{'@' * 10:<52}|"
 
 

@@ -17,13 +17,9 @@ from clusterdash.ingest.parse import (
     parse_row,
     parse_status,
 )
+from tests.logtools import row
 
 K, M, G, T, P, E = (1024**i for i in range(1, 7))
-
-
-def row(label: str, count: int) -> str:
-    """A histogram row exactly as bpftrace prints it."""
-    return f"{label:<16}{count:>8} |{'@' * 10:<52}|"
 
 
 def blocks_of(text: str):

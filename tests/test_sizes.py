@@ -38,7 +38,8 @@ def test_the_forms_people_type_name_the_stored_bucket(text, label):
 
 
 @pytest.mark.parametrize(
-    "text", ["3K", "4K-16K", "16K", "[16K, 32K)", "4X", "", "-", "4K-", "K", "99999999999999999999999", "1e3", "4 K B x"]
+    "text",
+    ["3K", "4K-16K", "16K", "[16K, 32K)", "4X", "", "-", "4K-", "K", "99999999999999999999999", "1e3", "4 K B x"],
 )
 def test_a_form_that_names_no_stored_bucket_is_none(text):
     assert bucket_label(text, STORED) is None
