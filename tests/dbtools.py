@@ -8,10 +8,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, insert
 
 from clusterdash.db.engine import write_transaction
-from clusterdash.db.schema import rollup_state
+from clusterdash.db.schema import log_entries, rollup_state
 from clusterdash.ingest import load
 
 DEMO_ZONE = "Europe/Zurich"  # the demo app's display zone, so its rollups' zone
@@ -51,6 +51,15 @@ def write_as_before_rollups(engine, blocks, source: str) -> None:
         with write_transaction(engine) as conn:
             load.write_blocks(conn, blocks, source)
             conn.execute(delete(rollup_state))
+
+
+def store_an_unshowable_block(engine) -> None:
+    """Store, past the loader, a block stamped in the year 31,690,708: data no code path expects (no date can show
+    it), so whatever reads it fails the way a bug does."""
+    with write_transaction(engine) as conn:
+        conn.execute(
+            insert(log_entries).values(id=1, epoch=10**15, wallclock="-", lost_events=0, digest="-", ingested_at=0)
+        )
 
 
 def rounded(value):
