@@ -8,8 +8,10 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import text
 
 from clusterdash.cli import cli
+from tests.dbtools import store_an_unshowable_block
 from tests.logtools import block, independent_count
 
 
@@ -90,3 +92,24 @@ def test_a_bare_path_is_a_sqlite_file_and_the_real_command_runs(tmp_path):
     db = tmp_path / "sub" / "cd.db"
     done = clusterdash("--db", str(db), "init")
     assert done.returncode == 0 and db.exists(), done.stderr
+
+
+def _rename_a_column(engine):
+    with engine.begin() as conn:
+        conn.execute(text('ALTER TABLE "LogEntries" RENAME COLUMN lost_events TO lost'))
+
+
+@pytest.mark.parametrize(
+    "damage, kind", [(store_an_unshowable_block, "ValueError"), (_rename_a_column, "ProgrammingError|OperationalError")]
+)
+def test_a_bug_is_one_line_saying_so_and_a_traceback_with_debug(engine, db_url, damage, kind):
+    """Data no code path expects, or a schema that is not clusterdash's: a bug, not a user's mistake. It is not
+    dressed up as one (before: any ValueError or database error was a one-line 'Error: <message>')."""
+    damage(engine)
+    plain = clusterdash("--db", db_url, "stats")
+    assert plain.returncode == 1 and "Traceback" not in plain.stderr, plain.stderr
+    (line,) = plain.stderr.strip().splitlines()
+    assert line.startswith("Error: unexpected ") and line.endswith(" (set CLUSTERDASH_DEBUG=1 for details)"), line
+    assert line.split()[2].rstrip(":") in kind.split("|"), line
+    debug = clusterdash("--db", db_url, "stats", debug=True)
+    assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr
