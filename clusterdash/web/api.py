@@ -72,8 +72,9 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
     @bp.get("/stats")
     def stats():
         _no_csv()
+        f = filters()  # before connecting: filters() may read the stored size buckets on a connection of its own
         with connect() as conn:
-            return jsonify(queries.stats(conn, filters()))
+            return jsonify(queries.stats(conn, f))
 
     @bp.get("/users")
     def users():
