@@ -2,7 +2,7 @@
 
     db_url     a fresh, empty database on each backend: SQLite (a real file) and PostgreSQL (a real server
                started once per session), so one test body runs on both (after Dagster's storage tests)
-    engine     that database with the schema created
+    engine     that database prepared as every entry point prepares it (db.setup.prepare_database)
     app        the real app factory on it, create_app({"db": db_url, ...}): the dashboard and the API
     client     app.server.test_client()
     run_cli    the `clusterdash` command through click's runner, with --db db_url
@@ -58,24 +58,25 @@ def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'clusterdash.db'}"
 
 
-def _engine_with_schema(url: str):
-    from clusterdash.db.engine import init_schema, make_engine
+def _prepared_engine(url: str):
+    from clusterdash.db.engine import make_engine
+    from clusterdash.db.setup import prepare_database
 
     engine = make_engine(url)
-    init_schema(engine)
+    prepare_database(engine, "UTC")
     return engine
 
 
 @pytest.fixture
 def engine(db_url):
-    engine = _engine_with_schema(db_url)
+    engine = _prepared_engine(db_url)
     yield engine
     engine.dispose()
 
 
 @pytest.fixture
 def sqlite_engine(sqlite_url):
-    engine = _engine_with_schema(sqlite_url)
+    engine = _prepared_engine(sqlite_url)
     yield engine
     engine.dispose()
 
