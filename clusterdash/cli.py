@@ -57,9 +57,8 @@ def user_error_message(exc: Exception) -> str | None:
     from sqlalchemy.exc import SQLAlchemyError
 
     from clusterdash.errors import UserError
-    from clusterdash.ingest.pipeline import InputError
 
-    if isinstance(exc, (UserError, InputError, ValueError)):  # DatabaseURLError is a ValueError
+    if isinstance(exc, (UserError, ValueError)):  # DatabaseURLError is a ValueError
         return str(exc)
     if isinstance(exc, SQLAlchemyError):
         first_line = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]

@@ -1,10 +1,12 @@
 """Helpers for tests that need log text: an independent count of a log (its own regexes, not the parser's),
-and bpftrace-shaped text built from plain values."""
+bpftrace-shaped text built from plain values, and blocks parsed from text the way the ingest parses a file."""
 
 from __future__ import annotations
 
+import io
 import re
 from collections import Counter
+from collections.abc import Iterable
 
 _LOG = re.compile(r"^Log: .* \((\d+)\)\s*$")
 _HEADER = re.compile(r"^@(rd|wr)_client\(([^,]+),([^)]+)\)\[([^\](]+)(?:\([^)]*\))?\]:\s*$")
@@ -51,3 +53,15 @@ def block(epoch: int, entries: dict, wallclock: str = "2025-03-12 14:00:15") -> 
         lines.extend(row(label, count) for label, count in rows.items())
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def parse_lines(lines: Iterable[str]) -> list:
+    """The blocks of a whole log given as lines (each with its newline), parsed as the ingest parses a file: cut
+    at its Log: lines (read.split_pieces) and parsed a batch at a time (fastparse.parse_pieces), the last block
+    included."""
+    from clusterdash.ingest.fastparse import parse_pieces
+    from clusterdash.ingest.read import split_pieces
+
+    data = "".join(lines).encode("utf-8", "surrogateescape")
+    pieces = [(piece, line) for piece, line, _, _ in split_pieces(io.BytesIO(data))]
+    return [block for block in parse_pieces(pieces) if block is not None]

@@ -10,8 +10,8 @@ from clusterdash.db.engine import init_schema, make_engine, write_transaction
 from clusterdash.db.rollups import ensure_rollups
 from clusterdash.ingest.demo import generate_lines
 from clusterdash.ingest.load import write_blocks
-from clusterdash.ingest.parse import parse_lines
 from clusterdash.web.api import api_blueprint
+from tests.logtools import parse_lines
 
 ROLLUP_ZONE = "Europe/Zurich"  # the DST change of 2025-03-30 is inside the demo's first month
 DAYS = 40

@@ -9,7 +9,7 @@ from clusterdash.ingest import fastparse
 from clusterdash.ingest.demo import generate_lines
 from clusterdash.ingest.fastparse import distinct_rows, parse_pieces
 from clusterdash.ingest.parse import parse_block_bytes
-from clusterdash.ingest.pipeline import split_pieces
+from clusterdash.ingest.read import split_pieces
 from tests.test_parse import MALFORMED, _random_block, row
 
 

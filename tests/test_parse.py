@@ -1,22 +1,22 @@
-"""The parser, on every form the spec lists and on a corpus of malformed lines."""
+"""The parser, on every form the spec lists and on a corpus of malformed lines, through the ingest's own path
+(tests.logtools.parse_lines: cut at Log: lines, parsed a batch at a time, unusual blocks line by line)."""
 
+import io
 import random
 
 import pytest
 
 from clusterdash.ingest.parse import (
     LabelError,
-    LogParser,
     _parse_well_formed,
     _split_lines,
-    bucket_of,
     parse_block,
     parse_block_text,
     parse_label,
-    parse_lines,
-    parse_row,
     parse_status,
 )
+from clusterdash.ingest.read import split_pieces
+from tests.logtools import parse_lines
 
 K, M, G, T, P, E = (1024**i for i in range(1, 7))
 
@@ -62,8 +62,10 @@ def test_bad_labels_are_refused(label):
 
 
 def test_counts_glued_to_long_labels_split_on_the_bracket():
-    assert parse_row("[128K, 256K)12345678 |@@@|") == (bucket_of("[128K, 256K)"), 12345678)
-    assert parse_row("[1024K, 2048K)  123456789 |@|")[1] == 123456789
+    text = "Log: t (1)\n@rd_client(m,tik)[u]:\n[128K, 256K)12345678 |@@@|\n[1024K, 2048K)  123456789 |@|\n"
+    (block,) = blocks_of(text)
+    assert not block.rejected
+    assert block.entries[0].rows == {"[128K, 256K)": 12345678, "[1024K, 2048K)": 123456789}
 
 
 @pytest.mark.parametrize(
@@ -234,25 +236,14 @@ def test_fast_path_equals_line_by_line_parse():
         assert not slow.rejected
 
 
-def test_push_parser_returns_a_block_only_when_the_next_log_line_arrives():
-    parser = LogParser()
-    lines = ["Log: a (10)\n", "@rd_client(m,tik)[u]:\n", row("[2, 4)", 1) + "\n", "Log: b (20)\n"]
-    results = [parser.feed(text, n, None) for n, text in enumerate(lines, 1)]
-    assert results[:3] == [None, None, None]
-    assert results[3].epoch == 10 and results[3].entries[0].rows == {"[2, 4)": 1}
-    assert parser.finish().epoch == 20
-
-
-def test_parse_lines_streams():
-    def endless():
-        n = 0
-        while True:
-            n += 1
-            yield f"Log: t ({n})\n"
-            yield "@rd_client(m,tik)[u]:\n"
-
-    stream = parse_lines(endless())
-    assert [next(stream).epoch for _ in range(3)] == [1, 2, 3]
+def test_a_block_is_complete_only_when_the_next_log_line_follows():
+    text = "Log: a (10)\n@rd_client(m,tik)[u]:\n" + row("[2, 4)", 1) + "\nLog: b (20)\n@rd_client(m,tik)[u]:\n"
+    pieces = list(split_pieces(io.BytesIO(text.encode())))
+    assert [(piece.split(b"\n", 1)[0], line, complete) for piece, line, _, complete in pieces] == [
+        (b"Log: a (10)", 1, True),
+        (b"Log: b (20)", 4, False),
+    ]
+    assert [offset for _, _, offset, _ in pieces] == [0, text.index("Log: b")]
 
 
 def test_block_text_digest_is_stable_and_content_sensitive():

@@ -32,8 +32,8 @@ from clusterdash.db.schema import (
 )
 from clusterdash.ingest.demo import generate_lines
 from clusterdash.ingest.load import write_blocks
-from clusterdash.ingest.parse import parse_lines
 from tests.dbtools import rounded, write_as_before_rollups
+from tests.logtools import parse_lines
 
 
 def _blocks(days: int, seed: int):
