@@ -7,6 +7,12 @@ import io
 import re
 from collections import Counter
 from collections.abc import Iterable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+# Where tests that need a fixed demo log start it (the demo ends at the current hour by default): the real month
+# the demo is calibrated to, with the 2025-03-30 DST jump in it.
+FIXED_START = datetime(2025, 3, 1, tzinfo=ZoneInfo("Europe/Zurich"))
 
 _LOG = re.compile(r"^Log: .* \((\d+)\)\s*$")
 _HEADER = re.compile(r"^@(rd|wr)_client\(([^,]+),([^)]+)\)\[([^\](]+)(?:\([^)]*\))?\]:\s*$")

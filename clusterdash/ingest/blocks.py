@@ -55,8 +55,6 @@ class Block:
     wallclock: str
     line: int
     anchor: str  # the text that identifies the block across copies of the file: its Log: line
-    start_offset: int | None = None
-    end_offset: int | None = None
     end_line: int | None = None  # the first line after the block
     lost_events: int = 0
     digest: str | None = None  # of the block's text: an identical copy of a block has the same digest

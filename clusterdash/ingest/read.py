@@ -190,12 +190,5 @@ def _parse_pieces(pieces: list[tuple[bytes, int, int, bytes]]) -> list[Block | N
     texts = [
         (head + piece, line - head.count(b"\n")) if head and piece else (piece, line) for piece, line, _, head in pieces
     ]
-    blocks = parse_pieces([(data, line) for data, line in texts if data])
-    found = iter(blocks)
-    out: list[Block | None] = []
-    for (piece, _, offset, _), (data, _) in zip(pieces, texts):
-        block = next(found) if data else None
-        if block is not None:
-            block.start_offset, block.end_offset = offset, offset + len(piece)
-        out.append(block)
-    return out
+    found = iter(parse_pieces([(data, line) for data, line in texts if data]))
+    return [next(found) if data else None for data, _ in texts]
