@@ -64,9 +64,15 @@ def start_follower(engine, path: str, settings: Mapping[str, Any], stop: threadi
 
 
 def run(
-    settings: Mapping[str, Any], *, demo: bool, follow: str | None, debug: bool, echo: Callable[[str], None]
+    settings: Mapping[str, Any],
+    *,
+    demo: bool,
+    follow: str | None,
+    debug: bool,
+    echo: Callable[[str], None],
+    live: float | None = None,
 ) -> None:
-    """Build the app from `settings`, prepare the data (demo, follower), serve until interrupted."""
+    """Build the app from `settings`, prepare the data (demo, follower, live demo), serve until interrupted."""
     from clusterdash.web.app import create_app
 
     engine = make_engine(settings["db"])
@@ -77,6 +83,10 @@ def run(
             echo(what_to_run(settings["db"]))
     stop = threading.Event()
     follower = start_follower(engine, follow, settings, stop) if follow else None
+    if live:  # `--demo --live`: a synthetic hour appended to the demo log and ingested every `live` seconds
+        from clusterdash.ingest.demo import start_live
+
+        start_live(engine, DEMO_LOG, live, stop)
     app = create_app(settings)
     echo(f"clusterdash: http://{settings['host']}:{settings['port']}/  (database {settings['db']}; Ctrl-C to stop)")
     try:
