@@ -170,7 +170,7 @@ def _read_headers(lines: _Lines) -> tuple[list[tuple | None], np.ndarray, list[t
     distinct = [header_fields(text) for text in code_of]
     fields = [distinct[code] for code in codes.tolist()]
     # The same (direction, machine, user) twice in a block, or an unreadable header: the block goes line by line.
-    key_of = {}
+    key_of: dict[tuple, int] = {}
     key_codes = np.array(
         [-1 if f is None else key_of.setdefault((f[0], f[1], f[3]), len(key_of)) for f in distinct], dtype=np.int64
     )

@@ -105,7 +105,7 @@ class Follower:
 
     def step(self) -> float:
         """Look at the path once, read what is new; returns the seconds until the next look is due."""
-        if self.retiring is not None and not self._retire_step():
+        if self.retiring is not None and not self._retire_step(self.retiring):
             return self.tail.timeout(self.retiring)
         try:
             st = os.stat(self.path)
@@ -121,9 +121,9 @@ class Follower:
             self.missing = False
         if self.current is not None:
             if (signed64(st.st_dev), signed64(st.st_ino)) != self.current.file.identity:
-                self._path_names_another_file()
+                self._path_names_another_file(self.current)
             elif not self.current.intact():
-                self._truncated()
+                self._truncated(self.current)
         if self.retiring is not None:
             return 0.0  # start finishing the old file right away
         if self.current is None:
@@ -134,8 +134,7 @@ class Follower:
 
     # --- rotation, replacement, truncation ----------------------------------------------------------------------
 
-    def _path_names_another_file(self) -> None:
-        current = self.current
+    def _path_names_another_file(self, current: Reading) -> None:
         try:
             new = LogFile.open(self.path)
         except OSError:
@@ -161,10 +160,9 @@ class Follower:
         current.changed_at = time.monotonic()  # the writer may still append to the old file until it reopens
         self.retiring, self.current, self.finished_tail = current, None, None
 
-    def _retire_step(self) -> bool:
+    def _retire_step(self, retiring: Reading) -> bool:
         """Read on in the rotated file until it has been quiet for `settle` seconds; then take its last block and
         close it. Returns whether it is done."""
-        retiring = self.retiring
         if not self.tail.quiet(retiring, time.monotonic()):
             self.tail.read(retiring)
             return False
@@ -175,8 +173,7 @@ class Follower:
         self.retiring = None
         return True
 
-    def _truncated(self) -> None:
-        current = self.current
+    def _truncated(self, current: Reading) -> None:
         self.finished_tail = None  # the copy, if there is one, is what the new content follows
         log.warning(
             "truncation seen: %s no longer holds the bytes read up to byte %d (copytruncate?); "

@@ -65,23 +65,25 @@ def merge_blocks(
     label_of = {v: k for k, v in directory.buckets.items()}
     stored_rows: dict[int, dict[str, int]] = {}
     if stored_sessions:
-        for r in conn.execute(
-            select(io_operations).where(io_operations.c.session_id.in_(list(stored_sessions.values())))
-        ):
-            stored_rows.setdefault(r.session_id, {})[label_of[r.size_range_id]] = r.count
+        rows = select(io_operations.c.session_id, io_operations.c.size_range_id, io_operations.c.count).where(
+            io_operations.c.session_id.in_(list(stored_sessions.values()))
+        )
+        for session_id, size_range_id, count in conn.execute(rows):
+            stored_rows.setdefault(session_id, {})[label_of[size_range_id]] = count
     totals_updates = []
     for block, previous in merge:
         changed = False
+        epoch = previous.epoch  # the block's, as stored
         for entry in block.entries:
             key = (
                 previous.id,
                 entry.direction,
-                directory.machine_id(entry.machine, entry.machine_type, block.epoch),
-                directory.user_id(entry.user, entry.role, entry.affiliation, block.epoch),
+                directory.machine_id(entry.machine, entry.machine_type, epoch),
+                directory.user_id(entry.user, entry.role, entry.affiliation, epoch),
             )
             session_id = stored_sessions.get(key)
             if session_id is None:
-                new.add(directory, block.epoch, previous.id, Histograms.of([entry]))
+                new.add(directory, epoch, previous.id, Histograms.of([entry]))
                 changed = True
                 continue
             have = stored_rows.setdefault(session_id, {})

@@ -136,16 +136,16 @@ def _parse_well_formed(text: str, first_line: int) -> Block | None:
                 # bpftrace prints '%-16s%8d |bar|': slice its columns; anything else takes the general path.
                 label = row[:16].rstrip()
                 if label in buckets and row[24:26] == " |" and row[-1] == "|":
-                    count = row[16:24]
+                    digits = row[16:24]
                 else:
                     m = _ROW.match(row)
                     if m is None or not _known_label(m.group(1)):
                         return None
-                    label, count = m.group(1), m.group(2)
+                    label, digits = m.group(1), m.group(2)
                 if label in rows:
                     return None
                 try:
-                    count = int(count)
+                    count = int(digits)
                 except ValueError:
                     return None
                 if count < 0:
