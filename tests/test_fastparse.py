@@ -10,8 +10,7 @@ from clusterdash.ingest.demo import generate_lines
 from clusterdash.ingest.fastparse import distinct_rows, parse_pieces
 from clusterdash.ingest.parse import parse_block_bytes
 from clusterdash.ingest.read import split_pieces
-from tests.logtools import FIXED_START
-from tests.test_parse import MALFORMED, _random_block, row
+from tests.logtools import FIXED_START, MALFORMED, random_block, row
 
 
 def comparable(block):
@@ -51,7 +50,7 @@ def assert_same_as_one_by_one(pieces) -> list[bool]:
 
 def test_random_blocks_parse_as_line_by_line_and_printed_ones_take_the_fast_path():
     rng = random.Random(7)
-    texts = [_random_block(rng, 1000 + i) for i in range(300)]
+    texts = [random_block(rng, 1000 + i) for i in range(300)]
     fast = assert_same_as_one_by_one(pieces_of("".join(texts)))
     printed = [all(len(line) == 79 for line in text.splitlines() if line[:1] in ("[", "(")) for text in texts]
     assert fast == printed
