@@ -98,18 +98,22 @@ def cli(ctx, db):
 
 
 @cli.command()
+@setting_option("tz")
 @click.pass_obj
 @friendly_errors
-def init(obj):
+def init(obj, tz):
     """Create the database tables (safe to run again: creates only what is missing).
+
+    The day, week, month and year totals kept for the dashboard are cut in --tz when the database has none yet;
+    `serve` moves them to its own --tz. Every command prepares the database this way, so `init` is optional.
 
     \b
     Example:
-      clusterdash --db postgresql+psycopg://clusterdash@dbhost/clusterdash init
+      clusterdash --db postgresql+psycopg://clusterdash@dbhost/clusterdash init --tz Europe/Zurich
     """
-    from clusterdash.db.engine import init_schema
+    from clusterdash.db.setup import prepare_database
 
-    created = init_schema(obj.engine())
+    created = prepare_database(obj.engine(), tz, keep_zone=True).created
     click.echo(f"created {len(created)} tables: {', '.join(created)}" if created else "schema already up to date")
 
 
@@ -127,6 +131,7 @@ def init(obj):
 )
 @setting_option("poll", type=float)
 @setting_option("settle", type=float)
+@setting_option("tz")
 @click.option(
     "--verbose",
     "-v",
@@ -135,7 +140,7 @@ def init(obj):
 )
 @click.pass_obj
 @friendly_errors
-def ingest(obj, paths, strict, as_json, progress, follow, poll, settle, verbose):
+def ingest(obj, paths, strict, as_json, progress, follow, poll, settle, tz, verbose):
     """Read io_usage.log files into the database; blocks already stored count once.
 
     PATHS are files (plain or .gz), directories (their *.log* files) or glob
@@ -149,18 +154,21 @@ def ingest(obj, paths, strict, as_json, progress, follow, poll, settle, verbose)
     replacement and restarts. Events are logged on stderr; SIGINT or SIGTERM
     stops it after the transaction in hand.
 
+    --tz matters only for a database without day, week and month totals yet
+    (see `init`); totals kept in another zone stay in it.
+
     \b
     Examples:
       clusterdash ingest /var/log/nfsio/io_usage.log /var/log/nfsio/io_usage.log.*.gz
       clusterdash ingest --follow /var/log/nfsio/io_usage.log
     """
-    from clusterdash.db.engine import init_schema
+    from clusterdash.db.setup import prepare_database
     from clusterdash.ingest.pipeline import ingest_paths
 
     if follow and (len(paths) != 1 or paths[0].endswith(".gz")):
         raise click.UsageError("--follow takes one plain log file (ingest rotated .gz files without --follow)")
     engine = obj.engine()
-    init_schema(engine)
+    prepare_database(engine, tz, keep_zone=True)
     if follow or verbose:
         import logging
 
@@ -241,8 +249,8 @@ def stats(obj, as_json):
     Example:
       clusterdash stats --json
     """
-    from clusterdash.db.engine import schema_is_initialised
     from clusterdash.db.queries import database_stats
+    from clusterdash.db.setup import schema_is_initialised
 
     engine = obj.engine()
     if not schema_is_initialised(engine):
@@ -273,9 +281,10 @@ def stats(obj, as_json):
     show_default=True,
     help="Where to write the synthetic log (.gz to compress).",
 )
+@setting_option("tz")
 @click.pass_obj
 @friendly_errors
-def demo(obj, days, seed, out):
+def demo(obj, days, seed, out, tz):
     """Write a synthetic io_usage.log shaped like a real month (users, machines, heavy users, gaps, a DST jump)
     and ingest it.
 
@@ -283,8 +292,10 @@ def demo(obj, days, seed, out):
     Example:
       clusterdash demo --days 90 --seed 7
     """
+    from clusterdash.db.setup import prepare_database
     from clusterdash.ingest.demo import ingest_demo
 
+    prepare_database(obj.engine(), tz, keep_zone=True)
     report = ingest_demo(
         obj.engine(),
         out,

@@ -28,9 +28,9 @@ import flask
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from clusterdash.db.engine import init_schema, make_engine  # noqa: E402
+from clusterdash.db.engine import make_engine  # noqa: E402
 from clusterdash.db.queries import latest_block_epoch  # noqa: E402
-from clusterdash.db.rollups import ensure_rollups  # noqa: E402
+from clusterdash.db.setup import prepare_database  # noqa: E402
 from clusterdash.web.api import api_blueprint  # noqa: E402
 
 ZONE = "Europe/Zurich"
@@ -53,8 +53,7 @@ def build(url: str, days: int, seed: int = 1) -> None:
     from clusterdash.ingest.pipeline import ingest_paths
 
     engine = make_engine(url)
-    init_schema(engine)
-    ensure_rollups(engine, ZONE)
+    prepare_database(engine, ZONE)
     with engine.connect() as conn:
         if latest_block_epoch(conn) is not None:
             return
@@ -226,7 +225,7 @@ def bench_ingest(days: int = 30, repeat: int = 5) -> None:
             for mode in rates:
                 with tempfile.TemporaryDirectory() as tmp:
                     engine = make_engine(f"sqlite:///{tmp}/ingest.db")
-                    init_schema(engine)
+                    prepare_database(engine, "UTC")
                     use(
                         real
                         if mode == "with rollups"

@@ -50,20 +50,22 @@ def sqlite_url(tmp_path) -> str:
 
 @pytest.fixture
 def engine(db_url):
-    from clusterdash.db.engine import init_schema, make_engine
+    from clusterdash.db.engine import make_engine
+    from clusterdash.db.setup import prepare_database
 
     engine = make_engine(db_url)
-    init_schema(engine)
+    prepare_database(engine, "UTC")
     yield engine
     engine.dispose()
 
 
 @pytest.fixture
 def sqlite_engine(sqlite_url):
-    from clusterdash.db.engine import init_schema, make_engine
+    from clusterdash.db.engine import make_engine
+    from clusterdash.db.setup import prepare_database
 
     engine = make_engine(sqlite_url)
-    init_schema(engine)
+    prepare_database(engine, "UTC")
     yield engine
     engine.dispose()
 

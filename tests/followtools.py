@@ -15,8 +15,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from clusterdash.db.engine import init_schema, make_engine
+from clusterdash.db.engine import make_engine
 from clusterdash.db.schema import io_operations, io_size_ranges, log_entries, machines, user_sessions, users
+from clusterdash.db.setup import prepare_database
 from clusterdash.ingest.demo import generate_lines
 from clusterdash.ingest.pipeline import ingest_paths
 from tests.logtools import FIXED_START
@@ -117,7 +118,7 @@ def reference(tmp_path: Path, text: str, name: str = "reference") -> dict:
     log.write_text(text)
     url = f"sqlite:///{folder / 'reference.db'}"
     engine = make_engine(url)
-    init_schema(engine)
+    prepare_database(engine, "UTC")
     ingest_paths(engine, [str(log)], progress=False)
     engine.dispose()
     return every_count(url)

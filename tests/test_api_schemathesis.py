@@ -19,8 +19,8 @@ from tests.test_api_support import ROLLUP_ZONE, build_engine
 EXAMPLES = 15  # per operation and phase: about 30 s on a 2-core machine
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 
-# The server process: the API blueprint as the app factory mounts it (rollups prepared at start-up), on a port
-# the kernel picks; it prints the port once it listens.
+# The server process: the API blueprint as the app factory mounts it (register_api), on the database build_engine
+# prepared, on a port the kernel picks; it prints the port once it listens.
 SERVER = r"""
 import sys
 import flask

@@ -6,8 +6,8 @@ from __future__ import annotations
 import flask
 import pytest
 
-from clusterdash.db.engine import init_schema, make_engine, write_transaction
-from clusterdash.db.rollups import ensure_rollups
+from clusterdash.db.engine import make_engine, write_transaction
+from clusterdash.db.setup import prepare_database
 from clusterdash.ingest.demo import generate_lines
 from clusterdash.ingest.load import write_blocks
 from clusterdash.web.api import api_blueprint
@@ -19,8 +19,7 @@ DAYS = 40
 
 def build_engine(url: str, days: int = DAYS, seed: int = 11):
     engine = make_engine(url)
-    init_schema(engine)
-    ensure_rollups(engine, ROLLUP_ZONE)
+    prepare_database(engine, ROLLUP_ZONE)
     blocks = list(parse_lines(list(generate_lines(days=days, seed=seed, start=FIXED_START))))
     for i in range(0, len(blocks), 200):
         with write_transaction(engine) as conn:

@@ -128,17 +128,16 @@ def ingest_demo(
     progress: bool | None = None,
     on_written: Callable[[DemoSummary], None] | None = None,
 ):
-    """Write a demo log to `path` (its folder created) and ingest it into `engine`'s database, creating the tables
-    when missing: what `clusterdash demo`, `serve --demo`, the screenshots and the browser tests start from.
-    `on_written` hears about the log before the (longer) ingest begins. Returns the ingest's report."""
-    from clusterdash.db.engine import init_schema
+    """Write a demo log to `path` (its folder created) and ingest it into `engine`'s database, which its caller has
+    prepared (db.setup.prepare_database): what `clusterdash demo`, `serve --demo`, the screenshots and the browser
+    tests start from. `on_written` hears about the log before the (longer) ingest begins. Returns the ingest's
+    report."""
     from clusterdash.ingest.pipeline import ingest_paths
 
     os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
     written = write_demo_log(path, days=days, seed=seed)
     if on_written is not None:
         on_written(written)
-    init_schema(engine)
     return ingest_paths(engine, [os.fspath(path)], progress=progress)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -29,29 +28,20 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
     """A Flask Blueprint serving /api/... from the database `engine_provider()` returns (called per request,
     so the engine can be created lazily or swapped in tests).
 
-    default_tz: the display zone when a request gives no `tz`. A request never builds or rebuilds rollups:
-    that happens at start-up (register_api, create_app: db.rollups.ensure_rollups), in `clusterdash init` or
-    in the ingest. Until then, and for series in a zone other than the rollups', the queries read whole rollup
-    periods where they fit and the raw tables elsewhere. The first request on a database without tables
-    creates them (empty), so that a fresh database answers with empty results instead of errors.
+    default_tz: the display zone when a request gives no `tz`. The database must have been prepared
+    (db.setup.prepare_database: the app factory does it at start-up, as do `clusterdash init` and `ingest`); a
+    request never creates tables or builds rollups. Without complete rollups, and for series in a zone other
+    than the rollups', the queries read whole rollup periods where they fit and the raw tables elsewhere.
 
     Example:
-        ensure_rollups(engine, "Europe/Zurich")  # at start-up
+        prepare_database(engine, "Europe/Zurich")  # at start-up
         server = flask.Flask(__name__)
         server.register_blueprint(api_blueprint(lambda: engine, default_tz="Europe/Zurich"))
     """
     bp = Blueprint("clusterdash_api", __name__, url_prefix="/api")
-    prepared: set[int] = set()
-    lock = threading.Lock()
 
     def connect():
-        engine = engine_provider()
-        if id(engine) not in prepared:
-            with lock:
-                if id(engine) not in prepared:
-                    _create_missing_tables(engine)
-                    prepared.add(id(engine))
-        return engine.connect()
+        return engine_provider().connect()
 
     def filters() -> Filters:
         return Filters.from_args(request.args, default_tz=default_tz)
@@ -153,20 +143,9 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
 
 
 def register_api(server: Flask, engine: Engine, settings: Mapping[str, Any]) -> None:
-    """Mount the API on `server` for `engine`, at start-up: the rollups are made complete in the display zone
-    `settings['tz']` now (a rebuild, if one is needed, is logged with its duration), not in a request."""
-    from clusterdash.db.rollups import ensure_rollups
-
-    tz = str(settings.get("tz") or "UTC")
-    ensure_rollups(engine, tz)
-    server.register_blueprint(api_blueprint(lambda: engine, default_tz=tz))
-
-
-def _create_missing_tables(engine: Engine) -> None:
-    from clusterdash.db.engine import init_schema, schema_is_initialised
-
-    if not schema_is_initialised(engine):
-        init_schema(engine)  # empty tables, no rollup state: the queries read the (empty) raw tables
+    """Mount the API on `server` for `engine`, a database prepared in the display zone `settings['tz']` (the app
+    factory prepares it first)."""
+    server.register_blueprint(api_blueprint(lambda: engine, default_tz=str(settings.get("tz") or "UTC")))
 
 
 # -- arguments -----------------------------------------------------------------------------------------------
