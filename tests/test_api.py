@@ -273,9 +273,9 @@ def test_a_database_without_rollups_answers_from_raw_rows_and_requests_do_not_bu
 
     from clusterdash.db.rollups import rollup_zone
     from clusterdash.ingest.demo import generate_lines
-    from clusterdash.ingest.parse import parse_lines
     from clusterdash.web.api import api_blueprint
     from tests.dbtools import write_as_before_rollups
+    from tests.logtools import parse_lines
 
     write_as_before_rollups(engine, list(parse_lines(list(generate_lines(days=4, seed=2)))), "old.log")
     app = flask.Flask("no-rollups")

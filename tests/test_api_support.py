@@ -10,8 +10,8 @@ from clusterdash.db.engine import make_engine, write_transaction
 from clusterdash.db.setup import prepare_database
 from clusterdash.ingest.demo import generate_lines
 from clusterdash.ingest.load import write_blocks
-from clusterdash.ingest.parse import parse_lines
 from clusterdash.web.api import api_blueprint
+from tests.logtools import FIXED_START, parse_lines
 
 ROLLUP_ZONE = "Europe/Zurich"  # the DST change of 2025-03-30 is inside the demo's first month
 DAYS = 40
@@ -20,7 +20,7 @@ DAYS = 40
 def build_engine(url: str, days: int = DAYS, seed: int = 11):
     engine = make_engine(url)
     prepare_database(engine, ROLLUP_ZONE)
-    blocks = list(parse_lines(list(generate_lines(days=days, seed=seed))))
+    blocks = list(parse_lines(list(generate_lines(days=days, seed=seed, start=FIXED_START))))
     for i in range(0, len(blocks), 200):
         with write_transaction(engine) as conn:
             write_blocks(conn, blocks[i : i + 200], "demo.log")
