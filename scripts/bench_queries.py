@@ -207,8 +207,8 @@ def bench_ingest(days: int = 30, repeat: int = 5) -> None:
     from clusterdash.ingest.pipeline import ingest_paths
 
     log = demo_log(days, seed=0)
-    # The loader calls add_to_rollups (follow mode), a one-shot ingest PendingRollups.add per batch and .flush
-    # at each commit: "without rollups" skips all three (still counting rows, which paces the commits).
+    # The Loader calls PendingRollups.add per batch and .flush at each commit (write_blocks without a PendingRollups
+    # calls add_to_rollups): "without rollups" skips all three (the Loader paces its commits by its own row count).
     real = load.add_to_rollups, rollups.PendingRollups.add, rollups.PendingRollups.flush
 
     def count_only(pending, conn, new_sessions, new_rows):

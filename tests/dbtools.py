@@ -3,18 +3,16 @@ release before rollups), comparing answers."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, insert
 
 from clusterdash.db.engine import write_transaction
 from clusterdash.db.schema import log_entries, rollup_state
 from clusterdash.ingest import load
+from tests.logtools import FIXED_START
 
 DEMO_ZONE = "Europe/Zurich"  # the demo app's display zone, so its rollups' zone
-DEMO_START = datetime(2025, 3, 1, tzinfo=ZoneInfo(DEMO_ZONE))  # the first month holds the DST change of 2025-03-30
 DEMO_DAYS = 40
 
 
@@ -33,11 +31,11 @@ def cli_runner(url: str):
 
 
 def build_demo_database(url: str, folder: Path, days: int = DEMO_DAYS, seed: int = 11) -> None:
-    """`days` of demo log from DEMO_START, written to `folder` and ingested by `clusterdash ingest`."""
+    """`days` of demo log from FIXED_START, written to `folder` and ingested by `clusterdash ingest`."""
     from clusterdash.ingest.demo import write_demo_log
 
     log = folder / "io_usage.log"
-    write_demo_log(log, days=days, seed=seed, start=DEMO_START)
+    write_demo_log(log, days=days, seed=seed, start=FIXED_START)
     result = cli_runner(url)("ingest", str(log))
     assert result.exit_code == 0, result.output
 

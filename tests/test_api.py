@@ -268,8 +268,8 @@ def test_requests_in_another_zone_match_the_raw_rows_and_leave_the_rollups_alone
 def test_a_database_without_rollups_answers_from_raw_rows_and_requests_do_not_build_them(engine, client):
     from clusterdash.db.rollups import rollup_zone
     from clusterdash.ingest.demo import generate_lines
-    from clusterdash.ingest.parse import parse_lines
     from tests.dbtools import write_as_before_rollups
+    from tests.logtools import parse_lines
 
     # After the app's start-up: the data of a release without rollups arrives under a running server.
     write_as_before_rollups(engine, list(parse_lines(list(generate_lines(days=4, seed=2)))), "old.log")

@@ -19,11 +19,6 @@ def _tool(*args: str) -> tuple[int, str]:
     return done.returncode, (done.stdout + done.stderr)[-20_000:]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="until the rollups and ingest splits land: BLE001 in db/rollups.py, B007 in ingest/load.py and "
-    "ingest/pipeline.py",
-)
 def test_ruff_check_finds_nothing():
     status, output = _tool("ruff", "check", "--no-cache", *CODE)
     assert status == 0, output
@@ -34,7 +29,7 @@ def test_the_code_is_formatted():
     assert status == 0, output + "\n(`ruff format clusterdash tests scripts` formats it)"
 
 
-@pytest.mark.xfail(strict=False, reason="until the query and rollups splits land (db/queries.py, db/rollups.py)")
+@pytest.mark.xfail(strict=False, reason="until the query split lands (db/queries.py)")
 def test_mypy_finds_nothing_in_the_database_layer():
     status, output = _tool("mypy", "clusterdash/db", "--ignore-missing-imports")
     assert status == 0, output

@@ -33,12 +33,14 @@ from clusterdash.db.schema import (
 from clusterdash.db.setup import prepare_database
 from clusterdash.ingest.demo import generate_lines
 from clusterdash.ingest.load import write_blocks
-from clusterdash.ingest.parse import parse_lines
 from tests.dbtools import rounded, write_as_before_rollups
+from tests.logtools import FIXED_START, parse_lines
 
 
 def _blocks(days: int, seed: int):
-    return [b for b in parse_lines(list(generate_lines(days=days, seed=seed))) if b.epoch is not None]
+    return [
+        b for b in parse_lines(list(generate_lines(days=days, seed=seed, start=FIXED_START))) if b.epoch is not None
+    ]
 
 
 def _expected(conn, zone_name: str):

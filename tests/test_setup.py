@@ -16,8 +16,8 @@ from clusterdash.db.rollups import rollup_zone
 from clusterdash.db.schema import rollup_sizes, rollup_state
 from clusterdash.ingest.demo import write_demo_log
 from clusterdash.ingest.load import write_blocks
-from clusterdash.ingest.parse import parse_lines
 from tests.dbtools import write_as_before_rollups
+from tests.logtools import FIXED_START, parse_lines
 
 REBUILDING = "rebuilding the rollups"
 
@@ -25,7 +25,7 @@ REBUILDING = "rebuilding the rollups"
 def _blocks(days: int, seed: int):
     from clusterdash.ingest.demo import generate_lines
 
-    return [b for b in parse_lines(list(generate_lines(days=days, seed=seed))) if b.epoch is not None]
+    return [b for b in parse_lines(generate_lines(days=days, seed=seed, start=FIXED_START)) if b.epoch is not None]
 
 
 def _day_start_offsets(engine) -> set[int]:
@@ -74,7 +74,7 @@ def test_init_then_ingest_without_environment_keep_the_zone_given_and_the_server
     monkeypatch.delenv("CLUSTERDASH_TZ", raising=False)
     caplog.set_level(logging.WARNING, logger="clusterdash")
     log = tmp_path / "io_usage.log"
-    write_demo_log(log, days=3, seed=4)
+    write_demo_log(log, days=3, seed=4, start=FIXED_START)  # winter in Zurich: days start at 23:00 UTC
     runner = CliRunner()
     init = runner.invoke(cli, ["--db", db_url, "init", "--tz", "Europe/Zurich"], catch_exceptions=False)
     assert init.exit_code == 0 and "UserSessions" in init.output
@@ -116,7 +116,7 @@ def test_a_bad_zone_is_a_one_line_error_before_anything_is_written(tmp_path, mon
     """Whether from --tz or CLUSTERDASH_TZ (which an ingest once replaced by UTC without a word)."""
     db = tmp_path / "tz.db"
     log = tmp_path / "io_usage.log"
-    write_demo_log(log, days=1, seed=1)
+    write_demo_log(log, days=1, seed=1, start=FIXED_START)
     monkeypatch.setenv("CLUSTERDASH_TZ", "Mars/Olympus_Mons")
     for args in (["ingest", str(log)], ["init"], ["demo", "--days", "1", "--out", str(tmp_path / "d.log")]):
         result = CliRunner().invoke(cli, ["--db", str(db), *args])

@@ -1,4 +1,4 @@
-"""`clusterdash serve`: the development server, with the empty-database help, --demo and --follow.
+"""`clusterdash serve`: the development server, with the empty-database help, --demo (--live) and --follow.
 
 Production runs the same app factory under gunicorn (see Procfile); this module only adds what a person at a
 terminal needs: what to run when there is no data yet, a demo on request, and a follower thread that keeps
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from clusterdash.db.queries import latest_block_epoch
-from clusterdash.ingest.demo import ingest_demo
+from clusterdash.ingest.demo import ingest_demo, start_live
 from clusterdash.ingest.follow import start_follower_thread
 from clusterdash.web.app import create_app
 
@@ -52,10 +52,16 @@ def build_demo(engine, echo: Callable[[str], None], out: Path = DEMO_LOG) -> Non
 
 
 def run(
-    settings: Mapping[str, Any], *, demo: bool, follow: str | None, debug: bool, echo: Callable[[str], None]
+    settings: Mapping[str, Any],
+    *,
+    demo: bool,
+    follow: str | None,
+    debug: bool,
+    echo: Callable[[str], None],
+    live: float | None = None,
 ) -> None:
-    """Build the app from `settings` (which prepares the database), fill it (demo, follower), serve until
-    interrupted."""
+    """Build the app from `settings` (which prepares the database), fill it (demo, follower, live demo), serve
+    until interrupted."""
     app = create_app(settings)
     engine = app.clusterdash_engine
     if database_is_empty(engine):
@@ -65,6 +71,8 @@ def run(
             echo(what_to_run(settings["db"]))
     stop = threading.Event()
     follower = start_follower_thread(engine, follow, settings, stop) if follow else None
+    if live:  # `--demo --live`: a synthetic hour appended to the demo log and ingested every `live` seconds
+        start_live(engine, DEMO_LOG, live, stop)
     echo(f"clusterdash: http://{settings['host']}:{settings['port']}/  (database {settings['db']}; Ctrl-C to stop)")
     try:
         app.run(host=settings["host"], port=int(settings["port"]), debug=debug, use_reloader=False)
