@@ -31,7 +31,8 @@ def setting_option(name: str, *flags: str, **kwargs):
 
 
 def friendly_errors(command):
-    """Turn the failures a user can cause (bad paths, bad --db, an unreachable server) into one-line errors."""
+    """Turn the failures a user can cause and fix (a bad path, a bad --db, a database that cannot be reached) into
+    one-line errors. Anything else is a bug and goes on to `main`, which says so."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -49,19 +50,17 @@ def friendly_errors(command):
 
 
 def user_error_message(exc: Exception) -> str | None:
-    """The one-line message for an error the user can fix, or None for anything else.
+    """The one-line message for an error the user can fix: a UserError (clusterdash.errors), or a database that
+    cannot be reached. None for anything else.
 
     The error classes are imported here, when something has failed, not at the top: importing the ingest and
     database modules up front would make every command, even --help, pay for SQLAlchemy and numpy.
     """
-    from sqlalchemy.exc import SQLAlchemyError
+    from clusterdash.errors import UserError, database_unreachable
 
-    from clusterdash.errors import UserError
-    from clusterdash.ingest.pipeline import InputError
-
-    if isinstance(exc, (UserError, InputError, ValueError)):  # DatabaseURLError is a ValueError
+    if isinstance(exc, UserError):
         return str(exc)
-    if isinstance(exc, SQLAlchemyError):
+    if database_unreachable(exc):
         first_line = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         return f"database {click.get_current_context().obj['db_url']}: {first_line}"
     return None
@@ -99,18 +98,22 @@ def cli(ctx, db):
 
 
 @cli.command()
+@setting_option("tz")
 @click.pass_obj
 @friendly_errors
-def init(obj):
+def init(obj, tz):
     """Create the database tables (safe to run again: creates only what is missing).
+
+    The day, week, month and year totals kept for the dashboard are cut in --tz when the database has none yet;
+    `serve` moves them to its own --tz. Every command prepares the database this way, so `init` is optional.
 
     \b
     Example:
-      clusterdash --db postgresql+psycopg://clusterdash@dbhost/clusterdash init
+      clusterdash --db postgresql+psycopg://clusterdash@dbhost/clusterdash init --tz Europe/Zurich
     """
-    from clusterdash.db.engine import init_schema
+    from clusterdash.db.setup import prepare_database
 
-    created = init_schema(obj.engine())
+    created = prepare_database(obj.engine(), tz, keep_zone=True).created
     click.echo(f"created {len(created)} tables: {', '.join(created)}" if created else "schema already up to date")
 
 
@@ -128,6 +131,7 @@ def init(obj):
 )
 @setting_option("poll", type=float)
 @setting_option("settle", type=float)
+@setting_option("tz")
 @click.option(
     "--verbose",
     "-v",
@@ -136,7 +140,7 @@ def init(obj):
 )
 @click.pass_obj
 @friendly_errors
-def ingest(obj, paths, strict, as_json, progress, follow, poll, settle, verbose):
+def ingest(obj, paths, strict, as_json, progress, follow, poll, settle, tz, verbose):
     """Read io_usage.log files into the database; blocks already stored count once.
 
     PATHS are files (plain or .gz), directories (their *.log* files) or glob
@@ -150,18 +154,21 @@ def ingest(obj, paths, strict, as_json, progress, follow, poll, settle, verbose)
     replacement and restarts. Events are logged on stderr; SIGINT or SIGTERM
     stops it after the transaction in hand.
 
+    --tz matters only for a database without day, week and month totals yet
+    (see `init`); totals kept in another zone stay in it.
+
     \b
     Examples:
       clusterdash ingest /var/log/nfsio/io_usage.log /var/log/nfsio/io_usage.log.*.gz
       clusterdash ingest --follow /var/log/nfsio/io_usage.log
     """
-    from clusterdash.db.engine import init_schema
+    from clusterdash.db.setup import prepare_database
     from clusterdash.ingest.pipeline import ingest_paths
 
     if follow and (len(paths) != 1 or paths[0].endswith(".gz")):
         raise click.UsageError("--follow takes one plain log file (ingest rotated .gz files without --follow)")
     engine = obj.engine()
-    init_schema(engine)
+    prepare_database(engine, tz, keep_zone=True)
     if follow or verbose:
         import logging
 
@@ -242,8 +249,8 @@ def stats(obj, as_json):
     Example:
       clusterdash stats --json
     """
-    from clusterdash.db.engine import schema_is_initialised
     from clusterdash.db.query import database_stats
+    from clusterdash.db.setup import schema_is_initialised
 
     engine = obj.engine()
     if not schema_is_initialised(engine):
@@ -274,9 +281,10 @@ def stats(obj, as_json):
     show_default=True,
     help="Where to write the synthetic log (.gz to compress).",
 )
+@setting_option("tz")
 @click.pass_obj
 @friendly_errors
-def demo(obj, days, seed, out):
+def demo(obj, days, seed, out, tz):
     """Write a synthetic io_usage.log shaped like a real month (users, machines, heavy users, gaps, a DST jump)
     and ingest it.
 
@@ -284,8 +292,10 @@ def demo(obj, days, seed, out):
     Example:
       clusterdash demo --days 90 --seed 7
     """
+    from clusterdash.db.setup import prepare_database
     from clusterdash.ingest.demo import ingest_demo
 
+    prepare_database(obj.engine(), tz, keep_zone=True)
     report = ingest_demo(
         obj.engine(),
         out,
@@ -310,30 +320,48 @@ def demo(obj, days, seed, out):
     type=click.Path(dir_okay=False),
     help="Keep ingesting this log as it grows and rotates, while serving.",
 )
+@click.option(
+    "--live",
+    is_flag=True,
+    help="With --demo: keep appending a synthetic hour to the demo log and ingesting it, one every --live-interval "
+    "seconds (the demo's clock runs ahead, an hour per interval), to see the dashboard refresh by itself.",
+)
+@click.option(
+    "--live-interval",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="Seconds between two hours appended by --live.",
+)
 @click.option("--debug", is_flag=True, help="Dash debug mode (error pop-ups, callback graph). Never in production.")
 @click.pass_obj
 @friendly_errors
-def serve(obj, host, port, tz, refresh, demo, follow_path, debug):
+def serve(obj, host, port, tz, refresh, demo, follow_path, live, live_interval, debug):
     """Serve the dashboard and the JSON API (a development server; in production use gunicorn, see Procfile).
 
     With an empty database it prints the command that fills it (the page shows it
-    too), or with --demo builds a month of synthetic data first.
+    too), or with --demo builds a month of synthetic data first, ending at the
+    current hour; --demo --live then keeps adding synthetic hours while it serves.
 
     \b
     Example:
       clusterdash serve --demo
+      clusterdash serve --demo --live --refresh 2
       clusterdash --db sqlite:///nfs.db serve --follow /var/log/io_usage.log --port 8080
     """
     from clusterdash.db.periods import zone
     from clusterdash.web.serve import run
 
+    if live and not demo:
+        raise click.UsageError("--live goes with --demo: it keeps the demo log growing")
     zone(tz)
     settings = config.from_environment(db=obj["db_url"], host=host, port=port, tz=tz, refresh=refresh)
-    run(settings, demo=demo, follow=follow_path, debug=debug, echo=click.echo)
+    run(settings, demo=demo, follow=follow_path, debug=debug, echo=click.echo, live=live_interval if live else None)
 
 
 def main() -> None:
-    """Entry point: no traceback reaches a user (set CLUSTERDASH_DEBUG=1 to see one)."""
+    """Entry point: a bug shows as one, in one line (set CLUSTERDASH_DEBUG=1 for its traceback); no traceback
+    reaches a user otherwise."""
     import os
 
     try:
@@ -341,5 +369,6 @@ def main() -> None:
     except Exception as exc:
         if os.environ.get("CLUSTERDASH_DEBUG"):
             raise
-        click.echo(f"Error: unexpected {type(exc).__name__}: {exc} (set CLUSTERDASH_DEBUG=1 for details)", err=True)
+        what = (str(exc).strip().splitlines() or [""])[0][:300]
+        click.echo(f"Error: unexpected {type(exc).__name__}: {what} (set CLUSTERDASH_DEBUG=1 for details)", err=True)
         sys.exit(1)

@@ -25,9 +25,10 @@ sys.path.insert(0, str(ROOT))
 
 INGEST_ONCE = r"""
 import json, resource, sys, time
-from clusterdash.db.engine import init_schema, make_engine
+from clusterdash.db.engine import make_engine
+from clusterdash.db.setup import prepare_database
 from clusterdash.ingest.pipeline import ingest_paths
-engine = make_engine(sys.argv[1]); init_schema(engine)
+engine = make_engine(sys.argv[1]); prepare_database(engine, "UTC")
 start = time.perf_counter()
 report = ingest_paths(engine, [sys.argv[2]], progress=False)
 seconds = time.perf_counter() - start

@@ -56,7 +56,8 @@ def timed(action) -> float:
 
 
 def bench(days: int) -> None:
-    from clusterdash.db.engine import init_schema, make_engine
+    from clusterdash.db.engine import make_engine
+    from clusterdash.db.setup import prepare_database
     from clusterdash.ingest.follow import Follower
     from clusterdash.ingest.pipeline import ingest_paths
 
@@ -71,7 +72,7 @@ def bench(days: int) -> None:
         Path(str(db) + suffix).unlink(missing_ok=True)
     url = f"sqlite:///{db}"
     engine = make_engine(url)
-    init_schema(engine)
+    prepare_database(engine, "UTC")
 
     def append(block: bytes) -> None:
         with open(work, "ab") as f:

@@ -32,9 +32,9 @@ import flask
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from clusterdash.db.engine import init_schema, make_engine  # noqa: E402
+from clusterdash.db.engine import make_engine  # noqa: E402
 from clusterdash.db.query import latest_block_epoch  # noqa: E402
-from clusterdash.db.rollups import ensure_rollups  # noqa: E402
+from clusterdash.db.setup import prepare_database  # noqa: E402
 from clusterdash.web.api import api_blueprint  # noqa: E402
 
 ZONE = "Europe/Zurich"
@@ -58,8 +58,7 @@ def build(url: str, days: int, seed: int = 1) -> None:
     from clusterdash.ingest.pipeline import ingest_paths
 
     engine = make_engine(url)
-    init_schema(engine)
-    ensure_rollups(engine, ZONE)
+    prepare_database(engine, ZONE)
     with engine.connect() as conn:
         if latest_block_epoch(conn) is not None:
             return
@@ -218,8 +217,8 @@ def bench_ingest(days: int = 30, repeat: int = 5) -> None:
     from clusterdash.ingest.pipeline import ingest_paths
 
     log = demo_log(days, seed=0)
-    # The loader calls add_to_rollups (follow mode), a one-shot ingest PendingRollups.add per batch and .flush
-    # at each commit: "without rollups" skips all three (still counting rows, which paces the commits).
+    # The Loader calls PendingRollups.add per batch and .flush at each commit (write_blocks without a PendingRollups
+    # calls add_to_rollups): "without rollups" skips all three (the Loader paces its commits by its own row count).
     real = load.add_to_rollups, rollups.PendingRollups.add, rollups.PendingRollups.flush
 
     def count_only(pending, conn, new_sessions, new_rows):
@@ -236,7 +235,7 @@ def bench_ingest(days: int = 30, repeat: int = 5) -> None:
             for mode in rates:
                 with tempfile.TemporaryDirectory() as tmp:
                     engine = make_engine(f"sqlite:///{tmp}/ingest.db")
-                    init_schema(engine)
+                    prepare_database(engine, "UTC")
                     use(
                         real
                         if mode == "with rollups"

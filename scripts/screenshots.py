@@ -25,10 +25,12 @@ WIDTH = 1280
 
 def demo_database(folder: Path) -> str:
     from clusterdash.db.engine import make_engine
+    from clusterdash.db.setup import prepare_database
     from clusterdash.ingest.demo import ingest_demo
 
     url = f"sqlite:///{folder / 'demo.db'}"
     engine = make_engine(url)
+    prepare_database(engine, "UTC")
     ingest_demo(engine, folder / "io_usage.log", days=30, seed=0)
     engine.dispose()
     return url

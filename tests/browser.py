@@ -78,11 +78,13 @@ def check_browser_setup(config) -> None:
 def demo_db_url(tmp_path_factory) -> str:
     """Two weeks of synthetic log, ingested once per test session."""
     from clusterdash.db.engine import make_engine
+    from clusterdash.db.setup import prepare_database
     from clusterdash.ingest.demo import ingest_demo
 
     folder = tmp_path_factory.mktemp("dashboard-demo")
     url = f"sqlite:///{folder / 'demo.db'}"
     engine = make_engine(url)
+    prepare_database(engine, "UTC")
     ingest_demo(engine, folder / "io_usage.log", days=14, seed=3)
     engine.dispose()
     return url

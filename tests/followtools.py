@@ -15,10 +15,12 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from clusterdash.db.engine import init_schema, make_engine
+from clusterdash.db.engine import make_engine
 from clusterdash.db.schema import io_operations, io_size_ranges, log_entries, machines, user_sessions, users
+from clusterdash.db.setup import prepare_database
 from clusterdash.ingest.demo import generate_lines
 from clusterdash.ingest.pipeline import ingest_paths
+from tests.logtools import FIXED_START
 from tests.waiting import POLL_SECONDS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 def demo_blocks(days: int, seed: int) -> tuple[str, ...]:
     """A generated log cut at its Log: lines: element 0 holds the preamble (bpftrace's 'Attaching' line) and the
     first block, every other element one block. Joined, they are the whole log."""
-    text = "".join(generate_lines(days=days, seed=seed))
+    text = "".join(generate_lines(days=days, seed=seed, start=FIXED_START))
     cuts = [m.start() + 1 for m in re.finditer(r"\nLog:", text)]
     bounds = [0, *cuts[1:], len(text)]  # the preamble stays with the first block
     return tuple(text[a:b] for a, b in zip(bounds, bounds[1:]))
@@ -116,7 +118,7 @@ def reference(tmp_path: Path, text: str, name: str = "reference") -> dict:
     log.write_text(text)
     url = f"sqlite:///{folder / 'reference.db'}"
     engine = make_engine(url)
-    init_schema(engine)
+    prepare_database(engine, "UTC")
     ingest_paths(engine, [str(log)], progress=False)
     engine.dispose()
     return every_count(url)

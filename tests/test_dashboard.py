@@ -274,7 +274,8 @@ def test_an_empty_database_shows_the_exact_command_to_ingest(dashboard, tmp_path
 
 
 def test_new_blocks_show_up_live_and_the_selection_stays(dashboard, tmp_path):
-    from clusterdash.db.engine import init_schema, make_engine
+    from clusterdash.db.engine import make_engine
+    from clusterdash.db.setup import prepare_database
     from clusterdash.ingest.demo import write_demo_log
     from clusterdash.ingest.pipeline import ingest_paths
 
@@ -285,7 +286,7 @@ def test_new_blocks_show_up_live_and_the_selection_stays(dashboard, tmp_path):
     first_days.write_text(text[:cut])
     url = f"sqlite:///{tmp_path / 'live.db'}"
     engine = make_engine(url)
-    init_schema(engine)
+    prepare_database(engine, "UTC")
     ingest_paths(engine, [str(first_days)])
 
     open_dashboard(dashboard, url, refresh=1)

@@ -19,14 +19,14 @@ from clusterdash.errors import BadParameter
 
 @pytest.fixture
 def dst_engine(engine, tmp_path):
-    from clusterdash.db.rollups import ensure_rollups
+    """Five days around the spring-forward night in Zurich (2025-03-30): local days of 24 and 23 hours."""
+    from clusterdash.db.setup import prepare_database
     from clusterdash.ingest.demo import write_demo_log
     from clusterdash.ingest.pipeline import ingest_paths
 
     log = tmp_path / "io_usage.log"
-    # Five days around the spring-forward night in Zurich (2025-03-30): local days of 24 and 23 hours.
     write_demo_log(log, days=5, seed=5, start=datetime(2025, 3, 27, tzinfo=ZoneInfo("Europe/Zurich")))
-    ensure_rollups(engine, "Europe/Zurich")
+    prepare_database(engine, "Europe/Zurich")
     ingest_paths(engine, [str(log)])
     return engine
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.followtools import wait_until
 from tests.waiting import POLL_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,8 +84,12 @@ def test_serve_with_an_empty_database_says_what_to_run_and_demo_fills_it(tmp_pat
         out = stop(plain)
     assert f"clusterdash --db {db} ingest /var/log/io_usage.log" in out and "serve --demo" in out
 
+    # In another zone than the first start: the database is prepared in it before the demo is ingested, so the
+    # demo's rollups are made in that zone, not rebuilt after it.
     demo = start(
-        [sys.executable, "-m", "clusterdash", "--db", db, "serve", "--port", str(port), "--demo"], cwd=tmp_path, env=env
+        [sys.executable, "-m", "clusterdash", "--db", db, "serve", "--port", str(port), "--demo", "--tz", "Asia/Tokyo"],
+        cwd=tmp_path,
+        env=env,
     )
     try:
         page = wait_for(f"http://127.0.0.1:{port}/_dash-layout", demo, timeout=120)
@@ -92,6 +98,7 @@ def test_serve_with_an_empty_database_says_what_to_run_and_demo_fills_it(tmp_pat
     finally:
         out = stop(demo)
     assert "demo log" in out and (tmp_path / "data" / "demo" / "io_usage.log").exists()
+    assert "rebuilding the rollups" not in out
 
 
 def test_the_procfile_command_serves_the_same_app_under_gunicorn(tmp_path):
@@ -114,3 +121,30 @@ def test_the_procfile_command_serves_the_same_app_under_gunicorn(tmp_path):
         # (python/cpython#121649); the master kills such a worker after its 30 s graceful timeout.)
         out = stop(server, signal.SIGTERM)
     assert server.returncode == 0, out
+
+
+def test_serve_demo_live_keeps_adding_hours_that_the_api_sees(tmp_path):
+    """`serve --demo --live`: the demo ends at the current hour, then an hour is appended and ingested every
+    --live-interval seconds; /api/stats (what the dashboard's live refresh reads) sees the blocks grow."""
+    port = free_port()
+    db = f"sqlite:///{tmp_path / 'live.db'}"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "clusterdash", "--db", db, "serve", "--port", str(port), "--demo", "--live"]
+    server = start([*command, "--live-interval", "0.3"], cwd=tmp_path, env=env)
+    url = f"http://127.0.0.1:{port}/api/stats"
+    try:
+        first = json.loads(wait_for(url, server, timeout=120))
+        assert first["freshness"]["age_seconds"] <= 3600 + 60, "the demo ends at the current hour"
+
+        def grown() -> dict | None:
+            assert server.poll() is None, f"the server exited: {server.stdout.read()}"
+            stats = json.loads(get(url)[1])
+            return stats if stats["blocks"] >= first["blocks"] + 3 else None
+
+        now = wait_until(grown, 60, "three more hours")
+        # The appended hours run ahead of the clock: the freshness says 0, never a negative age.
+        assert now["freshness"]["last_block_epoch"] >= first["freshness"]["last_block_epoch"] + 3 * 3600 - 60
+        assert now["freshness"]["age_seconds"] == 0
+    finally:
+        out = stop(server)
+    assert "demo log" in out

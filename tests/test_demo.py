@@ -2,7 +2,7 @@
 
 The regexes and the bucket labels here are written out independently of
 clusterdash.ingest.demo on purpose: the test checks the generator against the
-spec (/work/shared/spec/log-format.md), not against itself.
+log format (README: "The input"), not against itself.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import gzip
 import re
 import statistics
+import threading
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,7 +20,20 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from clusterdash.ingest.demo import DemoSummary, _histogram_rows, generate_lines, write_demo_log
+from clusterdash.db.periods import HOUR, floor_hour
+from clusterdash.errors import UserError
+from clusterdash.ingest.demo import (
+    DemoSummary,
+    current_hour_end,
+    demo_window,
+    generate_lines,
+    start_live,
+    write_demo_log,
+)
+from clusterdash.ingest.pipeline import ingest_paths
+from clusterdash.ingest.synthetic.render import histogram_rows
+from tests.followtools import every_count, reference, wait_until
+from tests.logtools import FIXED_START
 
 ZURICH = ZoneInfo("Europe/Zurich")
 
@@ -122,7 +137,7 @@ def check_histogram(entry: Entry, bars: list[int]) -> None:
 
 @pytest.fixture(scope="module")
 def month() -> ParsedLog:
-    return parse(generate_lines(days=30, seed=0))
+    return parse(generate_lines(days=30, seed=0, start=FIXED_START))
 
 
 def entries(log: ParsedLog) -> list[Entry]:
@@ -144,7 +159,7 @@ def test_renders_the_spec_example_exactly():
     counts = [0] * 20
     counts[LABELS.index("[1K, 2K)")] = 1
     counts[LABELS.index("[16K, 32K)")] = 3
-    assert _histogram_rows(counts) == expected
+    assert histogram_rows(counts) == expected
 
 
 def test_every_line_follows_the_grammar(month):
@@ -192,16 +207,88 @@ def test_autumn_repeats_an_hour():
 
 def test_a_naive_start_is_zurich_wall_time():
     naive = list(generate_lines(days=1, seed=3, start=datetime(2025, 3, 1)))
-    assert naive == list(generate_lines(days=1, seed=3))
+    assert naive == list(generate_lines(days=1, seed=3, start=FIXED_START))
+
+
+# --- where the log ends ---------------------------------------------------------
+
+
+def test_by_default_the_log_ends_at_the_current_hour():
+    before = time.time()
+    log = parse(generate_lines(days=2, seed=1))
+    after = time.time()
+    last = log.blocks[-1].epoch
+    assert floor_hour(before) - HOUR <= last <= after  # within one hour of now, never in the future
+    assert last - log.blocks[0].epoch <= 2 * 24 * HOUR
+
+
+def test_the_current_hour_is_the_last_one_whose_block_is_out():
+    hour = int(datetime(2026, 12, 4, 21, tzinfo=ZURICH).timestamp())
+    assert current_hour_end(hour + 30) == hour - HOUR  # bpftrace prints the 20:00-21:00 block just after 21:00
+    assert current_hour_end(hour + 60) == hour
+    assert current_hour_end(hour + HOUR - 1) == hour
+
+
+def test_the_same_end_hour_writes_the_same_file_and_its_last_hour_always_has_its_block():
+    for k in range(40):  # gaps come every ~36 hours: some of these ends fall where a gap would have been
+        end = int(datetime(2025, 6, 1, tzinfo=ZURICH).timestamp()) + 7 * k * HOUR
+        text = "".join(generate_lines(days=2, seed=k % 4, end=datetime.fromtimestamp(end, ZURICH)))
+        assert text == "".join(generate_lines(days=2, seed=k % 4, end=datetime.fromtimestamp(end, ZURICH)))
+        last = int(LOG.findall(text)[-1][1])
+        assert floor_hour(last) == end, f"end {k}: the last block is {(end - floor_hour(last)) // HOUR} h early"
+
+
+def test_a_log_has_a_start_or_an_end():
+    assert demo_window(2, start=FIXED_START) == (int(FIXED_START.timestamp()), int(FIXED_START.timestamp()) + 172800)
+    assert demo_window(2, end=FIXED_START) == (int(FIXED_START.timestamp()) - 172800, int(FIXED_START.timestamp()))
+    with pytest.raises(ValueError, match="not both"):
+        demo_window(2, start=FIXED_START, end=FIXED_START)
+
+
+# --- a demo that keeps growing (serve --demo --live) -----------------------------------
+
+
+def test_a_live_demo_appends_the_next_hours_and_ingests_them_exactly(engine, db_url, tmp_path):
+    path = tmp_path / "io_usage.log"
+    write_demo_log(path, days=2, seed=4, end=FIXED_START)
+    ingest_paths(engine, [str(path)], progress=False)
+    written = path.read_text()
+    last = int(LOG.findall(written)[-1][1])
+    stop = threading.Event()
+    thread = start_live(engine, path, 0.05, stop, seed=4)
+    try:
+        wait_until(lambda: len(LOG.findall(path.read_text())) >= len(LOG.findall(written)) + 4, 30, "4 hours more")
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+    text = path.read_text()
+    assert text.startswith(written)
+    appended = parse(iter(text[len(written) :].splitlines(keepends=True)))
+    epochs = [b.epoch for b in appended.blocks]
+    assert epochs[0] > last and epochs == sorted(epochs)
+    assert all((b - a) % HOUR < 60 and b - a >= HOUR - 60 for a, b in zip([last, *epochs], epochs))  # hourly
+    before_users = {e.user for b in parse(iter(written.splitlines(keepends=True))).blocks for e in b.entries}
+    assert before_users & {e.user for e in entries(appended)}, "the same people go on working"
+    assert every_count(db_url) == reference(tmp_path, text)  # each appended hour was ingested, exactly once
+
+
+def test_a_live_demo_never_writes_into_a_database_not_built_from_its_log(engine, tmp_path):
+    path = tmp_path / "io_usage.log"
+    write_demo_log(path, days=1, seed=4, end=FIXED_START)
+    with pytest.raises(UserError, match="not built from it"):
+        start_live(engine, path, 0.05, threading.Event())
+    with pytest.raises(UserError, match="cannot read"):
+        start_live(engine, tmp_path / "missing.log", 0.05, threading.Event())
 
 
 # --- determinism and streaming -------------------------------------------------
 
 
 def test_same_seed_same_bytes_and_different_seed_different_bytes():
-    first = "".join(generate_lines(days=3, seed=7))
-    assert first == "".join(generate_lines(days=3, seed=7))
-    assert first != "".join(generate_lines(days=3, seed=8))
+    first = "".join(generate_lines(days=3, seed=7, start=FIXED_START))
+    assert first == "".join(generate_lines(days=3, seed=7, start=FIXED_START))
+    assert first != "".join(generate_lines(days=3, seed=8, start=FIXED_START))
 
 
 def test_generate_lines_streams():
@@ -313,20 +400,20 @@ def summarize(log: ParsedLog) -> DemoSummary:
 
 def test_write_plain_file_matches_summary_and_lines(tmp_path):
     path = tmp_path / "io_usage.log"
-    summary = write_demo_log(path, days=4, seed=2)
+    summary = write_demo_log(path, days=4, seed=2, start=FIXED_START)
     text = path.read_text(encoding="ascii")
-    assert text == "".join(generate_lines(days=4, seed=2))
+    assert text == "".join(generate_lines(days=4, seed=2, start=FIXED_START))
     assert summary == summarize(parse(iter(text.splitlines(keepends=True))))
     assert summary.bytes_written == path.stat().st_size
 
 
 def test_write_gz_file_is_readable_and_reproducible(tmp_path):
     path = tmp_path / "io_usage.log.2.gz"
-    summary = write_demo_log(str(path), days=4, seed=2)
+    summary = write_demo_log(str(path), days=4, seed=2, start=FIXED_START)
     with gzip.open(path, "rt", encoding="ascii") as f:
         text = f.read()
-    assert text == "".join(generate_lines(days=4, seed=2))
+    assert text == "".join(generate_lines(days=4, seed=2, start=FIXED_START))
     assert summary == summarize(parse(iter(text.splitlines(keepends=True))))
     again = tmp_path / "again.log.gz"
-    write_demo_log(again, days=4, seed=2)
+    write_demo_log(again, days=4, seed=2, start=FIXED_START)
     assert again.read_bytes() == path.read_bytes()

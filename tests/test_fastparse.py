@@ -9,8 +9,8 @@ from clusterdash.ingest import fastparse
 from clusterdash.ingest.demo import generate_lines
 from clusterdash.ingest.fastparse import distinct_rows, parse_pieces
 from clusterdash.ingest.parse import parse_block_bytes
-from clusterdash.ingest.pipeline import split_pieces
-from tests.test_parse import MALFORMED, _random_block, row
+from clusterdash.ingest.read import split_pieces
+from tests.logtools import FIXED_START, MALFORMED, random_block, row
 
 
 def comparable(block):
@@ -50,7 +50,7 @@ def assert_same_as_one_by_one(pieces) -> list[bool]:
 
 def test_random_blocks_parse_as_line_by_line_and_printed_ones_take_the_fast_path():
     rng = random.Random(7)
-    texts = [_random_block(rng, 1000 + i) for i in range(300)]
+    texts = [random_block(rng, 1000 + i) for i in range(300)]
     fast = assert_same_as_one_by_one(pieces_of("".join(texts)))
     printed = [all(len(line) == 79 for line in text.splitlines() if line[:1] in ("[", "(")) for text in texts]
     assert fast == printed
@@ -58,7 +58,7 @@ def test_random_blocks_parse_as_line_by_line_and_printed_ones_take_the_fast_path
 
 
 def test_demo_log_with_the_malformed_corpus_in_the_middle():
-    demo = list(generate_lines(days=3, seed=5))
+    demo = list(generate_lines(days=3, seed=5, start=FIXED_START))
     text = "".join(demo[: len(demo) // 2]) + MALFORMED + "".join(demo[len(demo) // 2 :])
     fast = assert_same_as_one_by_one(pieces_of(text))
     assert 0.8 * len(fast) < sum(fast) < len(fast)  # the demo's blocks, but not the corpus's
@@ -152,7 +152,7 @@ def test_distinct_rows_codes_equal_rows_alike_and_gives_up_on_a_shared_slot():
 
 def test_labels_coded_without_the_hash_table_parse_the_same(monkeypatch):
     monkeypatch.setattr(fastparse, "HASH_BITS", 1)  # every batch has 3+ distinct labels: the dict path codes them
-    demo = list(generate_lines(days=2, seed=3))
+    demo = list(generate_lines(days=2, seed=3, start=FIXED_START))
     text = "".join(demo[: len(demo) // 2]) + MALFORMED + "".join(demo[len(demo) // 2 :])
     fast = assert_same_as_one_by_one(pieces_of(text))
     assert sum(fast) > 0.8 * len(fast)

@@ -442,14 +442,14 @@ def test_sigint_and_sigterm_finish_the_transaction_in_hand_and_exit_0(scene):
 
 
 def test_a_database_that_goes_away_is_retried_with_backoff_and_nothing_is_lost(tmp_path):
-    from clusterdash.db.engine import init_schema
+    from clusterdash.db.setup import prepare_database
     from tests.followtools import PausablePostgres
 
     postgres = PausablePostgres()
     scene = Scene(tmp_path, postgres.server.create_database())
     try:
         engine = make_engine(scene.url)
-        init_schema(engine)
+        prepare_database(engine, "UTC")
         engine.dispose()
         scene.write(text_of(B[:5]))
         follower = scene.start()

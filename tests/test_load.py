@@ -15,7 +15,7 @@ from clusterdash.ingest.demo import generate_lines
 from clusterdash.ingest.pipeline import ingest_paths
 from tests.followtools import REPO, reference
 from tests.followtools import every_count as whole_content
-from tests.logtools import block, independent_count, row
+from tests.logtools import FIXED_START, block, independent_count, row
 
 
 def stats(engine):
@@ -33,7 +33,7 @@ def write(path, text):
     return str(path)
 
 
-DEMO = "".join(generate_lines(days=3, seed=5))
+DEMO = "".join(generate_lines(days=3, seed=5, start=FIXED_START))
 
 
 def test_ingest_equals_an_independent_count_and_twice_changes_nothing(engine, tmp_path):
@@ -125,7 +125,9 @@ def test_a_first_ingest_leaves_the_session_indexes_in_place(engine, tmp_path):
 
 
 def test_killed_inside_a_bulk_load_the_database_keeps_its_indexes_and_a_rerun_completes_it(sqlite_url, tmp_path):
-    text = "".join(generate_lines(days=40, seed=7))  # ~160k rows: the first transaction runs for most of it
+    text = "".join(
+        generate_lines(days=40, seed=7, start=FIXED_START)
+    )  # ~160k rows: the first transaction runs for most of it
     log = write(tmp_path / "io_usage.log", text)
     process = subprocess.Popen(
         [sys.executable, "-m", "clusterdash", "--db", sqlite_url, "ingest", "--verbose", "--no-progress", log],

@@ -1,29 +1,24 @@
-"""The parser, on every form the spec lists and on a corpus of malformed lines."""
+"""The parser, on every form the spec lists and on a corpus of malformed lines, through the ingest's own path
+(tests.logtools.parse_lines: cut at Log: lines, parsed a batch at a time, unusual blocks line by line)."""
 
+import io
 import random
 
 import pytest
 
 from clusterdash.ingest.parse import (
     LabelError,
-    LogParser,
     _parse_well_formed,
     _split_lines,
-    bucket_of,
     parse_block,
     parse_block_text,
     parse_label,
-    parse_lines,
-    parse_row,
     parse_status,
 )
+from clusterdash.ingest.read import split_pieces
+from tests.logtools import MALFORMED, parse_lines, random_block, row
 
 K, M, G, T, P, E = (1024**i for i in range(1, 7))
-
-
-def row(label: str, count: int) -> str:
-    """A histogram row exactly as bpftrace prints it."""
-    return f"{label:<16}{count:>8} |{'@' * 10:<52}|"
 
 
 def blocks_of(text: str):
@@ -62,8 +57,10 @@ def test_bad_labels_are_refused(label):
 
 
 def test_counts_glued_to_long_labels_split_on_the_bracket():
-    assert parse_row("[128K, 256K)12345678 |@@@|") == (bucket_of("[128K, 256K)"), 12345678)
-    assert parse_row("[1024K, 2048K)  123456789 |@|")[1] == 123456789
+    text = "Log: t (1)\n@rd_client(m,tik)[u]:\n[128K, 256K)12345678 |@@@|\n[1024K, 2048K)  123456789 |@|\n"
+    (block,) = blocks_of(text)
+    assert not block.rejected
+    assert block.entries[0].rows == {"[128K, 256K)": 12345678, "[1024K, 2048K)": 123456789}
 
 
 @pytest.mark.parametrize(
@@ -132,42 +129,6 @@ def test_zero_rows_between_non_zero_rows_are_kept_as_zero():
     assert blocks_of(text)[0].entries[0].rows == {"[1K, 2K)": 4, "[2K, 4K)": 0, "[4K, 8K)": 9}
 
 
-MALFORMED = (
-    "\n".join(
-        [
-            "Log: 2025-03-12 14:00:15 (1741784415)",  # 1
-            "@rd_client(m1,tik)[alice(stud/tik)]:",  # 2
-            row("[1K, 2K)", 5),  # 3
-            "[2K, 4K)             x7 |@|",  # 4  bad count
-            row("[4K, 8K)", 6),  # 5  still alice's
-            "",  # 6
-            "@rd_clent(m2,tik)[bob(stud/tik)]:",  # 7  unreadable header
-            row("[1K, 2K)", 100),  # 8  bob's row: must not go to alice
-            row("[2K, 4K)", 200),  # 9
-            "",  # 10
-            row("[8K, 16K)", 300),  # 11 after a blank line: no entry
-            "@wr_client(m1,tik)[carol(staff/tik)]:",  # 12
-            row("[1M, 2M)", 7),  # 13
-            "garbage in the middle",  # 14
-            row("[2M, 4M)", 8),  # 15 after an unreadable line: owner unknown
-            "",  # 16
-            "@rd_client(m1,tik)[alice(stud/tik)]:",  # 17 repeated key in the block
-            row("[1K, 2K)", 999),  # 18
-            "",  # 19
-            "Log: garbage (not-an-epoch)",  # 20 unreadable Log: line
-            "@rd_client(m3,tik)[dave(stud/tik)]:",  # 21 belongs to no readable block
-            row("[1K, 2K)", 1),  # 22
-            "Log: 2025-03-12 15:00:15 (1741788015)",  # 23
-            "@rd_client(m3,tik)[dave(stud/tik)]:",  # 24
-            row("[1K, 2K)", 2),  # 25
-            "[1K, 2K)               3 |@@@",  # 26 cut-off line
-            row("[1K, 2K)", 4),  # 27 bucket repeated in the entry
-        ]
-    )
-    + "\n"
-)
-
-
 def test_malformed_corpus_reports_each_line_and_credits_no_neighbour():
     blocks = blocks_of(MALFORMED)
     good = [b for b in blocks if b.epoch is not None]
@@ -195,36 +156,10 @@ def test_nothing_before_the_first_log_line_is_lost():
     assert block.epoch == 5 and block.entries == []
 
 
-def _random_block(rng: random.Random, epoch: int) -> str:
-    labels = [
-        "[0]",
-        "[1]",
-        "[2, 4)",
-        "[4, 8)",
-        "[512, 1K)",
-        "[1K, 2K)",
-        "[64K, 128K)",
-        "[1M, 2M)",
-        "[1G, 2G)",
-        "[8M, ...)",
-        "(..., 0)",
-        "[1024K, 2048K)",
-    ]
-    lines = [f"Log: 2025-03-12 14:00:15 ({epoch})"]
-    for n in range(rng.randint(0, 6)):
-        lines.append(f"@{rng.choice(['rd', 'wr'])}_client(m{n},tik)[u{n}(stud/tik)]:" + rng.choice(["", " "]))
-        for label in rng.sample(labels, rng.randint(0, 5)):
-            lines.append(
-                f"{label:<16}{rng.choice([0, 1, 99, 12345678, 123456789]):>8} |{'@' * rng.randint(0, 52):<52}|"
-            )
-        lines.append("")
-    return "\n".join(lines) + "\n"
-
-
 def test_fast_path_equals_line_by_line_parse():
     rng = random.Random(42)
     for i in range(300):
-        text = _random_block(rng, 1000 + i)
+        text = random_block(rng, 1000 + i)
         fast = _parse_well_formed(text, 1)
         slow = parse_block(_split_lines(text), 1)
         assert fast is not None, text
@@ -234,25 +169,14 @@ def test_fast_path_equals_line_by_line_parse():
         assert not slow.rejected
 
 
-def test_push_parser_returns_a_block_only_when_the_next_log_line_arrives():
-    parser = LogParser()
-    lines = ["Log: a (10)\n", "@rd_client(m,tik)[u]:\n", row("[2, 4)", 1) + "\n", "Log: b (20)\n"]
-    results = [parser.feed(text, n, None) for n, text in enumerate(lines, 1)]
-    assert results[:3] == [None, None, None]
-    assert results[3].epoch == 10 and results[3].entries[0].rows == {"[2, 4)": 1}
-    assert parser.finish().epoch == 20
-
-
-def test_parse_lines_streams():
-    def endless():
-        n = 0
-        while True:
-            n += 1
-            yield f"Log: t ({n})\n"
-            yield "@rd_client(m,tik)[u]:\n"
-
-    stream = parse_lines(endless())
-    assert [next(stream).epoch for _ in range(3)] == [1, 2, 3]
+def test_a_block_is_complete_only_when_the_next_log_line_follows():
+    text = "Log: a (10)\n@rd_client(m,tik)[u]:\n" + row("[2, 4)", 1) + "\nLog: b (20)\n@rd_client(m,tik)[u]:\n"
+    pieces = list(split_pieces(io.BytesIO(text.encode())))
+    assert [(piece.split(b"\n", 1)[0], line, complete) for piece, line, _, complete in pieces] == [
+        (b"Log: a (10)", 1, True),
+        (b"Log: b (20)", 4, False),
+    ]
+    assert [offset for _, _, offset, _ in pieces] == [0, text.index("Log: b")]
 
 
 def test_block_text_digest_is_stable_and_content_sensitive():

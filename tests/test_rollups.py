@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from sqlalchemy import inspect, select, update
 
-from clusterdash.db.engine import write_transaction
+from clusterdash.db.engine import make_engine, write_transaction
 from clusterdash.db.periods import hour_of
-from clusterdash.db.rollups import GRAINS, PendingRollups, ensure_rollups, rebuild_rollups, rollup_zone
+from clusterdash.db.rollups import GRAINS, PendingRollups, rebuild_rollups, rollup_zone, summarise
 from clusterdash.db.schema import (
     ROLLUP_TABLES,
     io_operations,
@@ -30,14 +30,17 @@ from clusterdash.db.schema import (
     rollup_user_usage,
     user_sessions,
 )
+from clusterdash.db.setup import prepare_database
 from clusterdash.ingest.demo import generate_lines
 from clusterdash.ingest.load import write_blocks
-from clusterdash.ingest.parse import parse_lines
 from tests.dbtools import rounded, write_as_before_rollups
+from tests.logtools import FIXED_START, parse_lines
 
 
 def _blocks(days: int, seed: int):
-    return [b for b in parse_lines(list(generate_lines(days=days, seed=seed))) if b.epoch is not None]
+    return [
+        b for b in parse_lines(list(generate_lines(days=days, seed=seed, start=FIXED_START))) if b.epoch is not None
+    ]
 
 
 def _expected(conn, zone_name: str):
@@ -133,8 +136,7 @@ def _assert_rollups_match(engine, zone_name):
 
 
 @pytest.mark.parametrize("seed, one_transaction", [(1, False), (2, False), (3, True), (4, True)])
-def test_rollups_match_raw_rows_for_any_batching_and_order(engine, seed, one_transaction, monkeypatch):
-    monkeypatch.delenv("CLUSTERDASH_TZ", raising=False)  # rollups first built by an ingest use it, else UTC
+def test_rollups_match_raw_rows_for_any_batching_and_order(engine, seed, one_transaction):
     rng = random.Random(seed)
     blocks = _blocks(days=9, seed=seed)
     # Cut into random chunks, shuffle the chunks, re-send some chunks, and send some blocks first half-written.
@@ -171,10 +173,10 @@ def test_rollups_match_raw_rows_for_any_batching_and_order(engine, seed, one_tra
 def test_zone_change_rebuilds_rollups(engine):
     with write_transaction(engine) as conn:
         write_blocks(conn, _blocks(days=4, seed=5), "io_usage.log")
-    assert ensure_rollups(engine, "Europe/Zurich") == "Europe/Zurich"
+    assert prepare_database(engine, "Europe/Zurich").zone == "Europe/Zurich"
     _assert_rollups_match(engine, "Europe/Zurich")
     with write_transaction(engine) as conn:
-        rebuild_rollups(conn)
+        rebuild_rollups(conn, "Europe/Zurich")
     _assert_rollups_match(engine, "Europe/Zurich")
 
 
@@ -184,21 +186,19 @@ def _blocks_copy(block):
     return copy.deepcopy(block)
 
 
-def test_init_creates_the_rollup_tables_complete_while_empty_and_the_first_ingest_adds_to_them(db_url, monkeypatch):
-    """`clusterdash init` (init_schema) creates every rollup table and, the database being empty, records them as
-    complete in CLUSTERDASH_TZ (else UTC): the first ingest adds to them."""
-    from clusterdash.db.engine import init_schema, make_engine
-
-    monkeypatch.delenv("CLUSTERDASH_TZ", raising=False)
+def test_a_new_database_is_prepared_with_empty_rollups_complete_and_the_first_ingest_adds_to_them(db_url):
+    """prepare_database (`clusterdash init`) creates every rollup table and, the database being empty, records them
+    as complete in the zone given: the first ingest adds to them."""
     engine = make_engine(db_url)
-    init_schema(engine)
+    prepared = prepare_database(engine, "America/New_York", keep_zone=True)
+    assert prepared.zone == "America/New_York" and {t.name for t in ROLLUP_TABLES} <= set(prepared.created)
     with engine.connect() as conn:
-        assert rollup_zone(conn) == "UTC"
-        tables = set(inspect(conn).get_table_names())
-    assert {t.name for t in ROLLUP_TABLES} <= tables
+        assert rollup_zone(conn) == "America/New_York"
+        assert {t.name for t in ROLLUP_TABLES} <= set(inspect(conn).get_table_names())
     with write_transaction(engine) as conn:
         write_blocks(conn, _blocks(days=2, seed=3), "io_usage.log")
-    _assert_rollups_match(engine, "UTC")
+    _assert_rollups_match(engine, "America/New_York")
+    engine.dispose()
 
 
 def test_a_database_without_rollups_is_backfilled_at_start_up_and_answers_meanwhile(engine):
@@ -211,29 +211,40 @@ def test_a_database_without_rollups_is_backfilled_at_start_up_and_answers_meanwh
         assert rollup_zone(conn) is None
         before = (query.users_table(conn, filters), query.time_series(conn, filters, "day", "user"))
     assert before[0] and before[1]["points"]
-    assert ensure_rollups(engine, "Europe/Zurich") == "Europe/Zurich"
+    assert prepare_database(engine, "Europe/Zurich").zone == "Europe/Zurich"
     _assert_rollups_match(engine, "Europe/Zurich")
     with engine.connect() as conn:
         after = (query.users_table(conn, filters), query.time_series(conn, filters, "day", "user"))
     assert rounded(after) == rounded(before)
 
 
-def test_an_older_rollup_layout_is_rebuilt_by_the_next_ingest(engine, monkeypatch):
-    monkeypatch.delenv("CLUSTERDASH_TZ", raising=False)
+@pytest.mark.parametrize("one_transaction", [False, True])
+def test_an_older_rollup_layout_gets_nothing_added_and_is_rebuilt_in_its_zone_at_the_next_start(
+    engine, one_transaction
+):
+    """The ingest adds only to complete rollups of this layout; the next prepare_database (every command's start)
+    rebuilds older ones, in their zone when asked to keep it (init, ingest, demo)."""
     blocks = _blocks(days=3, seed=6)
+    prepare_database(engine, "Europe/Zurich")
     with write_transaction(engine) as conn:
         write_blocks(conn, blocks[:30], "io_usage.log")
         conn.execute(update(rollup_state).values(version=1))
     with engine.connect() as conn:
         assert rollup_zone(conn) is None
+        before = _actual(conn)
     with write_transaction(engine) as conn:
-        write_blocks(conn, blocks[30:], "io_usage.log")
-    _assert_rollups_match(engine, "UTC")
+        pending = PendingRollups() if one_transaction else None
+        write_blocks(conn, blocks[30:], "io_usage.log", rollups=pending)
+        if pending is not None:
+            pending.flush(conn)
+    with engine.connect() as conn:
+        assert rollup_zone(conn) is None and _actual(conn) == before
+    assert prepare_database(engine, "UTC", keep_zone=True).zone == "Europe/Zurich"
+    _assert_rollups_match(engine, "Europe/Zurich")
 
 
-def test_a_machine_whose_type_changes_moves_its_history_to_the_new_type(engine, monkeypatch):
+def test_a_machine_whose_type_changes_moves_its_history_to_the_new_type(engine):
     """The loader keeps a machine's latest type; the rollups kept per machine type follow it."""
-    monkeypatch.delenv("CLUSTERDASH_TZ", raising=False)
     blocks = _blocks(days=2, seed=8)
     with write_transaction(engine) as conn:
         write_blocks(conn, blocks[:-5], "io_usage.log")
@@ -253,10 +264,8 @@ def test_a_machine_whose_type_changes_moves_its_history_to_the_new_type(engine, 
 @pytest.mark.parametrize("dense", [True, False])
 def test_day_cell_sums_equal_a_plain_count_whether_summed_densely_or_by_sorting(dense, monkeypatch):
     """The sums behind every rollup row: (cell, bucket) -> rows and operations, against a dictionary count."""
-    from clusterdash.db import rollups
-
     if not dense:
-        monkeypatch.setattr(rollups, "_DENSE_LIMIT", 1)
+        monkeypatch.setattr(summarise, "DENSE_LIMIT", 1)
     rng = random.Random(5)
     n = 3000
     cells = [rng.randrange(200) for _ in range(n)]
@@ -267,6 +276,6 @@ def test_day_cell_sums_equal_a_plain_count_whether_summed_densely_or_by_sorting(
     for cell, bucket, r, ops in zip(cells, buckets, rows, operations):
         have = want.get((cell, bucket), (0, 0))
         want[(cell, bucket)] = (have[0] + r, have[1] + ops)
-    got = rollups._sum_entries(*(np.array(c, dtype=np.int64) for c in (cells, buckets, rows, operations)))
+    got = summarise.sum_entries(*(np.array(c, dtype=np.int64) for c in (cells, buckets, rows, operations)))
     assert {(c, b): (r, o) for c, b, r, o in got.tolist()} == want
     assert got[:, :2].tolist() == [list(key) for key in sorted(want)]

@@ -30,7 +30,9 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Ro
     if isinstance(rows, np.ndarray):
         rows = rows.tolist()
     if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
-        cursor = conn.connection.driver_connection.cursor()
+        driver = conn.connection.driver_connection
+        assert driver is not None  # an open Connection holds its driver's connection
+        cursor = driver.cursor()
         try:
             with cursor.copy(f'COPY "{table.name}" ({_quoted(columns)}) FROM STDIN') as copy:
                 for row in rows:
@@ -99,7 +101,7 @@ def drop_secondary_indexes(conn: Connection, table: Table) -> list[Index]:
     SQLite only (PostgreSQL's DROP INDEX would lock the table against readers until the commit)."""
     if conn.dialect.name != "sqlite":
         return []
-    dropped = [index for index in sorted(table.indexes, key=lambda i: i.name) if not index.unique]
+    dropped = [index for index in sorted(table.indexes, key=lambda i: str(i.name)) if not index.unique]
     for index in dropped:
         index.drop(conn)
     return dropped

@@ -6,19 +6,15 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from clusterdash.db.schema import metadata
+from clusterdash.errors import DatabaseURLError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Any constant works: it only has to be the same for every clusterdash writer.
 POSTGRES_WRITER_LOCK = 0x636C7573
-
-
-class DatabaseURLError(ValueError):
-    """A --db value that is not a usable database URL."""
 
 
 def make_engine(url: str) -> Engine:
@@ -86,18 +82,3 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({POSTGRES_WRITER_LOCK})")
         yield conn
-
-
-def init_schema(engine: Engine) -> list[str]:
-    """Create whatever tables and indexes are missing; safe to run any number of times. Returns the tables created."""
-    from clusterdash.db.rollups import mark_empty_rollups_complete  # rollups imports this module
-
-    existing = set(inspect(engine).get_table_names())
-    with write_transaction(engine) as conn:
-        metadata.create_all(conn, checkfirst=True)
-        mark_empty_rollups_complete(conn)
-    return [t.name for t in metadata.sorted_tables if t.name not in existing]
-
-
-def schema_is_initialised(engine: Engine) -> bool:
-    return {t.name for t in metadata.sorted_tables} <= set(inspect(engine).get_table_names())

@@ -28,7 +28,7 @@ T = TypeVar("T")
 
 def hour_of(epoch: T) -> T:
     """The start of the hour a block logged at `epoch` reports (an int, a numpy array or a SQL expression)."""
-    return (epoch - HOUR // 2) // HOUR * HOUR  # type: ignore[operator,return-value]
+    return (epoch - HOUR // 2) // HOUR * HOUR  # type: ignore[operator, return-value]
 
 
 def floor_hour(epoch: int) -> int:

@@ -11,8 +11,8 @@ few extensions, each explained where it is declared:
   a rollup kept in the same transaction as the IOOperations rows it sums;
 * RejectedLines keeps every malformed line for inspection;
 * IngestFiles remembers, per followed file, how far it has been read;
-* the Rollup* tables sum the histogram rows per day, week and month for the
-  queries (db/rollups.py maintains them, db/queries.py reads them).
+* the Rollup* tables sum the histogram rows per day, week, month and year for
+  the queries (db/rollups/ maintains them, the query layer reads them).
 
 Times are UTC epoch seconds (BigInteger) everywhere; the log's wall-clock text
 is kept only as it was written.
@@ -174,13 +174,12 @@ Index("ix_ingest_files_path", ingest_files.c.path)
 Index("ix_ingest_files_inode", ingest_files.c.device, ingest_files.c.inode)
 Index("ix_ingest_files_head", ingest_files.c.head_fingerprint)
 
-CORE_TABLES = ("LogEntries", "Users", "Machines", "IOSizeRanges", "UserSessions", "IOOperations")
 
-
-# -- Rollups: the histogram rows summed per period, maintained by db/rollups.py inside the ingest's transaction ----
+# -- Rollups: the histogram rows summed per period, maintained by db/rollups/ inside the ingest's transaction ----
 #
-# A period is a day ('d'), an ISO week from Monday ('w') or a month ('m') of the rollup zone; `start` is its first
-# instant (local midnight) as epoch seconds. Each table keeps the grains its queries need (see rollups.GRAINS).
+# A period is a day ('d'), an ISO week from Monday ('w'), a month ('m') or a year ('y') of the rollup zone; `start`
+# is its first instant (local midnight) as epoch seconds. Each table keeps the grains its queries need (see
+# rollups.GRAINS).
 # The primary keys start with (grain, start): queries name the periods they want, and the ids they filter on,
 # so one key order serves them all and no secondary index slows the ingest down.
 

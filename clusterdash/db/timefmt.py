@@ -1,4 +1,4 @@
-"""The one place epochs become text for machines: ISO-8601 UTC with Z (for people: web/format.py)."""
+"""Epochs as text for machines (API, CSV, stats): ISO-8601 UTC with Z. For people: web/format.py."""
 
 from __future__ import annotations
 

@@ -19,7 +19,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from clusterdash.ingest.parse import _LOG_LINE, Block, Histograms, header_fields, parse_block_bytes, printed_label
+from clusterdash.ingest.blocks import Block, Histograms
+from clusterdash.ingest.parse import LOG_LINE, header_fields, parse_block_bytes, printed_label
 
 ROW_WIDTH = 79
 _LABEL_END, _COUNT_END = 16, 24
@@ -169,7 +170,7 @@ def _read_headers(lines: _Lines) -> tuple[list[tuple | None], np.ndarray, list[t
     distinct = [header_fields(text) for text in code_of]
     fields = [distinct[code] for code in codes.tolist()]
     # The same (direction, machine, user) twice in a block, or an unreadable header: the block goes line by line.
-    key_of = {}
+    key_of: dict[tuple, int] = {}
     key_codes = np.array(
         [-1 if f is None else key_of.setdefault((f[0], f[1], f[3]), len(key_of)) for f in distinct], dtype=np.int64
     )
@@ -215,7 +216,7 @@ def _parse_printed(pieces: list[tuple[bytes, int]]) -> list[Block | None]:
     blocks: list[Block | None] = []
     for b, (piece, first_line) in enumerate(pieces):
         head = piece[: piece.index(b"\n")].decode().strip()
-        m = None if bad[b] else _LOG_LINE.match(head)
+        m = None if bad[b] else LOG_LINE.match(head)
         if m is None:
             blocks.append(None)
             continue

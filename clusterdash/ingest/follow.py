@@ -2,9 +2,9 @@
 rsync replacement, deletion and crashes.
 
 Exactly-once rests on two things built elsewhere: the loader stores a block once
-whatever file it is read from (load.py), and the position to resume from is
-saved in the same transaction as the rows it covers (position.py). This module
-decides which file to read, from where, and when a block may be taken:
+whatever file it is read from, and saves the position to resume from in the same
+transaction as the rows it covers (load.Loader, position.py). This module
+decides which file to read and from where; tail.py, when a block may be taken:
 
 * a block is taken when it is complete (the next `Log:` line has arrived), or
   when the file has been quiet for `settle` seconds; the stored position never
@@ -18,8 +18,8 @@ decides which file to read, from where, and when a block may be taken:
   its copy beside it, if there is one, then read from the start);
 * on start, the file read last under this name is looked for beside it (by its
   content, e.g. io_usage.log.1 or io_usage.log.2.gz) if the name no longer holds it;
-* a database that is locked or away is retried with backoff, and the position
-  only moves when the transaction that carries it commits.
+* a database that is locked or away is retried with backoff (tail.py), and the
+  position only moves when the transaction that carries it commits.
 """
 
 from __future__ import annotations
@@ -29,90 +29,39 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from clusterdash.db.engine import write_transaction
-from clusterdash.ingest.load import LoadCounts, write_blocks
-from clusterdash.ingest.pipeline import Batch, last_block_of, read_batches
-from clusterdash.ingest.position import (
-    LogFile,
-    Position,
-    digest,
-    find_position,
-    latest_position,
-    save_position,
-    signed64,
-)
-from clusterdash.ingest.watch import rotated_siblings, watch_for_changes
+from clusterdash.ingest.paths import rotated_siblings
+from clusterdash.ingest.position import LogFile, Position, latest_position, signed64
+from clusterdash.ingest.read import last_block_of
+from clusterdash.ingest.tail import Reading, Stopping, Tail
+from clusterdash.ingest.watch import watch_for_changes
 
 log = logging.getLogger("clusterdash.follow")
 
-FOLLOW_BATCH_BLOCKS = 64  # ~1 MB of log: a follower catching up commits, and shows progress, every second or so
-RETRY_FIRST_DELAY, RETRY_MAX_DELAY = 0.5, 30.0
-DATABASE_TROUBLE = (OperationalError, InterfaceError)  # locked, or the server is away: worth retrying
-
-T = TypeVar("T")
-
-
-class Stopping(Exception):
-    """A stop was asked for: unwinds the follower after the transaction in hand has committed."""
-
-
-@dataclass
-class Reading:
-    """A file being read, where its stored position stands, and what was seen of it."""
-
-    file: LogFile
-    position: Position  # as committed
-    row_id: int | None  # its IngestFiles row
-    size_seen: int | None = None
-    changed_at: float = field(default_factory=time.monotonic)  # when the size last changed (monotonic clock)
-    read_size: int | None = None  # the size when the file was last read through
-    open_taken_size: int | None = None  # the size when its last, open block was last taken
-    saved_head: bytes | None = None  # the first bytes as stored with its position (None: not stored yet)
-    # The last block of the file written before this one, which this one may finish (see read_batches).
-    continues: Callable[[], bytes] | None = None
-
-    @property
-    def name(self) -> str:
-        return str(self.file.path)
-
-    @property
-    def head_fingerprint(self) -> tuple[str, int]:
-        return digest(self.file.head), len(self.file.head)
-
-    def intact(self) -> bool:
-        """Does the file still hold every byte read from it so far? False after a truncation or a rewrite."""
-        size = self.file.size()
-        if size is not None and (size < self.position.offset or (self.size_seen is not None and size < self.size_seen)):
-            return False
-        if not self.file.head_unchanged():
-            return False
-        p = self.position
-        return digest(self.file.read_at(p.offset - p.check_length, p.check_length)) == p.check
-
 
 class Follower:
-    """Follows one path until `stop` is set. Use run() in a thread of its own or in the main thread."""
+    """Follows one path until `stop` is set. Use run() in a thread of its own or in the main thread. `poll` and
+    `settle` (seconds) have no defaults here: their defaults are the settings' (config.SETTINGS)."""
 
     def __init__(
         self,
         engine: Engine,
         path: str | os.PathLike,
-        poll: float = 1.0,
-        settle: float = 5.0,
+        *,
+        poll: float,
+        settle: float,
         stop: threading.Event | None = None,
     ) -> None:
         self.engine = engine
         self.path = Path(path).expanduser().absolute()
         self.poll, self.settle = max(0.01, float(poll)), max(0.0, float(settle))
         self.stop = stop if stop is not None else threading.Event()
+        self.tail = Tail(engine, self.poll, self.settle, self.stop)
         self.wake = threading.Event()
         self.current: Reading | None = None
         self.retiring: Reading | None = None  # the file the name pointed at before a rotation, being finished
@@ -156,8 +105,8 @@ class Follower:
 
     def step(self) -> float:
         """Look at the path once, read what is new; returns the seconds until the next look is due."""
-        if self.retiring is not None and not self._retire_step():
-            return self._timeout(self.retiring)
+        if self.retiring is not None and not self._retire_step(self.retiring):
+            return self.tail.timeout(self.retiring)
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
@@ -166,86 +115,26 @@ class Follower:
                 log.warning("%s is missing; %s until it is back", self.path, where)
                 self.missing = True
             # A rotation may be under way: the open descriptor still reads the old file.
-            return self._read(self.current) if self.current is not None else self.poll
+            return self.tail.read(self.current) if self.current is not None else self.poll
         if self.missing:
             log.info("%s is back", self.path)
             self.missing = False
         if self.current is not None:
             if (signed64(st.st_dev), signed64(st.st_ino)) != self.current.file.identity:
-                self._path_names_another_file()
+                self._path_names_another_file(self.current)
             elif not self.current.intact():
-                self._truncated()
+                self._truncated(self.current)
         if self.retiring is not None:
             return 0.0  # start finishing the old file right away
         if self.current is None:
             self.current = self._open_reading()
             if self.current is None:
                 return self.poll
-        return self._read(self.current)
-
-    def _read(self, reading: Reading, final: bool = False) -> float:
-        """Take the complete blocks that are new in `reading`; the last, open one too when the file has been
-        quiet for `settle` seconds (whole lines only), or when `final` (the writer is done with this file)."""
-        now = time.monotonic()
-        quiet = self._quiet(reading, now)
-        size = reading.size_seen
-        take_last = final or (quiet and reading.open_taken_size != size)
-        if reading.read_size == size and not take_last:
-            return self._timeout(reading, now)
-        reading.file.refresh_head()
-        if reading.saved_head != reading.file.head:
-            # Say which file is being read before anything is read from it: if the follower dies before its first
-            # commit and the file is then rotated or truncated, the next start knows to look for it beside the name.
-            self._commit(reading, Batch([], reading.position))
-        # Whole lines only, even from a finished file: a line cut short there may go on in the next file.
-        for batch in read_batches(
-            reading.file,
-            reading.position,
-            take_last,
-            whole_lines_only=True,
-            batch_blocks=FOLLOW_BATCH_BLOCKS,
-            continues=reading.continues,
-        ):
-            self._commit(reading, batch)
-            if self.stop.is_set():
-                raise Stopping
-        reading.read_size = size
-        if take_last:
-            reading.open_taken_size = size
-        elif size is not None and size > reading.position.offset:
-            log.debug(
-                "%s: the block at byte %d is not complete yet (%d bytes so far); taken when the next one "
-                "starts or after %gs of quiet",
-                reading.name,
-                reading.position.offset,
-                size - reading.position.offset,
-                self.settle,
-            )
-        return self._timeout(reading, now)
-
-    def _quiet(self, reading: Reading, now: float) -> bool:
-        """Note the file's size; has it stayed the same for `settle` seconds?"""
-        size = reading.file.size()
-        if size != reading.size_seen:
-            reading.size_seen, reading.changed_at = size, now
-        return now - reading.changed_at >= self.settle
-
-    def _timeout(self, reading: Reading, now: float | None = None) -> float:
-        """Wake up in time to take an open block once the file has been quiet for `settle` seconds."""
-        now = time.monotonic() if now is None else now
-        pending = (
-            reading.size_seen is not None
-            and reading.open_taken_size != reading.size_seen
-            and reading.size_seen > reading.position.offset
-        )
-        if not pending:
-            return self.poll
-        return max(0.01, min(self.poll, reading.changed_at + self.settle - now))
+        return self.tail.read(self.current)
 
     # --- rotation, replacement, truncation ----------------------------------------------------------------------
 
-    def _path_names_another_file(self) -> None:
-        current = self.current
+    def _path_names_another_file(self, current: Reading) -> None:
         try:
             new = LogFile.open(self.path)
         except OSError:
@@ -271,22 +160,20 @@ class Follower:
         current.changed_at = time.monotonic()  # the writer may still append to the old file until it reopens
         self.retiring, self.current, self.finished_tail = current, None, None
 
-    def _retire_step(self) -> bool:
+    def _retire_step(self, retiring: Reading) -> bool:
         """Read on in the rotated file until it has been quiet for `settle` seconds; then take its last block and
         close it. Returns whether it is done."""
-        retiring = self.retiring
-        if not self._quiet(retiring, time.monotonic()):
-            self._read(retiring)
+        if not self.tail.quiet(retiring, time.monotonic()):
+            self.tail.read(retiring)
             return False
-        self._read(retiring, final=True)
+        self.tail.read(retiring, final=True)
         log.info("finished the old file (inode %d) at byte %d", retiring.file.inode, retiring.size_seen or 0)
         self.finished_tail = last_block_of(retiring.file, retiring.position.offset)
         retiring.file.close()
         self.retiring = None
         return True
 
-    def _truncated(self) -> None:
-        current = self.current
+    def _truncated(self, current: Reading) -> None:
         self.finished_tail = None  # the copy, if there is one, is what the new content follows
         log.warning(
             "truncation seen: %s no longer holds the bytes read up to byte %d (copytruncate?); "
@@ -315,8 +202,8 @@ class Follower:
     def _catch_up_after_restart(self) -> None:
         """If the file read last under this name is no longer there, find it beside the name, read it to its end,
         then any file rotated after it; the name itself is read next by the loop."""
-        latest = self._retrying(
-            lambda: self._read_only(lambda conn: latest_position(conn, self.path)), "reading the stored position"
+        latest = self.tail.retrying(
+            lambda: self.tail.read_only(lambda conn: latest_position(conn, self.path)), "reading the stored position"
         )
         if latest is None:
             return
@@ -363,7 +250,7 @@ class Follower:
 
     def _finish_rotated(self, path: Path, why: str) -> None:
         try:
-            reading = self._reading_of(LogFile.open(path))
+            reading = self.tail.reading_of(LogFile.open(path))
         except OSError:
             return
         reading.continues = lambda: self.finished_tail or b""  # the rotated file read just before, if any
@@ -392,12 +279,12 @@ class Follower:
     def _finish(self, reading: Reading) -> None:
         """Read a file that nobody writes any more to its end, its last block included; then close it."""
         try:
-            self._read(reading, final=True)
+            self.tail.read(reading, final=True)
             self.finished_tail = last_block_of(reading.file, reading.position.offset)
         finally:
             reading.file.close()
 
-    # --- database -------------------------------------------------------------------------------------------------
+    # --- opening the file under the name -------------------------------------------------------------------------
 
     def _open_reading(self) -> Reading | None:
         try:
@@ -410,7 +297,7 @@ class Follower:
                 self.unreadable = True
             return None
         self.unreadable = False
-        reading = self._reading_of(file)
+        reading = self.tail.reading_of(file)
         reading.continues = self._continuation
         log.info("reading %s from byte %d", self.path, reading.position.offset)
         return reading
@@ -428,83 +315,6 @@ class Follower:
                 return last_block_of(previous)
         except (OSError, EOFError):
             return b""
-
-    def _reading_of(self, file: LogFile) -> Reading:
-        try:
-            position, row_id = self._retrying(
-                lambda: self._read_only(lambda conn: find_position(conn, file)), "reading the stored position"
-            )
-        except BaseException:
-            file.close()
-            raise
-        return Reading(file, position, row_id)
-
-    def _read_only(self, query: Callable[[Any], T]) -> T:
-        with self.engine.connect() as conn:
-            return query(conn)
-
-    def _commit(self, reading: Reading, batch: Batch) -> None:
-        """Store a batch and the position after it in one transaction; the position in memory moves only after
-        the commit, so whatever fails is read again."""
-
-        def write():
-            with write_transaction(self.engine) as conn:
-                counts = write_blocks(conn, batch.blocks, reading.name) if batch.blocks else LoadCounts()
-                row_id = save_position(conn, reading.file, batch.position, reading.row_id)
-            return counts, row_id
-
-        if batch.blocks:
-            log.debug(
-                "storing %d block(s) from %s, then the position: byte %d",
-                len(batch.blocks),
-                reading.name,
-                batch.position.offset,
-            )
-        else:
-            log.debug("storing the position in %s: byte %d", reading.name, batch.position.offset)
-        counts, reading.row_id = self._retrying(write, f"storing blocks from {reading.name}")
-        reading.position, reading.saved_head = batch.position, reading.file.head
-        data = sum(1 for b in batch.blocks if b.is_data)
-        if data:
-            # A block read again (an open block that grew, a rotated file's last block) adds nothing: not news.
-            level = logging.INFO if counts.blocks_new or counts.blocks_merged else logging.DEBUG
-            log.log(
-                level,
-                "took %d block(s) from %s (%d new, %d completed, %d already stored)%s; next block at byte %d",
-                data,
-                reading.name,
-                counts.blocks_new,
-                counts.blocks_merged,
-                counts.blocks_unchanged,
-                ", the last one still open" if batch.took_open_block else "",
-                batch.position.offset,
-            )
-        rejected = [r for b in batch.blocks for r in b.rejected]
-        if rejected:
-            log.warning(
-                "rejected %d line(s) in %s, kept in the database (first: line %d: %s)",
-                len(rejected),
-                reading.name,
-                rejected[0].line,
-                rejected[0].reason,
-            )
-
-    def _retrying(self, action: Callable[[], T], doing: str) -> T:
-        """Run `action`; while the database is locked or away, wait (doubling the wait) and run it again."""
-        delay = RETRY_FIRST_DELAY
-        while True:
-            try:
-                return action()
-            except DBAPIError as exc:
-                if not isinstance(exc, DATABASE_TROUBLE) and not exc.connection_invalidated:
-                    raise  # a bug, not the weather
-                reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-                log.warning(
-                    "database unavailable while %s (%s); the position stays, retrying in %gs", doing, reason, delay
-                )
-            if self.stop.wait(delay):
-                raise Stopping
-            delay = min(2 * delay, RETRY_MAX_DELAY)
 
 
 def start_follower_thread(

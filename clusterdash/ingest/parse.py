@@ -1,26 +1,20 @@
-"""Pure parsing of io_usage.log: lines in, blocks out. Imports nothing of the package and does no I/O.
+"""Pure parsing of io_usage.log: the text of one block in, a `Block` out. Imports nothing of the package but its
+records (blocks.py) and does no I/O.
 
-`LogParser` is push-style so that a reader can follow a growing file: feed it
-one line at a time and it returns a `Block` whenever a `Log:` line closes the
-previous one; `finish()` returns the last block when the input is known to be
-complete. `parse_lines()` wraps it as a streaming generator.
-
-Malformed lines never stop the parse and never move data between entries:
-each becomes a `Rejected` record (line number, text, reason) inside the block
-where it occurred, and rows that follow an unreadable header belong to no one
-and are rejected as well.
+Readers cut the log into blocks at its `Log:` lines (ingest/read.py) and parse many at once through the batch
+parser (ingest/fastparse.py); a block with anything unusual in it comes here, to `parse_block_bytes`, which reads
+it line by line. Malformed lines never stop the parse and never move data between entries: each becomes a
+`Rejected` record (line number, text, reason) inside the block where it occurred, and rows that follow an
+unreadable header belong to no one and are rejected as well.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, NamedTuple
 
-DIRECTIONS = ("rd", "wr")
+from clusterdash.ingest.blocks import Block, Bucket, Entry, Rejected
 
 _SUFFIX = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024**5, "E": 1024**6}
 _NUMBER = r"(-?\d+)([KMGTPE]?)"
@@ -29,148 +23,10 @@ _LABEL_EXACT = re.compile(r"^\[" + _NUMBER + r"\]$")
 _LABEL_RANGE = re.compile(r"^\[" + _NUMBER + r", " + _NUMBER + r"\)$")
 _LABEL_OPEN = re.compile(r"^\[" + _NUMBER + r", \.\.\.\)$")
 
-_LOG_LINE = re.compile(r"^Log: (\S[^()]{0,62}?) \((\d{1,12})\)$")
+LOG_LINE = re.compile(r"^Log: (\S[^()]{0,62}?) \((\d{1,12})\)$")
 _LOST_LINE = re.compile(r"^Lost (\d+) events$")
 _ATTACHING_LINE = re.compile(r"^Attaching \d+ probes?\.\.\.$")
 _HEADER = re.compile(r"^@(rd|wr)_client\(([^,()\s]+),([^,()\s]+)\)\[([^\[\]()\s]+)(?:\(([^()]*)\))?\]:$")
-
-
-class Bucket(NamedTuple):
-    """A histogram bucket: sizes in [lower, upper). lower == upper: exactly that size ('[0]', '[1]');
-    lower None: negative values; upper None: open-ended ('[8M, ...)')."""
-
-    label: str
-    lower: float | None
-    upper: float | None
-
-
-@dataclass(slots=True)
-class Entry:
-    """One histogram: the operations of one user on one client machine in one direction during the block's hour."""
-
-    direction: str
-    machine: str
-    machine_type: str
-    user: str
-    role: str | None
-    affiliation: str | None
-    line: int
-    rows: dict[str, int] = field(default_factory=dict)  # bucket label -> count (see bucket_of); zeros kept
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.direction, self.machine, self.user)
-
-
-@dataclass(slots=True)
-class Rejected:
-    """A line that is not valid data, kept for inspection.
-
-    `ordinal`: its line's distance from the block's first line."""
-
-    line: int
-    text: str
-    reason: str
-    ordinal: int
-
-
-@dataclass(slots=True)
-class Block:
-    """One hour of the log. epoch None: lines before the first `Log:` line, or under an unreadable one."""
-
-    epoch: int | None
-    wallclock: str
-    line: int
-    anchor: str  # the text that identifies the block across copies of the file: its Log: line
-    start_offset: int | None = None
-    end_offset: int | None = None
-    end_line: int | None = None  # the first line after the block
-    lost_events: int = 0
-    digest: str | None = None  # of the block's text: an identical copy of a block has the same digest
-    rejected: list[Rejected] = field(default_factory=list)
-    # The entries, either as Entry objects or (from the batch parser) as columns, made into Entry objects only
-    # when someone asks for them: see `entries` and `columns`.
-    _entries: list[Entry] | None = None
-    histograms: Histograms | None = None
-
-    @property
-    def is_data(self) -> bool:
-        return self.epoch is not None
-
-    @property
-    def entries(self) -> list[Entry]:
-        if self._entries is None:
-            self._entries = self.histograms.entries() if self.histograms is not None else []
-            self.histograms = None  # the list may be changed from now on: it is the truth
-        return self._entries
-
-    @entries.setter
-    def entries(self, entries: list[Entry]) -> None:
-        self._entries, self.histograms = entries, None
-
-    def columns(self) -> Histograms:
-        """The entries as columns (without making Entry objects when the parser gave columns)."""
-        if self._entries is None and self.histograms is not None:
-            return self.histograms
-        return Histograms.of(self.entries)
-
-
-@dataclass(slots=True)
-class Histograms:
-    """A block's entries as columns, as the batch parser (ingest.fastparse) produces them, so that nothing is
-    made per entry or per row in Python on the way to the database. Entry i has the header fields headers[i]
-    (direction, machine, machine type, user, role, affiliation), starts at line lines[i], and its rows are
-    labels/counts[bounds[i]:bounds[i + 1]].
-
-    The batch parser gives the labels as codes instead: `codes` (an integer array, one per row) index `names`,
-    the distinct labels of its whole batch (one list shared by its blocks), and `counts` is an integer array;
-    the loader then turns a batch's labels into bucket ids once per distinct label, not once per row. Likewise
-    `header_codes` index `header_names`, the batch's distinct header fields."""
-
-    headers: list[tuple]
-    lines: list[int]
-    labels: list[str] | None
-    counts: Sequence[int]
-    bounds: list[int]
-    totals: dict[str, int] | None = None  # operations per direction, when the parser summed them already
-    codes: Any = None  # numpy array of label codes, with labels None
-    names: list[str] | None = None
-    header_codes: Any = None  # from the batch parser: headers[i] is header_names[header_codes[i]]
-    header_names: list[tuple] | None = None
-
-    def label_list(self) -> list[str]:
-        return self.labels if self.labels is not None else [self.names[c] for c in self.codes.tolist()]
-
-    def entries(self) -> list[Entry]:
-        labels, bounds = self.label_list(), self.bounds
-        counts = self.counts if isinstance(self.counts, list) else self.counts.tolist()
-        return [
-            Entry(*fields, line, dict(zip(labels[lo:hi], counts[lo:hi])))
-            for fields, line, lo, hi in zip(self.headers, self.lines, bounds, bounds[1:])
-        ]
-
-    @classmethod
-    def of(cls, entries: list[Entry]) -> Histograms:
-        bounds = [0]
-        for entry in entries:
-            bounds.append(bounds[-1] + len(entry.rows))
-        return cls(
-            [(e.direction, e.machine, e.machine_type, e.user, e.role, e.affiliation) for e in entries],
-            [e.line for e in entries],
-            [label for e in entries for label in e.rows],
-            [count for e in entries for count in e.rows.values()],
-            bounds,
-        )
-
-    def operations(self) -> dict[str, int]:
-        """Operations per direction."""
-        if self.totals is not None:
-            return self.totals
-        totals = {"rd": 0, "wr": 0}
-        counts, bounds = self.counts, self.bounds
-        for fields, lo, hi in zip(self.headers, bounds, bounds[1:]):
-            totals[fields[0]] += int(sum(counts[lo:hi]))
-        return totals
 
 
 class LabelError(ValueError):
@@ -199,16 +55,9 @@ def parse_label(label: str) -> Bucket:
     raise LabelError(f"unknown bucket label {label!r}")
 
 
+# A histogram row: the label ends at its closing ')' or ']' (long labels and 8-digit counts touch, so white space
+# cannot be trusted as the separator), then the count, then bpftrace's bar (decoration).
 _ROW = re.compile(r"^(\(\.\.\., -?\d+[KMGTPE]?\)|\[[^\])]*[\])])\s*(\d+)(?: *\|[^|]*\|)?\s*$")
-
-
-def parse_row(line: str) -> tuple[Bucket, int]:
-    """Split a histogram row into its bucket and count. The label ends at its closing ')' or ']':
-    long labels and 8-digit counts touch, so white space cannot be trusted as the separator. Raises LabelError."""
-    m = _ROW.match(line)
-    if m is None:
-        raise LabelError("unreadable histogram row (expected '<label> <count> |<bar>|'; a cut-off line?)")
-    return parse_label(m.group(1)), int(m.group(2))
 
 
 def parse_header(line: str) -> Entry | None:
@@ -229,9 +78,10 @@ def parse_status(status: str | None) -> tuple[str | None, str | None]:
     return (role or None), (affiliation or None) if slash else None
 
 
-def is_log_line(line: str) -> bool:
-    """Does this line open a new block? Readers split their input into blocks with it."""
-    return line.startswith("Log:")
+def log_line_epoch(data: bytes) -> int | None:
+    """The epoch of the `Log:` line that `data` starts with; None when it does not start with a readable one."""
+    m = LOG_LINE.match(data.split(b"\n", 1)[0].decode("utf-8", "replace").strip())
+    return int(m.group(2)) if m else None
 
 
 def parse_block_text(text: str, first_line: int) -> Block | None:
@@ -261,7 +111,7 @@ def _split_lines(text: str) -> list[str]:
 
 def _parse_well_formed(text: str, first_line: int) -> Block | None:
     head, _, body = text.partition("\n")
-    m = _LOG_LINE.match(head.strip())
+    m = LOG_LINE.match(head.strip())
     if m is None:
         return None
     block = Block(int(m.group(2)), m.group(1), first_line, head.strip())
@@ -286,16 +136,16 @@ def _parse_well_formed(text: str, first_line: int) -> Block | None:
                 # bpftrace prints '%-16s%8d |bar|': slice its columns; anything else takes the general path.
                 label = row[:16].rstrip()
                 if label in buckets and row[24:26] == " |" and row[-1] == "|":
-                    count = row[16:24]
+                    digits = row[16:24]
                 else:
                     m = _ROW.match(row)
                     if m is None or not _known_label(m.group(1)):
                         return None
-                    label, count = m.group(1), m.group(2)
+                    label, digits = m.group(1), m.group(2)
                 if label in rows:
                     return None
                 try:
-                    count = int(count)
+                    count = int(digits)
                 except ValueError:
                     return None
                 if count < 0:
@@ -348,7 +198,7 @@ def bucket_of(label: str) -> Bucket:
 def parse_block(lines: list[str], first_line: int) -> Block | None:
     """Parse one block given as lines, explaining every line that is not valid data (see parse_block_text)."""
     head = lines[0].rstrip("\r\n").strip() if lines else ""
-    m = _LOG_LINE.match(head) if head.startswith("Log:") else None
+    m = LOG_LINE.match(head) if head.startswith("Log:") else None
     if m is not None:
         block = Block(int(m.group(2)), m.group(1), first_line, head)
         body_start = 1
@@ -459,57 +309,3 @@ def parse_block(lines: list[str], first_line: int) -> Block | None:
 
 
 _BUCKETS: dict[str, Bucket] = {}
-
-
-class LogParser:
-    """Push-style parser for a growing input: feed lines one at a time; a `Log:` line returns the block it closed.
-    Only the lines of the block in hand are kept."""
-
-    def __init__(self, first_line: int = 1, first_offset: int | None = 0) -> None:
-        self._lines: list[str] = []
-        self._first_line = first_line
-        self._start_offset = first_offset
-
-    def feed(self, text: str, line_no: int, offset: int | None = None) -> Block | None:
-        """Take one line (with or without its newline). Returns the block this line closed, if any."""
-        closed = None
-        if text.startswith("Log:"):
-            closed = self._close(offset)
-            self._first_line, self._start_offset = line_no, offset
-        elif not self._lines:
-            self._first_line, self._start_offset = line_no, offset
-        self._lines.append(text)
-        return closed
-
-    def finish(self, end_offset: int | None = None, end_line: int | None = None) -> Block | None:
-        """The block in hand, when the input is known to be complete. None if it holds nothing worth keeping."""
-        return self._close(end_offset)
-
-    @property
-    def pending_lines(self) -> int:
-        return len(self._lines)
-
-    def _close(self, end_offset: int | None) -> Block | None:
-        lines, self._lines = self._lines, []
-        if not lines:
-            return None
-        block = parse_block_text(
-            "".join(line if line.endswith("\n") else line + "\n" for line in lines), self._first_line
-        )
-        if block is not None:
-            block.start_offset, block.end_offset = self._start_offset, end_offset
-        return block
-
-
-def parse_lines(lines: Iterable[str], first_line: int = 1) -> Iterator[Block]:
-    """Stream the blocks of an iterable of lines (a file object works).
-
-    Ends with the last block: the input is complete."""
-    parser = LogParser(first_line)
-    for line_no, text in enumerate(lines, first_line):
-        block = parser.feed(text, line_no)
-        if block is not None:
-            yield block
-    last = parser.finish()
-    if last is not None:
-        yield last

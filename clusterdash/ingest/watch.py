@@ -1,10 +1,9 @@
-"""The followed file's surroundings: watchdog events that wake the follower, and the rotated files beside it."""
+"""Watchdog events that wake the follower when the followed file, or a file rotated beside it, changes."""
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 from pathlib import Path
 
@@ -43,35 +42,3 @@ def watch_for_changes(path: Path, wake: threading.Event):
         log.debug("watchdog cannot watch %s: %s", path.parent, exc)
         return None
     return observer
-
-
-_ROTATION_NUMBER = re.compile(r"\.(\d+)(?:\.gz)?$")
-# What logrotate appends to a name: .1, .2.gz, -20250312, -2025-03-12.gz. Not .swp, .bak, .tmp: not logs.
-_ROTATION_SUFFIX = re.compile(r"^[.-]\d[\d-]*(?:\.gz)?$")
-
-
-def rotated_siblings(path: Path) -> list[Path]:
-    """Files beside `path` named as logrotate names its rotations, newest first: numbered rotations by their
-    number (io_usage.log.1, then io_usage.log.2.gz; compressing a file gives it a new modification time, so that
-    cannot order them), then dated ones (io_usage.log-20250312) by their name, latest date first."""
-    try:
-        entries = [
-            p
-            for p in path.parent.iterdir()
-            if p.name.startswith(path.name) and _ROTATION_SUFFIX.match(p.name[len(path.name) :])
-        ]
-    except OSError:
-        return []
-    numbered, dated = [], []
-    for entry in entries:
-        try:
-            if not entry.is_file():
-                continue
-        except OSError:
-            continue
-        m = _ROTATION_NUMBER.search(entry.name)
-        if m and not re.search(r"-\d", entry.name[len(path.name) :]):
-            numbered.append((int(m.group(1)), entry))
-        else:
-            dated.append(entry)
-    return [entry for _, entry in sorted(numbered)] + sorted(dated, key=lambda e: e.name, reverse=True)

@@ -17,8 +17,9 @@ from dash import html
 
 from clusterdash import config
 from clusterdash.db.engine import make_engine
-from clusterdash.db.periods import zone
+from clusterdash.db.setup import prepare_database
 from clusterdash.web import layout, panels, state
+from clusterdash.web.api import register_api
 from clusterdash.web.callbacks import register_callbacks
 
 # Dash resolves a relative assets_folder against the package directory; the assets live at the top level.
@@ -28,15 +29,15 @@ ASSETS = Path(__file__).resolve().parents[2] / "assets"
 def create_app(settings: Mapping[str, Any] | None = None) -> dash.Dash:
     """The dashboard and the API on one Flask server. `settings` overrides the CLUSTERDASH_* environment."""
     values = config.from_environment(**dict(settings or {}))
-    zone(values["tz"])
     db_url = config.normalize_db_url(str(values["db"]))
     engine = make_engine(db_url)
-    _prepare_database(engine, values["tz"])
+    # Tables, and rollups in the display zone (so series read whole days of that zone): once, before serving.
+    prepare_database(engine, values["tz"])
     defaults = state.View(tz=values["tz"])
     refresh = float(values["refresh"])
 
     server = flask.Flask("clusterdash")
-    _register_api(server, engine, values)
+    register_api(server, engine, values)
     app = dash.Dash(
         "clusterdash",
         server=server,
@@ -57,38 +58,8 @@ def create_app(settings: Mapping[str, Any] | None = None) -> dash.Dash:
     app.layout = page
     app.validation_layout = html.Div([layout.dashboard(defaults, refresh), layout.empty_database(db_url, refresh)])
     register_callbacks(app, engine, defaults)
-    app.clusterdash_engine = engine  # for `serve --follow` and tests
+    app.clusterdash_engine = engine  # the app's database, prepared: `serve` runs its demo and follower on it
     return app
-
-
-def _register_api(server: flask.Flask, engine, values: Mapping[str, Any]) -> None:
-    """The JSON API blueprint, when the API module is installed alongside."""
-    try:
-        from clusterdash.web import api
-    except ImportError:
-        return
-    api.register_api(server, engine, values)
-
-
-def _prepare_database(engine, tz: str) -> None:
-    """Tables and rollups in the display zone (so series read whole days of that zone). Cheap when present.
-
-    On a database written before rollups existed, ensure_rollups must come first: it creates *and backfills*
-    them, whereas init_schema would create them empty (they are declared on the same MetaData). On a new
-    database the tables come first, since setting the zone rebuilds rollups from them."""
-    from sqlalchemy import inspect
-
-    from clusterdash.db.engine import init_schema, schema_is_initialised
-    from clusterdash.db.rollups import ensure_rollups
-    from clusterdash.db.schema import user_sessions
-
-    if user_sessions.name in inspect(engine).get_table_names():
-        ensure_rollups(engine, tz)
-        if not schema_is_initialised(engine):
-            init_schema(engine)
-    else:
-        init_schema(engine)
-        ensure_rollups(engine, tz)
 
 
 def create_server() -> flask.Flask:

@@ -1,8 +1,9 @@
-"""`clusterdash serve`: the development server, with the empty-database help, --demo and --follow.
+"""`clusterdash serve`: the development server, with the empty-database help, --demo (--live) and --follow.
 
-Production runs the same app factory under gunicorn (see Procfile); this module only adds what
-a person at a terminal needs: what to run when there is no data yet, a demo on request, and a
-follower thread that keeps ingesting a growing log while the dashboard is up.
+Production runs the same app factory under gunicorn (see Procfile); this module only adds what a person at a
+terminal needs: what to run when there is no data yet, a demo on request, and a follower thread that keeps
+ingesting a growing log while the dashboard is up. It is the web tier's one seam with the ingest (the imports
+below); the app factory, the API and the dashboard never import the ingest.
 """
 
 from __future__ import annotations
@@ -12,16 +13,15 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from clusterdash.db.engine import init_schema, make_engine, schema_is_initialised
+from clusterdash.db.query import latest_block_epoch
+from clusterdash.ingest.demo import ingest_demo, start_live
+from clusterdash.ingest.follow import start_follower_thread
+from clusterdash.web.app import create_app
 
 DEMO_LOG = Path("data/demo/io_usage.log")
 
 
 def database_is_empty(engine) -> bool:
-    from clusterdash.db.query import latest_block_epoch
-
-    if not schema_is_initialised(engine):
-        return True
     with engine.connect() as conn:
         return latest_block_epoch(conn) is None
 
@@ -40,8 +40,6 @@ def what_to_run(db_url: str) -> str:
 
 
 def build_demo(engine, echo: Callable[[str], None], out: Path = DEMO_LOG) -> None:
-    from clusterdash.ingest.demo import ingest_demo
-
     ingest_demo(
         engine,
         out,
@@ -53,36 +51,33 @@ def build_demo(engine, echo: Callable[[str], None], out: Path = DEMO_LOG) -> Non
     )
 
 
-def start_follower(engine, path: str, settings: Mapping[str, Any], stop: threading.Event):
-    """The ingest follower thread for `serve --follow` (ingest/follow.py owns where to read next)."""
-    try:
-        from clusterdash.ingest.follow import start_follower_thread
-    except ImportError as exc:  # the follower is a separate module; say so rather than crash
-        raise ValueError(f"--follow is not available in this installation: {exc}") from exc
-    init_schema(engine)
-    return start_follower_thread(engine, path, settings, stop)
-
-
 def run(
-    settings: Mapping[str, Any], *, demo: bool, follow: str | None, debug: bool, echo: Callable[[str], None]
+    settings: Mapping[str, Any],
+    *,
+    demo: bool,
+    follow: str | None,
+    debug: bool,
+    echo: Callable[[str], None],
+    live: float | None = None,
 ) -> None:
-    """Build the app from `settings`, prepare the data (demo, follower), serve until interrupted."""
-    from clusterdash.web.app import create_app
-
-    engine = make_engine(settings["db"])
+    """Build the app from `settings` (which prepares the database), fill it (demo, follower, live demo), serve
+    until interrupted."""
+    app = create_app(settings)
+    engine = app.clusterdash_engine
     if database_is_empty(engine):
         if demo:
             build_demo(engine, echo)
         elif not follow:
             echo(what_to_run(settings["db"]))
     stop = threading.Event()
-    follower = start_follower(engine, follow, settings, stop) if follow else None
-    app = create_app(settings)
+    follower = start_follower_thread(engine, follow, settings, stop) if follow else None
+    if live:  # `--demo --live`: a synthetic hour appended to the demo log and ingested every `live` seconds
+        start_live(engine, DEMO_LOG, live, stop)
     echo(f"clusterdash: http://{settings['host']}:{settings['port']}/  (database {settings['db']}; Ctrl-C to stop)")
     try:
         app.run(host=settings["host"], port=int(settings["port"]), debug=debug, use_reloader=False)
     finally:
         stop.set()
-        if follower is not None and hasattr(follower, "join"):
+        if follower is not None:
             follower.join(timeout=10)
         engine.dispose()

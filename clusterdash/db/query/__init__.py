@@ -1,7 +1,7 @@
 """The only read SQL: a `Filters` value in, plain data (dicts and lists, times as epochs and ISO-8601 Z) out.
 
 The CLI, the API and the dashboard all ask here. Each question is answered from the smallest table that has the
-dimensions it needs (db/rollups lists them): a range of hours is cut into whole years, months, weeks and days of the
+dimensions it needs (db/rollups/ lists them): a range of hours is cut into whole years, months, weeks and days of the
 rollup zone, read from that table, and the hours left at its edges, read from the raw tables (sources.plan).
 
   needs (filters or groups)                         reads
