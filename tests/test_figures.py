@@ -260,19 +260,21 @@ def test_the_bucket_is_named_on_the_axis_and_in_the_hover():
     assert bytes_figure.layout.yaxis.title.text == "GiB per day, estimated (midpoint)"
 
 
-def test_a_partial_first_and_last_week_are_hatched_and_say_how_partial():
+def test_a_partial_first_and_last_week_are_drawn_lighter_and_say_how_partial():
     # 2025-03-05 (a Wednesday) .. 2025-03-18 in Zurich: the first week lacks Mon and Tue, the last ends Tuesday.
     monday = 1741561200  # 2025-03-10 00:00 CET
     rows = [
         {"epoch": monday - 5 * 86400, "hours": 5 * 24, "hours_with_data": 5 * 24},
-        {"epoch": monday, "hours": 168, "hours_with_data": 166},  # a gap of 2 h inside: partial too
+        {"epoch": monday, "hours": 168, "hours_with_data": 166},  # a gap of 2 h inside: partial, but not a dip
         {"epoch": monday + 7 * 86400, "hours": 37, "hours_with_data": 37},
     ]
     weeks = coverage.buckets(rows, "week", "Europe/Zurich")
     assert weeks.period_hours == (168, 168, 168)
     figure = stacked_series({"a": [10, 20, 5]}, weeks, "ops", "Europe/Zurich")
-    assert list(drawn(figure)[0].marker.pattern.shape) == ["/", "/", "/"]
+    veiled = [(s.x0, s.x1) for s in figure.layout.shapes if s.layer == "above"]
+    assert veiled == [("2025-03-05 00:00", "2025-03-10 00:00"), ("2025-03-17 00:00", "2025-03-18 13:00")]
     assert figure.data[0].hovertext[2] == "operations per week · partial: 37 of 168 hours"
+    assert figure.data[0].hovertext[1] == "operations per week · partial: 166 of 168 hours"
     full = coverage.buckets([{**rows[1], "hours_with_data": 168}], "week", "Europe/Zurich")
     assert not full.is_partial(0)
 

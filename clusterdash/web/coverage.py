@@ -13,6 +13,9 @@ import numpy as np
 from clusterdash.db.periods import DAY, HOUR, period_start, period_starts, utc_offsets
 
 UNIT_GRAINS = {"day": "d", "week": "w", "month": "m"}  # a bucket unit's calendar period (db.periods)
+# A bucket with data for less than this share of its period is marked in the chart (lighter): a day with a
+# two-hour gap (22 of 24 hours) reads true enough, the last 37 hours of a week would read as a collapse.
+SHORT_SHARE = 0.9
 PATTERN_MIN_DAYS = 3  # a gap at the same hour on fewer days than this is chance, not a pattern
 PATTERN_SHARE = 0.5  # ... and on at least this share of the days the range holds that hour
 PATTERN_LONGEST_GAP = 12  # hours; longer gaps are outages, which would make every hour look like a pattern
@@ -38,6 +41,10 @@ class Buckets:
     def is_partial(self, i: int) -> bool:
         """Data for only some of the bucket's period: cut by the range, or with hours missing."""
         return 0 < self.hours_with_data[i] < self.period_hours[i]
+
+    def is_short(self, i: int) -> bool:
+        """Partial enough that its bar would read as a dip: less than SHORT_SHARE of its period has data."""
+        return 0 < self.hours_with_data[i] < SHORT_SHARE * self.period_hours[i]
 
 
 def buckets(query_buckets: Sequence[dict[str, Any]], unit: str, tz: str) -> Buckets:

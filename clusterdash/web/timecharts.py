@@ -5,8 +5,8 @@ conventions of figures.py hold here too; these add the rules of an honest time a
   likewise), so a one-hour burst is one hour wide and nothing is interpolated between buckets;
 * a bucket without any block is "no data", not zero IO: no bar (its values are None), the span shaded grey;
 * the bucket is named on the axis and in the hover ("operations per day"); a bucket with data for only part
-  of its period (cut by the range, or with hours missing) is hatched and its hover says "partial: 37 of 168
-  hours";
+  of its period (cut by the range, or with hours missing) says so in its hover ("partial: 37 of 168 hours"),
+  and is drawn lighter, outlined, when the missing part is large enough to read as a dip (coverage.SHORT_SHARE);
 * times arrive as UTC epochs and are drawn as wall-clock times in the display zone.
 """
 
@@ -33,7 +33,8 @@ from clusterdash.web.figures import (
 )
 
 GAP_COLOR = "#adb5bd"
-PARTIAL_PATTERN = "/"
+LEGEND_PER_ROW, LEGEND_ROW_PX = 7, 20  # about as many legend entries fit in a row of the series panel
+PARTIAL_VEIL = "rgba(255, 255, 255, 0.55)"
 HOVER_FORMATS = {  # the hover's heading: the bucket's start, as precise as the bucket
     "hour": "%a %Y-%m-%d %H:%M",
     "day": "%a %Y-%m-%d",
@@ -66,15 +67,41 @@ def _spans(buckets: Buckets, tz: str) -> tuple[list[str], list[str], list[float]
     return starts.dt.strftime("%Y-%m-%d %H:%M").tolist(), ends.dt.strftime("%Y-%m-%d %H:%M").tolist(), widths
 
 
-def _gap_shapes(buckets: Buckets, starts: list[str], ends: list[str]) -> list[dict]:
-    """A grey band over each run of gap buckets: a dip there is missing data, not a quiet hour."""
+def _runs(flags: Sequence[bool]) -> list[tuple[int, int]]:
+    """(first, last) index of each run of True in `flags`."""
     runs: list[list[int]] = []
-    for i in range(len(buckets)):
-        if buckets.is_gap(i):
+    for i, flag in enumerate(flags):
+        if flag:
             if runs and runs[-1][1] == i - 1:
                 runs[-1][1] = i
             else:
                 runs.append([i, i])
+    return [(first, last) for first, last in runs]
+
+
+def _short_shapes(buckets: Buckets, starts: list[str], ends: list[str]) -> list[dict]:
+    """A light veil with a dotted outline over each bucket with data for only part of its period (a cut first
+    or last week): its bar is lighter, so it does not read as a collapse. (A shape, not a bar pattern: the
+    legend's swatches stay plain.)"""
+    return [
+        dict(
+            type="rect",
+            x0=starts[first],
+            x1=ends[last],
+            y0=0,
+            y1=1,
+            xref="x",
+            yref="paper",
+            fillcolor=PARTIAL_VEIL,
+            line=dict(width=1, dash="dot", color=GAP_COLOR),
+            layer="above",
+        )
+        for first, last in _runs([buckets.is_short(i) for i in range(len(buckets))])
+    ]
+
+
+def _gap_shapes(buckets: Buckets, starts: list[str], ends: list[str]) -> list[dict]:
+    """A grey band over each run of gap buckets: a dip there is missing data, not a quiet hour."""
     return [
         dict(
             type="rect",
@@ -89,7 +116,7 @@ def _gap_shapes(buckets: Buckets, starts: list[str], ends: list[str]) -> list[di
             line=dict(width=0),
             layer="below",
         )
-        for first, last in runs
+        for first, last in _runs([buckets.is_gap(i) for i in range(len(buckets))])
     ]
 
 
@@ -114,8 +141,6 @@ def stacked_series(
     stacked = np.nansum(np.array([series[n] for n in order], dtype=float), axis=0)
     divisor, y_axis = value_axis(float(stacked.max()), metric, per=buckets.unit)
     starts, ends, widths = _spans(buckets, tz)
-    partial = [PARTIAL_PATTERN if buckets.is_partial(i) else "" for i in range(len(buckets))]
-    hatched = any(partial)
     common = dict(type="bar", x=starts, offset=0, width=widths)
     # First, an invisible bar per bucket that heads the hover with what the bucket is ("operations per day ·
     # partial: 37 of 168 hours", "no data"): in unified hover it is listed first, and it has no legend entry.
@@ -132,9 +157,7 @@ def stacked_series(
     ]
     for name in order:
         values = series[name]
-        marker: dict = dict(color=colors[name], line=dict(width=0))
-        if hatched:
-            marker["pattern"] = dict(shape=partial, fillmode="replace", solidity=0.4)
+        marker = dict(color=colors[name], line=dict(width=0))
         label = fmt.plot_text(name)
         traces.append(
             dict(
@@ -149,13 +172,13 @@ def stacked_series(
     return dict(
         data=traces,
         layout=base_layout(
-            height=320,
+            height=300 + LEGEND_ROW_PX * math.ceil(len(order) / LEGEND_PER_ROW),  # the plot keeps its height
             showlegend=True,
             barmode="stack",
             bargap=0,
             hovermode="x unified",
             dragmode="zoom",
-            shapes=_gap_shapes(buckets, starts, ends),
+            shapes=_gap_shapes(buckets, starts, ends) + _short_shapes(buckets, starts, ends),
             legend=dict(
                 orientation="h",
                 yanchor="top",
@@ -163,7 +186,7 @@ def stacked_series(
                 x=0,
                 traceorder="normal",
                 font=dict(size=11),
-                title=dict(text=fmt.plot_text(note), font=dict(size=11, color="#6c757d")),
+                title=dict(text=fmt.plot_text(note), side="top", font=dict(size=11, color="#6c757d")),
             ),
             xaxis=axis(type="date", hoverformat=HOVER_FORMATS.get(buckets.unit, HOVER_FORMATS["day"])),
             yaxis={**y_axis, "fixedrange": True},
