@@ -66,7 +66,9 @@ def value_axis(largest: float, metric: str, per: str = "") -> tuple[float, dict]
     per_text = f" per {per}" if per else ""
     if metric == "bytes":
         divisor, unit = fmt.byte_scale(largest)
-        return divisor, axis(title=title(f"{unit}{per_text}, estimated (midpoint)"), rangemode="tozero")
+        # Scaled so the largest reads 1..1023: plain numbers ("1,000", never "1k GiB").
+        settings = axis(title=title(f"{unit}{per_text}, estimated (midpoint)"), rangemode="tozero", tickformat=",~g")
+        return divisor, settings
     settings = axis(title=title(f"operations{per_text}"), rangemode="tozero", tickformat=fmt.COUNT_TICKFORMAT)
     if largest <= SMALL_COUNT_AXIS:
         settings.update(tick0=0, dtick=1)

@@ -22,7 +22,6 @@ from clusterdash.web.colors import OTHER, series_colors
 from clusterdash.web.coverage import Buckets
 from clusterdash.web.figures import (
     Figure,
-    amount,
     axis,
     base_layout,
     empty_figure,
@@ -41,6 +40,7 @@ HOVER_FORMATS = {  # the hover's heading: the bucket's start, as precise as the 
     "week": "week from %a %Y-%m-%d",
     "month": "%B %Y",
 }
+CELL_HOVER_FORMATS = {"hour": "%a %Y-%m-%d %H:00", "day": "%a %Y-%m-%d", "week": "ISO week %V of %G", "month": "%B %Y"}
 
 
 def _bucket_notes(buckets: Buckets, metric: str) -> list[str]:
@@ -63,7 +63,7 @@ def _spans(buckets: Buckets, tz: str) -> tuple[list[str], list[str], list[float]
     starts, ends = local_times(buckets.starts, tz), local_times(buckets.ends, tz)
     wall = ((ends - starts).dt.total_seconds() * 1000).to_numpy()
     real = (np.asarray(buckets.ends) - np.asarray(buckets.starts)) * 1000.0
-    widths = np.where(wall > 0, wall, real).tolist()
+    widths = np.where(wall > 0, wall, real).astype(np.int64).tolist()
     return starts.dt.strftime("%Y-%m-%d %H:%M").tolist(), ends.dt.strftime("%Y-%m-%d %H:%M").tolist(), widths
 
 
@@ -141,7 +141,7 @@ def stacked_series(
     stacked = np.nansum(np.array([series[n] for n in order], dtype=float), axis=0)
     divisor, y_axis = value_axis(float(stacked.max()), metric, per=buckets.unit)
     starts, ends, widths = _spans(buckets, tz)
-    common = dict(type="bar", x=starts, offset=0, width=widths)
+    common = dict(type="bar", x=starts, offset=0, width=widths[0] if len(set(widths)) == 1 else widths)
     # First, an invisible bar per bucket that heads the hover with what the bucket is ("operations per day ·
     # partial: 37 of 168 hours", "no data"): in unified hover it is listed first, and it has no legend entry.
     traces = [
@@ -165,8 +165,8 @@ def stacked_series(
                 name=label,
                 y=[None if v is None else v / divisor for v in values],
                 marker=marker,
-                hovertext=[None if v is None else f"{label}: {amount(v, metric)}" for v in values],
-                hovertemplate="%{hovertext}<extra></extra>",
+                hovertext=[None if v is None else fmt.metric_value(v, metric) for v in values],
+                hovertemplate="%{fullData.name}: %{hovertext}<extra></extra>",
             )
         )
     return dict(
@@ -236,17 +236,21 @@ def size_heatmap(
     z = np.round(log_z, 4).astype(object)
     z[np.isnan(log_z)] = None
     starts, ends, _ = _spans(buckets, tz)
-    notes = _bucket_notes(buckets, metric)
-    columns = [f"{start} · {note}" for start, note in zip(starts, notes)]
     shown = [fmt.plot_text(label) for label in labels]
-    text = [
-        [
-            f"{column}<br>{size}: "
-            + ("no data" if buckets.is_gap(i) else "no IO" if math.isnan(v) else amount(v, metric))
-            for i, (column, v) in enumerate(zip(columns, row))
-        ]
-        for size, row in zip(shown, values.tolist())
+    # Short texts (a week of hours is thousands of cells): the cell's time and size come from the axes, the
+    # unit from the template; only the cells of a bucket marked short in the series say more. Cells without IO
+    # have no hover.
+    partial = [
+        f" (partial: {buckets.hours_with_data[i]:,} of {buckets.period_hours[i]:,} hours)"
+        if buckets.is_short(i)
+        else ""
+        for i in range(len(buckets))
     ]
+    text = [
+        ["" if not v > 0 else fmt.metric_value(v, metric) + note for v, note in zip(row, partial)]
+        for row in values.tolist()
+    ]
+    what = "estimated bytes" if metric == "bytes" else "operations"
     tickvals, ticktext = log_ticks(low, high, metric)
     heat = dict(
         type="heatmap",
@@ -257,7 +261,9 @@ def size_heatmap(
         zmax=high,
         text=text,
         customdata=[[label] * len(buckets) for label in labels],
-        hovertemplate="%{text}<extra></extra>",
+        # With edges for x, plotly hovers a cell's centre: formats that name the bucket from its centre.
+        xhoverformat=CELL_HOVER_FORMATS.get(buckets.unit, CELL_HOVER_FORMATS["day"]),
+        hovertemplate=f"%{{x}}<br>%{{y}}: %{{text}}<br>{what} per {buckets.unit}<extra></extra>",
         colorscale="Viridis",
         showscale=True,
         colorbar=dict(
