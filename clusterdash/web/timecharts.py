@@ -79,45 +79,25 @@ def _runs(flags: Sequence[bool]) -> list[tuple[int, int]]:
     return [(first, last) for first, last in runs]
 
 
-def _short_shapes(buckets: Buckets, starts: list[str], ends: list[str]) -> list[dict]:
-    """A light veil with a dotted outline over each bucket with data for only part of its period (a cut first
-    or last week): its bar is lighter, so it does not read as a collapse. (A shape, not a bar pattern: the
-    legend's swatches stay plain.)"""
+def _bands(flags: Sequence[bool], starts: list[str], ends: list[str], **style) -> list[dict]:
+    """A rectangle the plot's height over each run of buckets whose flag is set."""
     return [
-        dict(
-            type="rect",
-            x0=starts[first],
-            x1=ends[last],
-            y0=0,
-            y1=1,
-            xref="x",
-            yref="paper",
-            fillcolor=PARTIAL_VEIL,
-            line=dict(width=1, dash="dot", color=GAP_COLOR),
-            layer="above",
-        )
-        for first, last in _runs([buckets.is_short(i) for i in range(len(buckets))])
+        dict(type="rect", x0=starts[first], x1=ends[last], y0=0, y1=1, xref="x", yref="paper", **style)
+        for first, last in _runs(flags)
     ]
 
 
-def _gap_shapes(buckets: Buckets, starts: list[str], ends: list[str]) -> list[dict]:
-    """A grey band over each run of gap buckets: a dip there is missing data, not a quiet hour."""
-    return [
-        dict(
-            type="rect",
-            x0=starts[first],
-            x1=ends[last],
-            y0=0,
-            y1=1,
-            xref="x",
-            yref="paper",
-            fillcolor=GAP_COLOR,
-            opacity=0.25,
-            line=dict(width=0),
-            layer="below",
-        )
-        for first, last in _runs([buckets.is_gap(i) for i in range(len(buckets))])
-    ]
+def _marks(buckets: Buckets, starts: list[str], ends: list[str]) -> list[dict]:
+    """A grey band over each run of gap buckets: a dip there is missing data, not a quiet hour. A light veil with
+    a dotted outline over each bucket with data for only part of its period (a cut first or last week): its bar
+    is lighter, so it does not read as a collapse (a shape, not a bar pattern: the legend's swatches stay
+    plain)."""
+    every = range(len(buckets))
+    gap = dict(fillcolor=GAP_COLOR, opacity=0.25, line=dict(width=0), layer="below")
+    short = dict(fillcolor=PARTIAL_VEIL, line=dict(width=1, dash="dot", color=GAP_COLOR), layer="above")
+    return _bands([buckets.is_gap(i) for i in every], starts, ends, **gap) + _bands(
+        [buckets.is_short(i) for i in every], starts, ends, **short
+    )
 
 
 def stacked_series(
@@ -178,7 +158,7 @@ def stacked_series(
             bargap=0,
             hovermode="x unified",
             dragmode="zoom",
-            shapes=_gap_shapes(buckets, starts, ends) + _short_shapes(buckets, starts, ends),
+            shapes=_marks(buckets, starts, ends),
             legend=dict(
                 orientation="h",
                 yanchor="top",
@@ -283,7 +263,7 @@ def size_heatmap(
             height=320,
             dragmode="zoom",
             clickmode="event",
-            shapes=_gap_shapes(buckets, starts, ends),
+            shapes=_marks(buckets, starts, ends),
             yaxis=axis(
                 type="category",
                 fixedrange=True,
