@@ -249,7 +249,7 @@ def stats(obj, as_json):
     Example:
       clusterdash stats --json
     """
-    from clusterdash.db.queries import database_stats
+    from clusterdash.db.query import database_stats
     from clusterdash.db.setup import schema_is_initialised
 
     engine = obj.engine()

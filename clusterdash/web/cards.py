@@ -1,6 +1,6 @@
 """The non-chart panels as components: headline figures, data health, the profile card, chips, live status.
 
-Pure like figures.py: plain dicts in (the shapes db.queries returns), components out. Dash shows every string as
+Pure like figures.py: plain dicts in (the shapes db.query returns), components out. Dash shows every string as
 text (markup in a name stays literal); names also go through `format.visible`, so a control character in one
 cannot reorder or hide the text around it.
 """
@@ -77,7 +77,7 @@ def recurring_text(pattern: RecurringGap) -> str:
 def health(
     facts: dict[str, Any], tz: str, recurring: Sequence[RecurringGap] = (), writes_recorded: bool = True
 ) -> list:
-    """facts: the shape of db.queries.data_health; `recurring`: gaps at the same hour every day
+    """facts: the shape of db.query.data_health; `recurring`: gaps at the same hour every day
     (coverage.recurring_gaps); `writes_recorded`: whether any write is stored in the range."""
     fresh = facts["freshness"]
     age = fresh["age_seconds"]
