@@ -20,7 +20,6 @@ UNKNOWN_PATHS = [
     "/api//stats",
     "/api/usage/user/",
     "/api/usage/machine/",
-    "/api/usage/user/someone/machines",
 ]
 
 
