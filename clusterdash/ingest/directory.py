@@ -101,15 +101,15 @@ class Directory:
         return bucket_id
 
     def weights(self) -> tuple[np.ndarray, ...]:
-        """Per size bucket, arrays indexed by its id: (1, small IO?, bytes per operation low, mid, high, open?).
+        """Per size bucket, arrays indexed by its id: (small IO?, bytes per operation low, mid, high, open?).
         Times a row's count, its share of each session total (db.sizes.weights)."""
         size = 1 + max(self.buckets.values(), default=0)
-        one, small, low, mid, high, unbounded = (np.zeros(size) for _ in range(6))
+        small, low, mid, high, unbounded = (np.zeros(size) for _ in range(5))
         for label, bucket_id in self.buckets.items():
             w = label_weights(label)
-            one[bucket_id], small[bucket_id], low[bucket_id], mid[bucket_id] = 1.0, float(w.small), w.low, w.mid
+            small[bucket_id], low[bucket_id], mid[bucket_id] = float(w.small), w.low, w.mid
             high[bucket_id], unbounded[bucket_id] = (0.0, 1.0) if w.high is None else (w.high, 0.0)
-        return one, small, low, mid, high, unbounded
+        return small, low, mid, high, unbounded
 
     def flush(self, conn: Connection) -> None:
         """Write new and changed users, machines and buckets (before the rows that refer to them are committed)."""

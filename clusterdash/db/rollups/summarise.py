@@ -15,6 +15,7 @@ from sqlalchemy import Table
 
 from clusterdash.db import schema, sizes
 from clusterdash.db.periods import PERIODS, hour_of, period_start
+from clusterdash.db.sums import check_summable, sums_by_group
 
 MAX_BUCKET_BIT = 62  # size bucket ids 1..62 have a bit in RollupUsage.buckets (a signed 64-bit integer)
 # Grains per table, largest first (the order the queries cut a range in).
@@ -53,7 +54,7 @@ class Buckets:
         self.low = np.array([c.low for c in columns], dtype=np.float64)
         self.mid = np.array([c.mid for c in columns], dtype=np.float64)
         self.high = np.array([c.high or 0.0 for c in columns], dtype=np.float64)  # bytes_high skips open buckets
-        self.small = np.array([c.small for c in columns], dtype=np.float64)
+        self.small = np.array([c.small for c in columns], dtype=np.int64)
         self.unbounded = np.array([c.open for c in columns], dtype=np.int64)
         self.bits = np.array([1 << int(b) if 1 <= b <= MAX_BUCKET_BIT else 0 for b in self.ids], dtype=np.int64)
 
@@ -186,9 +187,11 @@ class DayCells:
 
 def sum_entries(cells: np.ndarray, buckets: np.ndarray, rows: np.ndarray, operations: np.ndarray) -> np.ndarray:
     """(cell, bucket, rows, operations) summed per distinct (cell, bucket), in integers, ordered by cell and bucket.
-    Cells and bucket ids are small dense integers, so the sums are two bincounts over cell x bucket (no sort)."""
+    Cells and bucket ids are small dense integers, so the sums are two passes over cell x bucket (no sort).
+    Operations are summed in int64, checked first (db.sums): a float64 sum would round past 2**53."""
     if not len(cells):
         return np.zeros((0, 4), dtype=np.int64)
+    check_summable(operations, "the operations of the rollups' day cells")
     width = int(buckets.max()) + 1
     flat = cells * width + buckets
     codes: np.ndarray | None = None  # the (cell, bucket) of each group, when grouped by sorting
@@ -196,11 +199,11 @@ def sum_entries(cells: np.ndarray, buckets: np.ndarray, rows: np.ndarray, operat
         grouping = _group([cells, buckets])
         flat, codes = grouping.group, grouping.keys
     size = int(flat.max()) + 1
-    row_sums = np.bincount(flat, weights=rows, minlength=size)  # float64, exact for sums below 2**53, as before
+    row_sums = np.bincount(flat, weights=rows, minlength=size)  # numbers of rows: far below 2**53
     present = np.flatnonzero(row_sums)
-    operation_sums = np.bincount(flat, weights=operations, minlength=size)[present]
+    operation_sums = sums_by_group(flat, operations, size)[present]
     key_columns = [present // width, present % width] if codes is None else [codes[present, 0], codes[present, 1]]
-    return np.stack(key_columns + [np.rint(row_sums[present]), np.rint(operation_sums)], axis=1).astype(np.int64)
+    return np.column_stack(key_columns + [np.rint(row_sums[present]).astype(np.int64), operation_sums])
 
 
 DENSE_LIMIT = 1 << 22  # cell x bucket bins summed densely (32 MB of float64 at most)
@@ -228,23 +231,22 @@ def summarise_cells(
         .reshape(n_cells, n_buckets)
         .astype(np.int64)
     )
-    operations = np.bincount(flat, weights=entries[:, 3].astype(np.float64), minlength=n_cells * n_buckets).reshape(
-        n_cells, n_buckets
-    )
+    # Operations in int64, exact (checked: every rollup row is a sum of some of them); bytes in float64.
+    check_summable(entries[:, 3], "the operations of the rollups' day cells")
+    operations = sums_by_group(flat, entries[:, 3], n_cells * n_buckets).reshape(n_cells, n_buckets)
     cell_period = _periods(cells[:, 0], zone_name)
 
-    usage = np.column_stack(
+    usage_counts = np.column_stack(  # sessions, rows, operations, small operations, unbounded rows
         [
-            day_cells.sessions.astype(np.float64),
+            day_cells.sessions,
             row_counts.sum(axis=1),
             operations.sum(axis=1),
             operations @ buckets.small,
-            operations @ buckets.low,
-            operations @ buckets.mid,
-            operations @ buckets.high,
             row_counts @ buckets.unbounded,
         ]
-    )
+    ).astype(np.int64)
+    as_float = operations.astype(np.float64)
+    byte_estimates = np.column_stack([as_float @ buckets.low, as_float @ buckets.mid, as_float @ buckets.high])
     bits = (row_counts > 0).astype(np.int64) @ buckets.bits
 
     # Key columns per cell, with how each becomes a stored value.
@@ -278,8 +280,8 @@ def summarise_cells(
         spec, parts = keyed(table), []
         for grain in GRAINS[table.name]:
             grouping = _group([cell_period[grain]] + [column for column, _ in spec])
-            keys, measures, ored = grouping.keys, grouping.sums(usage), grouping.ors(bits)
-            ints = np.rint(measures).astype(np.int64)
+            keys, ints, floats = grouping.keys, grouping.sums(usage_counts), grouping.sums(byte_estimates)
+            ored = grouping.ors(bits)
             parts.append(
                 [[grain] * len(keys), keys[:, 0]]
                 + stored(keys, spec)
@@ -288,10 +290,10 @@ def summarise_cells(
                     ints[:, 1],
                     ints[:, 2],
                     ints[:, 3],
-                    measures[:, 4],
-                    measures[:, 5],
-                    measures[:, 6],
-                    ints[:, 7],
+                    floats[:, 0],
+                    floats[:, 1],
+                    floats[:, 2],
+                    ints[:, 4],
                     ored,
                 ]
             )
@@ -304,9 +306,7 @@ def summarise_cells(
             keys, counts, ops = grouping.keys, grouping.sums(row_counts), grouping.sums(operations)
             g, j = np.nonzero(counts)
             parts.append(
-                [[grain] * len(g), keys[g, 0]]
-                + stored(keys, spec, g)
-                + [buckets.ids[j], counts[g, j], np.rint(ops[g, j]).astype(np.int64)]
+                [[grain] * len(g), keys[g, 0]] + stored(keys, spec, g) + [buckets.ids[j], counts[g, j], ops[g, j]]
             )
         yield table, _concat(parts)
 
