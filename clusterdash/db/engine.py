@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, NoSuchModuleError, OperationalError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Any constant works: it only has to be the same for every clusterdash writer.
@@ -84,3 +84,11 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({POSTGRES_WRITER_LOCK})")
         yield conn
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` is the database failing (locked, away, its disk full), which is worth retrying, rather than
+    something wrong with what was asked of it (a value it refuses, a bug), which fails again every time."""
+    return isinstance(exc, DBAPIError) and (
+        isinstance(exc, (OperationalError, InterfaceError)) or bool(exc.connection_invalidated)
+    )

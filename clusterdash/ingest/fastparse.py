@@ -42,6 +42,9 @@ def parse_pieces(pieces: Sequence[tuple[bytes, int]]) -> list[Block | None]:
     for i, (data, first_line) in enumerate(pieces):
         if i not in done:
             blocks[i] = parse_block_bytes(data, first_line)
+    for block, (data, _) in zip(blocks, pieces):
+        if block is not None:
+            block.source = data
     return blocks
 
 

@@ -9,7 +9,8 @@ file a block is read from, and however often, each of those is stored once. The 
 * only a block that differs from what is stored (an earlier read saw it half-written, or two copies disagree) is
   merged row by row (merge.py); a row already stored keeps its first count.
 
-Rows with a zero count are not stored: they add nothing.
+Rows with a zero count are not stored: they add nothing. A block whose storing fails for a reason of its own is
+refused and the others stored (Loader, refuse.py).
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, Engine, Index, Row, insert, select
 
 from clusterdash.db.bulk import create_indexes, drop_secondary_indexes, insert_rows
-from clusterdash.db.engine import write_transaction
+from clusterdash.db.engine import database_unavailable, write_transaction
 from clusterdash.db.rollups import PendingRollups, add_to_rollups
 from clusterdash.db.schema import io_operations, log_entries, rejected_lines, user_sessions
 from clusterdash.ingest.blocks import Block, Rejected
 from clusterdash.ingest.directory import Directory
 from clusterdash.ingest.merge import merge_blocks, merge_duplicate_epochs
 from clusterdash.ingest.position import LogFile, Position, save_position
+from clusterdash.ingest.refuse import OperationsLimit, refusal_reason, refused_lines
 from clusterdash.ingest.sessions import OPERATION_COLUMNS, SESSION_COLUMNS, NewSessions
 
 log = logging.getLogger("clusterdash.ingest")
@@ -48,13 +50,28 @@ class LoadCounts:
     sessions: int = 0
     rows: int = 0  # IOOperations rows (non-zero counts)
     operations: dict[str, int] = field(default_factory=lambda: {"rd": 0, "wr": 0})
-    rejected_lines: int = 0
+    rejected_lines: int = 0  # new in the database
+    blocks_refused: int = 0  # not stored: storing them failed (see Loader)
+    refused: list[Rejected] = field(default_factory=list)  # their lines, those the parser had not rejected already
 
     def add(self, other: LoadCounts) -> None:
-        for name in ("blocks_new", "blocks_merged", "blocks_unchanged", "sessions", "rows", "rejected_lines"):
+        names = (
+            "blocks_new",
+            "blocks_merged",
+            "blocks_unchanged",
+            "sessions",
+            "rows",
+            "rejected_lines",
+            "blocks_refused",
+        )
+        for name in names:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for direction, count in other.operations.items():
             self.operations[direction] += count
+        self.refused.extend(other.refused)
+
+
+_SUMMED = ("blocks_new", "blocks_merged", "blocks_unchanged", "sessions", "rows", "rejected_lines", "blocks_refused")
 
 
 def block_digest(block: Block) -> str:
@@ -84,12 +101,15 @@ def write_blocks(
     source: str,
     rollups: PendingRollups | None = None,
     directory: Directory | None = None,
+    limit: OperationsLimit | None = None,
 ) -> LoadCounts:
     """Store `blocks` (read from `source`) inside the caller's write transaction. Idempotent. The rollups are
     brought up to date before this returns, or, given `rollups`, when the caller flushes it (before it commits).
     directory: the transaction's Directory, for a caller that writes several batches in one transaction: new users,
     machines and buckets are inserted here, and the caller writes the changed ones (directory.flush_changes)
-    before it commits, once rather than after every batch (every user's last hour moves with each batch)."""
+    before it commits, once rather than after every batch (every user's last hour moves with each batch).
+    limit: the transaction's OperationsLimit (one is made otherwise); TotalTooLarge, before anything is written,
+    when the operations added would take the database's total past INT64_MAX."""
     counts = LoadCounts()
     blocks = merge_duplicate_epochs(blocks)
     names = Directory(conn) if directory is None else directory
@@ -130,6 +150,7 @@ def write_blocks(
         counts.blocks_merged += merged
         counts.blocks_unchanged += unchanged
     added = new.columns(names)
+    (limit or OperationsLimit()).take(conn, sum(added.operations.values()))
     for direction, operations in added.operations.items():
         counts.operations[direction] += operations
     if directory is None:
@@ -183,7 +204,7 @@ def _write_rejected(conn: Connection, blocks: list[Block], source: str, now: int
                     "source": source,
                     "line_number": rejected.line,
                     "block_epoch": block.epoch,
-                    "text": rejected.text,
+                    "text": rejected.text.replace("\x00", "\ufffd"),  # PostgreSQL's text cannot hold NUL
                     "reason": rejected.reason,
                     "seen_at": now,
                 },
@@ -262,12 +283,65 @@ class Loader:
                 if txn.deferred:
                     names = ", ".join(str(index.name) for index in txn.deferred)
                     log.debug("bulk load: indexes %s dropped until the commit", names)
-            counts = write_blocks(txn.conn, blocks, str(self._log.path), txn.rollups, txn.directory)
+            counts = self._store(txn, list(blocks))
             txn.rows += counts.rows
         txn.position = position
         if txn.rows >= self.commit_rows:
             self.commit()
         return counts
+
+    def _store(self, txn: _Transaction, blocks: list[Block]) -> LoadCounts:
+        """write_blocks in a savepoint. Should it fail for any reason but the database failing (db.engine.
+        database_unavailable: that is the caller's to retry), the batch is tried again block by block, and a block
+        that fails alone is refused: its lines are kept as rejected lines with the reason, the others are stored."""
+        try:
+            return self._attempt(txn, blocks)
+        except Exception as exc:
+            if database_unavailable(exc):
+                raise
+            if len(blocks) == 1:
+                return self._refuse(txn, blocks[0], exc)
+        counts = LoadCounts()
+        for block in blocks:
+            counts.add(self._store(txn, [block]))
+        return counts
+
+    def _attempt(self, txn: _Transaction, blocks: list[Block]) -> LoadCounts:
+        """write_blocks in a savepoint, undone (database and memory alike) if it fails."""
+        assert txn.directory is not None  # set before the first write
+        saved = txn.directory.snapshot(), txn.rollups.mark(), txn.limit.added
+        savepoint = txn.conn.begin_nested()
+        try:
+            counts = write_blocks(txn.conn, blocks, self.source, txn.rollups, txn.directory, txn.limit)
+        except Exception as exc:
+            if not database_unavailable(exc):  # else the whole transaction is lost: the caller rolls it back
+                savepoint.rollback()
+                txn.directory.restore(saved[0])
+                txn.rollups.restore(saved[1])
+                txn.limit.added = saved[2]
+            raise
+        savepoint.commit()
+        return counts
+
+    def _refuse(self, txn: _Transaction, block: Block, exc: Exception) -> LoadCounts:
+        reason = refusal_reason(exc)
+        lines = refused_lines(block, reason)
+        log.warning(
+            "%s: refused the block at line %d (epoch %s), %d line(s) kept as rejected lines: %s",
+            self.source,
+            block.line,
+            block.epoch,
+            len(lines),
+            reason,
+        )
+        refused = Block(block.epoch, block.wallclock, block.line, block.anchor, rejected=lines)
+        new = _write_rejected(txn.conn, [refused], self.source, int(time.time()))
+        parsed = {id(r) for r in block.rejected}
+        return LoadCounts(rejected_lines=new, blocks_refused=1, refused=[r for r in lines if id(r) not in parsed])
+
+    @property
+    def source(self) -> str:
+        return str(self._log.path)
 
     def commit(self) -> None:
         """Save the position noted last, finish the transaction's indexes, users, machines and rollups, and commit."""
@@ -310,4 +384,5 @@ class _Transaction:
     directory: Directory | None = None  # users, machines and buckets, read at its first blocks
     deferred: list[Index] = field(default_factory=list)  # UserSessions indexes to create at the commit
     rollups: PendingRollups = field(default_factory=PendingRollups)
+    limit: OperationsLimit = field(default_factory=OperationsLimit)  # the database's total, checked
     rows: int = 0  # histogram rows written in it

@@ -17,18 +17,24 @@ from clusterdash.ingest.sessions import SESSION_TOTALS, NewSessions, session_tot
 
 def merge_duplicate_epochs(blocks: Iterable[Block]) -> list[Block]:
     """One block per epoch: a batch can hold two copies of the same hour (e.g. a file and its rotated copy).
-    The first copy's rows win; later copies only add what the first lacks."""
-    by_epoch: dict[int, Block] = {}
+    The first copy's rows win; later copies only add what the first lacks. The blocks given are left as they are
+    (the union is a new block), so that each can still be stored alone (see load.Loader)."""
+    by_epoch: dict[int, int] = {}  # epoch -> its block's place in `merged`
     merged: list[Block] = []
+    unions: set[int] = set()  # epochs whose block in `merged` is a union made here
     for block in blocks:
         if block.epoch is None:
             merged.append(block)
             continue
-        first = by_epoch.get(block.epoch)
-        if first is None:
-            by_epoch[block.epoch] = block
+        at = by_epoch.get(block.epoch)
+        if at is None:
+            by_epoch[block.epoch] = len(merged)
             merged.append(block)
             continue
+        if block.epoch not in unions:
+            merged[at] = _union_of(merged[at])
+            unions.add(block.epoch)
+        first = merged[at]
         first.digest = None  # its content is now the union of two copies
         first.lost_events = max(first.lost_events, block.lost_events)
         first.rejected.extend(block.rejected)
@@ -36,12 +42,21 @@ def merge_duplicate_epochs(blocks: Iterable[Block]) -> list[Block]:
         for entry in block.entries:
             mine = entries.get(entry.key)
             if mine is None:
-                first.entries.append(entry)
-                entries[entry.key] = entry
+                entries[entry.key] = copy = dataclasses.replace(entry, rows=dict(entry.rows))
+                first.entries.append(copy)
             else:
                 for bucket, count in entry.rows.items():
                     mine.rows.setdefault(bucket, count)
     return merged
+
+
+def _union_of(block: Block) -> Block:
+    """A copy of a block that other copies' rows can be added to."""
+    union = Block(block.epoch, block.wallclock, block.line, block.anchor, block.end_line, block.lost_events)
+    union.rejected = list(block.rejected)
+    union.source = block.source
+    union.entries = [dataclasses.replace(e, rows=dict(e.rows)) for e in block.entries]
+    return union
 
 
 def merge_blocks(

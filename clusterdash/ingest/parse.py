@@ -350,7 +350,7 @@ def parse_block(lines: list[str], first_line: int) -> Block | None:
                 reason = header
                 orphaned_by = f"it belongs to the refused entry header at line {line_no}"
             elif block.epoch is None:
-                where = f"under the unreadable Log: line {first_line}" if block.anchor else "before the first Log: line"
+                where = f"under the rejected Log: line {first_line}" if block.anchor else "before the first Log: line"
                 reason = f"entry header {where}"
                 orphaned_by = f"it belongs to the entry header at line {line_no}, which has no readable Log: line"
                 entry = None

@@ -219,8 +219,8 @@ def summarise(
 def summarise_cells(
     day_cells: DayCells, zone_name: str, buckets: Buckets, types: dict[int, str]
 ) -> Iterator[tuple[Table, list[np.ndarray]]]:
-    """Rollup rows adding up the day cells: (table, one array per column in table order), one table at a time, so
-    that a table's rows can be written and dropped before the next table's are made (a transaction's rows for all
+    """Rollup rows adding up the day cells: (table, one array per column in table order), one table and grain at a
+    time, so that its rows can be written and dropped before the next ones are made (a transaction's rows for all
     seven tables at once were the largest thing an ingest held: 6 MB of a year's 24 MB peak).
     `types`: each machine's type (the per-user rollups are kept per machine type)."""
     cells, entries = day_cells.keys, day_cells.entries
@@ -276,13 +276,15 @@ def summarise_cells(
             for i, (_, convert) in enumerate(spec)
         ]
 
+    # A grain at a time: a transaction's rows of one grain are what is held (an hour of 50,000 users makes 200,000
+    # rows of RollupUserUsage over its four grains).
     for table in (schema.rollup_usage, schema.rollup_user_usage, schema.rollup_machine_usage):
-        spec, parts = keyed(table), []
+        spec = keyed(table)
         for grain in GRAINS[table.name]:
             grouping = _group([cell_period[grain]] + [column for column, _ in spec])
             keys, ints, floats = grouping.keys, grouping.sums(usage_counts), grouping.sums(byte_estimates)
             ored = grouping.ors(bits)
-            parts.append(
+            columns = _columns(
                 [[grain] * len(keys), keys[:, 0]]
                 + stored(keys, spec)
                 + [
@@ -297,29 +299,30 @@ def summarise_cells(
                     ored,
                 ]
             )
-        yield table, _concat(parts)
+            del grouping, keys, ints, floats, ored
+            yield table, columns
+            del columns
 
     for table in (schema.rollup_sizes, schema.rollup_user_sizes, schema.rollup_machine_sizes, schema.rollup_pair_sizes):
-        spec, parts = keyed(table), []
+        spec = keyed(table)
         for grain in GRAINS[table.name]:
             grouping = _group([cell_period[grain]] + [column for column, _ in spec])
             keys, counts, ops = grouping.keys, grouping.sums(row_counts), grouping.sums(operations)
             g, j = np.nonzero(counts)
-            parts.append(
+            columns = _columns(
                 [[grain] * len(g), keys[g, 0]] + stored(keys, spec, g) + [buckets.ids[j], counts[g, j], ops[g, j]]
             )
-        yield table, _concat(parts)
+            del grouping, keys, counts, ops, g, j
+            yield table, columns
+            del columns
 
 
 _DIRECTION_NAMES = np.array(schema.DIRECTIONS, dtype=object)
 
 
-def _concat(parts: list[list]) -> list[np.ndarray]:
-    """One array per column from per-grain lists of arrays or lists (strings as object arrays)."""
-    return [
-        np.concatenate([np.asarray(part, dtype=object if isinstance(part, list) else None) for part in column])
-        for column in zip(*parts)
-    ]
+def _columns(columns: list) -> list[np.ndarray]:
+    """One array per column from arrays or lists (strings as object arrays)."""
+    return [np.asarray(column, dtype=object if isinstance(column, list) else None) for column in columns]
 
 
 def int_array(tuples: Iterable[tuple], width: int, count: int | None = None) -> np.ndarray:
