@@ -102,8 +102,13 @@ _LONG_RAW = 14 * 24 * HOUR
 # -- what the database holds -----------------------------------------------------------------------------------
 
 
-def database_stats(conn: Connection) -> dict[str, Any]:
-    """What the database holds, in the shape of `clusterdash stats --json`."""
+GAPS_SHOWN = 3  # the largest and the latest gaps listed by database_stats
+
+
+def database_stats(conn: Connection, now: float | None = None) -> dict[str, Any]:
+    """What the database holds, in the shape of `clusterdash stats --json`: with its gaps (runs of hours without a
+    block between the first and the last: how many, how many hours, the GAPS_SHOWN largest and latest) and the
+    data's age (seconds from the newest block's epoch to `now`)."""
     blocks, first, last, lost_hours = conn.execute(
         select(
             func.count(),
@@ -132,6 +137,28 @@ def database_stats(conn: Connection) -> dict[str, Any]:
         "hours_with_lost_events": lost_hours,
         "first": iso_utc(first),
         "last": iso_utc(last),
+        "gaps": _gap_summary(_gaps(conn, hour_of(first), hour_of(last) + HOUR) if first is not None else []),
+        "freshness": _freshness(last, now),
+    }
+
+
+def _gap_summary(gaps: list[dict[str, Any]]) -> dict[str, Any]:
+    largest = sorted(gaps, key=lambda g: (-g["hours"], -g["start_epoch"]))[:GAPS_SHOWN]
+    return {
+        "count": len(gaps),
+        "hours": sum(g["hours"] for g in gaps),
+        "largest": largest,
+        "latest": gaps[-GAPS_SHOWN:][::-1],
+    }
+
+
+def _freshness(latest: int | None, now: float | None) -> dict[str, Any]:
+    """The newest block and its age in seconds at `now` (default: the current time)."""
+    now = time.time() if now is None else now
+    return {
+        "last_block": iso_utc(latest),
+        "last_block_epoch": latest,
+        "age_seconds": None if latest is None else max(0, int(now) - int(latest)),
     }
 
 
@@ -904,7 +931,6 @@ def stats(conn: Connection, filters: Filters, now: float | None = None) -> dict[
     if filters.start is not None or filters.end is not None:
         rejected_query = rejected_query.where(rejected_lines.c.block_epoch >= first, rejected_lines.c.block_epoch < end)
     latest = known.version[2]
-    now = time.time() if now is None else now
     return {
         "blocks": known.count(known.epochs, scope.first_hour, scope.end_hour),
         "entries": int(sum(v[0] for v in per_direction.values())),
@@ -917,11 +943,7 @@ def stats(conn: Connection, filters: Filters, now: float | None = None) -> dict[
         "first": iso_utc(first_block),
         "last": iso_utc(last_block),
         "range": _range(scope),
-        "freshness": {
-            "last_block": iso_utc(latest),
-            "last_block_epoch": latest,
-            "age_seconds": None if latest is None else max(0, int(now) - int(latest)),
-        },
+        "freshness": _freshness(latest, now),
         "gaps": _gaps(conn, scope.first_hour, scope.end_hour),
     }
 
@@ -1512,8 +1534,6 @@ def data_health(conn: Connection, filters: Filters, now: float | None = None) ->
     outside = conn.execute(
         select(func.count()).select_from(rejected_lines).where(rejected_lines.c.block_epoch.is_(None))
     ).scalar_one()
-    latest = known.version[2]
-    now = time.time() if now is None else now
     return {
         "range": _range(scope),
         "blocks": blocks,
@@ -1521,11 +1541,7 @@ def data_health(conn: Connection, filters: Filters, now: float | None = None) ->
         "rejected_lines": rejected,
         "rejected_lines_outside_blocks": outside,
         "gaps": _gaps(conn, scope.first_hour, scope.end_hour),
-        "freshness": {
-            "last_block": iso_utc(latest),
-            "last_block_epoch": latest,
-            "age_seconds": None if latest is None else max(0, int(now) - int(latest)),
-        },
+        "freshness": _freshness(known.version[2], now),
     }
 
 
