@@ -270,7 +270,7 @@ def stats(obj, as_json):
     Example:
       clusterdash stats --json
     """
-    from clusterdash.db.queries import database_stats
+    from clusterdash.db.queries import database_stats, gap_summary
     from clusterdash.db.setup import schema_is_initialised
 
     obj.require_database()
@@ -281,6 +281,7 @@ def stats(obj, as_json):
         )
     with engine.connect() as conn:
         figures = database_stats(conn)
+    figures["gap_summary"] = gap_summary(figures["gaps"])
     if as_json:
         click.echo(json.dumps(figures, indent=2))
         return
@@ -291,7 +292,7 @@ def stats(obj, as_json):
     click.echo(f"operations:        {ops['total']:,}  ({ops['rd']:,} read, {ops['wr']:,} written)")
     click.echo(f"rejected lines:    {figures['rejected_lines']:,}")
     click.echo(f"hours with lost events: {figures['hours_with_lost_events']:,}")
-    gaps, fresh = figures["gaps"], figures["freshness"]
+    gaps, fresh = figures["gap_summary"], figures["freshness"]
     click.echo(f"gaps:              {gaps['count']:,} ({gaps['hours']:,} hours without a block)")
     for title in ("largest", "latest"):
         if gaps[title]:

@@ -6,7 +6,7 @@ from sqlalchemy import delete
 
 from clusterdash.db.engine import write_transaction
 from clusterdash.db.schema import rollup_state
-from clusterdash.ingest import load
+from clusterdash.ingest import store
 
 
 def write_as_before_rollups(engine, blocks, source: str) -> None:
@@ -15,7 +15,7 @@ def write_as_before_rollups(engine, blocks, source: str) -> None:
     nothing to the rollups."""
     with write_transaction(engine) as conn:
         conn.execute(delete(rollup_state))
-        load.write_blocks(conn, blocks, source)
+        store.write_blocks(conn, blocks, source)
 
 
 def rounded(value):

@@ -9,7 +9,7 @@ import pytest
 from clusterdash.db.engine import make_engine, write_transaction
 from clusterdash.db.setup import prepare_database
 from clusterdash.ingest.demo import generate_lines
-from clusterdash.ingest.load import write_blocks
+from clusterdash.ingest.store import write_blocks
 from clusterdash.web.api import api_blueprint
 from tests.logtools import FIXED_START, parse_lines
 

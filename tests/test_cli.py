@@ -116,7 +116,8 @@ def test_stats_shows_the_gaps_and_the_data_age(run, tmp_path):
     before = time.time()
     figures = json.loads(run("stats", "--json").output)
     after = time.time()
-    gaps = figures["gaps"]
+    assert [(g["start_epoch"], g["hours"]) for g in figures["gaps"]] == [(2 * 3600, 2), (7 * 3600, 4)]
+    gaps = figures["gap_summary"]
     assert (gaps["count"], gaps["hours"]) == (2, 6)
     assert [(g["start_epoch"], g["hours"]) for g in gaps["largest"]] == [(7 * 3600, 4), (2 * 3600, 2)]
     assert [(g["start"], g["end"]) for g in gaps["latest"]] == [

@@ -106,9 +106,9 @@ GAPS_SHOWN = 3  # the largest and the latest gaps listed by database_stats
 
 
 def database_stats(conn: Connection, now: float | None = None) -> dict[str, Any]:
-    """What the database holds, in the shape of `clusterdash stats --json`: with its gaps (runs of hours without a
-    block between the first and the last: how many, how many hours, the GAPS_SHOWN largest and latest) and the
-    data's age (seconds from the newest block's epoch to `now`)."""
+    """What the database holds, in the shape of `clusterdash stats --json` (and of /api/stats without filters): with
+    its gaps (runs of hours without a block between the first and the last) and its freshness (the newest block,
+    and its age in seconds at `now`)."""
     blocks, first, last, lost_hours = conn.execute(
         select(
             func.count(),
@@ -137,12 +137,14 @@ def database_stats(conn: Connection, now: float | None = None) -> dict[str, Any]
         "hours_with_lost_events": lost_hours,
         "first": iso_utc(first),
         "last": iso_utc(last),
-        "gaps": _gap_summary(_gaps(conn, hour_of(first), hour_of(last) + HOUR) if first is not None else []),
+        "gaps": _gaps(conn, hour_of(first), hour_of(last) + HOUR) if first is not None else [],
         "freshness": _freshness(last, now),
     }
 
 
-def _gap_summary(gaps: list[dict[str, Any]]) -> dict[str, Any]:
+def gap_summary(gaps: list[dict[str, Any]]) -> dict[str, Any]:
+    """How many gaps (as database_stats and stats list them), how many hours they miss, the GAPS_SHOWN largest
+    (the latest first among equals) and the GAPS_SHOWN latest."""
     largest = sorted(gaps, key=lambda g: (-g["hours"], -g["start_epoch"]))[:GAPS_SHOWN]
     return {
         "count": len(gaps),

@@ -3,7 +3,7 @@ integer sums wrap around silently where a float sum would round (a float64 is ex
 
 The rule that makes every stored total safe: counts are never negative, so any sum of some of them (a session, a
 rollup row of any grain, an SQL SUM over any filter) is at most the sum of all of them. The ingest keeps the
-database's total below INT64_MAX (ingest.load), and these helpers check each batch where it is summed.
+database's total below INT64_MAX (ingest.refuse), and these helpers check each batch where it is summed.
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from typing import NamedTuple
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, select
 
 from clusterdash.db.schema import io_operations, log_entries, user_sessions
 from clusterdash.ingest.blocks import Block, Histograms
@@ -59,11 +60,19 @@ def _union_of(block: Block) -> Block:
     return union
 
 
-def merge_blocks(
-    conn: Connection, directory: Directory, merge: list[tuple[Block, Row]], new: NewSessions
-) -> tuple[int, int]:
+class Merged(NamedTuple):
+    """What merge_blocks found: how many blocks gained something and how many did not, and the stored rows to
+    update (store_merged)."""
+
+    blocks: int
+    unchanged: int
+    lost_events: list[dict]  # LogEntries: id, lost_events
+    totals: list[dict]  # UserSessions: id and SESSION_TOTALS
+
+
+def merge_blocks(conn: Connection, directory: Directory, merge: list[tuple[Block, Row]], new: NewSessions) -> Merged:
     """Add to stored blocks (each with its LogEntries row) the sessions and rows they lack, through `new`; a stored
-    row keeps its count. Returns how many blocks gained something and how many did not."""
+    row keeps its count. Reads only: the stored rows to update are returned, for store_merged."""
     merged = unchanged = 0
     entry_ids = [previous.id for _, previous in merge]
     stored_sessions = {}
@@ -85,7 +94,8 @@ def merge_blocks(
         )
         for session_id, size_range_id, count in conn.execute(rows):
             stored_rows.setdefault(session_id, {})[label_of[size_range_id]] = count
-    totals_updates = []
+    totals_updates: list[dict] = []
+    lost_updates: list[dict] = []
     for block, previous in merge:
         changed = False
         epoch = previous.epoch  # the block's, as stored
@@ -113,13 +123,15 @@ def merge_blocks(
             totals_updates.append({"id": session_id, **dataclasses.asdict(t)})
             changed = True
         if block.lost_events > previous.lost_events:
-            conn.execute(
-                update(log_entries).where(log_entries.c.id == previous.id).values(lost_events=block.lost_events)
-            )
+            lost_updates.append({"id": previous.id, "lost_events": block.lost_events})
             changed = True
         if changed:
             merged += 1
         else:
             unchanged += 1
-    update_by_id(conn, user_sessions, totals_updates, SESSION_TOTALS)
-    return merged, unchanged
+    return Merged(merged, unchanged, lost_updates, totals_updates)
+
+
+def store_merged(conn: Connection, merged: Merged) -> None:
+    update_by_id(conn, log_entries, merged.lost_events, ("lost_events",))
+    update_by_id(conn, user_sessions, merged.totals, SESSION_TOTALS)

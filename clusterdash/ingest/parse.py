@@ -14,7 +14,7 @@ Bounds, so that no line can stop the ingest or make a total overflow (a line pas
   for a whole hour, from one client in one size bucket. Every total the database keeps (a session, a rollup, any
   SUM) adds up stored rows, so it stays below 2**63 for up to 2**31 rows at the bound: 1,400 years of a log that
   holds 1.5 million rows a year (the loader also refuses a block that would take the database's total past
-  2**63 - 1: see ingest.load);
+  2**63 - 1: see ingest.refuse);
 * a block's epoch is at most MAX_EPOCH (2**32 - 1, in 2106): every calendar computation on it stays in range;
 * a bucket label's bounds have at most 20 digits; `Lost N events` counts up to MAX_COUNT;
 * names (user, machine, machine type, role, affiliation) and the Log: line's wall-clock text follow the one name

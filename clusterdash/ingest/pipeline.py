@@ -17,10 +17,11 @@ from sqlalchemy import Engine
 
 from clusterdash.errors import InputError
 from clusterdash.ingest.blocks import Block
-from clusterdash.ingest.load import LoadCounts, Loader
+from clusterdash.ingest.load import Loader
 from clusterdash.ingest.paths import expand_paths, predecessors
 from clusterdash.ingest.position import START, LogFile, find_position
 from clusterdash.ingest.read import last_block_of_path, read_batches
+from clusterdash.ingest.store import LoadCounts
 
 
 @dataclass

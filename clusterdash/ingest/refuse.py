@@ -2,18 +2,31 @@
 what a 64-bit column holds (OperationsLimit), the database refuses one of its values, or a bug meets data it
 did not expect. Such a block is not stored; its lines are kept as rejected lines with the reason, and the ingest
 goes on with the next block (load.Loader). The database itself failing (locked, away, its disk full) is not the
-block's fault: that is retried, never refused (db.engine.database_unavailable).
+block's fault: that is retried, never refused (db.engine.database_unavailable); nor is a bug (blames_the_block).
 """
 
 from __future__ import annotations
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import StatementError
 
+from clusterdash.db.engine import database_unavailable
 from clusterdash.db.rollups import stored_operations
 from clusterdash.db.sums import INT64_MAX, TotalTooLarge
 from clusterdash.ingest.blocks import Block, Rejected
 
 REASON_LIMIT = 300  # characters of an error's message quoted in a reason
+
+# What a block's content can make fail: a value out of range (ValueError, TotalTooLarge and UnicodeError among
+# them), arithmetic, a lookup, memory, the database refusing a value. Not AttributeError, TypeError, NameError or
+# AssertionError: only a bug raises those, and refusing every block for it would turn a log into rejected lines.
+_BLOCK_FAILURES = (ValueError, ArithmeticError, LookupError, MemoryError, StatementError)
+
+
+def blames_the_block(exc: BaseException) -> bool:
+    """Whether a failure while storing a block can be the block's doing, rather than the database failing (locked,
+    away, its disk full: retried, see db.engine.database_unavailable) or a bug."""
+    return isinstance(exc, _BLOCK_FAILURES) and not database_unavailable(exc)
 
 
 class OperationsLimit:

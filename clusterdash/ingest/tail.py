@@ -15,9 +15,10 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from clusterdash.db.engine import database_unavailable
-from clusterdash.ingest.load import LoadCounts, Loader
+from clusterdash.ingest.load import Loader
 from clusterdash.ingest.position import LogFile, Position, digest, find_position
 from clusterdash.ingest.read import Batch, read_batches
+from clusterdash.ingest.store import LoadCounts
 
 log = logging.getLogger("clusterdash.follow")
 
@@ -153,7 +154,7 @@ class Tail:
         the commit, so whatever fails is read again."""
 
         def write() -> tuple[LoadCounts, int | None]:
-            with Loader(self.engine, reading.file, reading.row_id) as loader:
+            with Loader(self.engine, reading.file, reading.row_id, careful=True) as loader:
                 counts = loader.write(batch.blocks, batch.position, batch.position.offset - reading.position.offset)
             return counts, loader.position_row
 

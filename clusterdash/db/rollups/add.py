@@ -30,7 +30,7 @@ def add_to_rollups(conn: Connection, new_sessions: np.ndarray, new_rows: np.ndar
     epoch, user_id, machine_id, direction (0 rd, 1 wr) and new histogram rows as an (n, 3) array of session_id,
     size_range_id, count, some of which may belong to sessions stored earlier (a block completed by a later read).
 
-    Called once at the end of ingest.load.write_blocks, in its transaction. Rollups that are not complete are
+    Called at the end of ingest.store.write_blocks, in its transaction. Rollups that are not complete are
     left to the next prepare_database (see the module's docstring)."""
     if not len(new_sessions) and not len(new_rows):
         return
