@@ -31,7 +31,8 @@ def setting_option(name: str, *flags: str, **kwargs):
 
 
 def friendly_errors(command):
-    """Turn the failures a user can cause (bad paths, bad --db, an unreachable server) into one-line errors."""
+    """Turn the failures a user can cause and fix (a bad path, a bad --db, a database that cannot be reached) into
+    one-line errors. Anything else is a bug and goes on to `main`, which says so."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -49,18 +50,17 @@ def friendly_errors(command):
 
 
 def user_error_message(exc: Exception) -> str | None:
-    """The one-line message for an error the user can fix, or None for anything else.
+    """The one-line message for an error the user can fix: a UserError (clusterdash.errors), or a database that
+    cannot be reached. None for anything else.
 
     The error classes are imported here, when something has failed, not at the top: importing the ingest and
     database modules up front would make every command, even --help, pay for SQLAlchemy and numpy.
     """
-    from sqlalchemy.exc import SQLAlchemyError
+    from clusterdash.errors import UserError, database_unreachable
 
-    from clusterdash.errors import UserError
-
-    if isinstance(exc, (UserError, ValueError)):  # DatabaseURLError is a ValueError
+    if isinstance(exc, UserError):
         return str(exc)
-    if isinstance(exc, SQLAlchemyError):
+    if database_unreachable(exc):
         first_line = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         return f"database {click.get_current_context().obj['db_url']}: {first_line}"
     return None
@@ -402,7 +402,8 @@ def serve(obj, host, port, tz, refresh, demo, follow_path, live, live_interval, 
 
 
 def main() -> None:
-    """Entry point: no traceback reaches a user (set CLUSTERDASH_DEBUG=1 to see one)."""
+    """Entry point: a bug shows as one, in one line (set CLUSTERDASH_DEBUG=1 for its traceback); no traceback
+    reaches a user otherwise."""
     import os
 
     try:
@@ -410,5 +411,6 @@ def main() -> None:
     except Exception as exc:
         if os.environ.get("CLUSTERDASH_DEBUG"):
             raise
-        click.echo(f"Error: unexpected {type(exc).__name__}: {exc} (set CLUSTERDASH_DEBUG=1 for details)", err=True)
+        what = (str(exc).strip().splitlines() or [""])[0][:300]
+        click.echo(f"Error: unexpected {type(exc).__name__}: {what} (set CLUSTERDASH_DEBUG=1 for details)", err=True)
         sys.exit(1)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run schemathesis against the live API: a 10-day demo database, the API blueprint on a loopback port, a
+# Run schemathesis against the live API: a 10-day demo database, the real app on a loopback port, a
 # bounded number of examples per operation. Fails on any server error or response that breaks the OpenAPI
 # document. Needs `pip install schemathesis` (in setup.cfg's test extra). About a minute.
 set -euo pipefail
@@ -13,13 +13,10 @@ trap 'kill "$SERVER" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 "$PYTHON" -m clusterdash --db "sqlite:///$WORK/demo.db" demo --days 10 --seed 3 --out "$WORK/io_usage.log" >/dev/null
 PORT=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$PYTHON" - "$WORK/demo.db" "$PORT" >"$WORK/server.log" 2>&1 <<'PY' &
-import sys, flask
-from clusterdash.db.engine import make_engine
-from clusterdash.web.api import api_blueprint
-engine = make_engine(f"sqlite:///{sys.argv[1]}")
-app = flask.Flask("schemathesis")
-app.register_blueprint(api_blueprint(lambda: engine, default_tz="Europe/Zurich"))
-app.run(host="127.0.0.1", port=int(sys.argv[2]), threaded=True)
+import sys
+from clusterdash.web.app import create_app
+app = create_app({"db": f"sqlite:///{sys.argv[1]}", "tz": "Europe/Zurich", "refresh": 3600})
+app.server.run(host="127.0.0.1", port=int(sys.argv[2]), threaded=True)
 PY
 SERVER=$!
 for _ in $(seq 100); do

@@ -11,8 +11,7 @@ import pytest
 
 from clusterdash.db import queries
 from clusterdash.db.filters import Filters
-from tests.dbtools import rounded
-from tests.test_api_support import ROLLUP_ZONE, client, demo_engine  # noqa: F401 - fixtures
+from tests.dbtools import DEMO_ZONE, rounded
 
 ZONES = ("Europe/Zurich", "UTC", "America/New_York", "Asia/Kolkata")
 
@@ -46,38 +45,38 @@ def _random_args(rng: random.Random, users, machines, sizes, stats) -> list[tupl
     return args
 
 
-def test_stats_operations_equal_size_and_time_sums_for_random_filters(client):
+def test_stats_operations_equal_size_and_time_sums_for_random_filters(api_demo_client):
     rng = random.Random(4)
-    catalog = _catalog(client)
+    catalog = _catalog(api_demo_client)
     for _ in range(25):
         args = _random_args(rng, *catalog)
-        stats = client.get("/api/stats", query_string=args)
+        stats = api_demo_client.get("/api/stats", query_string=args)
         assert stats.status_code == 200, stats.get_json()
         total = stats.get_json()["operations"]["total"]
-        size = client.get("/api/usage/size", query_string=args).get_json()
+        size = api_demo_client.get("/api/usage/size", query_string=args).get_json()
         assert sum(b["operations"] for b in size["buckets"]) == size["operations"] == total, args
         group_by = rng.choice(queries.GROUP_BYS)
         bucket = rng.choice([None, "hour", "day", "week", "month"])
         series_args = (
             args + [("group_by", group_by), ("top", str(rng.randint(1, 5)))] + ([("bucket", bucket)] if bucket else [])
         )
-        series = client.get("/api/usage/time", query_string=series_args).get_json()
+        series = api_demo_client.get("/api/usage/time", query_string=series_args).get_json()
         assert sum(p["operations"] or 0 for p in series["points"]) == total, series_args
-        users = client.get("/api/users", query_string=args).get_json()["users"]
+        users = api_demo_client.get("/api/users", query_string=args).get_json()["users"]
         assert sum(u["operations"] for u in users) == total
 
 
-def test_rollup_path_equals_raw_path(demo_engine, monkeypatch):
+def test_rollup_path_equals_raw_path(api_demo_engine, monkeypatch):
     """The same answers when every hour is read from the raw rows instead of whole periods from the rollups."""
     rng = random.Random(9)
-    with demo_engine.connect() as conn:
+    with api_demo_engine.connect() as conn:
         users = [u["user"] for u in queries.users_table(conn, Filters())]
         for _ in range(12):
             start = 1740783600 + rng.randrange(0, 30 * 86400, 3600)
             f = Filters(
                 start=start,
                 end=start + rng.randrange(3600, 25 * 86400, 3600),
-                tz=ROLLUP_ZONE,
+                tz=DEMO_ZONE,
                 direction=rng.choice(["rd", "wr", "both"]),
                 users=tuple(rng.sample(users, 2)) if rng.random() < 0.4 else (),
             )
@@ -100,12 +99,12 @@ def test_rollup_path_equals_raw_path(demo_engine, monkeypatch):
             assert rounded(fast) == rounded(slow), (f, bucket, group_by)
 
 
-def test_user_and_machine_size_questions_equal_the_raw_path(demo_engine, monkeypatch):
+def test_user_and_machine_size_questions_equal_the_raw_path(api_demo_engine, monkeypatch):
     """Size questions on users and machines together (the user x machine table, the machines of some users,
     the users of a machine, profiles, series) over ranges holding whole months, which RollupPairSizes answers,
     and the hours around them: the same answers as from raw rows only, in the rollup zone and in others."""
     rng = random.Random(5)
-    with demo_engine.connect() as conn:
+    with api_demo_engine.connect() as conn:
         users = [u["user"] for u in queries.users_table(conn, Filters())]
         machines = [m["machine"] for m in queries.machines_table(conn, Filters())]
         sizes = [b["label"] for b in queries.size_buckets(conn)]
@@ -123,7 +122,7 @@ def test_user_and_machine_size_questions_equal_the_raw_path(demo_engine, monkeyp
             f = Filters(
                 start=start,
                 end=end,
-                tz=rng.choice([ROLLUP_ZONE, ROLLUP_ZONE, "UTC"]),
+                tz=rng.choice([DEMO_ZONE, DEMO_ZONE, "UTC"]),
                 direction=rng.choice(["rd", "wr", "both"]),
                 **picked,
             )
@@ -148,11 +147,11 @@ def test_user_and_machine_size_questions_equal_the_raw_path(demo_engine, monkeyp
             assert rounded(fast) == rounded(slow), f
 
 
-def test_hours_without_a_block_are_missing_not_zero(client):
-    stats = client.get("/api/stats").get_json()
+def test_hours_without_a_block_are_missing_not_zero(api_demo_client):
+    stats = api_demo_client.get("/api/stats").get_json()
     assert stats["gaps"], "the demo log has gaps"
     gap = stats["gaps"][0]
-    series = client.get(
+    series = api_demo_client.get(
         "/api/usage/time",
         query_string={"start": gap["start_epoch"] - 3600, "end": gap["end_epoch"] + 3600, "bucket": "hour"},
     ).get_json()
@@ -163,10 +162,10 @@ def test_hours_without_a_block_are_missing_not_zero(client):
     assert [b["hours_with_data"] for b in series["buckets"]][:2] == [1, 0]
 
 
-def test_stats_without_filters_match_database_stats(client, demo_engine):
-    with demo_engine.connect() as conn:
+def test_stats_without_filters_match_database_stats(api_demo_client, api_demo_engine):
+    with api_demo_engine.connect() as conn:
         whole = queries.database_stats(conn)
-    stats = client.get("/api/stats").get_json()
+    stats = api_demo_client.get("/api/stats").get_json()
     for key in whole:
         if key != "freshness":  # its age is in seconds at the time of each call
             assert stats[key] == whole[key], key
@@ -190,66 +189,63 @@ def test_stats_without_filters_match_database_stats(client, demo_engine):
         ("/api/stats?start=1&start=2", "start"),
     ],
 )
-def test_bad_parameters_are_400_naming_the_parameter(client, url, parameter):
-    response = client.get(url)
+def test_bad_parameters_are_400_naming_the_parameter(api_demo_client, url, parameter):
+    response = api_demo_client.get(url)
     assert response.status_code == 400
     body = response.get_json()
     assert body["parameter"] == parameter and body["error"].startswith(parameter + ":")
 
 
-def test_unknown_user_and_machine_are_404_json(client):
+def test_unknown_user_and_machine_are_404_json(api_demo_client):
     for url in ("/api/usage/user/nobody", "/api/usage/machine/nowhere"):
-        response = client.get(url)
+        response = api_demo_client.get(url)
         assert response.status_code == 404 and "error" in response.get_json()
 
 
-def test_profiles(client):
-    user = client.get("/api/users?limit=1").get_json()["users"][0]
-    profile = client.get(f"/api/usage/user/{user['user']}").get_json()
+def test_profiles(api_demo_client):
+    user = api_demo_client.get("/api/users?limit=1").get_json()["users"][0]
+    profile = api_demo_client.get(f"/api/usage/user/{user['user']}").get_json()
     assert profile["totals"]["operations"] == user["operations"]
     assert sum(m["operations"] for m in profile["machines"]) == user["operations"]
     assert sum(b["operations"] for b in profile["sizes"]) == user["operations"]
     machine = profile["machines"][0]["machine"]
-    mprofile = client.get(f"/api/usage/machine/{machine}").get_json()
+    mprofile = api_demo_client.get(f"/api/usage/machine/{machine}").get_json()
     assert user["user"] in [u["user"] for u in mprofile["users"]]
 
 
-def test_csv_matches_json(client):
+def test_csv_matches_json(api_demo_client):
     for url, key in (
         ("/api/users", "users"),
         ("/api/machines", "machines"),
         ("/api/usage/size", "buckets"),
         ("/api/usage/time?group_by=role", "points"),
     ):
-        rows = client.get(url).get_json()[key]
-        text = client.get(url + ("&" if "?" in url else "?") + "format=csv")
+        rows = api_demo_client.get(url).get_json()[key]
+        text = api_demo_client.get(url + ("&" if "?" in url else "?") + "format=csv")
         assert text.mimetype == "text/csv"
         parsed = list(csv.DictReader(io.StringIO(text.get_data(as_text=True))))
         assert len(parsed) == len(rows) and set(parsed[0]) == set(rows[0])
 
 
-def test_sort_order_limit(client):
-    names = [u["user"] for u in client.get("/api/users?sort=name&order=asc").get_json()["users"]]
+def test_sort_order_limit(api_demo_client):
+    names = [u["user"] for u in api_demo_client.get("/api/users?sort=name&order=asc").get_json()["users"]]
     assert names == sorted(names)
-    top = client.get("/api/users?sort=operations&order=desc&limit=3").get_json()["users"]
+    top = api_demo_client.get("/api/users?sort=operations&order=desc&limit=3").get_json()["users"]
     assert len(top) == 3 and top[0]["operations"] >= top[1]["operations"] >= top[2]["operations"]
 
 
-def test_requests_in_another_zone_match_the_raw_rows_and_leave_the_rollups_alone(demo_engine, monkeypatch):
-    """The rollups are in ROLLUP_ZONE; a server showing another zone reads the rollup periods inside its
-    buckets and raw hours around them, answers as if it read only raw rows, and never rebuilds anything."""
-    import flask
+def test_requests_in_another_zone_match_the_raw_rows_and_leave_the_rollups_alone(
+    api_demo_client, api_demo_engine, monkeypatch
+):
+    """The rollups are in DEMO_ZONE; a request in another zone reads the rollup periods inside its buckets and
+    raw hours around them, answers as if it read only raw rows, and never rebuilds anything."""
     from sqlalchemy import select
 
     from clusterdash.db.schema import rollup_state
-    from clusterdash.web.api import api_blueprint
 
-    with demo_engine.connect() as conn:
+    with api_demo_engine.connect() as conn:
         state = conn.execute(select(rollup_state)).all()
-    app = flask.Flask("other-zone")
-    app.register_blueprint(api_blueprint(lambda: demo_engine, default_tz="America/New_York"))
-    other = app.test_client()
-    user = other.get("/api/users?limit=1").get_json()["users"][0]["user"]
+    user = api_demo_client.get("/api/users?limit=1").get_json()["users"][0]["user"]
     urls = [
         "/api/usage/time?bucket=day&group_by=user&start=2025-03-03&end=2025-03-20",
         "/api/usage/time?bucket=week&group_by=role",
@@ -260,28 +256,24 @@ def test_requests_in_another_zone_match_the_raw_rows_and_leave_the_rollups_alone
         "/api/usage/size?role=staff",
     ]
     for url in urls:
-        fast = other.get(url).get_json()
+        url += ("&" if "?" in url else "?") + "tz=America/New_York"
+        fast = api_demo_client.get(url).get_json()
         with monkeypatch.context() as m:
             m.setattr(queries, "_pieces", lambda scope, grains: [(None, scope.first_hour, scope.end_hour)])
-            slow = other.get(url).get_json()
+            slow = api_demo_client.get(url).get_json()
         assert rounded(fast) == rounded(slow), url
-    with demo_engine.connect() as conn:
+    with api_demo_engine.connect() as conn:
         assert conn.execute(select(rollup_state)).all() == state
 
 
-def test_a_database_without_rollups_answers_from_raw_rows_and_requests_do_not_build_them(engine):
-    import flask
-
+def test_a_database_without_rollups_answers_from_raw_rows_and_requests_do_not_build_them(engine, client):
     from clusterdash.db.rollups import rollup_zone
     from clusterdash.ingest.demo import generate_lines
-    from clusterdash.web.api import api_blueprint
     from tests.dbtools import write_as_before_rollups
     from tests.logtools import parse_lines
 
+    # After the app's start-up: the data of a release without rollups arrives under a running server.
     write_as_before_rollups(engine, list(parse_lines(list(generate_lines(days=4, seed=2)))), "old.log")
-    app = flask.Flask("no-rollups")
-    app.register_blueprint(api_blueprint(lambda: engine, default_tz="Europe/Zurich"))
-    client = app.test_client()
     stats = client.get("/api/stats").get_json()
     assert stats["operations"]["total"] > 0
     size = client.get("/api/usage/size").get_json()

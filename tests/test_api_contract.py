@@ -7,8 +7,6 @@ import itertools
 import jsonschema
 import pytest
 
-from tests.test_api_support import client, demo_engine  # noqa: F401 - fixtures
-
 ENDPOINTS = ["/api/stats", "/api/users", "/api/machines", "/api/usage/time", "/api/usage/size"]
 
 
@@ -20,11 +18,11 @@ def _schema(document, path, status):
     return document["paths"][template]["get"]["responses"][str(status)]["content"]["application/json"]["schema"]
 
 
-def test_responses_match_the_openapi_document(client):
-    document = client.get("/api/openapi.json").get_json()
+def test_responses_match_the_openapi_document(api_demo_client):
+    document = api_demo_client.get("/api/openapi.json").get_json()
     jsonschema.Draft202012Validator.check_schema({"$defs": {}})
-    user = client.get("/api/users?limit=1").get_json()["users"][0]["user"]
-    machine = client.get("/api/machines?limit=1").get_json()["machines"][0]["machine"]
+    user = api_demo_client.get("/api/users?limit=1").get_json()["users"][0]["user"]
+    machine = api_demo_client.get("/api/machines?limit=1").get_json()["machines"][0]["machine"]
     queries = [
         "",
         "?direction=rd",
@@ -38,7 +36,7 @@ def test_responses_match_the_openapi_document(client):
     paths = ENDPOINTS + [f"/api/usage/user/{user}", f"/api/usage/machine/{machine}", "/api/usage/user/nobody"]
     checked = set()
     for path, query in itertools.product(paths, queries):
-        response = client.get(path + query)
+        response = api_demo_client.get(path + query)
         schema = _schema(document, path, response.status_code)
         jsonschema.validate(response.get_json(), schema, cls=jsonschema.Draft202012Validator)
         checked.add(response.status_code)
@@ -96,20 +94,20 @@ WINDOW = {"start": "2025-03-05", "end": "2025-03-06"}
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS + ["/api/usage/user/{}", "/api/usage/machine/{}"])
-def test_hostile_parameters_never_cause_a_server_error(client, endpoint):
-    user = client.get("/api/users?limit=1").get_json()["users"][0]["user"]
-    machine = client.get("/api/machines?limit=1").get_json()["machines"][0]["machine"]
+def test_hostile_parameters_never_cause_a_server_error(api_demo_client, endpoint):
+    user = api_demo_client.get("/api/users?limit=1").get_json()["users"][0]["user"]
+    machine = api_demo_client.get("/api/machines?limit=1").get_json()["machines"][0]["machine"]
     path = endpoint.format(user if "user/" in endpoint else machine)
     # Profiles run eight queries each: a sample of the corpus there keeps the suite quick.
     for value in HOSTILE if "{}" not in endpoint else HOSTILE[::4]:
         for parameter in PARAMETERS:
             args = [(k, v) for k, v in WINDOW.items() if k != parameter] + [(parameter, value)]
-            response = client.get(path, query_string=args)
+            response = api_demo_client.get(path, query_string=args)
             assert response.status_code < 500, (path, parameter, value, response.get_data(as_text=True)[:200])
         if "{}" in endpoint:
-            response = client.get(endpoint.format(value.replace("/", "%2F")), query_string=WINDOW)
+            response = api_demo_client.get(endpoint.format(value.replace("/", "%2F")), query_string=WINDOW)
             assert response.status_code in (200, 404), (endpoint, value)
-    repeated = client.get(path, query_string=[(p, v) for p in PARAMETERS for v in ("1", "2")])
+    repeated = api_demo_client.get(path, query_string=[(p, v) for p in PARAMETERS for v in ("1", "2")])
     assert repeated.status_code == 400
-    many = client.get(path, query_string=[("user", str(i)) for i in range(1001)])
+    many = api_demo_client.get(path, query_string=[("user", str(i)) for i in range(1001)])
     assert many.status_code == 400

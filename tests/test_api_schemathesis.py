@@ -1,4 +1,4 @@
-"""schemathesis against the live API: the API served by a real process on loopback over a small demo database,
+"""schemathesis against the live API: the app served by a real process on loopback over a small demo database,
 schemathesis run as a real process against /api/openapi.json with a bounded number of examples per operation
 (deterministic generation). It must find no server error and no response that breaks the document.
 (scripts/schemathesis.sh runs the same by hand, with more examples.)"""
@@ -14,23 +14,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_api_support import ROLLUP_ZONE, build_engine
+from tests.dbtools import DEMO_ZONE, build_demo_database
 
 EXAMPLES = 15  # per operation and phase: about 30 s on a 2-core machine
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 
-# The server process: the API blueprint as the app factory mounts it (register_api), on the database build_engine
-# prepared, on a port the kernel picks; it prints the port once it listens.
+# The server process: the real app factory (the dashboard and the API, rollups prepared at start-up), on a port
+# the kernel picks; it prints the port once it listens.
 SERVER = r"""
 import sys
-import flask
 from werkzeug.serving import make_server
-from clusterdash.db.engine import make_engine
-from clusterdash.web.api import register_api
+from clusterdash.web.app import create_app
 
-app = flask.Flask("schemathesis")
-register_api(app, make_engine(sys.argv[1]), {"tz": sys.argv[2]})
-server = make_server("127.0.0.1", 0, app, threaded=True)
+app = create_app({"db": sys.argv[1], "tz": sys.argv[2], "refresh": 3600})
+server = make_server("127.0.0.1", 0, app.server, threaded=True)
 print(server.server_port, flush=True)
 server.serve_forever()
 """
@@ -62,11 +59,11 @@ def _port(server: subprocess.Popen, log: Path, timeout: float = 60.0) -> int:
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path):
     tool = _schemathesis()
     url = f"sqlite:///{tmp_path / 'demo.db'}"
-    build_engine(url, days=4).dispose()
+    build_demo_database(url, tmp_path, days=4)
     log = tmp_path / "server.log"  # one line per request: a pipe nobody reads would fill and stall the server
     with open(log, "w") as log_file:
         server = subprocess.Popen(
-            [sys.executable, "-c", SERVER, url, ROLLUP_ZONE], stdout=subprocess.PIPE, stderr=log_file, text=True
+            [sys.executable, "-c", SERVER, url, DEMO_ZONE], stdout=subprocess.PIPE, stderr=log_file, text=True
         )
     try:
         port = _port(server, log)

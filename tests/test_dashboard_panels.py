@@ -11,7 +11,6 @@ import pytest
 
 from clusterdash.db.engine import make_engine
 from clusterdash.web import panels, state, usertable
-from tests.browser import demo_db_url  # noqa: F401 - the session's two-week demo database
 
 FIGURE_PANELS = ("series", "users", "roles", "machines", "machine_types", "sizes", "heatmap")
 DEFAULTS = state.View(tz="Europe/Zurich")
@@ -26,7 +25,8 @@ VIEWS = {
 
 
 @pytest.fixture(scope="module")
-def engine(demo_db_url):  # noqa: F811
+def panel_engine(demo_db_url):
+    """The dashboard's two-week demo (tests/browser.py), prepared by the app factory in the display zone."""
     from clusterdash.web.app import create_app
 
     create_app({"db": demo_db_url, "tz": "Europe/Zurich"})  # rollups in the display zone, as serve does
@@ -40,33 +40,32 @@ def annotation(figure: go.Figure) -> str:
 
 
 @pytest.mark.parametrize("name", VIEWS)
-def test_every_panel_draws_something_for_every_view(engine, name):
+def test_every_panel_draws_something_for_every_view(panel_engine, name):
     view = VIEWS[name]
     panels.clear_cache()
     for panel in FIGURE_PANELS:
-        figure = go.Figure(getattr(panels, panel)(engine, view))  # validates every property
+        figure = go.Figure(getattr(panels, panel)(panel_engine, view))  # validates every property
         assert figure.data or "No " in annotation(figure), f"{panel} is blank for {name}"
-    assert panels.headline(engine, view) and panels.health(engine, view)
-    columns, rows, _styles, note = usertable.table(engine, view)
+    assert panels.headline(panel_engine, view) and panels.health(panel_engine, view)
+    columns, rows, _styles, note = usertable.table(panel_engine, view)
     assert columns and (rows or "No " in note)
 
 
-def test_a_selection_without_data_says_so_in_each_panel(engine):
+def test_a_selection_without_data_says_so_in_each_panel(panel_engine):
     view = VIEWS["unknown user"]
+    empty = "No IO for this selection in this time range"
     for panel in ("series", "machines", "machine_types", "sizes", "heatmap"):
-        assert (
-            annotation(go.Figure(getattr(panels, panel)(engine, view))) == "No IO for this selection in this time range"
-        )
+        assert annotation(go.Figure(getattr(panels, panel)(panel_engine, view))) == empty, panel
     # The users panel ignores its own dimension: it still ranks everyone, none highlighted.
-    assert go.Figure(panels.users(engine, view)).data
-    card = str(panels.profile(engine, view))
+    assert go.Figure(panels.users(panel_engine, view)).data
+    card = str(panels.profile(panel_engine, view))
     assert "No user named" in card and "nobody-at-all" in card
 
 
-def test_the_csv_has_every_pair_with_both_byte_bounds(engine):
-    download = usertable.csv_download(engine, DEFAULTS)
+def test_the_csv_has_every_pair_with_both_byte_bounds(panel_engine):
+    download = usertable.csv_download(panel_engine, DEFAULTS)
     rows = list(csv.DictReader(io.StringIO(download["content"])))
-    _columns, shown, _styles, _note = usertable.table(engine, DEFAULTS)
+    _columns, shown, _styles, _note = usertable.table(panel_engine, DEFAULTS)
     assert len(rows) >= len(shown) and rows[0].keys() >= {
         "user",
         "machine",
@@ -79,10 +78,10 @@ def test_the_csv_has_every_pair_with_both_byte_bounds(engine):
     assert sum(int(r["operations"]) for r in rows) == sum(r["operations"] for r in shown) or len(rows) > len(shown)
 
 
-def test_the_query_cache_answers_a_repeat_but_not_another_view(engine):
+def test_the_query_cache_answers_a_repeat_but_not_another_view(panel_engine):
     from clusterdash.db import queries
 
     panels.clear_cache()
-    first = panels.answer(engine, queries.users_table, DEFAULTS)
-    assert panels.answer(engine, queries.users_table, DEFAULTS) is first
-    assert panels.answer(engine, queries.users_table, DEFAULTS.with_preset("24h")) is not first
+    first = panels.answer(panel_engine, queries.users_table, DEFAULTS)
+    assert panels.answer(panel_engine, queries.users_table, DEFAULTS) is first
+    assert panels.answer(panel_engine, queries.users_table, DEFAULTS.with_preset("24h")) is not first

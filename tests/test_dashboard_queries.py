@@ -14,21 +14,21 @@ from clusterdash.db.filters import Filters
 
 
 @pytest.fixture
-def demo_engine(engine, tmp_path):
+def dst_engine(engine, tmp_path):
+    """Five days around the spring-forward night in Zurich (2025-03-30): local days of 24 and 23 hours."""
     from clusterdash.db.setup import prepare_database
     from clusterdash.ingest.demo import write_demo_log
     from clusterdash.ingest.pipeline import ingest_paths
 
     log = tmp_path / "io_usage.log"
-    # Five days around the spring-forward night in Zurich (2025-03-30): local days of 24 and 23 hours.
     write_demo_log(log, days=5, seed=5, start=datetime(2025, 3, 27, tzinfo=ZoneInfo("Europe/Zurich")))
     prepare_database(engine, "Europe/Zurich")
     ingest_paths(engine, [str(log)])
     return engine
 
 
-def test_user_machine_usage_adds_up_to_the_users_table(demo_engine):
-    with demo_engine.connect() as conn:
+def test_user_machine_usage_adds_up_to_the_users_table(dst_engine):
+    with dst_engine.connect() as conn:
         pairs = queries.user_machine_usage(conn, Filters(direction="rd"))
         users = queries.users_table(conn, Filters(direction="rd"))
     per_user = {}
@@ -39,10 +39,10 @@ def test_user_machine_usage_adds_up_to_the_users_table(demo_engine):
 
 
 @pytest.mark.parametrize("tz", ["UTC", "Europe/Zurich", "America/New_York"])
-def test_size_series_per_day_path_equals_the_hourly_rows(demo_engine, tz):
+def test_size_series_per_day_path_equals_the_hourly_rows(dst_engine, tz):
     """With a user filter, size_series sums raw rows per local day in SQL; it must equal the hourly rows
     re-bucketed in Python, in any zone (the demo month holds a DST change)."""
-    with demo_engine.connect() as conn:
+    with dst_engine.connect() as conn:
         top = [u["user"] for u in queries.users_table(conn, Filters(), limit=3)]
         latest = queries.latest_block_epoch(conn)
         filters = Filters(users=tuple(top), tz=tz, start=latest - 4 * 86400 + 5000, end=latest)
@@ -60,8 +60,8 @@ def test_size_series_per_day_path_equals_the_hourly_rows(demo_engine, tz):
     assert sum(got.values()) > 0
 
 
-def test_size_series_totals_equal_the_size_distribution(demo_engine):
-    with demo_engine.connect() as conn:
+def test_size_series_totals_equal_the_size_distribution(dst_engine):
+    with dst_engine.connect() as conn:
         filters = Filters(tz="Europe/Zurich")
         series = queries.size_series(conn, filters)
         distribution = queries.size_distribution(conn, filters)
@@ -71,8 +71,8 @@ def test_size_series_totals_equal_the_size_distribution(demo_engine):
     assert per_label == {b["label"]: b["operations"] for b in distribution["buckets"] if b["operations"]}
 
 
-def test_data_health_and_version(demo_engine):
-    with demo_engine.connect() as conn:
+def test_data_health_and_version(dst_engine):
+    with dst_engine.connect() as conn:
         health = queries.data_health(conn, Filters())
         version = queries.data_version(conn)
         stats = queries.stats(conn, Filters())

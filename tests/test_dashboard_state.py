@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 
 from clusterdash.web import interactions, state
@@ -43,8 +45,15 @@ def test_every_part_of_a_view_survives_the_url():
     )
     search = state.to_query(view, DEFAULTS)
     assert "user=alice&user=bob" in search and "size=4K" in search and "from=2025-03-12T13:00Z" in search
-    assert state.from_url("/", search, DEFAULTS) == view
+    assert state.from_url("/", search, DEFAULTS, known_sizes=("[2, 4)", "[4K, 8K)")) == view
     assert state.from_store(state.to_store(view)) == view
+
+
+def test_a_size_in_the_url_may_be_any_form_the_api_takes_and_an_unknown_one_stays_as_typed():
+    known = ("[0]", "[4K, 8K)", "[8K, 16K)")
+    for form in ("4K", "4k", "4096", "4K-8K", "[4K,8K)"):
+        assert state.from_url("/", f"?size={quote(form)}", DEFAULTS, known).sizes == ("[4K, 8K)",), form
+    assert state.from_url("/", "?size=3K&size=8K", DEFAULTS, known).sizes == ("3K", "[8K, 16K)")
 
 
 def test_a_broken_url_falls_back_to_defaults_instead_of_failing():

@@ -10,13 +10,11 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, NoSuchModuleError, OperationalError
 
+from clusterdash.errors import DatabaseURLError
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Any constant works: it only has to be the same for every clusterdash writer.
 POSTGRES_WRITER_LOCK = 0x636C7573
-
-
-class DatabaseURLError(ValueError):
-    """A --db value that is not a usable database URL."""
 
 
 def make_engine(url: str) -> Engine:

@@ -4,10 +4,15 @@ rollups and queries.
 A row counts operations whose size lies in [lower, upper). Bytes moved lie between count x lower and
 count x upper; clusterdash shows count x midpoint. Negative sizes move no bytes; an open bucket ('[8M, ...)')
 has no upper bound, and its midpoint is its lower bound. A bucket wholly at or below 4 KiB is small IO.
+
+And how people name a bucket (`bucket_label`: '4K', '4096', '4K-8K' for '[4K, 8K)'), one rule for the API's
+`size` parameter and the dashboard's URL (`short_form`).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from sqlalchemy import Connection, select
@@ -44,3 +49,63 @@ def stored_weights(conn: Connection) -> dict[int, Weights]:
     """The weights of every stored size bucket, by IOSizeRanges id."""
     rows = conn.execute(select(io_size_ranges.c.id, io_size_ranges.c.lower_bytes, io_size_ranges.c.upper_bytes))
     return {bid: weights(lower, upper) for bid, lower, upper in rows}
+
+
+# -- naming a bucket ---------------------------------------------------------------------------------------------
+
+NEGATIVE = "neg"  # the short form of bpftrace's negative-sizes bucket, '(..., 0)'
+UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024**5, "E": 1024**6}  # as bpftrace prints
+_AMOUNT = re.compile(r"^(\d{1,20})([KMGTPE]?)(?:I?B)?$")  # on upper-cased text: 4096, 4K, 4KB, 4KIB
+
+
+def short_form(label: str) -> str:
+    """The short form of a bucket label, as the dashboard's URL writes it: its lower bound ('[4K, 8K)' -> '4K',
+    '[0]' -> '0', '[8M, ...)' -> '8M'), and 'neg' for the bucket of negative sizes."""
+    if label.startswith("("):
+        return NEGATIVE
+    return label.strip("[]()").split(",")[0].strip()
+
+
+def bucket_label(text: str, known: Iterable[str]) -> str | None:
+    """The label among `known` (the stored buckets, smallest first) that `text` names, or None.
+
+    What people type, case and spaces ignored: the label itself ('[4K, 8K)'), its lower bound ('4K', '4k', '4096',
+    '4KiB'; the short form), both bounds ('4K-8K'), or 'neg'. Where two labels share a lower bound (an lhist's
+    exact '[0]' beside '[0, 1)'), the lower bound names the first.
+    """
+    wanted = _compact(text)
+    labels = list(known)
+    for label in labels:
+        if _compact(label) == wanted:
+            return label
+    if wanted == NEGATIVE.upper():
+        return next((label for label in labels if label.startswith("(")), None)
+    low, dash, high = wanted.partition("-")
+    lower, upper = _amount(low), _amount(high) if dash else None
+    if lower is None or (dash and upper is None):
+        return None
+    for label in labels:
+        bounds = _bounds(label)
+        if bounds is not None and bounds[0] == lower and (not dash or bounds[1] == upper):
+            return label
+    return None
+
+
+def _compact(text: str) -> str:
+    return "".join(text.split()).upper()
+
+
+def _amount(text: str) -> int | None:
+    match = _AMOUNT.match(text)
+    return None if match is None else int(match.group(1)) * UNITS[match.group(2)]
+
+
+def _bounds(label: str) -> tuple[int, int | None] | None:
+    """(lower, upper) in bytes of a '[...]' or '[..., ...)' label; upper None when open ('[8M, ...)') or exact."""
+    if not label.startswith("["):
+        return None
+    parts = _compact(label).strip("[]()").split(",")
+    lower = _amount(parts[0])
+    if lower is None:
+        return None
+    return lower, _amount(parts[1]) if len(parts) > 1 else None

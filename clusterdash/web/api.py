@@ -2,26 +2,35 @@
 
 Mount it with `api_blueprint(engine_provider)` (or `register_api(server, engine, settings)`, which the app
 factory calls). Every endpoint takes the common filters: start, end (ISO-8601 or epoch seconds), user,
-machine, machine_type, role, affiliation, size (each repeatable), direction=rd|wr|both, tz. A bad value is a
-400 with {"error": "<parameter>: <why>", "parameter": "<parameter>"}; an unknown user or machine is a 404.
+machine, machine_type, role, affiliation, size (each repeatable), direction=rd|wr|both, tz.
+
+Errors are JSON with "error" and "parameter": a BadParameter is a 400 naming its parameter; an unknown user or
+machine, or a path under /api that is no endpoint, a 404; a method other than GET a 405; a database that cannot
+be reached a 503. Anything else is a bug: a 500 saying only "internal error" and a reference, logged with its
+traceback under the same reference.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import logging
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, request
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import HTTPException, NotFound
 
-from clusterdash.db import queries
+from clusterdash.db import queries, sizes
 from clusterdash.db.filters import Filters
-from clusterdash.errors import BadParameter
+from clusterdash.errors import BadParameter, database_unreachable
 
 MAX_LIMIT = 1_000_000
+
+log = logging.getLogger(__name__)
 
 
 def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC") -> Blueprint:
@@ -44,13 +53,18 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
         return engine_provider().connect()
 
     def filters() -> Filters:
-        return Filters.from_args(request.args, default_tz=default_tz)
+        f = Filters.from_args(request.args, default_tz=default_tz)
+        if not f.sizes:
+            return f
+        with connect() as conn:
+            return f.with_(sizes=_stored_labels(f.sizes, [b["label"] for b in queries.size_buckets(conn)]))
 
     @bp.get("/stats")
     def stats():
         _no_csv()
+        f = filters()  # before connecting: filters() may read the stored size buckets on a connection of its own
         with connect() as conn:
-            return jsonify(queries.stats(conn, filters()))
+            return jsonify(queries.stats(conn, f))
 
     @bp.get("/users")
     def users():
@@ -114,29 +128,31 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
             user = machine = None
         return jsonify(openapi_document(user_example=user, machine_example=machine))
 
+    @bp.before_app_request
+    def only_the_api_under_api():
+        """Dash's catch-all route would answer any other path under /api with the dashboard's page."""
+        if request.url_rule is not None and request.blueprint != bp.name and _under_api(request.path):
+            raise NotFound()
+
     @bp.errorhandler(BadParameter)
     def bad_parameter(exc: BadParameter):
         return _error(400, str(exc), exc.name)
 
-    @bp.errorhandler(ValueError)
-    def bad_value(exc: ValueError):
-        message = str(exc)
-        return _error(400, message, message.split(":", 1)[0] if ":" in message else None)
-
-    @bp.errorhandler(SQLAlchemyError)
-    def database_error(exc: SQLAlchemyError):
-        return _error(503, "database unavailable: " + str(getattr(exc, "orig", exc)).splitlines()[0][:200], None)
+    @bp.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        if isinstance(exc, HTTPException):  # raised by Flask inside a view: its own status, as JSON
+            return _http_error(exc)
+        if database_unreachable(exc):
+            return _error(503, "database unavailable: " + str(getattr(exc, "orig", exc)).splitlines()[0][:200], None)
+        reference = uuid.uuid4().hex[:12]
+        log.error("internal error %s in %s %s", reference, request.method, request.full_path[:300], exc_info=exc)
+        return _error(500, "internal error", None, reference=reference)
 
     @bp.app_errorhandler(404)
-    def not_found(exc):
-        if request.path.startswith("/api/"):
-            return _error(404, f"no such endpoint: {request.path[:200]}", None)
-        return exc
-
     @bp.app_errorhandler(405)
-    def not_allowed(exc):
-        if request.path.startswith("/api/"):
-            return _error(405, f"method {request.method} not allowed here", None)
+    def http_error(exc: HTTPException):
+        if _under_api(request.path):
+            return _http_error(exc)
         return exc
 
     return bp
@@ -187,6 +203,23 @@ def _sorting() -> tuple[str, str, int | None]:
     )
 
 
+def _stored_labels(given: tuple[str, ...], known: list[str]) -> tuple[str, ...]:
+    """The stored bucket labels the `size` values name ('4K', '4096', '[4K, 8K)', '4K-8K'); BadParameter listing
+    the stored labels for a value that names none (never a silently empty answer)."""
+    labels = []
+    for text in given:
+        label = sizes.bucket_label(text, known)
+        if label is None:
+            stored = ", ".join(known) if known else "none yet"
+            raise BadParameter(
+                "size",
+                f"no size bucket {text[:30]!r}: give a bucket's label or its lower bound, e.g. [4K, 8K), 4K, 4096 or "
+                f"4K-8K (stored buckets: {stored})",
+            )
+        labels.append(label)
+    return tuple(dict.fromkeys(labels))
+
+
 def _format() -> str:
     return _choice("format", ("json", "csv"), "json")
 
@@ -202,6 +235,10 @@ def _plausible(name: str) -> bool:
     """Whether a stored name could be this: the name columns hold 255 characters and never NUL (which
     PostgreSQL would refuse even to compare)."""
     return 0 < len(name) <= 255 and "\x00" not in name
+
+
+def _under_api(path: str) -> bool:
+    return path == "/api" or path.startswith("/api/")
 
 
 def _range_of(f: Filters) -> dict[str, Any]:
@@ -222,7 +259,22 @@ def _respond(document: dict, rows: list[dict]) -> Response:
     return Response(buffer.getvalue(), mimetype="text/csv", headers={"Content-Disposition": "inline"})
 
 
-def _error(status: int, message: str, parameter: str | None) -> Response:
-    response = jsonify({"error": message, "parameter": parameter})
+def _error(status: int, message: str, parameter: str | None, **more: str) -> Response:
+    response = jsonify({"error": message, "parameter": parameter, **more})
     response.status_code = status
+    return response
+
+
+def _http_error(exc: HTTPException) -> Response:
+    """A 404, 405 (with its Allow header) or other HTTP error under /api, as JSON."""
+    status = exc.code or 500
+    if status == 405:
+        response = _error(405, f"method {request.method} not allowed here: the API answers GET", None)
+    elif status == 404:
+        response = _error(404, f"no such endpoint: {request.path[:200]} (the endpoints: /api/openapi.json)", None)
+    else:
+        response = _error(status, exc.name, None)
+    for name, value in exc.get_headers():
+        if name.lower() == "allow":
+            response.headers[name] = value
     return response

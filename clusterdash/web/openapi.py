@@ -1,5 +1,5 @@
 """The OpenAPI 3 description of /api, served at /api/openapi.json. Kept next to the API and checked against real
-responses by tests/test_api_openapi.py (jsonschema) and by schemathesis (scripts/schemathesis.sh)."""
+responses by tests/test_api_contract.py (jsonschema) and by schemathesis (scripts/schemathesis.sh)."""
 
 from __future__ import annotations
 
@@ -135,6 +135,9 @@ STATS = _obj(
 )
 LIST_RANGE = _obj({"start_epoch": NINT, "end_epoch": NINT, "tz": {"type": "string"}})
 ERROR = _obj({"error": {"type": "string"}, "parameter": NSTR})
+INTERNAL_ERROR = _obj(
+    {"error": {"const": "internal error"}, "parameter": {"type": "null"}, "reference": {"type": "string"}}
+)
 
 
 def _param(name: str, description: str, schema: dict | None = None, repeat: bool = False, where: str = "query") -> dict:
@@ -159,7 +162,12 @@ FILTERS = [
     _param("machine_type", "Machine type, e.g. tik (repeatable).", repeat=True),
     _param("role", "User role, e.g. staff (repeatable).", repeat=True),
     _param("affiliation", "User affiliation, e.g. tik (repeatable).", repeat=True),
-    _param("size", "Size bucket label as logged, e.g. [4K, 8K) (repeatable).", repeat=True),
+    _param(
+        "size",
+        "Size bucket (repeatable): its label as logged, [4K, 8K), its lower bound, 4K, 4k or 4096, or both bounds, "
+        "4K-8K. A value that names no stored bucket is a 400 listing the stored ones.",
+        repeat=True,
+    ),
     _param("direction", "rd, wr or both.", {"type": "string", "enum": ["rd", "wr", "both"]}),
     _param("tz", "Display time zone (IANA) for day, week and month boundaries."),
 ]
@@ -199,6 +207,11 @@ def _operation(
         responses["200"]["links"] = links
     if not_found:
         responses["404"] = {"description": "No such user or machine.", "content": _json(ERROR)}
+    responses["500"] = {
+        "description": "A bug: no details here; the server logs the traceback under the reference.",
+        "content": _json(INTERNAL_ERROR),
+    }
+    responses["503"] = {"description": "The database cannot be reached.", "content": _json(ERROR)}
     return {"get": {"operationId": operation_id, "summary": summary, "parameters": parameters, "responses": responses}}
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from urllib.parse import parse_qs, quote, urlencode
 
+from clusterdash.db import sizes
 from clusterdash.db.periods import hour_of
 
 PRESETS = {"24h": 24 * 3600, "7d": 7 * 86400, "30d": 30 * 86400, "90d": 90 * 86400, "all": None}
@@ -134,34 +135,6 @@ def _parse_iso(text: str) -> int | None:
     return int(value.timestamp())
 
 
-def size_token(label: str) -> str:
-    """The short URL form of a bucket label: its lower bound ('[4K, 8K)' -> '4K', '[0]' -> '0')."""
-    if label.startswith("("):
-        return "neg"
-    return label.strip("[]()").split(",")[0].strip()
-
-
-def size_label(token: str, known: Iterable[str] = ()) -> str:
-    """Back from the short form: a known bucket label with that lower bound, else bpftrace's power-of-two label."""
-    for label in known:
-        if size_token(label) == token:
-            return label
-    units = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
-    number, unit = token.rstrip("KMGT"), token[len(token.rstrip("KMGT")) :]
-    if token == "neg":
-        return "(..., 0)"
-    if not number.isdigit() or unit not in units:
-        return token
-    lower = int(number) * units[unit]
-    if lower <= 1:
-        return f"[{lower}]"
-    upper = lower * 2
-    for suffix in ("T", "G", "M", "K", ""):
-        if upper % units[suffix] == 0 and upper >= units[suffix]:
-            return f"[{token}, {upper // units[suffix]}{suffix})"
-    return token
-
-
 def to_query(view: View, defaults: View) -> str:
     """The query string for `view` ('' or '?a=b&...'), holding only what differs from `defaults`."""
     pairs: list[tuple[str, str]] = []
@@ -174,7 +147,7 @@ def to_query(view: View, defaults: View) -> str:
             pairs.append((key, str(getattr(view, name))))
     for dimension in DIMENSIONS:
         for value in view.selected(dimension):
-            pairs.append((url_key(dimension), size_token(value) if dimension == "sizes" else value))
+            pairs.append((url_key(dimension), sizes.short_form(value) if dimension == "sizes" else value))
     return "?" + urlencode(pairs, quote_via=quote, safe="/:") if pairs else ""
 
 
@@ -207,8 +180,8 @@ def from_url(pathname: str | None, search: str | None, defaults: View, known_siz
     known_sizes = list(known_sizes)
     for dimension in DIMENSIONS:
         values = args.get(url_key(dimension), [])
-        if dimension == "sizes":
-            values = [size_label(v, known_sizes) for v in values]
+        if dimension == "sizes":  # a form the stored buckets do not know stays as typed: its chip shows no IO
+            values = [sizes.bucket_label(v, known_sizes) or v for v in values]
         changes[dimension] = tuple(dict.fromkeys(v for v in values if v))  # drop repeats, keep order
     view = replace(defaults, **changes)
     return _with_profile_path(view, pathname or "/")
