@@ -270,7 +270,7 @@ def stats(obj, as_json):
     Example:
       clusterdash stats --json
     """
-    from clusterdash.db.queries import database_stats, gap_summary
+    from clusterdash.db.query import database_stats, gap_summary
     from clusterdash.db.setup import schema_is_initialised
 
     obj.require_database()

@@ -40,13 +40,13 @@ def build_year(db_url: str) -> None:
 
 def views(engine, defaults):
     """(name, View) pairs: what people look at, on real names from the database."""
-    from clusterdash.db import queries
+    from clusterdash.db import query
     from clusterdash.db.filters import Filters
 
     with engine.connect() as conn:
-        users = [r["user"] for r in queries.users_table(conn, Filters(), limit=3)]
-        machines = queries.machines_table(conn, Filters(), limit=2)
-        latest = queries.latest_block_epoch(conn)
+        users = [r["user"] for r in query.users_table(conn, Filters(), limit=3)]
+        machines = query.machines_table(conn, Filters(), limit=2)
+        latest = query.latest_block_epoch(conn)
     d = defaults
     return [
         ("default 7d", d),
@@ -120,7 +120,7 @@ def main() -> int:
 
     if args.db == f"sqlite:///{YEAR_DB}" and not YEAR_DB.exists():
         build_year(args.db)
-    from clusterdash.db import queries
+    from clusterdash.db import query
     from clusterdash.db.engine import make_engine
     from clusterdash.web import panels, state
     from clusterdash.web.app import create_app
@@ -128,7 +128,7 @@ def main() -> int:
     create_app({"db": args.db, "tz": args.tz})  # what serve does first: schema and rollups in the display zone
     engine = make_engine(args.db)
     with engine.connect() as conn:
-        figures = queries.database_stats(conn)
+        figures = query.database_stats(conn)
     print(
         f"database: {figures['blocks']:,} hours ({figures['first']} .. {figures['last']}), "
         f"{figures['entries']:,} entries, {figures['rows']:,} histogram rows; display zone {args.tz}"

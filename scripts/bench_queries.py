@@ -4,6 +4,7 @@ database; and what the rollups cost the ingest.
     python scripts/bench_queries.py                        # SQLite, 365 and 1825 days, in bench-data/
     python scripts/bench_queries.py --days 365 --db postgresql+psycopg://postgres@127.0.0.1:5432/bench
     python scripts/bench_queries.py --ingest               # ingest rows/s of a month, with and without rollups
+    python scripts/bench_queries.py --days 365 --save new.json   # also every request's time, to compare runs
 
 A database is built once (demo log + ingest, rollups in Europe/Zurich) and reused. Requests go through the
 real Flask blueprint (argument parsing, queries, JSON), not the network, after one untimed pass over them all
@@ -11,12 +12,15 @@ real Flask blueprint (argument parsing, queries, JSON), not the network, after o
 Targets (issue 4): p95 <= 50 ms on a year and <= 150 ms on five years, on SQLite.
 
 The filter sets: the whole range; the last 7, 30 and 90 days; one user (the busiest, and a quiet one); one
-machine; a role; a machine type; a size bucket; reads only; and combinations of two of these.
+machine; a role; a machine type; a size bucket; reads only; and combinations of two of these. Each set asks
+every endpoint, and the series also grouped by user, machine, role and machine type (top 10), in the bucket
+chosen for the range and in days; grouped series are reported per grouping.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import sys
@@ -29,11 +33,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from clusterdash.db.engine import make_engine  # noqa: E402
-from clusterdash.db.queries import latest_block_epoch  # noqa: E402
+from clusterdash.db.query import latest_block_epoch  # noqa: E402
 from clusterdash.db.setup import prepare_database  # noqa: E402
 from clusterdash.web.api import api_blueprint  # noqa: E402
 
 ZONE = "Europe/Zurich"
+GROUP_BYS = ("user", "machine", "role", "machine_type")
 DATA = ROOT / "bench-data"
 DAY = 86400
 
@@ -153,9 +158,12 @@ def run(url: str, repeat: int) -> tuple[dict[str, list[float]], list[tuple[float
             (name, "/api/machines", f),
             (name, "/api/usage/size", f),
             (name, "/api/usage/time", f),
-            (name, "/api/usage/time", {**f, "group_by": "user", "top": 10}),
-            (name, "/api/usage/time", {**f, "group_by": "role"}),
         ]
+        for group_by in GROUP_BYS:
+            requests += [
+                (name, "/api/usage/time", {**f, "group_by": group_by, "top": 10}),
+                (name, "/api/usage/time", {**f, "group_by": group_by, "top": 10, "bucket": "day"}),
+            ]
         if "user" not in f:  # a profile replaces the user filter; one named in the filters is that profile
             requests += [(name, f"/api/usage/user/{top_user}", f), (name, f"/api/usage/user/{some_user}", f)]
         if "machine" not in f:
@@ -171,6 +179,8 @@ def run(url: str, repeat: int) -> tuple[dict[str, list[float]], list[tuple[float
             elapsed = (time.perf_counter() - started) * 1000
             assert response.status_code == 200, (path, args, response.get_data(as_text=True)[:200])
             key = path.rsplit("/", 1)[0] + "/<name>" if "/usage/user/" in path or "/usage/machine/" in path else path
+            key += f" by {args['group_by']}" if "group_by" in args else ""
+            key += ", days" if args.get("bucket") == "day" else ""
             timings.setdefault(key, []).append(elapsed)
             slowest.append((elapsed, name, path, args))
     engine.dispose()
@@ -184,14 +194,14 @@ def percentile(values: list[float], q: float) -> float:
 
 def report(label: str, timings: dict[str, list[float]], slowest, target: float) -> None:
     print(f"\n{label}")
-    print(f"  {'endpoint':28s} {'n':>4s} {'p50 ms':>8s} {'p95 ms':>8s} {'max ms':>8s}")
+    print(f"  {'endpoint':36s} {'n':>4s} {'p50 ms':>8s} {'p95 ms':>8s} {'max ms':>8s}")
     for name, values in timings.items():
         p95 = percentile(values, 0.95)
         flag = "" if p95 <= target else f"   over {target:.0f} ms"
-        print(f"  {name:28s} {len(values):4d} {statistics.median(values):8.1f} {p95:8.1f} {max(values):8.1f}{flag}")
+        print(f"  {name:36s} {len(values):4d} {statistics.median(values):8.1f} {p95:8.1f} {max(values):8.1f}{flag}")
     print("  slowest requests:")
     for elapsed, name, path, args in slowest[:8]:
-        extra = {k: v for k, v in args.items() if k in ("group_by",)}
+        extra = {k: v for k, v in args.items() if k in ("group_by", "bucket")}
         print(f"    {elapsed:7.1f} ms  {path} [{name}] {extra or ''}")
     sys.stdout.flush()
 
@@ -257,6 +267,7 @@ def main() -> None:
     parser.add_argument("--db", help="database URL (default: a SQLite file per size in bench-data/)")
     parser.add_argument("--repeat", type=int, default=3, help="times each request is repeated")
     parser.add_argument("--ingest", action="store_true", help="only measure the rollups' share of the ingest")
+    parser.add_argument("--save", metavar="FILE", help="also write every request's time (ms) per endpoint as JSON")
     args = parser.parse_args()
     DATA.mkdir(exist_ok=True)
     if args.ingest:
@@ -269,6 +280,9 @@ def main() -> None:
         table_sizes(url)
         target = 50.0 if days <= 366 else 150.0
         timings, slowest = run(url, args.repeat)
+        if args.save:
+            requests = [{"set": name, "path": path, "args": query, "ms": ms} for ms, name, path, query in slowest]
+            Path(args.save).write_text(json.dumps({"days": days, "timings": timings, "requests": requests}))
         report(
             f"{days} days, {url.split(':')[0]}, rollup zone {ZONE} (target p95 <= {target:.0f} ms)",
             timings,

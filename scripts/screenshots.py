@@ -102,16 +102,16 @@ def main() -> int:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
-    from clusterdash.db import queries
+    from clusterdash.db import query
     from clusterdash.db.engine import make_engine
     from clusterdash.db.filters import Filters
 
     with tempfile.TemporaryDirectory() as scratch:
         db_url = args.db or demo_database(Path(scratch))
         with make_engine(db_url).connect() as conn:
-            latest = queries.latest_block_epoch(conn)
-            top = queries.users_table(conn, Filters(start=latest - 7 * 86400), limit=1)[0]["user"]
-            machine = queries.machines_table(conn, Filters(start=latest - 7 * 86400), limit=1)[0]
+            latest = query.latest_block_epoch(conn)
+            top = query.users_table(conn, Filters(start=latest - 7 * 86400), limit=1)[0]["user"]
+            machine = query.machines_table(conn, Filters(start=latest - 7 * 86400), limit=1)[0]
         base, server = serve(db_url, args.tz)
         empty_base, empty_server = serve(f"sqlite:///{Path(scratch) / 'empty.db'}", args.tz)
         driver = browser()

@@ -3,9 +3,11 @@ release before rollups), comparing answers."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import delete, insert
+from sqlalchemy import Engine, delete, insert, select
 
 from clusterdash.db.engine import write_transaction
 from clusterdash.db.schema import log_entries, rollup_state
@@ -56,6 +58,29 @@ def store_an_unshowable_block(engine) -> None:
         conn.execute(
             insert(log_entries).values(id=1, epoch=10**15, wallclock="-", lost_events=0, digest="-", ingested_at=0)
         )
+
+
+@contextlib.contextmanager
+def raw_rows_only(engine: Engine) -> Iterator[None]:
+    """The rollups recorded as incomplete (as while they are rebuilt) for the duration, then as they were: every
+    question reads the raw rows meanwhile, the reference the rollups' answers must equal."""
+    with write_transaction(engine) as conn:
+        state = [row._asdict() for row in conn.execute(select(rollup_state))]
+        conn.execute(delete(rollup_state))
+    try:
+        yield
+    finally:
+        with write_transaction(engine) as conn:
+            conn.execute(insert(rollup_state), state)
+
+
+def from_rollups_and_raw_rows(engine: Engine, questions: list) -> tuple[list, list]:
+    """The answers of question(conn) for each question, from the rollups, then from the raw rows only."""
+    with engine.connect() as conn:
+        fast = [question(conn) for question in questions]
+    with raw_rows_only(engine), engine.connect() as conn:
+        slow = [question(conn) for question in questions]
+    return fast, slow
 
 
 def rounded(value):

@@ -9,9 +9,9 @@ import random
 
 import pytest
 
-from clusterdash.db import queries
+from clusterdash.db import query
 from clusterdash.db.filters import Filters
-from tests.dbtools import DEMO_ZONE, rounded
+from tests.dbtools import DEMO_ZONE, from_rollups_and_raw_rows, raw_rows_only, rounded
 
 ZONES = ("Europe/Zurich", "UTC", "America/New_York", "Asia/Kolkata")
 
@@ -55,7 +55,7 @@ def test_stats_operations_equal_size_and_time_sums_for_random_filters(api_demo_c
         total = stats.get_json()["operations"]["total"]
         size = api_demo_client.get("/api/usage/size", query_string=args).get_json()
         assert sum(b["operations"] for b in size["buckets"]) == size["operations"] == total, args
-        group_by = rng.choice(queries.GROUP_BYS)
+        group_by = rng.choice(query.GROUP_BYS)
         bucket = rng.choice([None, "hour", "day", "week", "month"])
         series_args = (
             args + [("group_by", group_by), ("top", str(rng.randint(1, 5)))] + ([("bucket", bucket)] if bucket else [])
@@ -66,49 +66,76 @@ def test_stats_operations_equal_size_and_time_sums_for_random_filters(api_demo_c
         assert sum(u["operations"] for u in users) == total
 
 
-def test_rollup_path_equals_raw_path(api_demo_engine, monkeypatch):
+def test_a_series_top_groups_and_other_equal_the_series_of_every_group(api_demo_client):
+    """The top groups' points are those of the same groups in the series of every group, and "other" is, per
+    bucket, the sum of the groups left out: whatever the top groups and the rest are read from."""
+    rng = random.Random(12)
+    catalog = _catalog(api_demo_client)
+    for i in range(16):
+        args = _random_args(rng, *catalog) + [("group_by", ("user", "machine", "role", "machine_type")[i % 4])]
+        args.append(("bucket", rng.choice(["hour", "day", "week", "month"])))
+        top = api_demo_client.get("/api/usage/time", query_string=args + [("top", "2")]).get_json()
+        every = api_demo_client.get("/api/usage/time", query_string=args + [("top", "1000")]).get_json()
+        points = {}
+        for p in every["points"]:
+            points.setdefault(p["group"], []).append(p)
+        for p in top["points"]:
+            points.setdefault(("top", p["group"]), []).append(p)
+        named = [g for g in top["groups"] if g != "other"]
+        assert named == every["groups"][: len(named)], args
+        for g in named:
+            assert points[("top", g)] == points[g], (args, g)
+        rest = every["groups"][len(named) :]
+        assert ("other" in top["groups"]) == bool(rest), args
+        for k, p in enumerate(points.get(("top", "other"), [])):
+            summed = [points[g][k] for g in rest]
+            if p["operations"] is None:
+                assert all(q["operations"] is None for q in summed)
+            else:
+                assert p["operations"] == sum(q["operations"] for q in summed), (args, p)
+                assert rounded(p["bytes"]) == rounded(sum(q["bytes"] for q in summed)), (args, p)
+
+
+def test_rollup_path_equals_raw_path(api_demo_engine):
     """The same answers when every hour is read from the raw rows instead of whole periods from the rollups."""
     rng = random.Random(9)
     with api_demo_engine.connect() as conn:
-        users = [u["user"] for u in queries.users_table(conn, Filters())]
-        for _ in range(12):
-            start = 1740783600 + rng.randrange(0, 30 * 86400, 3600)
-            f = Filters(
-                start=start,
-                end=start + rng.randrange(3600, 25 * 86400, 3600),
-                tz=DEMO_ZONE,
-                direction=rng.choice(["rd", "wr", "both"]),
-                users=tuple(rng.sample(users, 2)) if rng.random() < 0.4 else (),
+        users = [u["user"] for u in query.users_table(conn, Filters())]
+    asked = []
+    for _ in range(12):
+        start = 1740783600 + rng.randrange(0, 30 * 86400, 3600)
+        f = Filters(
+            start=start,
+            end=start + rng.randrange(3600, 25 * 86400, 3600),
+            tz=DEMO_ZONE,
+            direction=rng.choice(["rd", "wr", "both"]),
+            users=tuple(rng.sample(users, 2)) if rng.random() < 0.4 else (),
+        )
+        bucket = rng.choice(["day", "week", "month"])
+        group_by = rng.choice(query.GROUP_BYS)
+        asked.append(
+            lambda conn, f=f, bucket=bucket, group_by=group_by: (
+                query.time_series(conn, f, bucket, group_by),
+                query.users_table(conn, f),
+                query.size_distribution(conn, f),
+                query.stats(conn, f, now=0),
             )
-            bucket = rng.choice(["day", "week", "month"])
-            group_by = rng.choice(queries.GROUP_BYS)
-            fast = (
-                queries.time_series(conn, f, bucket, group_by),
-                queries.users_table(conn, f),
-                queries.size_distribution(conn, f),
-                queries.stats(conn, f, now=0),
-            )
-            with monkeypatch.context() as m:
-                m.setattr(queries, "_pieces", lambda scope, grains: [(None, scope.first_hour, scope.end_hour)])
-                slow = (
-                    queries.time_series(conn, f, bucket, group_by),
-                    queries.users_table(conn, f),
-                    queries.size_distribution(conn, f),
-                    queries.stats(conn, f, now=0),
-                )
-            assert rounded(fast) == rounded(slow), (f, bucket, group_by)
+        )
+    for fast, slow in zip(*from_rollups_and_raw_rows(api_demo_engine, asked)):
+        assert rounded(fast) == rounded(slow), fast[0]["range"]
 
 
-def test_user_and_machine_size_questions_equal_the_raw_path(api_demo_engine, monkeypatch):
+def test_user_and_machine_size_questions_equal_the_raw_path(api_demo_engine):
     """Size questions on users and machines together (the user x machine table, the machines of some users,
     the users of a machine, profiles, series) over ranges holding whole months, which RollupPairSizes answers,
     and the hours around them: the same answers as from raw rows only, in the rollup zone and in others."""
     rng = random.Random(5)
     with api_demo_engine.connect() as conn:
-        users = [u["user"] for u in queries.users_table(conn, Filters())]
-        machines = [m["machine"] for m in queries.machines_table(conn, Filters())]
-        sizes = [b["label"] for b in queries.size_buckets(conn)]
-        first = queries.stats(conn, Filters(), now=0)["range"]["start_epoch"]
+        users = [u["user"] for u in query.users_table(conn, Filters())]
+        machines = [m["machine"] for m in query.machines_table(conn, Filters())]
+        sizes = [b["label"] for b in query.size_buckets(conn)]
+        first = query.stats(conn, Filters(), now=0)["range"]["start_epoch"]
+        asked = []
         for i in range(10):
             start = None if i == 0 else first + rng.randrange(-2 * 86400, 5 * 86400, 3600)
             end = None if i < 2 else start + rng.randrange(31 * 86400, 39 * 86400, 3600)
@@ -128,23 +155,19 @@ def test_user_and_machine_size_questions_equal_the_raw_path(api_demo_engine, mon
             )
 
             rng_user, rng_machine = rng.choice(users), rng.choice(machines)
-
-            def answers(f=f, rng_user=rng_user, rng_machine=rng_machine):
-                return (
-                    queries.user_machine_usage(conn, f),
-                    queries.machines_table(conn, f),
-                    queries.users_table(conn, f),
-                    queries.user_profile(conn, rng_user, f),
-                    queries.machine_profile(conn, rng_machine, f),
-                    queries.time_series(conn, f, "month", "user", 3),
-                    queries.time_series(conn, f, "month", "machine_type", 3),
+            asked.append(
+                lambda conn, f=f, rng_user=rng_user, rng_machine=rng_machine: (
+                    query.user_machine_usage(conn, f),
+                    query.machines_table(conn, f),
+                    query.users_table(conn, f),
+                    query.user_profile(conn, rng_user, f),
+                    query.machine_profile(conn, rng_machine, f),
+                    query.time_series(conn, f, "month", "user", 3),
+                    query.time_series(conn, f, "month", "machine_type", 3),
                 )
-
-            fast = answers()
-            with monkeypatch.context() as m:
-                m.setattr(queries, "_pieces", lambda scope, grains: [(None, scope.first_hour, scope.end_hour)])
-                slow = answers()
-            assert rounded(fast) == rounded(slow), f
+            )
+    for fast, slow in zip(*from_rollups_and_raw_rows(api_demo_engine, asked)):
+        assert rounded(fast) == rounded(slow)
 
 
 def test_hours_without_a_block_are_missing_not_zero(api_demo_client):
@@ -164,7 +187,7 @@ def test_hours_without_a_block_are_missing_not_zero(api_demo_client):
 
 def test_stats_without_filters_match_database_stats(api_demo_client, api_demo_engine):
     with api_demo_engine.connect() as conn:
-        whole = queries.database_stats(conn)
+        whole = query.database_stats(conn)
     stats = api_demo_client.get("/api/stats").get_json()
     for key in whole:
         if key != "freshness":  # its age is in seconds at the time of each call
@@ -234,9 +257,7 @@ def test_sort_order_limit(api_demo_client):
     assert len(top) == 3 and top[0]["operations"] >= top[1]["operations"] >= top[2]["operations"]
 
 
-def test_requests_in_another_zone_match_the_raw_rows_and_leave_the_rollups_alone(
-    api_demo_client, api_demo_engine, monkeypatch
-):
+def test_requests_in_another_zone_match_the_raw_rows_and_leave_the_rollups_alone(api_demo_client, api_demo_engine):
     """The rollups are in DEMO_ZONE; a request in another zone reads the rollup periods inside its buckets and
     raw hours around them, answers as if it read only raw rows, and never rebuilds anything."""
     from sqlalchemy import select
@@ -258,8 +279,7 @@ def test_requests_in_another_zone_match_the_raw_rows_and_leave_the_rollups_alone
     for url in urls:
         url += ("&" if "?" in url else "?") + "tz=America/New_York"
         fast = api_demo_client.get(url).get_json()
-        with monkeypatch.context() as m:
-            m.setattr(queries, "_pieces", lambda scope, grains: [(None, scope.first_hour, scope.end_hour)])
+        with raw_rows_only(api_demo_engine):
             slow = api_demo_client.get(url).get_json()
         assert rounded(fast) == rounded(slow), url
     with api_demo_engine.connect() as conn:

@@ -101,9 +101,6 @@ def test_a_database_that_goes_away_is_a_503(postgres_server):
     assert response.status_code == 503 and response.get_json()["error"].startswith("database unavailable: ")
 
 
-@pytest.mark.xfail(
-    strict=True, reason="until the query split lands: db.queries raises a ValueError here, not BadParameter"
-)
 def test_an_hour_series_beyond_the_limit_is_a_400_naming_bucket(api_demo_client):
     response = api_demo_client.get("/api/usage/time?bucket=hour&start=1980-01-01&end=2025-03-01")
     assert response.status_code == 400 and response.get_json()["parameter"] == "bucket"

@@ -79,9 +79,9 @@ def test_the_csv_has_every_pair_with_both_byte_bounds(panel_engine):
 
 
 def test_the_query_cache_answers_a_repeat_but_not_another_view(panel_engine):
-    from clusterdash.db import queries
+    from clusterdash.db import query
 
     panels.clear_cache()
-    first = panels.answer(panel_engine, queries.users_table, DEFAULTS)
-    assert panels.answer(panel_engine, queries.users_table, DEFAULTS) is first
-    assert panels.answer(panel_engine, queries.users_table, DEFAULTS.with_preset("24h")) is not first
+    first = panels.answer(panel_engine, query.users_table, DEFAULTS)
+    assert panels.answer(panel_engine, query.users_table, DEFAULTS) is first
+    assert panels.answer(panel_engine, query.users_table, DEFAULTS.with_preset("24h")) is not first

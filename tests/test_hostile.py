@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, select, update
 
 from clusterdash.cli import cli
-from clusterdash.db import queries
+from clusterdash.db import query
 from clusterdash.db.engine import make_engine, write_transaction
 from clusterdash.db.filters import Filters
 from clusterdash.db.rollups.summarise import Buckets, DayCells, summarise_cells
@@ -91,7 +91,7 @@ def test_the_hostile_corpus_in_one_go(db_url, other_db_url, tmp_path):
             roles = set(conn.execute(select(users.c.role)).scalars())
             affiliations = set(conn.execute(select(users.c.affiliation)).scalars())
             types = set(conn.execute(select(machines.c.machine_type)).scalars())
-            through_rollups = queries.stats(conn, Filters())["operations"]
+            through_rollups = query.stats(conn, Filters())["operations"]
         assert through_rollups == figures["operations"]
     finally:
         engine.dispose()
@@ -136,13 +136,13 @@ def test_counts_at_the_bound_add_up_exactly_everywhere(db_url, tmp_path):
     engine = make_engine(db_url)
     try:
         with engine.connect() as conn:
-            assert queries.stats(conn, Filters())["operations"]["total"] == total  # the rollups
-            assert queries.size_distribution(conn, Filters())["operations"] == total
-            assert sum(u["operations"] for u in queries.users_table(conn, Filters())) == total
-            assert sum(m["operations"] for m in queries.machines_table(conn, Filters())) == total
+            assert query.stats(conn, Filters())["operations"]["total"] == total  # the rollups
+            assert query.size_distribution(conn, Filters())["operations"] == total
+            assert sum(u["operations"] for u in query.users_table(conn, Filters())) == total
+            assert sum(m["operations"] for m in query.machines_table(conn, Filters())) == total
             year_rows = select(func.sum(rollup_sizes.c.operations)).where(rollup_sizes.c.grain == "y")
             assert int(conn.execute(year_rows).scalar_one()) == total
-            edge = queries.users_table(conn, Filters(users=("edge",)))
+            edge = query.users_table(conn, Filters(users=("edge",)))
         assert [(u["user"], u["operations"]) for u in edge] == [("edge", 2 * MAX_COUNT)]  # the rest of its entry
     finally:
         engine.dispose()

@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 CODE = ("clusterdash", "tests", "scripts")
 
@@ -29,7 +27,6 @@ def test_the_code_is_formatted():
     assert status == 0, output + "\n(`ruff format clusterdash tests scripts` formats it)"
 
 
-@pytest.mark.xfail(strict=False, reason="until the query split lands (db/queries.py)")
 def test_mypy_finds_nothing_in_the_database_layer():
     status, output = _tool("mypy", "clusterdash/db", "--ignore-missing-imports")
     assert status == 0, output

@@ -9,7 +9,7 @@ import sys
 from sqlalchemy import func, inspect, select
 
 from clusterdash.db.engine import make_engine
-from clusterdash.db.queries import database_stats
+from clusterdash.db.query import database_stats
 from clusterdash.db.schema import io_size_ranges, machines, rejected_lines, user_sessions, users
 from clusterdash.ingest.demo import generate_lines
 from clusterdash.ingest.pipeline import ingest_paths

@@ -202,19 +202,19 @@ def test_a_new_database_is_prepared_with_empty_rollups_complete_and_the_first_in
 
 
 def test_a_database_without_rollups_is_backfilled_at_start_up_and_answers_meanwhile(engine):
-    from clusterdash.db import queries
+    from clusterdash.db import query
     from clusterdash.db.filters import Filters
 
     write_as_before_rollups(engine, _blocks(days=3, seed=4), "io_usage.log")
     filters = Filters(tz="Europe/Zurich")
     with engine.connect() as conn:
         assert rollup_zone(conn) is None
-        before = (queries.users_table(conn, filters), queries.time_series(conn, filters, "day", "user"))
+        before = (query.users_table(conn, filters), query.time_series(conn, filters, "day", "user"))
     assert before[0] and before[1]["points"]
     assert prepare_database(engine, "Europe/Zurich").zone == "Europe/Zurich"
     _assert_rollups_match(engine, "Europe/Zurich")
     with engine.connect() as conn:
-        after = (queries.users_table(conn, filters), queries.time_series(conn, filters, "day", "user"))
+        after = (query.users_table(conn, filters), query.time_series(conn, filters, "day", "user"))
     assert rounded(after) == rounded(before)
 
 

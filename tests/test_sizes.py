@@ -6,7 +6,7 @@ import pytest
 
 from clusterdash.db.sizes import bucket_label, short_form
 
-# As the stored buckets come back from queries.size_buckets: smallest first.
+# As the stored buckets come back from query.size_buckets: smallest first.
 STORED = ("(..., 0)", "[0]", "[1]", "[2, 4)", "[512, 1K)", "[4K, 8K)", "[8K, 16K)", "[1M, 2M)", "[8M, ...)")
 
 

@@ -1,5 +1,5 @@
 from clusterdash.db.engine import write_transaction
-from clusterdash.db.queries import database_stats
+from clusterdash.db.query import database_stats
 from clusterdash.ingest.store import write_blocks
 from tests.logtools import parse_lines
 

@@ -148,10 +148,6 @@ class Filters:
 
     # -- derived --------------------------------------------------------------------------------------------
 
-    @property
-    def directions(self) -> tuple[str, ...]:
-        return ("rd", "wr") if self.direction == "both" else (self.direction,)
-
     def hour_range(self) -> tuple[int | None, int | None]:
         """[first hour, end hour) of the hours overlapping [start, end); None where open."""
         return (

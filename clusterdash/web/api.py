@@ -1,4 +1,4 @@
-"""The JSON API: request arguments -> Filters -> db.queries -> JSON or CSV. No SQL here.
+"""The JSON API: request arguments -> Filters -> db.query -> JSON or CSV. No SQL here.
 
 Mount it with `api_blueprint(engine_provider)` (or `register_api(server, engine, settings)`, which the app
 factory calls). Every endpoint takes the common filters: start, end (ISO-8601 or epoch seconds), user,
@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, NotFound
 
-from clusterdash.db import queries, sizes
+from clusterdash.db import query, sizes
 from clusterdash.db.filters import Filters
 from clusterdash.errors import BadParameter, database_unreachable
 
@@ -57,27 +57,27 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
         if not f.sizes:
             return f
         with connect() as conn:
-            return f.with_(sizes=_stored_labels(f.sizes, [b["label"] for b in queries.size_buckets(conn)]))
+            return f.with_(sizes=_stored_labels(f.sizes, [b["label"] for b in query.size_buckets(conn)]))
 
     @bp.get("/stats")
     def stats():
         _no_csv()
         f = filters()  # before connecting: filters() may read the stored size buckets on a connection of its own
         with connect() as conn:
-            return jsonify(queries.stats(conn, f))
+            return jsonify(query.stats(conn, f))
 
     @bp.get("/users")
     def users():
         f, sort, order, limit = filters(), *_sorting()
         with connect() as conn:
-            rows = queries.users_table(conn, f, sort=sort, order=order, limit=limit)
+            rows = query.users_table(conn, f, sort=sort, order=order, limit=limit)
         return _respond({"range": _range_of(f), "users": rows}, rows)
 
     @bp.get("/machines")
     def machines():
         f, sort, order, limit = filters(), *_sorting()
         with connect() as conn:
-            rows = queries.machines_table(conn, f, sort=sort, order=order, limit=limit)
+            rows = query.machines_table(conn, f, sort=sort, order=order, limit=limit)
         return _respond({"range": _range_of(f), "machines": rows}, rows)
 
     @bp.get("/usage/user/<username>")
@@ -85,7 +85,7 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
         _no_csv()
         f = filters()
         with connect() as conn:
-            profile = queries.user_profile(conn, username, f) if _plausible(username) else None
+            profile = query.user_profile(conn, username, f) if _plausible(username) else None
         if profile is None:
             return _error(404, f"user: no user named {username[:100]!r}", "user")
         return jsonify(profile)
@@ -95,7 +95,7 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
         _no_csv()
         f = filters()
         with connect() as conn:
-            profile = queries.machine_profile(conn, machine_name, f) if _plausible(machine_name) else None
+            profile = query.machine_profile(conn, machine_name, f) if _plausible(machine_name) else None
         if profile is None:
             return _error(404, f"machine: no machine named {machine_name[:100]!r}", "machine")
         return jsonify(profile)
@@ -103,18 +103,18 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
     @bp.get("/usage/time")
     def usage_time():
         f = filters()
-        bucket = _choice("bucket", queries.BUCKETS, None)
-        group_by = _choice("group_by", queries.GROUP_BYS, "none")
+        bucket = _choice("bucket", query.BUCKETS, None)
+        group_by = _choice("group_by", query.GROUP_BYS, "none")
         top = _integer("top", 10, 1, 1000)
         with connect() as conn:
-            series = queries.time_series(conn, f, bucket=bucket, group_by=group_by, top=top)
+            series = query.time_series(conn, f, bucket=bucket, group_by=group_by, top=top)
         return _respond(series, series["points"])
 
     @bp.get("/usage/size")
     def usage_size():
         f = filters()
         with connect() as conn:
-            sizes = queries.size_distribution(conn, f)
+            sizes = query.size_distribution(conn, f)
         return _respond(sizes, sizes["buckets"])
 
     @bp.get("/openapi.json")
@@ -123,7 +123,7 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
 
         try:  # examples of names that exist here; the document itself never depends on the database
             with connect() as conn:
-                user, machine = queries.example_names(conn)
+                user, machine = query.example_names(conn)
         except SQLAlchemyError:
             user = machine = None
         return jsonify(openapi_document(user_example=user, machine_example=machine))
@@ -197,7 +197,7 @@ def _integer(name: str, default: int | None, low: int, high: int) -> int | None:
 
 def _sorting() -> tuple[str, str, int | None]:
     return (
-        _choice("sort", queries.USER_SORTS, "operations"),
+        _choice("sort", query.USER_SORTS, "operations"),
         _choice("order", ("asc", "desc"), "desc"),
         _integer("limit", None, 0, MAX_LIMIT),
     )

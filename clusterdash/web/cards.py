@@ -1,6 +1,6 @@
 """The non-chart panels as components: headline figures, data health, the profile card, chips, live status.
 
-Pure like figures.py: plain dicts in (the shapes db.queries returns), components out.
+Pure like figures.py: plain dicts in (the shapes db.query returns), components out.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def _fact(label: str, value, css: str = "") -> html.Li:
 
 
 def health(facts: dict[str, Any], tz: str) -> list:
-    """facts: the shape of db.queries.data_health."""
+    """facts: the shape of db.query.data_health."""
     fresh = facts["freshness"]
     age = fresh["age_seconds"]
     stale = age is not None and age > STALE_AFTER_SECONDS

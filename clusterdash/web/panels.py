@@ -1,4 +1,4 @@
-"""Each panel's callback body: a View in, the panel's content out, through db.queries (no SQL here).
+"""Each panel's callback body: a View in, the panel's content out, through db.query (no SQL here).
 
 The crossfilter rule lives in `filters_for`: a panel is filtered by every selection except those on
 its own dimension (`without`), so the users chart keeps showing the other users, with the selected
@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
-from clusterdash.db import queries
+from clusterdash.db import query
 from clusterdash.db.filters import Filters
 from clusterdash.web import cards, figures, interactions, state
 
@@ -45,7 +45,7 @@ def _bucket(view: state.View, latest: int | None, daily_up_to_days: int | None =
         return "hour"
     if daily_up_to_days is not None:
         return "day" if start is not None and end is not None and end - start <= daily_up_to_days * 86400 else "week"
-    return None  # queries.choose_bucket: days up to 120 days, then weeks
+    return None  # query.choose_bucket: days up to 120 days, then weeks
 
 
 def no_data_message(view: state.View) -> str:
@@ -70,7 +70,7 @@ def answer(engine: Engine, question: Callable, view: state.View, without: tuple[
     ingest changes is asked afresh. `kwargs["bucket"] = "auto"` picks the series bucket for the range.
     """
     with engine.connect() as conn:
-        version = tuple(queries.data_version(conn))
+        version = tuple(query.data_version(conn))
         filters = filters_for(view, version[0], without)
         if kwargs.get("bucket") == "auto":
             kwargs["bucket"] = _bucket(view, version[0])
@@ -101,12 +101,12 @@ def clear_cache() -> None:
 
 def latest_epoch(engine: Engine) -> int | None:
     with engine.connect() as conn:
-        return queries.latest_block_epoch(conn)
+        return query.latest_block_epoch(conn)
 
 
 def known_sizes(engine: Engine) -> list[str]:
     with engine.connect() as conn:
-        return [b["label"] for b in queries.size_buckets(conn)]
+        return [b["label"] for b in query.size_buckets(conn)]
 
 
 def chips(view: state.View) -> list:
@@ -115,7 +115,7 @@ def chips(view: state.View) -> list:
 
 def live_status(engine: Engine, view: state.View) -> tuple[list, list]:
     with engine.connect() as conn:
-        version = queries.data_version(conn)
+        version = query.data_version(conn)
     latest = version[0]
     return version, cards.live_status(latest, None if latest is None else time.time() - latest, view.tz)
 
@@ -126,8 +126,8 @@ def live_status(engine: Engine, view: state.View) -> tuple[list, list]:
 def headline(engine: Engine, view: state.View) -> list:
     # Per user and per machine, not per pair: both have rollups at every grain, and while the view has no user
     # selection the users panel asks exactly this question (the cache answers the second one).
-    user_rows = answer(engine, queries.users_table, view)
-    machine_rows = answer(engine, queries.machines_table, view)
+    user_rows = answer(engine, query.users_table, view)
+    machine_rows = answer(engine, query.machines_table, view)
     totals = {
         "operations": sum(r["operations"] for r in user_rows),
         "small_operations": sum(r["small_operations"] for r in user_rows),
@@ -140,7 +140,7 @@ def headline(engine: Engine, view: state.View) -> list:
 
 
 def series(engine: Engine, view: state.View):
-    result = answer(engine, queries.time_series, view, bucket="auto", group_by=GROUP_BY[view.stack], top=view.top)
+    result = answer(engine, query.time_series, view, bucket="auto", group_by=GROUP_BY[view.stack], top=view.top)
     column = "bytes" if view.metric == "bytes" else "operations"
     points = [p for p in result["points"] if p[column] is not None]
     data = pd.DataFrame(
@@ -191,7 +191,7 @@ def _grouped(rows: list[dict], key: str, view: state.View) -> pd.DataFrame:
 
 
 def users(engine: Engine, view: state.View):
-    rows = answer(engine, queries.users_table, view, without=("users",))
+    rows = answer(engine, query.users_table, view, without=("users",))
     return figures.ranking_bar(
         _ranking(rows, "user", view, TOP_USERS, "users"),
         "users",
@@ -202,14 +202,14 @@ def users(engine: Engine, view: state.View):
 
 
 def roles(engine: Engine, view: state.View):
-    rows = answer(engine, queries.users_table, view, without=("roles",))
+    rows = answer(engine, query.users_table, view, without=("roles",))
     return figures.ranking_bar(
         _grouped(rows, "role", view), "roles", view.metric, view.roles, empty_message=no_data_message(view)
     )
 
 
 def machines(engine: Engine, view: state.View):
-    rows = answer(engine, queries.machines_table, view, without=("machines",))
+    rows = answer(engine, query.machines_table, view, without=("machines",))
     data = _ranking(rows, "machine", view, TOP_MACHINES, "machines", group="machine_type")
     return figures.ranking_bar(
         data, "machines", view.metric, view.machines, group_column="machine_type", empty_message=no_data_message(view)
@@ -217,7 +217,7 @@ def machines(engine: Engine, view: state.View):
 
 
 def machine_types(engine: Engine, view: state.View):
-    rows = answer(engine, queries.machines_table, view, without=("machine_types",))
+    rows = answer(engine, query.machines_table, view, without=("machine_types",))
     return figures.ranking_bar(
         _grouped(rows, "machine_type", view),
         "machine_types",
@@ -228,7 +228,7 @@ def machine_types(engine: Engine, view: state.View):
 
 
 def sizes(engine: Engine, view: state.View):
-    result = answer(engine, queries.size_distribution, view, without=("sizes",))
+    result = answer(engine, query.size_distribution, view, without=("sizes",))
     buckets = [b for b in result["buckets"] if b["operations"]]
     data = pd.DataFrame(
         {
@@ -241,7 +241,7 @@ def sizes(engine: Engine, view: state.View):
 
 
 def heatmap(engine: Engine, view: state.View):
-    result = answer(engine, queries.size_series, view, without=("sizes",), bucket="auto-sizes")
+    result = answer(engine, query.size_series, view, without=("sizes",), bucket="auto-sizes")
     cells = result["cells"]
     data = pd.DataFrame(
         {
@@ -266,8 +266,8 @@ def health(engine: Engine, view: state.View) -> list:
     # Data health is about the data, not the selection: only the time range applies. Never cached: the age
     # of the last block moves with the clock.
     with engine.connect() as conn:
-        facts = queries.data_health(
-            conn, filters_for(view, queries.latest_block_epoch(conn), without=tuple(state.DIMENSIONS))
+        facts = query.data_health(
+            conn, filters_for(view, query.latest_block_epoch(conn), without=tuple(state.DIMENSIONS))
         )
     return cards.health(facts, view.tz)
 
@@ -281,9 +281,9 @@ def profile(engine: Engine, view: state.View):
     else:
         return None
     with engine.connect() as conn:
-        latest = queries.latest_block_epoch(conn)
+        latest = query.latest_block_epoch(conn)
         if kind == "user":
-            info = queries.user_profile(conn, name, filters_for(view, latest, without=("users",)))
+            info = query.user_profile(conn, name, filters_for(view, latest, without=("users",)))
         else:
-            info = queries.machine_profile(conn, name, filters_for(view, latest, without=("machines",)))
+            info = query.machine_profile(conn, name, filters_for(view, latest, without=("machines",)))
     return cards.profile(kind, name, info, view.tz)

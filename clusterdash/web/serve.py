@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from clusterdash.db.queries import latest_block_epoch
+from clusterdash.db.query import latest_block_epoch
 from clusterdash.ingest.demo import ingest_demo, start_live
 from clusterdash.ingest.follow import start_follower_thread
 from clusterdash.web.app import create_app

@@ -14,7 +14,7 @@ from dash import dcc
 from dash.dash_table.Format import Format, Group, Scheme
 from sqlalchemy import Engine
 
-from clusterdash.db import queries
+from clusterdash.db import query
 from clusterdash.web import format as fmt
 from clusterdash.web import state
 from clusterdash.web.panels import answer, no_data_message
@@ -48,7 +48,7 @@ def columns() -> list[dict]:
 
 
 def _rows(engine: Engine, view: state.View) -> list[dict]:
-    return answer(engine, queries.user_machine_usage, view, without=("users", "machines"))
+    return answer(engine, query.user_machine_usage, view, without=("users", "machines"))
 
 
 def table(engine: Engine, view: state.View) -> tuple[list, list, list, str]:
