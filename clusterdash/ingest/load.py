@@ -141,9 +141,9 @@ class Loader:
     def _attempt(self, txn: _Transaction, blocks: list[Block]) -> LoadCounts:
         """prepare_blocks, undone in memory if it fails, then store_blocks. Everything a block's content can make
         fail fails in prepare_blocks, before a row is written, so no savepoint is needed for it (one per batch
-        costs ~4% of a bulk load on SQLite). A careful Loader (the follower's: a batch per transaction, where
-        speed matters less) also writes the batch and its rollups in a savepoint, so that even a value the
-        database refuses is the block's refusal, not the follower's end."""
+        slows a bulk load on SQLite measurably: see the commit that removed it). A careful Loader (the follower's:
+        a batch per transaction, where speed matters less) also writes the batch and its rollups in a savepoint,
+        so that even a value the database refuses is the block's refusal, not the follower's end."""
         assert txn.directory is not None  # set before the first write
         saved = txn.directory.snapshot(), txn.rollups.mark(), txn.limit.added
         savepoint = txn.conn.begin_nested() if self.careful else None
