@@ -1,6 +1,8 @@
 """The non-chart panels as components: headline figures, data health, the profile card, chips, live status.
 
-Pure like figures.py: plain dicts in (the shapes db.query returns), components out.
+Pure like figures.py: plain dicts in (the shapes db.query returns), components out. Dash shows every string as
+text (markup in a name stays literal); names also go through `format.visible`, so a control character in one
+cannot reorder or hide the text around it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dash import html
 
 from clusterdash.web import format as fmt
 from clusterdash.web import layout
+from clusterdash.web.coverage import RecurringGap
 
 STALE_AFTER_SECONDS = 2 * 3600  # the tracer writes hourly: two hours without a block means something is wrong
 
@@ -29,17 +32,25 @@ def figure_card(label: str, value: str, note: str = "", title: str | None = None
     )
 
 
+NO_WRITES_HINT = "no writes recorded in this range: the tracer's write probe may be off"
+
+
+def _directions(direction: str | None, writes_recorded: bool) -> tuple[str, str | None]:
+    """(what the operations count, a warning title or None): never "reads and writes" when no write is stored."""
+    if direction == "rd":
+        return "reads", None
+    if not writes_recorded:
+        return ("reads only (no writes recorded)" if direction == "both" else "none recorded"), NO_WRITES_HINT
+    return ("reads and writes" if direction == "both" else "writes"), None
+
+
 def headline(totals: dict[str, Any], metric: str) -> list:
-    """totals: operations, bytes, small_operations, users, machines (see panels.headline)."""
+    """totals: operations, bytes, small_operations, users, machines, direction, writes_recorded (whether any write
+    is stored in the range, whoever did it; see panels.headline)."""
     ops, small = totals["operations"], totals["small_operations"]
+    counted, warning = _directions(totals.get("direction"), totals.get("writes_recorded", True))
     return [
-        figure_card(
-            "Operations",
-            fmt.count(ops),
-            "reads and writes"
-            if totals.get("direction") == "both"
-            else {"rd": "reads", "wr": "writes"}.get(totals.get("direction"), ""),
-        ),
+        figure_card("Operations", fmt.count(ops), counted, title=warning and warning[0].upper() + warning[1:]),
         figure_card(
             "Estimated bytes",
             fmt.size(totals["bytes"]),
@@ -56,8 +67,18 @@ def _fact(label: str, value, css: str = "") -> html.Li:
     return html.Li([html.Span(label, className="label"), html.Span(value, className=f"value {css}")])
 
 
-def health(facts: dict[str, Any], tz: str) -> list:
-    """facts: the shape of db.query.data_health."""
+def recurring_text(pattern: RecurringGap) -> str:
+    """'no data at 03:00 on 12 of 14 days', or for a run of hours 'no data 03:00–05:00 on ...'."""
+    first, end = pattern.first_hour, pattern.first_hour + pattern.hours
+    when = f"at {first:02d}:00" if pattern.hours == 1 else f"{first:02d}:00–{end % 24:02d}:00"
+    return f"no data {when} on {pattern.days_missing:,} of {pattern.days:,} days"
+
+
+def health(
+    facts: dict[str, Any], tz: str, recurring: Sequence[RecurringGap] = (), writes_recorded: bool = True
+) -> list:
+    """facts: the shape of db.query.data_health; `recurring`: gaps at the same hour every day
+    (coverage.recurring_gaps); `writes_recorded`: whether any write is stored in the range."""
     fresh = facts["freshness"]
     age = fresh["age_seconds"]
     stale = age is not None and age > STALE_AFTER_SECONDS
@@ -84,6 +105,10 @@ def health(facts: dict[str, Any], tz: str) -> list:
             "health-warn" if facts["rejected_lines"] else "health-ok",
         ),
     ]
+    if recurring:
+        items.append(_fact("Recurring gap", "; ".join(recurring_text(p) for p in recurring), "health-warn"))
+    if not writes_recorded and facts["blocks"]:
+        items.append(_fact("Writes in range", "none recorded: the write probe may be off", "health-warn"))
     if facts.get("rejected_lines_outside_blocks"):
         items.append(
             _fact("Rejected lines outside any block", f"{facts['rejected_lines_outside_blocks']:,}", "health-warn")
@@ -118,7 +143,7 @@ def profile(kind: str, name: str, info: dict[str, Any] | None, tz: str) -> Any:
     if info is None:
         return dbc.Alert(
             [
-                html.Strong(f"No {kind} named “{name}”"),
+                html.Strong(f"No {kind} named “{fmt.visible(name)}”"),
                 f" in the database. Check the spelling, or pick a {kind} from the charts below.",
             ],
             color="warning",
@@ -128,12 +153,12 @@ def profile(kind: str, name: str, info: dict[str, Any] | None, tz: str) -> Any:
     ops = totals["operations"]
     if kind == "user":
         identity = [
-            html.Span(info.get("role") or "unknown role", className="badge text-bg-light me-1"),
-            html.Span(info.get("affiliation") or "no affiliation", className="badge text-bg-light"),
+            html.Span(fmt.visible(info.get("role") or "unknown role"), className="badge text-bg-light me-1"),
+            html.Span(fmt.visible(info.get("affiliation") or "no affiliation"), className="badge text-bg-light"),
         ]
         others, other_key, other_label = info.get("machines", []), "machine", "machines"
     else:
-        identity = [html.Span(info.get("machine_type") or "unknown type", className="badge text-bg-light")]
+        identity = [html.Span(fmt.visible(info.get("machine_type") or "unknown type"), className="badge text-bg-light")]
         others, other_key, other_label = info.get("users", []), "user", "users"
     busiest = [o for o in others if o["operations"]][:5]
     sizes = [s for s in info.get("sizes", []) if s["operations"]]
@@ -144,12 +169,14 @@ def profile(kind: str, name: str, info: dict[str, Any] | None, tz: str) -> Any:
         ("Operations in range", f"{fmt.count(ops)} ({fmt.percent(totals['rd_operations'], ops)} reads)"),
         ("Estimated bytes", fmt.size(totals.get("bytes"))),
         ("Small IO (< 4 KiB)", fmt.percent(totals["small_operations"], ops)),
-        ("Most common IO size", top_size),
+        ("Most common IO size", fmt.visible(top_size)),
         (f"{other_label.capitalize()} in range", f"{len([o for o in others if o['operations']]):,}"),
     ]
-    busiest_text = ", ".join(f"{o[other_key]} ({fmt.percent(o['operations'], ops)})" for o in busiest) or "none"
+    busiest_text = (
+        ", ".join(f"{fmt.visible(o[other_key])} ({fmt.percent(o['operations'], ops)})" for o in busiest) or "none"
+    )
     body = [
-        html.Div([html.H2(name, className="profile-name"), *identity]),
+        html.Div([html.H2(fmt.visible(name), className="profile-name"), *identity]),
         html.Div(
             [html.Span([html.Span(label, className="label"), value]) for label, value in facts],
             className="profile-facts",
@@ -174,7 +201,7 @@ def _epoch(iso: str | None) -> int | None:
 def chips(items: Sequence[tuple[str, str, str]]) -> list:
     if not items:
         return [html.Span("none — click a bar to filter every panel", className="none")]
-    return [layout.chip(dimension, value, text) for dimension, value, text in items]
+    return [layout.chip(dimension, value, fmt.visible(text)) for dimension, value, text in items]
 
 
 def live_status(latest: int | None, age_seconds: float | None, tz: str) -> list:

@@ -1,12 +1,18 @@
-"""Pure figure builders: plain data in, a plotly Figure out. No database, no Dash, no callbacks.
+"""Pure figure builders: plain data in, a plotly figure out. No database, no Dash, no callbacks.
 
 Conventions every figure follows:
-* each cross-filter dimension has one color (DIMENSION_COLORS), used wherever it is drawn;
+* each cross-filter dimension has one color (colors.DIMENSION_COLORS), used wherever it is drawn; a chart of
+  several series colours each by its name (colors.series_colors), so a user has one colour in every view;
+* every text plotly draws that comes from data (category labels and ticks, legend names, hover text,
+  annotations) goes through `format.plot_text`: plotly reads a subset of HTML in text, and a name is data;
+* every clickable mark carries its raw value in `customdata`, which the click handler reads (never escaped:
+  a click selects the real name);
 * when a dimension has a selection, its selected bars are drawn solid with an outline and the
   others faded, so the panel still shows the whole ranking (the crossfilter convention);
-* every clickable mark carries its value in `customdata`, which the click handler reads;
+* a list cut to its top N says so ("top 20 of 93 users");
+* counts are drawn on integer axes with SI ticks (format.COUNT_TICKFORMAT), as `format.count` writes them;
 * no data never means a blank chart: `empty_figure` says why there is nothing to draw;
-* times arrive as UTC epochs and are drawn as wall-clock times in the display zone;
+* times arrive as UTC epochs and are drawn as wall-clock times in the display zone (timecharts.py);
 * a figure is a plain dict in plotly's JSON shape, not a graph_objects.Figure: building the validated
   objects cost more than the query behind them (100+ ms for a stacked series). The tests validate
   every figure by loading it into go.Figure, so the dicts stay correct.
@@ -17,41 +23,16 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 
 from clusterdash.web import format as fmt
+from clusterdash.web.colors import DIMENSION_COLORS
 
-DIMENSION_COLORS = {
-    "users": "#2563eb",
-    "machines": "#0d9488",
-    "machine_types": "#7c3aed",
-    "roles": "#d97706",
-    "sizes": "#16a34a",
-}
-# The stacked series: distinct, colour-blind-friendly hues (Tableau 10) and a neutral grey for "other".
-SERIES_PALETTE = (
-    "#4e79a7",
-    "#f28e2b",
-    "#e15759",
-    "#76b7b2",
-    "#59a14f",
-    "#edc948",
-    "#b07aa1",
-    "#ff9da7",
-    "#9c755f",
-    "#86bcb6",
-    "#8cd17d",
-    "#b6992d",
-    "#499894",
-    "#d37295",
-    "#fabfd2",
-)
-OTHER = "other"
-OTHER_COLOR = "#bab0ac"
 FADED_OPACITY = 0.3
 SMALL_IO_BYTES = 4096
+SMALL_COUNT_AXIS = 10  # a count axis up to this many has a tick at every whole number, so never one at 0.5
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
+NOTE_COLOR = "#6c757d"
 
 
 Figure = dict  # plotly's JSON shape: {"data": [trace, ...], "layout": {...}}
@@ -70,18 +51,55 @@ def base_layout(**overrides) -> dict:
     return layout
 
 
-def _axis(**settings) -> dict:
+def axis(**settings) -> dict:
     return {"automargin": True, "gridcolor": "#e9ecef", "zeroline": False, **settings}
 
 
-def _title(text: str | None) -> dict:
+def title(text: str | None) -> dict:
     return dict(text=text, font=dict(size=11)) if text else dict(text="")
+
+
+def value_axis(largest: float, metric: str, per: str = "") -> tuple[float, dict]:
+    """(divisor, axis settings) for an axis of the metric whose largest value is `largest`. Bytes are scaled to
+    one binary unit so ticks read plainly; counts get SI ticks on whole numbers. `per` names the time bucket
+    ("hour"): the axis then says "operations per hour"."""
+    per_text = f" per {per}" if per else ""
+    if metric == "bytes":
+        divisor, unit = fmt.byte_scale(largest)
+        # Scaled so the largest reads 1..1023: plain numbers ("1,000", never "1k GiB").
+        settings = axis(title=title(f"{unit}{per_text}, estimated (midpoint)"), rangemode="tozero", tickformat=",~g")
+        return divisor, settings
+    settings = axis(title=title(f"operations{per_text}"), rangemode="tozero", tickformat=fmt.COUNT_TICKFORMAT)
+    if largest <= SMALL_COUNT_AXIS:
+        settings.update(tick0=0, dtick=1)
+    return 1.0, settings
+
+
+def amount(value: float | None, metric: str) -> str:
+    """A value as a hover label says it: '3 GiB', '12.3k operations'."""
+    return fmt.size(value) if metric == "bytes" else f"{fmt.count(value)} operations"
+
+
+def note_annotation(text: str) -> dict:
+    """A short grey note under a chart ("top 20 of 93 users")."""
+    return dict(
+        text=fmt.plot_text(text),
+        x=0,
+        y=0,
+        xref="paper",
+        yref="paper",
+        xanchor="left",
+        yanchor="top",
+        yshift=-6,
+        showarrow=False,
+        font=dict(size=11, color=NOTE_COLOR),
+    )
 
 
 def empty_figure(message: str, height: int | None = None) -> Figure:
     """A figure that says why there is nothing to draw (never a blank, axis-only chart). The message is wrapped
     so it also fits the narrow side charts."""
-    text = "<br>".join(textwrap.wrap(message, 26))
+    text = "<br>".join(fmt.plot_text(line) for line in textwrap.wrap(message, 26))
     return dict(
         data=[],
         layout=base_layout(
@@ -96,7 +114,7 @@ def empty_figure(message: str, height: int | None = None) -> Figure:
                     xref="paper",
                     yref="paper",
                     showarrow=False,
-                    font=dict(size=14, color="#6c757d"),
+                    font=dict(size=14, color=NOTE_COLOR),
                 )
             ],
         ),
@@ -107,10 +125,6 @@ def local_times(epochs: Sequence[int] | pd.Series, tz: str) -> pd.Series:
     """UTC epochs as naive wall-clock times in `tz`: plotly draws dates without a zone."""
     stamps = pd.to_datetime(pd.Series(epochs, dtype="int64"), unit="s", utc=True)
     return stamps.dt.tz_convert(tz).dt.tz_localize(None)
-
-
-def _time_texts(epochs: Sequence[int], tz: str) -> list[str]:
-    return local_times(epochs, tz).dt.strftime("%Y-%m-%d %H:%M").tolist()
 
 
 def epoch_from_local(text: str, tz: str) -> int:
@@ -126,18 +140,6 @@ def short_size(label: str) -> str:
     if label.startswith("("):
         return "<0"
     return label.strip("[]()").split(",")[0].strip()
-
-
-def _metric_axis(values: pd.Series, metric: str) -> tuple[list[float], str]:
-    """(values to draw, axis title): bytes are scaled to one binary unit so ticks read plainly."""
-    if metric == "bytes":
-        divisor, unit = fmt.byte_scale(float(values.max()) if len(values) else 0.0)
-        return (values / divisor).tolist(), f"{unit}, estimated (midpoint)"
-    return values.tolist(), "operations"
-
-
-def _hover_texts(values, metric: str) -> list[str]:
-    return [fmt.metric_value(v, metric) for v in values]
 
 
 def _highlight(names: Sequence[str], selected: Sequence[str], color: str) -> dict:
@@ -159,39 +161,43 @@ def ranking_bar(
     selected: Sequence[str] = (),
     group_column: str | None = None,
     empty_message: str = "No data for this selection",
+    note: str = "",
 ) -> Figure:
     """Horizontal bars, largest on top. `data` has columns name, value (and `group_column`, e.g. machine_type,
-    to group the bars under their group's name on a second axis level)."""
+    to group the bars under their group's name on a second axis level). `note` is shown under the bars (say
+    there that the list is cut: "top 20 of 93 users")."""
     if data is None or data.empty or not data["value"].any():
         return empty_figure(empty_message)
     data = data[data["value"] > 0]
     if group_column:
         group_totals = data.groupby(group_column)["value"].transform("sum")
         data = data.assign(_g=group_totals).sort_values(["_g", group_column, "value"], ascending=[True, True, True])
-        y = [data[group_column].astype(str).tolist(), data["name"].tolist()]
     else:
         data = data.sort_values("value", ascending=True)
-        y = data["name"].tolist()
     names = data["name"].tolist()
-    values, title = _metric_axis(data["value"], metric)
+    shown = [fmt.plot_text(n) for n in names]
+    y = [[fmt.plot_text(g) for g in data[group_column]], shown] if group_column else shown
+    divisor, x_axis = value_axis(float(data["value"].max()), metric)
     bar = dict(
         type="bar",
-        x=values,
+        x=(data["value"] / divisor).tolist(),
         y=y,
         orientation="h",
         customdata=names,
         marker=_highlight(names, selected, DIMENSION_COLORS[dimension]),
-        hovertext=[f"{n}: {t}" for n, t in zip(names, _hover_texts(data["value"], metric))],
+        hovertext=[f"{n}: {amount(v, metric)}" for n, v in zip(shown, data["value"].tolist())],
         hoverinfo="text",
     )
     return dict(
         data=[bar],
         layout=base_layout(
-            height=max(160, 22 * len(data) + 60),
+            height=max(160, 22 * len(data) + 60) + (20 if note else 0),
+            margin=dict(l=8, r=8, t=8, b=28 if note else 8),
             bargap=0.25,
             clickmode="event",
-            xaxis=_axis(title=_title(title), side="top"),
-            yaxis=_axis(type="multicategory" if group_column else "category", gridcolor="rgba(0,0,0,0)"),
+            annotations=[note_annotation(note)] if note else [],
+            xaxis={**x_axis, "side": "top"},
+            yaxis=axis(type="multicategory" if group_column else "category", gridcolor="rgba(0,0,0,0)"),
         ),
     )
 
@@ -204,14 +210,15 @@ def size_distribution(
         return empty_figure(empty_message)
     data = data.sort_values("lower", na_position="first")
     labels = data["label"].tolist()
-    values, title = _metric_axis(data["value"], metric)
+    shown = [fmt.plot_text(label) for label in labels]
+    divisor, y_axis = value_axis(float(data["value"].max()), metric)
     bar = dict(
         type="bar",
-        x=labels,
-        y=values,
+        x=shown,
+        y=(data["value"] / divisor).tolist(),
         customdata=labels,
         marker=_highlight(labels, selected, DIMENSION_COLORS["sizes"]),
-        hovertext=[f"{label}: {text}" for label, text in zip(labels, _hover_texts(data["value"], metric))],
+        hovertext=[f"{label}: {amount(v, metric)}" for label, v in zip(shown, data["value"].tolist())],
         hoverinfo="text",
     )
     shapes = []
@@ -237,152 +244,14 @@ def size_distribution(
             bargap=0.15,
             clickmode="event",
             shapes=shapes,
-            xaxis=_axis(
+            xaxis=axis(
                 type="category",
-                title=_title("IO size (bucket lower bound, bytes)"),
+                title=title("IO size (bucket lower bound, bytes)"),
                 tickangle=-45,
-                tickvals=labels,
-                ticktext=[short_size(label) for label in labels],
+                tickvals=shown,
+                ticktext=[fmt.plot_text(short_size(label)) for label in labels],
                 tickfont=dict(size=10),
             ),
-            yaxis=_axis(title=_title(title)),
-        ),
-    )
-
-
-def stacked_series(
-    data: pd.DataFrame,
-    metric: str,
-    tz: str,
-    step_seconds: int,
-    gaps: Sequence[tuple[int, int]] = (),
-    empty_message: str = "No data for this selection",
-) -> Figure:
-    """Stacked areas over time, one per series (largest first, "other" last and grey). `data` has columns
-    epoch (bucket start), series, value. Gaps (start, end epochs without any data) are shaded."""
-    if data is None or data.empty or not data["value"].any():
-        return empty_figure(empty_message, height=300)
-    totals = data.groupby("series", sort=False)["value"].sum()
-    order = [s for s in totals.sort_values(ascending=False).index if s != OTHER] + ([OTHER] if OTHER in totals else [])
-    values, title = _metric_axis(data["value"], metric)
-    # Every series on one time grid, so the stack has no holes: a missing step is zero IO for that series.
-    wide = (
-        data.assign(scaled=values)
-        .pivot_table(index="epoch", columns="series", values=["scaled", "value"], aggfunc="sum", fill_value=0)
-        .sort_index()
-    )
-    times = _time_texts(wide.index.tolist(), tz)
-    traces = []
-    for index, name in enumerate(order):
-        color = OTHER_COLOR if name == OTHER else SERIES_PALETTE[index % len(SERIES_PALETTE)]
-        traces.append(
-            dict(
-                type="scatter",
-                x=times,
-                y=wide["scaled"][name].tolist(),
-                name=str(name),
-                stackgroup="one",
-                mode="lines",
-                line=dict(width=0.5, color=color),
-                fillcolor=color,
-                hovertemplate="%{x}<br>%{fullData.name}: %{text}<extra></extra>",
-                text=_hover_texts(wide["value"][name], metric),
-            )
-        )
-    # A gap is "no data", not "zero IO": shade it so a dip is not read as a quiet hour.
-    shapes = [
-        dict(
-            type="rect",
-            x0=x0,
-            x1=x1,
-            y0=0,
-            y1=1,
-            xref="x",
-            yref="paper",
-            fillcolor="#adb5bd",
-            opacity=0.25,
-            line=dict(width=0),
-            layer="below",
-        )
-        for x0, x1 in (_time_texts([start, end], tz) for start, end in gaps)
-    ]
-    return dict(
-        data=traces,
-        layout=base_layout(
-            height=320,
-            showlegend=True,
-            hovermode="x unified",
-            dragmode="zoom",
-            shapes=shapes,
-            legend=dict(orientation="h", yanchor="top", y=-0.12, x=0, font=dict(size=11)),
-            xaxis=_axis(type="date"),
-            yaxis=_axis(title=_title(title), fixedrange=True),
-        ),
-    )
-
-
-def size_heatmap(
-    data: pd.DataFrame,
-    metric: str,
-    tz: str,
-    selected: Sequence[str] = (),
-    empty_message: str = "No data for this selection",
-    grid: Sequence[int] = (),
-    gaps: Sequence[int] = (),
-) -> Figure:
-    """IO size bucket (rows, smallest at the bottom) x time (columns); colour is log-scaled, since one heavy
-    bucket would otherwise wash out the rest. `data` has columns epoch, label, lower, value. `grid` lists every
-    time bucket (so an hour without data is an empty column, not squeezed out); `gaps` are those without a block."""
-    if data is None or data.empty or not data["value"].any():
-        return empty_figure(empty_message, height=300)
-    labels = data.drop_duplicates("label").sort_values("lower", na_position="first")["label"].tolist()
-    grid = sorted(set(grid) | set(data["epoch"].unique().tolist()))
-    gap_columns = set(gaps)
-    table = data.pivot_table(index="label", columns="epoch", values="value", aggfunc="sum").reindex(
-        index=labels, columns=grid
-    )
-    positive = table.where(table > 0).to_numpy(dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_z = np.log10(positive)
-    # NaN (no IO) becomes null: drawn as a hole, not as zero.
-    z = [[None if np.isnan(v) else round(float(v), 4) for v in row] for row in log_z]
-    text = [
-        [
-            "no data (gap)" if epoch in gap_columns else "no IO" if np.isnan(v) else fmt.metric_value(v, metric)
-            for epoch, v in zip(grid, row)
-        ]
-        for row in positive
-    ]
-    heat = dict(
-        type="heatmap",
-        x=_time_texts(grid, tz),
-        y=labels,
-        z=z,
-        text=text,
-        customdata=[[label] * len(grid) for label in labels],
-        hovertemplate="%{x}<br>%{y}: %{text}<extra></extra>",
-        colorscale="Viridis",
-        showscale=True,
-        colorbar=dict(
-            title=dict(text=f"log10<br>{'bytes' if metric == 'bytes' else 'ops'}", font=dict(size=10)), thickness=10
-        ),
-        hoverongaps=False,
-    )
-    return dict(
-        data=[heat],
-        layout=base_layout(
-            height=320,
-            dragmode="zoom",
-            clickmode="event",
-            yaxis=_axis(
-                type="category",
-                fixedrange=True,
-                tickvals=labels,
-                tickfont=dict(size=10),
-                ticktext=[
-                    f"<b>{short_size(label)}</b>" if label in selected else short_size(label) for label in labels
-                ],
-            ),
-            xaxis=_axis(type="date"),
+            yaxis=y_axis,
         ),
     )

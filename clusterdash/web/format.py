@@ -1,30 +1,67 @@
-"""Numbers, sizes, durations and times as people read them. The one place the dashboard formats values.
+"""Numbers, sizes, durations, times and names as people read them. The one place the dashboard formats values.
 
-Bytes are binary units (KiB = 1024, as in the log's bucket labels). Byte figures
-in the dashboard are estimates: count x bucket midpoint (see the log format spec),
-and every label that shows one says so through `metric_title`.
+Counts use SI prefixes, written as d3's ".3~s" writes them (12, 12.3k, 4.56M, 1.9G), so a headline, a hover
+label, a table cell (dash_table's SI format) and a chart axis (plotly's tickformat "~s", COUNT_TICKFORMAT) all
+read alike. Bytes are binary units (KiB = 1024, as in the log's bucket labels). Byte figures in the dashboard
+are estimates: count x bucket midpoint (see the log format spec), and every label that shows one says so.
+
+Names from the log are data. `visible` shows the characters that would reorder or hide text (bidirectional
+controls, other control and format characters) as escapes like `\\u202e`; `plot_text` also escapes the markup
+plotly would otherwise interpret in any text it draws (labels, ticks, legends, hover text, annotations).
 """
 
 from __future__ import annotations
 
+import html
+import math
+import re
+import unicodedata
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
-COUNT_UNITS = ("", "k", "M", "G", "T")
+SI_PREFIXES = ("", "k", "M", "G", "T", "P", "E")
+COUNT_TICKFORMAT = "~s"  # plotly (d3) SI ticks: 500, 1.5k, 2M, the suffixes `count` writes
 BYTES_ESTIMATE = "estimated bytes (count × bucket midpoint)"
+
+# Unicode categories shown as escapes: Cc controls, Cf format characters (the bidirectional embeddings, overrides,
+# isolates and marks U+202A-U+202E, U+2066-U+2069, U+200E/U+200F, zero-width characters), Cs lone surrogates, Zl/Zp
+# line and paragraph separators.
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+_ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _escape_character(char: str) -> str:
+    code = ord(char)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def visible(name: object) -> str:
+    """`name` as text with every control or format character written as its escape ('a\\u202eb'): a spoofed name
+    cannot reorder or hide the text around it. Dash shows text as text; this is for chips, cards and the table."""
+    text = str(name)
+    if text.isascii():  # nearly every name: one regex search
+        return _ASCII_CONTROL.sub(lambda m: _escape_character(m.group()), text) if _ASCII_CONTROL.search(text) else text
+    return "".join(_escape_character(c) if unicodedata.category(c) in INVISIBLE_CATEGORIES else c for c in text)
+
+
+def plot_text(name: object) -> str:
+    """`name` for any text plotly draws: `visible`, and markup escaped (plotly reads <a>, <b>, <span style> and
+    entities in labels, ticks, legends, hover text and annotations), so it shows as the literal text."""
+    return html.escape(visible(name), quote=False)
 
 
 def count(value: float | int | None) -> str:
-    """12 -> '12', 12_345 -> '12.3 k', 4_560_000 -> '4.56 M'."""
+    """12 -> '12', 12_345 -> '12.3k', 4_560_000 -> '4.56M', 999_999 -> '1M': three significant digits and an SI
+    prefix, as d3's ".3~s" (plotly's axes, dash_table's cells) writes them."""
     if value is None:
         return "–"
     value = float(value)
-    for unit in COUNT_UNITS:
-        if abs(value) < 1000 or unit == COUNT_UNITS[-1]:
-            return f"{value:,.0f}" if unit == "" else f"{value:.3g} {unit}"
-        value /= 1000
-    return f"{value:.3g}"
+    if value == 0 or not math.isfinite(value):
+        return "0" if value == 0 else str(value)
+    rounded = float(f"{value:.3g}")  # round first: 999,999 is '1M', not '1e+03k'
+    group = min(max(int(math.floor(math.log10(abs(rounded)))) // 3, 0), len(SI_PREFIXES) - 1)
+    return f"{rounded / 10 ** (3 * group):.3g}{SI_PREFIXES[group]}"
 
 
 def size(value: float | int | None) -> str:

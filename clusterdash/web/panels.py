@@ -12,20 +12,24 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
 from clusterdash.db import query
 from clusterdash.db.filters import Filters
-from clusterdash.web import cards, figures, interactions, state
+from clusterdash.web import cards, coverage, figures, interactions, state, timecharts
 
 TOP_USERS = 20
 TOP_MACHINES = 20
 HOURLY_UP_TO_HOURS = 8 * 24  # hourly points up to a week (and a bit): the daily rhythm stays visible
 HEATMAP_DAILY_UP_TO_DAYS = 35
 GROUP_BY = {"users": "user", "machines": "machine", "machine_types": "machine_type", "roles": "role"}
+PLURALS = {"users": "users", "machines": "machines", "machine_types": "machine types", "roles": "roles"}
+NO_WRITES = "No writes recorded in this time range: the tracer's write probe may be off"
 
 
 def filters_for(view: state.View, latest: int | None, without: tuple[str, ...] = ()) -> Filters:
@@ -48,7 +52,11 @@ def _bucket(view: state.View, latest: int | None, daily_up_to_days: int | None =
     return None  # query.choose_bucket: days up to 120 days, then weeks
 
 
-def no_data_message(view: state.View) -> str:
+def no_data_message(view: state.View, engine: Engine | None = None) -> str:
+    """Why a panel of this view has nothing to show. With an engine, a writes-only view of a range where no write
+    is recorded at all says that the write probe may be off."""
+    if engine is not None and view.direction == "wr" and not writes_recorded(engine, view):
+        return NO_WRITES
     if any(view.selected(d) for d in state.DIMENSIONS):
         return "No IO for this selection in this time range"
     return "No data in this time range"
@@ -120,6 +128,13 @@ def live_status(engine: Engine, view: state.View) -> tuple[list, list]:
     return version, cards.live_status(latest, None if latest is None else time.time() - latest, view.tz)
 
 
+def writes_recorded(engine: Engine, view: state.View) -> bool:
+    """Whether any write is stored in the view's time range, whoever did it: none at all is not a quiet server,
+    it usually means the tracer's write probe is off."""
+    rows = answer(engine, query.users_table, replace(view, direction="wr"), without=tuple(state.DIMENSIONS))
+    return any(r["operations"] for r in rows)
+
+
 # -- panels (results from the cache are shared: never modify them) --------------------------------------------------
 
 
@@ -135,6 +150,7 @@ def headline(engine: Engine, view: state.View) -> list:
         "users": sum(1 for r in user_rows if r["operations"]),
         "machines": sum(1 for r in machine_rows if r["operations"]),
         "direction": view.direction,
+        "writes_recorded": view.direction == "rd" or writes_recorded(engine, view),
     }
     return cards.headline(totals, view.metric)
 
@@ -142,45 +158,50 @@ def headline(engine: Engine, view: state.View) -> list:
 def series(engine: Engine, view: state.View):
     result = answer(engine, query.time_series, view, bucket="auto", group_by=GROUP_BY[view.stack], top=view.top)
     column = "bytes" if view.metric == "bytes" else "operations"
-    points = [p for p in result["points"] if p[column] is not None]
-    data = pd.DataFrame(
-        {
-            "epoch": [p["epoch"] for p in points],
-            "series": [p["group"] for p in points],
-            "value": [p[column] for p in points],
-        }
-    )
-    step = {"hour": 3600, "day": 86400, "week": 7 * 86400}.get(result["bucket"], 30 * 86400)
-    return figures.stacked_series(
-        data, view.metric, view.tz, step, gaps=_gaps(result["buckets"]), empty_message=no_data_message(view)
+    at = {b["epoch"]: i for i, b in enumerate(result["buckets"])}
+    values: dict[str, list] = {group: [None] * len(at) for group in result["groups"]}
+    for point in result["points"]:  # None where a bucket has no block: a gap, not zero IO
+        values[point["group"]][at[point["epoch"]]] = point[column]
+    return timecharts.stacked_series(
+        values,
+        coverage.buckets(result["buckets"], result["bucket"], view.tz),
+        view.metric,
+        view.tz,
+        note=_series_note(engine, view, result["groups"]),
+        empty_message=no_data_message(view, engine),
     )
 
 
-def _gaps(buckets: list[dict]) -> list[tuple[int, int]]:
-    """Runs of time buckets without a single block, as (start, end) epochs."""
-    runs: list[tuple[int, int]] = []
-    for index, bucket in enumerate(buckets):
-        if bucket["hours_with_data"]:
-            continue
-        end = buckets[index + 1]["epoch"] if index + 1 < len(buckets) else bucket["epoch"] + bucket["hours"] * 3600
-        if runs and runs[-1][1] == bucket["epoch"]:
-            runs[-1] = (runs[-1][0], end)
-        else:
-            runs.append((bucket["epoch"], end))
-    return runs
+def _series_note(engine: Engine, view: state.View, groups: list[str]) -> str:
+    """ "top 8 of 93 users" when the series sums the rest as "other". The count comes from the table the headline
+    asks for the same view (one cached answer for both)."""
+    if "other" not in groups:
+        return ""
+    by_machine = view.stack in ("machines", "machine_types")
+    rows = answer(engine, query.machines_table if by_machine else query.users_table, view)
+    key = GROUP_BY[view.stack]
+    total = len({r[key] for r in rows if r["operations"]})
+    return f"top {len(groups) - 1} of {total:,} {PLURALS[view.stack]}, the rest as “other”:"
 
 
 def _ranking(
     rows: list[dict], name: str, view: state.View, limit: int, dimension: str, group: str | None = None
-) -> pd.DataFrame:
-    """The top `limit` rows by the view's metric, plus any selected ones below the cut (they stay visible)."""
-    ranked = sorted(rows, key=lambda r: -_value(r, view.metric))
+) -> tuple[pd.DataFrame, str]:
+    """The top `limit` rows by the view's metric, plus any selected ones below the cut (they stay visible), and
+    a note saying where the list is cut ("top 20 of 93 users")."""
+    ranked = sorted((r for r in rows if _value(r, view.metric) > 0), key=lambda r: -_value(r, view.metric))
     chosen = set(view.selected(dimension))
-    kept = ranked[:limit] + [r for r in ranked[limit:] if r[name] in chosen]
+    below = [r for r in ranked[limit:] if r[name] in chosen]
+    kept = ranked[:limit] + below
     data = {"name": [r[name] for r in kept], "value": [_value(r, view.metric) for r in kept]}
     if group:
         data[group] = [r[group] or "(none)" for r in kept]
-    return pd.DataFrame(data)
+    note = ""
+    if len(ranked) > limit:
+        note = f"top {limit} of {len(ranked):,} {PLURALS[dimension]}" + (
+            f", and {len(below)} selected below them" if below else ""
+        )
+    return pd.DataFrame(data), note
 
 
 def _grouped(rows: list[dict], key: str, view: state.View) -> pd.DataFrame:
@@ -192,27 +213,30 @@ def _grouped(rows: list[dict], key: str, view: state.View) -> pd.DataFrame:
 
 def users(engine: Engine, view: state.View):
     rows = answer(engine, query.users_table, view, without=("users",))
+    data, note = _ranking(rows, "user", view, TOP_USERS, "users")
     return figures.ranking_bar(
-        _ranking(rows, "user", view, TOP_USERS, "users"),
-        "users",
-        view.metric,
-        view.users,
-        empty_message=no_data_message(view),
+        data, "users", view.metric, view.users, empty_message=no_data_message(view, engine), note=note
     )
 
 
 def roles(engine: Engine, view: state.View):
     rows = answer(engine, query.users_table, view, without=("roles",))
     return figures.ranking_bar(
-        _grouped(rows, "role", view), "roles", view.metric, view.roles, empty_message=no_data_message(view)
+        _grouped(rows, "role", view), "roles", view.metric, view.roles, empty_message=no_data_message(view, engine)
     )
 
 
 def machines(engine: Engine, view: state.View):
     rows = answer(engine, query.machines_table, view, without=("machines",))
-    data = _ranking(rows, "machine", view, TOP_MACHINES, "machines", group="machine_type")
+    data, note = _ranking(rows, "machine", view, TOP_MACHINES, "machines", group="machine_type")
     return figures.ranking_bar(
-        data, "machines", view.metric, view.machines, group_column="machine_type", empty_message=no_data_message(view)
+        data,
+        "machines",
+        view.metric,
+        view.machines,
+        group_column="machine_type",
+        empty_message=no_data_message(view, engine),
+        note=note,
     )
 
 
@@ -223,7 +247,7 @@ def machine_types(engine: Engine, view: state.View):
         "machine_types",
         view.metric,
         view.machine_types,
-        empty_message=no_data_message(view),
+        empty_message=no_data_message(view, engine),
     )
 
 
@@ -237,28 +261,25 @@ def sizes(engine: Engine, view: state.View):
             "value": [_value(b, view.metric) for b in buckets],
         }
     )
-    return figures.size_distribution(data, view.metric, view.sizes, empty_message=no_data_message(view))
+    return figures.size_distribution(data, view.metric, view.sizes, empty_message=no_data_message(view, engine))
 
 
 def heatmap(engine: Engine, view: state.View):
     result = answer(engine, query.size_series, view, without=("sizes",), bucket="auto-sizes")
-    cells = result["cells"]
-    data = pd.DataFrame(
-        {
-            "epoch": [c["epoch"] for c in cells],
-            "label": [c["label"] for c in cells],
-            "lower": [c["lower_bytes"] for c in cells],
-            "value": [_value(c, view.metric) for c in cells],
-        }
-    )
-    return figures.size_heatmap(
-        data,
+    sizes = sorted(result["sizes"], key=lambda b: -1 if b["lower_bytes"] is None else b["lower_bytes"])
+    row = {b["label"]: i for i, b in enumerate(sizes)}
+    column = {b["epoch"]: i for i, b in enumerate(result["buckets"])}
+    values = np.full((len(row), len(column)), np.nan)
+    for cell in result["cells"]:
+        values[row[cell["label"]], column[cell["epoch"]]] = _value(cell, view.metric)
+    return timecharts.size_heatmap(
+        list(row),
+        values,
+        coverage.buckets(result["buckets"], result["bucket"], view.tz),
         view.metric,
         view.tz,
         view.sizes,
-        empty_message=no_data_message(view),
-        grid=[b["epoch"] for b in result["buckets"]],
-        gaps=[b["epoch"] for b in result["buckets"] if not b["hours_with_data"]],
+        empty_message=no_data_message(view, engine),
     )
 
 
@@ -269,7 +290,9 @@ def health(engine: Engine, view: state.View) -> list:
         facts = query.data_health(
             conn, filters_for(view, query.latest_block_epoch(conn), without=tuple(state.DIMENSIONS))
         )
-    return cards.health(facts, view.tz)
+    span = facts["range"]
+    recurring = coverage.recurring_gaps(facts["gaps"], span["start_epoch"], span["end_epoch"], view.tz)
+    return cards.health(facts, view.tz, recurring=recurring, writes_recorded=writes_recorded(engine, view))
 
 
 def profile(engine: Engine, view: state.View):

@@ -2,7 +2,9 @@
 
 Filtered by every selection except users and machines (its own dimensions), like every panel; the
 selected users' and machines' rows are highlighted. Numbers stay numeric so the table sorts them
-properly; bytes are shown in GiB, estimated (count x bucket midpoint).
+properly, shown as the rest of the page shows them: operations with SI prefixes (1.23M), estimated bytes
+(count x bucket midpoint) in the binary unit that fits the largest value shown, to three significant digits
+(so a small pair reads 0.00123, never 0.00). Names are shown through `format.visible`.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import csv
 import io
 
 from dash import dcc
-from dash.dash_table.Format import Format, Group, Scheme
+from dash.dash_table.Format import Format, Group, Scheme, Trim
 from sqlalchemy import Engine
 
 from clusterdash.db import query
@@ -20,23 +22,26 @@ from clusterdash.web import state
 from clusterdash.web.panels import answer, no_data_message
 
 SHOWN_ROWS = 500  # the browser sorts what it holds; the CSV has every row
-GIB = 1024**3
 HIGHLIGHT = "#e7f0ff"
 
 
-def columns() -> list[dict]:
-    whole = Format(group=Group.yes, precision=0, scheme=Scheme.fixed)
+def columns(byte_unit: str = "GiB") -> list[dict]:
     return [
         {"id": "user", "name": "user", "type": "text"},
         {"id": "role", "name": "role", "type": "text"},
         {"id": "machine", "name": "machine", "type": "text"},
         {"id": "machine_type", "name": "machine type", "type": "text"},
-        {"id": "operations", "name": "operations", "type": "numeric", "format": whole},
         {
-            "id": "gib",
-            "name": "est. GiB (midpoint)",
+            "id": "operations",
+            "name": "operations",
             "type": "numeric",
-            "format": Format(group=Group.yes, precision=2, scheme=Scheme.fixed),
+            "format": Format(precision=3, scheme=Scheme.decimal_si_prefix, trim=Trim.yes),  # as format.count
+        },
+        {
+            "id": "est_bytes",
+            "name": f"est. {byte_unit} (midpoint)",
+            "type": "numeric",
+            "format": Format(group=Group.yes, precision=3, scheme=Scheme.decimal, trim=Trim.yes),
         },
         {
             "id": "small_share",
@@ -63,33 +68,38 @@ def table(engine: Engine, view: state.View) -> tuple[list, list, list, str]:
             -((r["bytes"] or 0) if view.metric == "bytes" else r["operations"]),
         ),
     )
+    shown = rows[:SHOWN_ROWS]
+    divisor, unit = fmt.byte_scale(max((r["bytes"] or 0 for r in shown), default=0))
     data = [
         {
+            # The row id stays raw: a click on a cell selects the real name (clusterdash.js reads it).
             "id": f"{r['user']}\t{r['machine']}",
-            "user": r["user"],
-            "role": r["role"] or "",
-            "machine": r["machine"],
-            "machine_type": r["machine_type"],
+            "user": fmt.visible(r["user"]),
+            "role": fmt.visible(r["role"] or ""),
+            "machine": fmt.visible(r["machine"]),
+            "machine_type": fmt.visible(r["machine_type"]),
             "operations": r["operations"],
-            "gib": round((r["bytes"] or 0) / GIB, 2),
+            "est_bytes": float(f"{(r['bytes'] or 0) / divisor:.3g}"),
             "small_share": round(100.0 * r["small_operations"] / r["operations"], 1) if r["operations"] else None,
         }
-        for r in rows[:SHOWN_ROWS]
+        for r in shown
     ]
     styles = [{"if": {"column_id": ["user", "machine"]}, "cursor": "pointer", "color": "#0b5ed7"}]
     for dimension, column in (("users", "user"), ("machines", "machine")):
         for value in view.selected(dimension):
-            styles.append({"if": {"filter_query": f"{{{column}}} = {_quoted(value)}"}, "backgroundColor": HIGHLIGHT})
+            styles.append(
+                {"if": {"filter_query": f"{{{column}}} = {_quoted(fmt.visible(value))}"}, "backgroundColor": HIGHLIGHT}
+            )
     if not rows:
-        note = no_data_message(view)
+        note = no_data_message(view, engine)
     elif len(rows) > SHOWN_ROWS:
-        note = f"{len(rows):,} user × machine pairs; the {SHOWN_ROWS} largest shown (the CSV has all)."
+        note = f"top {SHOWN_ROWS} of {len(rows):,} user × machine pairs shown (the CSV has all)."
     else:
         note = (
             f"{len(rows):,} user × machine pairs, {fmt.count(sum(r['operations'] for r in rows))} operations. "
             "Click a user or machine to select it."
         )
-    return columns(), data, styles, note
+    return columns(unit), data, styles, note
 
 
 def _quoted(value: str) -> str:

@@ -1,7 +1,7 @@
 """Rollups: the histogram rows summed per day, week, month and year, kept by the ingest in its own transaction.
 
 Why: SQLite aggregates a few million rollup rows a second here, but a year holds 1.5M histogram rows in 170k
-sessions; a request must read thousands of rows, not millions. The tables (declared in db/schema.py), with
+sessions; a request must read thousands of rows, not millions. The tables (declared in db/schema/rollups.py), with
 their rows for one year of demo data (1.48M histogram rows):
 
   table               dimensions                                     grains    rows

@@ -1,0 +1,72 @@
+"""The tables, declared once on one MetaData (base.py), one module per area. Declarations only: no queries.
+
+The readable core is the six tables of the original design: LogEntries,
+Users, Machines, IOSizeRanges, UserSessions and IOOperations. The log needs a
+few extensions, each explained where it is declared:
+
+* a session is one (hour, direction, machine, user) histogram, so UserSessions
+  carries the direction (rd/wr) and, copied from its LogEntries row, the epoch
+  (time filters then need no join);
+* UserSessions also holds its histogram's totals (operations, byte estimates),
+  a rollup kept in the same transaction as the IOOperations rows it sums;
+* RejectedLines keeps every malformed line for inspection;
+* IngestFiles remembers, per followed file, how far it has been read;
+* the Rollup* tables sum the histogram rows per day, week, month and year for
+  the queries (db/rollups/ maintains them, the query layer reads them).
+
+Times are UTC epoch seconds (BigInteger) everywhere; the log's wall-clock text
+is kept only as it was written.
+
+Modules: base.py (the MetaData and shared rules), core.py (the log's tables),
+rollups.py. A new area declares its tables in a module of its own here and is
+imported below, so that `metadata` always holds every table.
+"""
+
+from __future__ import annotations
+
+from clusterdash.db.schema.base import DIRECTIONS, metadata
+from clusterdash.db.schema.core import (
+    ingest_files,
+    io_operations,
+    io_size_ranges,
+    log_entries,
+    machines,
+    rejected_lines,
+    user_sessions,
+    users,
+)
+from clusterdash.db.schema.rollups import (
+    ROLLUP_TABLES,
+    rollup_machine_sizes,
+    rollup_machine_types,
+    rollup_machine_usage,
+    rollup_pair_sizes,
+    rollup_sizes,
+    rollup_state,
+    rollup_usage,
+    rollup_user_sizes,
+    rollup_user_usage,
+)
+
+__all__ = [
+    "DIRECTIONS",
+    "metadata",
+    "log_entries",
+    "users",
+    "machines",
+    "io_size_ranges",
+    "user_sessions",
+    "io_operations",
+    "rejected_lines",
+    "ingest_files",
+    "rollup_state",
+    "rollup_usage",
+    "rollup_user_usage",
+    "rollup_machine_usage",
+    "rollup_sizes",
+    "rollup_user_sizes",
+    "rollup_machine_sizes",
+    "rollup_pair_sizes",
+    "rollup_machine_types",
+    "ROLLUP_TABLES",
+]
