@@ -21,7 +21,13 @@ from clusterdash.ingest.blocks import Block
 from clusterdash.ingest.directory import Directory
 from clusterdash.ingest.position import LogFile, Position, save_position
 from clusterdash.ingest.refuse import OperationsLimit, blames_the_block, refusal_reason, refused_lines
-from clusterdash.ingest.store import LoadCounts, prepare_blocks, store_blocks, write_rejected
+from clusterdash.ingest.store import (
+    LoadCounts,
+    prepare_blocks,
+    store_blocks,
+    write_blocks,  # noqa: F401 - its home before store.py: callers import it here
+    write_rejected,
+)
 
 log = logging.getLogger("clusterdash.ingest")
 
