@@ -76,6 +76,18 @@ class Context(dict):
             self["engine"] = make_engine(self["db_url"])
         return self["engine"]
 
+    def require_database(self) -> None:
+        """For the commands that only read: a SQLite file that does not exist is a mistyped path, not a database to
+        create (opening it would create it, empty)."""
+        from clusterdash.db.engine import sqlite_file
+
+        path = sqlite_file(self["db_url"])
+        if path is not None and not path.exists():
+            raise click.ClickException(
+                f"no such database: {path} (run `clusterdash init` or `clusterdash ingest PATH` to create it, "
+                "or `clusterdash serve --demo` for synthetic data)"
+            )
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @setting_option("db")
@@ -204,6 +216,7 @@ def ingest_summary(report) -> dict:
             "blocks": added.blocks_new,
             "blocks_merged": added.blocks_merged,
             "blocks_unchanged": added.blocks_unchanged,
+            "blocks_refused": added.blocks_refused,
             "entries": added.sessions,
             "rows": added.rows,
             "operations": dict(added.operations),
@@ -227,6 +240,12 @@ def echo_ingest_summary(summary: dict) -> None:
         f"added: {added['blocks']:,} new blocks ({added['blocks_merged']:,} completed, "
         f"{added['blocks_unchanged']:,} already stored), {added['entries']:,} entries, {added['rows']:,} rows"
     )
+    if added["blocks_refused"]:
+        click.echo(
+            f"refused {added['blocks_refused']:,} block(s): storing them failed; nothing of their hours is stored, "
+            "their lines are kept as rejected lines (below)",
+            err=True,
+        )
     if read["rejected_lines"]:
         click.echo(
             f"rejected {read['rejected_lines']:,} line(s) (kept in the database, {added['rejected_lines']:,} new):",
@@ -243,15 +262,18 @@ def echo_ingest_summary(summary: dict) -> None:
 @click.pass_obj
 @friendly_errors
 def stats(obj, as_json):
-    """What the database holds: hours, entries, users, machines, operations, rejected lines.
+    """What the database holds: hours, entries, users, machines, operations, rejected lines, the gaps (hours
+    without a block: how many, the largest and the latest) and the data's age (since the newest block).
+    Only reads: a SQLite file that does not exist is an error, not created.
 
     \b
     Example:
       clusterdash stats --json
     """
-    from clusterdash.db.query import database_stats
+    from clusterdash.db.query import database_stats, gap_summary
     from clusterdash.db.setup import schema_is_initialised
 
+    obj.require_database()
     engine = obj.engine()
     if not schema_is_initialised(engine):
         raise click.ClickException(
@@ -259,6 +281,7 @@ def stats(obj, as_json):
         )
     with engine.connect() as conn:
         figures = database_stats(conn)
+    figures["gap_summary"] = gap_summary(figures["gaps"])
     if as_json:
         click.echo(json.dumps(figures, indent=2))
         return
@@ -269,6 +292,21 @@ def stats(obj, as_json):
     click.echo(f"operations:        {ops['total']:,}  ({ops['rd']:,} read, {ops['wr']:,} written)")
     click.echo(f"rejected lines:    {figures['rejected_lines']:,}")
     click.echo(f"hours with lost events: {figures['hours_with_lost_events']:,}")
+    gaps, fresh = figures["gap_summary"], figures["freshness"]
+    click.echo(f"gaps:              {gaps['count']:,} ({gaps['hours']:,} hours without a block)")
+    for title in ("largest", "latest"):
+        if gaps[title]:
+            shown = ", ".join(f"{g['start']} .. {g['end']} ({g['hours']:,} h)" for g in gaps[title])
+            click.echo(f"  {title + ':':<8} {shown}")
+    if fresh["last_block"] is not None:
+        click.echo(f"data age:          {_duration(fresh['age_seconds'])} (newest block {fresh['last_block']})")
+
+
+def _duration(seconds: int) -> str:
+    """'3 d 4 h', '2 h 5 min', '42 s': the two largest units."""
+    parts = [(seconds // 86400, "d"), (seconds // 3600 % 24, "h"), (seconds // 60 % 60, "min"), (seconds % 60, "s")]
+    first = next((i for i, (value, _) in enumerate(parts) if value), len(parts) - 1)
+    return " ".join(f"{value} {unit}" for value, unit in parts[first : first + 2] if value or unit == "s")
 
 
 @cli.command()
@@ -342,6 +380,8 @@ def serve(obj, host, port, tz, refresh, demo, follow_path, live, live_interval, 
     With an empty database it prints the command that fills it (the page shows it
     too), or with --demo builds a month of synthetic data first, ending at the
     current hour; --demo --live then keeps adding synthetic hours while it serves.
+    Without --demo or --follow it only reads: a SQLite file that does not exist
+    is an error (a mistyped path), not created.
 
     \b
     Example:
@@ -354,6 +394,8 @@ def serve(obj, host, port, tz, refresh, demo, follow_path, live, live_interval, 
 
     if live and not demo:
         raise click.UsageError("--live goes with --demo: it keeps the demo log growing")
+    if not demo and not follow_path:  # then it only reads
+        obj.require_database()
     zone(tz)
     settings = config.from_environment(db=obj["db_url"], host=host, port=port, tz=tz, refresh=refresh)
     run(settings, demo=demo, follow=follow_path, debug=debug, echo=click.echo, live=live_interval if live else None)
