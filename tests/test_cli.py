@@ -155,6 +155,6 @@ def test_stats_shows_the_gaps_and_the_data_age(run_cli, tmp_path):
 
 
 def test_durations_are_shown_in_their_two_largest_units():
-    from clusterdash.cli import _duration
+    from clusterdash.cli.data import _duration
 
     assert [_duration(s) for s in (0, 42, 3700, 90061)] == ["0 s", "42 s", "1 h 1 min", "1 d 1 h"]
