@@ -90,7 +90,7 @@ BAD_INPUTS = [
     ({f"{ID.click}.data": ["not", "a", "click"]}, "click"),
     ({f"{ID.range}.start_date": {"year": 1970}}, "start"),
     ({f"{ID.series_graph}.relayoutData": {str(i): i for i in range(1000)}}, "relayoutData"),
-    ({"url.search": "?" + "user=x&" * 20000}, "url"),
+    ({"url.search": "?" + "user=x&" * 80000}, "url"),
     ({STORE: view_store(users=[1, 2])}, "user"),
 ]
 

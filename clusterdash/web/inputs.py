@@ -18,7 +18,6 @@ from clusterdash.errors import BadParameter
 from clusterdash.web import state
 from clusterdash.web.layout import ID
 
-MAX_URL = 65536  # characters of a pathname or query string: 1,000 names of 255 characters and their keys
 MAX_RELAYOUT = 64  # keys of a plotly relayoutData (a drag sends 2 to 4)
 CLICK_KEYS = {"graph", "column", "value", "add", "at"}
 
@@ -35,7 +34,7 @@ def check_view_inputs(values: Mapping[str, Any]) -> None:
     """BadParameter for the first value in `values` (the view callback's inputs by key) that no control of the
     page can produce; None (a control not shown) is always fine."""
     for key in ("url.pathname", "url.search"):
-        _text(values.get(key), "url", MAX_URL)
+        _text(values.get(key), "url", state.MAX_URL)
     for key, (name, allowed) in CHOICES.items():
         value = values.get(key)
         if value is not None and (not isinstance(value, str) or value not in allowed):

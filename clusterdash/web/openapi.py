@@ -237,7 +237,10 @@ def openapi_document(user_example: str | None = None, machine_example: str | Non
             "version": "1",
             "description": "NFS file server IO usage per user, machine, hour and size bucket. Times are "
             "ISO-8601 UTC; a block logged at 14:00:15 reports the hour 13:00-14:00. Bytes are "
-            "estimates from size buckets (bytes: midpoint; bytes_low / bytes_high: bounds).",
+            "estimates from size buckets (bytes: midpoint; bytes_low / bytes_high: bounds). Every endpoint takes "
+            "the dashboard's URL parameters (one vocabulary: a view's query string asks the same question); an "
+            "unknown parameter, or a name nothing stored has, is a 400 naming it. A range is held to the hours "
+            "that have data.",
         },
         "paths": {
             "/api/stats": _operation(

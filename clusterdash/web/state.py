@@ -23,13 +23,14 @@ from clusterdash.errors import BadParameter
 PRESETS = vocabulary.PRESETS
 DEFAULT_PRESET = "7d"
 CUSTOM = "custom"
-DIRECTIONS = ("both", "rd", "wr")
+DIRECTIONS = PARAMETERS["direction"].choices
 METRICS = PARAMETERS["metric"].choices
 # The series' stacking, as the view keeps it, and the group_by value (the URL's, the API's) of each.
 STACKS = dict(PARAMETERS["group_by"].value_aliases)
 STACK_DIMENSIONS = tuple(STACKS)
 DEFAULT_TOP = 8  # series the page stacks by default (the API's own default, for a script, is 10)
 PROFILES = {"user": "users", "machine": "machines"}  # /user/<name>, /machine/<name>
+MAX_URL = 512 * 1024  # characters of a query string read: 5 x 1,000 names of 255 characters and their keys fit
 
 # A cross-filter dimension: its field on View, its URL parameter (db/vocabulary.py) and its name for people.
 DIMENSIONS = {
@@ -201,7 +202,7 @@ def from_url(pathname: str | None, search: str | None, defaults: View, known_siz
     is read leniently: an unknown parameter or a value that cannot be read falls back to the default, never an
     error page; a time before 1970 or after 9999 and a `top` past its bounds are clamped (the range is then held to
     the data by the view callback, View.clamped)."""
-    given = vocabulary.read(parse_qs((search or "").lstrip("?")[:65536], keep_blank_values=False), strict=False)
+    given = vocabulary.read(parse_qs((search or "").lstrip("?")[:MAX_URL], keep_blank_values=False), strict=False)
     changes: dict = {}
     tz = _attempt(lambda: given.zone(defaults.tz), defaults.tz)
     if tz != defaults.tz:
