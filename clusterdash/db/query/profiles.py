@@ -86,9 +86,7 @@ def _profile(conn: Connection, filters: Filters, everyone: Filters, kind: str, s
     listed = rows(reader, scope, sort="operations", order="desc", limit=None)
     size = distribution(reader, scope)
     drawn = series(reader, scope, None, "none", 10)
-    all_of_them = group_totals(
-        reader, resolve(conn, everyone), (kind,), measures=("sessions", "operations", "bytes_mid")
-    )
+    all_of_them = group_totals(reader, resolve(conn, everyone), (kind,), measures=("operations", "bytes_mid"))
     return {
         "range": scope.range_fields(),
         "totals": totals,
