@@ -14,7 +14,10 @@ Targets (issue 4): p95 <= 50 ms on a year and <= 150 ms on five years, on SQLite
 The filter sets: the whole range; the last 7, 30 and 90 days; one user (the busiest, and a quiet one); one
 machine; a role; a machine type; a size bucket; reads only; and combinations of two of these. Each set asks
 every endpoint, and the series also grouped by user, machine, role and machine type (top 10), in the bucket
-chosen for the range and in days; grouped series are reported per grouping.
+chosen for the range and in days; grouped series are reported per grouping. The profiles (with their rank,
+share and usual level) are asked for the busiest user, a random one and the busiest machine, and the load view's
+query function (query.load_shares, no endpoint) with each set, and both also for the last 24 hours and the 7 days
+of a week ago (ranges with a usual level, which reads four more weeks).
 """
 
 from __future__ import annotations
@@ -146,6 +149,12 @@ def run(url: str, repeat: int) -> tuple[dict[str, list[float]], list[tuple[float
     app.register_blueprint(api_blueprint(lambda: engine, default_tz=ZONE))
     client = app.test_client()
     sets = filter_sets(client)
+    end = client.get("/api/stats").get_json()["range"]["end_epoch"]
+    # Only for the profiles and the load view (the other endpoints keep the sets they were measured on).
+    comparing = [
+        ("last 24 hours", {"start": end - DAY}),
+        ("7 days a week ago", {"start": end - 14 * DAY, "end": end - 7 * DAY}),
+    ]
     users = client.get("/api/users").get_json()["users"]
     top_user = users[0]["user"]
     some_user = random.Random(7).choice(users)["user"]
@@ -168,16 +177,23 @@ def run(url: str, repeat: int) -> tuple[dict[str, list[float]], list[tuple[float
             requests += [(name, f"/api/usage/user/{top_user}", f), (name, f"/api/usage/user/{some_user}", f)]
         if "machine" not in f:
             requests.append((name, f"/api/usage/machine/{top_machine}", f))
+        requests.append((name, LOAD_SHARES, f))
+    for name, f in comparing:
+        requests += [
+            (name, f"/api/usage/user/{top_user}", f),
+            (name, f"/api/usage/user/{some_user}", f),
+            (name, f"/api/usage/machine/{top_machine}", f),
+            (name, LOAD_SHARES, f),
+        ]
     timings: dict[str, list[float]] = {}
     slowest: list[tuple[float, str, str, dict]] = []
     for _name, path, args in requests:  # warm up: the database's pages into memory, the hour list (per data version)
-        client.get(path, query_string=args)
+        ask(client, engine, path, args)
     for _ in range(repeat):
         for name, path, args in requests:
             started = time.perf_counter()
-            response = client.get(path, query_string=args)
+            ask(client, engine, path, args)
             elapsed = (time.perf_counter() - started) * 1000
-            assert response.status_code == 200, (path, args, response.get_data(as_text=True)[:200])
             key = path.rsplit("/", 1)[0] + "/<name>" if "/usage/user/" in path or "/usage/machine/" in path else path
             key += f" by {args['group_by']}" if "group_by" in args else ""
             key += ", days" if args.get("bucket") == "day" else ""
@@ -185,6 +201,22 @@ def run(url: str, repeat: int) -> tuple[dict[str, list[float]], list[tuple[float
             slowest.append((elapsed, name, path, args))
     engine.dispose()
     return timings, sorted(slowest, key=lambda s: s[0], reverse=True)
+
+
+# The load view has no endpoint: its query function is asked directly, with the filters the API would build.
+LOAD_SHARES = "query.load_shares"
+
+
+def ask(client, engine, path: str, args: dict) -> None:
+    if path == LOAD_SHARES:
+        from clusterdash.db import query
+        from clusterdash.db.filters import Filters
+
+        with engine.connect() as conn:
+            query.load_shares(conn, Filters.from_args({k: str(v) for k, v in args.items()}, default_tz=ZONE))
+        return
+    response = client.get(path, query_string=args)
+    assert response.status_code == 200, (path, args, response.get_data(as_text=True)[:200])
 
 
 def percentile(values: list[float], q: float) -> float:
