@@ -245,19 +245,19 @@ def bench_ingest(days: int = 30, repeat: int = 5) -> None:
     import tempfile
 
     from clusterdash.db import rollups
-    from clusterdash.ingest import load
+    from clusterdash.ingest import store
     from clusterdash.ingest.pipeline import ingest_paths
 
     log = demo_log(days, seed=0)
     # The Loader calls PendingRollups.add per batch and .flush at each commit (write_blocks without a PendingRollups
     # calls add_to_rollups): "without rollups" skips all three (the Loader paces its commits by its own row count).
-    real = load.add_to_rollups, rollups.PendingRollups.add, rollups.PendingRollups.flush
+    real = store.add_to_rollups, rollups.PendingRollups.add, rollups.PendingRollups.flush
 
     def count_only(pending, conn, new_sessions, new_rows):
         pending.rows += len(new_rows)
 
     def use(functions):
-        load.add_to_rollups = rollups.add_to_rollups = functions[0]
+        store.add_to_rollups = rollups.add_to_rollups = functions[0]
         rollups.PendingRollups.add, rollups.PendingRollups.flush = functions[1], functions[2]
 
     rates: dict[str, list[float]] = {"without rollups": [], "with rollups": []}

@@ -37,7 +37,7 @@ The modules, each with one job:
   stats, tables, series, distribution, profiles: the public questions
 
 Public functions (all take an open Connection first):
-  database_stats(conn)                                  what `clusterdash stats --json` prints
+  database_stats(conn)                                  what `clusterdash stats --json` prints (+ gap_summary)
   latest_block_epoch(conn)                              the newest block's epoch, or None
   stats(conn, filters)                                  database_stats keys for the filters + freshness + gaps
   users_table(conn, filters, sort, order, limit)        one dict per user active in the range
@@ -56,7 +56,7 @@ A bad parameter (sort, order, limit, bucket, group_by, top) raises errors.BadPar
 """
 
 from clusterdash.db.query.buckets import BUCKETS, choose_bucket
-from clusterdash.db.query.coverage import data_version
+from clusterdash.db.query.coverage import data_version, gap_summary
 from clusterdash.db.query.distribution import size_buckets, size_distribution, size_series
 from clusterdash.db.query.measures import BYTES_ESTIMATE
 from clusterdash.db.query.profiles import machine_profile, user_profile
@@ -74,6 +74,7 @@ __all__ = [
     "data_health",
     "data_version",
     "database_stats",
+    "gap_summary",
     "example_names",
     "latest_block_epoch",
     "load_shares",
