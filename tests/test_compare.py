@@ -331,3 +331,10 @@ def test_the_api_profile_carries_the_comparison(api_demo_client, api_demo_engine
     machine = got["machines"][0]["machine"]
     got = api_demo_client.get(f"/api/usage/machine/{machine}", query_string=query_string).get_json()
     assert got["standing"]["among"] == "machines" and got["standing"]["operations"]["rank"] >= 1
+
+
+def test_ranks_are_shared_by_ties_and_a_zero_ranks_last():
+    from clusterdash.db.query.standing import ranker
+
+    rank = ranker([5.0, 3.0, 3.0, 0.0])
+    assert [rank(v) for v in (5.0, 3.0, 0.0, 9.0)] == [1, 2, 4, 1]

@@ -30,13 +30,13 @@ def _value(measures: Measures, name: str) -> float:
     return measures.operations if name == "operations" else measures.bytes_mid
 
 
-def ranker(values: list[float]) -> Callable[[float], int | None]:
-    """rank(value): 1 + how many of `values` are strictly greater; None when `value` is not positive (no IO,
-    no rank)."""
+def ranker(values: list[float]) -> Callable[[float], int]:
+    """rank(value): 1 + how many of `values` are strictly greater (a user with operations but no bytes, only
+    zero-sized ones, still ranks by bytes: after everyone with some)."""
     ordered = sorted(values)
 
-    def rank(value: float) -> int | None:
-        return 1 + len(ordered) - bisect_right(ordered, value) if value > 0 else None
+    def rank(value: float) -> int:
+        return 1 + len(ordered) - bisect_right(ordered, value)
 
     return rank
 
