@@ -12,9 +12,10 @@ from clusterdash.web.layout import ID
 DEFAULTS = state.View(tz="Europe/Zurich")
 
 
-def test_the_default_view_is_a_bare_url():
-    assert state.to_query(DEFAULTS, DEFAULTS) == ""
-    assert state.from_url("/", "", DEFAULTS) == DEFAULTS
+def test_the_default_view_writes_only_its_range():
+    """The range always: a link (or the API, given the query string) must not depend on the page's default."""
+    assert state.to_query(DEFAULTS, DEFAULTS) == "?range=7d"
+    assert state.from_url("/", "", DEFAULTS) == state.from_url("/", "?range=7d", DEFAULTS) == DEFAULTS
 
 
 def test_every_part_of_a_view_survives_the_url():
@@ -44,7 +45,7 @@ def test_every_part_of_a_view_survives_the_url():
         }
     )
     search = state.to_query(view, DEFAULTS)
-    assert "user=alice&user=bob" in search and "size=4K" in search and "from=2025-03-12T13:00Z" in search
+    assert "user=alice&user=bob" in search and "size=4K" in search and "start=2025-03-12T13:00Z" in search
     assert state.from_url("/", search, DEFAULTS, known_sizes=("[2, 4)", "[4K, 8K)")) == view
     assert state.from_store(state.to_store(view)) == view
 
@@ -64,13 +65,13 @@ def test_a_broken_url_falls_back_to_defaults_instead_of_failing():
 def test_profile_paths_open_the_dashboard_on_one_user_or_machine():
     view = state.from_url("/user/hodl_001fs25", "?metric=bytes", DEFAULTS)
     assert view.users == ("hodl_001fs25",) and view.profile == ("user", "hodl_001fs25") and view.metric == "bytes"
-    assert interactions.url_for(view, DEFAULTS) == ("/user/hodl_001fs25", "?metric=bytes")
+    assert interactions.url_for(view, DEFAULTS) == ("/user/hodl_001fs25", "?range=7d&metric=bytes")
     machine = state.from_url("/machine/tikgpu03", "", DEFAULTS)
     assert machine.machines == ("tikgpu03",)
     # Selecting something else on that dimension leaves the profile URL for the plain one.
     assert interactions.url_for(machine.click("machines", "arton01", add=True), DEFAULTS) == (
         "/",
-        "?machine=tikgpu03&machine=arton01",
+        "?range=7d&machine=tikgpu03&machine=arton01",
     )
 
 

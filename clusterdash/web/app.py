@@ -18,7 +18,7 @@ from dash import html
 from clusterdash import config
 from clusterdash.db.engine import make_engine
 from clusterdash.db.setup import prepare_database
-from clusterdash.web import layout, panels, state
+from clusterdash.web import layout, limits, panels, state
 from clusterdash.web.api import register_api
 from clusterdash.web.callbacks import register_callbacks
 
@@ -58,6 +58,7 @@ def create_app(settings: Mapping[str, Any] | None = None) -> dash.Dash:
     app.layout = page
     app.validation_layout = html.Div([layout.dashboard(defaults, refresh), layout.empty_database(db_url, refresh)])
     register_callbacks(app, engine, defaults)
+    limits.install(app)
     app.clusterdash_engine = engine  # the app's database, prepared: `serve` runs its demo and follower on it
     return app
 

@@ -14,7 +14,8 @@ import dash
 from dash import ALL, Input, Output, State, ctx, no_update
 from sqlalchemy import Engine
 
-from clusterdash.web import interactions, panels, state, usertable
+from clusterdash.errors import BadParameter
+from clusterdash.web import inputs, interactions, panels, state, usertable
 from clusterdash.web.layout import ID
 
 # Callback argument name -> (the input, the key interactions.next_view knows its value by).
@@ -48,18 +49,32 @@ VIEW_OUTPUTS = {
     "tz": Output(ID.tz, "value"),
     "stack": Output(ID.series_stack, "value"),
     "top": Output(ID.series_top, "value"),
+    "notice": Output(ID.notice, "children"),
 }
 
 
 def view_outputs(engine: Engine, trigger, values: dict, current: dict | None, defaults: state.View) -> dict:
-    """The view callback's body: the next view, and everything that shows it (URL, store, controls, chips)."""
+    """The view callback's body: the next view, and everything that shows it (URL, store, controls, chips).
+
+    Every input is checked by the API's rules first (web/inputs.py, state.from_store): a value no control can
+    produce is a BadParameter, a 400 naming it. A change the view refuses (a range whose end is before its start)
+    leaves the view as it was and says why in the notice. A view read from a URL has its range held to the
+    stored data, and names nothing stored has are pointed out (with the closest stored names)."""
+    inputs.check_trigger(trigger)
+    inputs.check_view_inputs(values)
     if trigger == ID.clear and not values.get(ID.clear):
         return dict.fromkeys(VIEW_OUTPUTS, no_update)
     before = state.from_store(current) if current else defaults
-    view = interactions.next_view(trigger, values, before, defaults, panels.known_sizes(engine))
+    from_url = trigger is None or trigger == ID.url
+    notice = ""
+    try:
+        view = interactions.next_view(trigger, values, before, defaults, panels.known_sizes(engine))
+    except BadParameter as exc:
+        view, notice = before, str(exc)
+    if from_url:
+        view, notice = panels.checked_link(engine, view)
     pathname, search = interactions.url_for(view, defaults)
     start_date, end_date = interactions.picker_dates(view, panels.latest_epoch(engine))
-    from_url = trigger is None or trigger == ID.url
     return {
         # Writing the URL pushes a history entry; a view that came from the URL must not push it again.
         "pathname": no_update if from_url or pathname == values.get("url.pathname") else pathname,
@@ -74,6 +89,7 @@ def view_outputs(engine: Engine, trigger, values: dict, current: dict | None, de
         "tz": view.tz,
         "stack": view.stack,
         "top": view.top,
+        "notice": notice,
     }
 
 

@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from clusterdash.errors import BadParameter
 from clusterdash.web import format as fmt
 from clusterdash.web import state
 from clusterdash.web.figures import epoch_from_local
@@ -92,7 +93,8 @@ def dates_to_range(start_date: str | None, end_date: str | None, tz: str) -> tup
         last = date.fromisoformat(str(end_date)[:10])
     except ValueError:
         return None
-    first, last = min(first, last), max(first, last)
+    if last < first:  # typed in the picker's fields: say so rather than guess which one was meant
+        raise BadParameter("end", f"the end date {last} is before the start date {first}")
     zone = ZoneInfo(tz)
     start = datetime(first.year, first.month, first.day, tzinfo=zone)
     end_day = last + timedelta(days=1)

@@ -33,6 +33,7 @@ class ID:
     clear = "filter-clear"
     copy = "filter-copy"
     chip_remove = "filter-chip-remove"  # pattern-matching type: {"type": chip_remove, "dimension": ..., "value": ...}
+    notice = "filter-notice"  # why the view did not change as asked, or what a link named that is not stored
 
     profile = "profile-card"
     headline = "headline-body"
@@ -205,6 +206,7 @@ def filter_bar(defaults: state.View) -> dbc.Card:
                     ],
                     className="filter-row chips-row",
                 ),
+                html.Div(id=ID.notice, className="filter-notice small text-danger", role="status"),
             ]
         ),
         className="filter-bar",

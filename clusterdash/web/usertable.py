@@ -9,17 +9,14 @@ properly, shown as the rest of the page shows them: operations with SI prefixes 
 
 from __future__ import annotations
 
-import csv
-import io
-
 from dash import dcc
 from dash.dash_table.Format import Format, Group, Scheme, Trim
 from sqlalchemy import Engine
 
 from clusterdash.db import query
+from clusterdash.web import csvfile, state
 from clusterdash.web import format as fmt
-from clusterdash.web import state
-from clusterdash.web.panels import answer, no_data_message
+from clusterdash.web.panels import answer, no_data_message, question
 
 SHOWN_ROWS = 500  # the browser sorts what it holds; the CSV has every row
 HIGHLIGHT = "#e7f0ff"
@@ -106,26 +103,28 @@ def _quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+CSV_COLUMNS = [
+    "user",
+    "role",
+    "affiliation",
+    "machine",
+    "machine_type",
+    "sessions",
+    "operations",
+    "small_operations",
+    "bytes_low",
+    "bytes",
+    "bytes_high",
+]
+
+
 def csv_download(engine: Engine, view: state.View) -> dict:
-    """Every row, with both byte bounds next to the estimate, for dcc.Download."""
+    """Every row, with both byte bounds next to the estimate, for dcc.Download: the API's CSV (formula-like cells
+    neutralised), named by the range (ISO hours in the view's zone) and the filters that shaped it."""
     rows = _rows(engine, view)
-    out = io.StringIO()
-    fields = [
-        "user",
-        "role",
-        "affiliation",
-        "machine",
-        "machine_type",
-        "sessions",
-        "operations",
-        "small_operations",
-        "bytes_low",
-        "bytes",
-        "bytes_high",
-    ]
-    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    start, end = view.window(None) if view.preset == state.CUSTOM else (None, None)
-    name = "clusterdash-users-machines" + (f"-{start}-{end}" if start else f"-{view.preset}") + ".csv"
-    return dcc.send_string(out.getvalue(), name)
+    filters, extent = question(engine, view, without=("users", "machines"))
+    start, end = filters.hour_range()
+    if extent is not None:
+        start, end = extent[0] if start is None else start, extent[1] if end is None else end
+    name = csvfile.file_name("users-machines", start, end, filters)
+    return dcc.send_string(csvfile.csv_text(rows, CSV_COLUMNS), name)
