@@ -83,6 +83,11 @@ class LdapServer:
         return f"ldaps://127.0.0.1:{self.tls_port}"
 
     @property
+    def misnamed_ldaps_url(self) -> str:
+        """The same server at an address its certificate does not name (127.0.0.2 is loopback too)."""
+        return f"ldaps://127.0.0.2:{self.tls_port}"
+
+    @property
     def ca_file(self) -> Path:
         return self.base / "tls" / "ca.pem"
 
@@ -100,7 +105,7 @@ class LdapServer:
         run_tool(slapadd, "-n", "0", "-F", self.base / "conf", "-l", self.base / "config.ldif")
         run_tool(slapadd, "-n", "1", "-F", self.base / "conf", "-l", self.base / "people.ldif")
         # slapd daemonises once it listens; its pid file is how it is stopped
-        run_tool(slapd, "-h", f"{self.url}/ {self.ldaps_url}/", "-F", self.base / "conf")
+        run_tool(slapd, "-h", f"{self.url}/ {self.ldaps_url}/ {self.misnamed_ldaps_url}/", "-F", self.base / "conf")
         self._wait_until_listening()
         return self
 

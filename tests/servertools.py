@@ -24,7 +24,8 @@ def system_tool(name: str, package: str) -> str:
     path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
     if not path:
         raise ServerUnavailable(
-            f"{name} not found: apt-get install -y --no-install-recommends {package} (bash scripts/setup.sh --test does)"
+            f"{name} not found: apt-get install -y --no-install-recommends {package}"
+            " (bash scripts/setup.sh --test does)"
         )
     return path
 
@@ -47,7 +48,7 @@ def wait_for(condition: Callable[[], bool], what: str, seconds: float = START_SE
 
 @dataclass(frozen=True)
 class Certificates:
-    """A throwaway CA and a server certificate for 127.0.0.1 and localhost that it signed (PEM files)."""
+    """A throwaway CA and a server certificate for 127.0.0.1, ::1 and localhost that it signed (PEM files)."""
 
     ca: Path
     cert: Path
@@ -62,7 +63,7 @@ def make_certificates(directory: Path) -> Certificates:
              "-keyout", ca_key, "-out", ca)  # fmt: skip
     run_tool(openssl, "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", key, "-out", csr)
     extensions = directory / "san.cnf"
-    extensions.write_text("subjectAltName = IP:127.0.0.1, DNS:localhost\n")
+    extensions.write_text("subjectAltName = IP:127.0.0.1, IP:::1, DNS:localhost\n")
     run_tool(openssl, "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-days", "2",
              "-extfile", extensions, "-out", cert)  # fmt: skip
     return Certificates(ca=ca, cert=cert, key=key)

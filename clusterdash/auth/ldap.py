@@ -17,6 +17,7 @@ problem, not the user's).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import ssl
@@ -120,7 +121,7 @@ class LdapAuthenticator:
             if user and not connection.bind():
                 raise _Refused(connection.result, step, person)
         except BaseException:
-            connection.unbind()
+            _close(connection)
             raise
         return connection
 
@@ -144,10 +145,10 @@ class LdapAuthenticator:
                 # the people in them), else by the person.
                 role = self._role(service if settings.bind_dn else person, dn, canonical)
             finally:
-                person.unbind()
+                _close(person)
         finally:
             if service is not None:
-                service.unbind()
+                _close(service)
         return Identity(canonical, "ldap", role, display_name)
 
     def _find(self, connection: Connection | None, login: str) -> tuple[str, dict[str, list[Any]]] | None:
@@ -200,6 +201,12 @@ class LdapAuthenticator:
         if not found and result.get("result") not in (0, 4, 32):
             raise _Refused(result, f"search {base!r}")
         return [e for e in connection.response or [] if e.get("type") == "searchResEntry"]
+
+
+def _close(connection: Connection) -> None:
+    """Unbind and close; a connection that broke (the error being reported) cannot mask that error."""
+    with contextlib.suppress(LDAPException, OSError):
+        connection.unbind()
 
 
 def _first(entry: dict[str, Any], attribute: str) -> str:
