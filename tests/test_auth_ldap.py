@@ -14,7 +14,8 @@ from clusterdash.auth.ldap import LdapAuthenticator, LdapSettings
 from clusterdash.auth.outcomes import BadCredentials, Identity, Unavailable
 from clusterdash.auth.roles import Role
 from clusterdash.auth.settings import auth_config
-from tests.ldapserver import ALICE, CAROL, DAVE, JOANN, LdapServer, ldap_server  # noqa: F401 (the fixture)
+from tests.ldapserver import ALICE, CAROL, DAVE, JOANN, PACKAGES, LdapServer, ldap_server  # noqa: F401 (the fixture)
+from tests.servertools import ServerUnavailable, system_tool
 
 # Logins that would widen a filter or move a DN if they were pasted in unescaped.
 HOSTILE_LOGINS = (
@@ -138,3 +139,8 @@ def test_the_settings_build_a_working_authenticator(ldap_server, tmp_path):  # n
     )
     assert config.ldap is not None and config.ldap.bind_password == ldap_server.service_password
     assert LdapAuthenticator(config.ldap)("dave", DAVE.password).role is Role.STAFF
+
+
+def test_a_missing_server_says_which_packages_to_install():
+    with pytest.raises(ServerUnavailable, match="apt-get install -y --no-install-recommends slapd ldap-utils"):
+        system_tool("slapd-not-installed", PACKAGES)
