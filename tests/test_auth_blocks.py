@@ -305,8 +305,8 @@ def test_throttling_counts_per_login_and_per_address():
         throttle.failed(f"user{n}", "192.0.2.1")
     assert throttle.retry_after("someone-else", "192.0.2.1") == 1  # the address waits
     assert throttle.retry_after("someone-else", "192.0.2.2") == 0
-    for n in range(5):  # five addresses guessing at one login; "Bob" and "bob" are one login
-        throttle.failed("Bob" if n % 2 else "bob", f"198.51.100.{n}")
+    for n, spelling in enumerate(("bob", "Bob", "BOB", "BÖB", "bob\u0301")):  # spellings a directory equates
+        throttle.failed(spelling, f"198.51.100.{n}")  # five addresses guessing at one login
     assert throttle.retry_after("bob", "203.0.113.9") == 1
     throttle.succeeded("bob", "203.0.113.9")
     assert throttle.retry_after("bob", "203.0.113.9") == 0  # a success clears the login...

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 import threading
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -89,7 +90,10 @@ class MemoryThrottleStore:
 
 
 def login_key(login: str) -> str:
-    return "login:" + login.casefold()
+    """One key for every spelling a directory may take for the same login ("Alice", "ALİCE"): casefolded,
+    without accents, so a guesser cannot get a fresh count by changing case or adding marks."""
+    decomposed = unicodedata.normalize("NFKD", login.casefold())
+    return "login:" + "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def address_key(address: str) -> str:
