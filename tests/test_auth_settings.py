@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from clusterdash.auth.settings import AUTH_SETTINGS, auth_config, check_exposure, flag, is_loopback
-from clusterdash.config import SETTINGS
+from clusterdash.auth.settings import AUTH_SETTINGS, auth_config, check_exposure, is_loopback
+from clusterdash.config import SETTINGS, flag
 from clusterdash.errors import BadParameter, UserError
 
 LDAP = {"auth": "ldap", "ldap_url": "ldaps://ldap.example.edu", "ldap_user_dn": "uid={login},ou=people,dc=example"}
@@ -17,8 +17,8 @@ def refusal(values: dict) -> BadParameter:
     return caught.value
 
 
-def test_the_declarations_fit_beside_the_existing_settings():
-    assert not set(AUTH_SETTINGS) & set(SETTINGS)
+def test_the_declarations_are_among_the_settings():
+    assert set(AUTH_SETTINGS) < set(SETTINGS) and all(SETTINGS[name] is s for name, s in AUTH_SETTINGS.items())
     for setting in AUTH_SETTINGS.values():
         assert setting.env.startswith("CLUSTERDASH_") and setting.help.strip()
     assert AUTH_SETTINGS["auth"].env == "CLUSTERDASH_AUTH" and AUTH_SETTINGS["auth"].default == "none"

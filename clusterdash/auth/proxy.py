@@ -16,13 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from clusterdash.auth.roles import Role, check_login, role_from_groups
+from clusterdash.config import DEFAULT_USER_HEADER
 from clusterdash.errors import BadParameter
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 UNIX = "unix"
-DEFAULT_USER_HEADER = "X-Forwarded-User"
 CLIENT_ADDRESS_HEADER = "X-Real-IP"  # the recipe's nginx sets it to $remote_addr, overwriting a client's copy
 GROUP_SEPARATORS = (",", ";")  # oauth2-proxy joins groups with commas, Shibboleth with semicolons
 MAX_GROUPS = 1000

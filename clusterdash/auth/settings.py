@@ -1,6 +1,6 @@
 """The access-control settings: their declarations, and their conversion into the values the blocks take.
 
-`AUTH_SETTINGS` are `config.Setting`s, to be listed in `config.SETTINGS` (each setting is declared once).
+`AUTH_SETTINGS` are the access-control `config.Setting`s (declared in config.py with the others).
 `auth_config(values)` turns the values of those settings (as `config.from_environment()` returns them) into
 one checked `AuthConfig`: a wrong or missing value is a `BadParameter` naming the variable, at startup rather
 than at the first sign-in. `check_exposure` is the rule that `--auth none` serves only on loopback.
@@ -20,91 +20,20 @@ from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 from clusterdash.auth.ldap import LOGIN_PLACEHOLDER, LdapSettings
-from clusterdash.auth.proxy import DEFAULT_USER_HEADER, ProxySettings, TrustedProxies, parse_trusted_proxies
+from clusterdash.auth.proxy import ProxySettings, TrustedProxies, parse_trusted_proxies
 from clusterdash.auth.tokens import parse_lifetime
-from clusterdash.config import Setting
+from clusterdash.config import ACCESS_SETTINGS, AUTH_MODES, Setting, flag
 from clusterdash.errors import BadParameter, UserError
 
 Mode = Literal["none", "proxy", "ldap", "local"]
-MODES: tuple[Mode, ...] = ("none", "proxy", "ldap", "local")
+MODES = cast(tuple[Mode, ...], AUTH_MODES)
 HEADER_NAME = re.compile(r"[A-Za-z0-9-]{1,64}")  # no "_": WSGI servers drop such headers (they mimic "-")
 MIN_SECRET_KEY = 32
 MAX_LDAP_TIMEOUT = 60.0
 
 
-def flag(text: str) -> bool:
-    value = str(text).strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(f"{text!r} is not a yes/no value (1, 0, true, false)")
-
-
-AUTH_SETTINGS: dict[str, Setting] = {
-    s.name: s
-    for s in (
-        Setting(
-            "auth",
-            "none",
-            "How people sign in: none (nobody; loopback only), proxy (a reverse proxy's login header), "
-            "ldap (a sign-in page checked against the directory), local (accounts kept in the database).",
-        ),
-        Setting(
-            "public_without_auth",
-            False,
-            "Serve with --auth none on a non-loopback address anyway: everyone who reaches the port sees every "
-            "user's IO.",
-            flag,
-        ),
-        Setting("auth_header", DEFAULT_USER_HEADER, "proxy: the header that carries the signed-in login."),
-        Setting(
-            "auth_groups_header",
-            "",
-            "proxy: a header with the login's groups, separated by commas or semicolons (empty: none; the "
-            "roles come from the accounts table).",
-        ),
-        Setting("auth_admin_groups", "", "proxy: groups (comma-separated) whose members are admins."),
-        Setting("auth_staff_groups", "", "proxy: groups (comma-separated) whose members are staff."),
-        Setting(
-            "trusted_proxies",
-            "",
-            "Addresses (CIDRs, comma-separated; `unix` for a Unix socket) of the reverse proxies whose login "
-            "and X-Real-IP headers are believed. Required with --auth proxy.",
-        ),
-        Setting("ldap_url", "", "ldap: the directory, ldap://host[:port] or ldaps://host[:port]."),
-        Setting("ldap_starttls", False, "ldap: upgrade an ldap:// connection with STARTTLS.", flag),
-        Setting("ldap_ca_file", "", "ldap: CA certificates (PEM) to verify the directory with (empty: the system's)."),
-        Setting(
-            "ldap_user_dn",
-            "",
-            "ldap: a person's DN with {login} in it, e.g. uid={login},ou=people,dc=example,dc=edu "
-            "(or use CLUSTERDASH_LDAP_SEARCH_BASE).",
-        ),
-        Setting("ldap_search_base", "", "ldap: where to search for a person's entry (instead of a DN template)."),
-        Setting("ldap_search_filter", "(uid={login})", "ldap: the search filter; {login} is escaped."),
-        Setting("ldap_bind_dn", "", "ldap: a service account for the search and group lookups (empty: anonymous)."),
-        Setting("ldap_bind_password", "", "ldap: the service account's password."),
-        Setting("ldap_bind_password_file", "", "ldap: a file holding the service account's password."),
-        Setting("ldap_admin_group", "", "ldap: the DN of the group whose members are admins."),
-        Setting("ldap_staff_group", "", "ldap: the DN of the group whose members are staff."),
-        Setting("ldap_login_attribute", "uid", "ldap: the attribute that holds the login."),
-        Setting("ldap_timeout", 5.0, "ldap: seconds to wait for the directory, per step.", float),
-        Setting(
-            "secret_key",
-            "",
-            "The key that signs session cookies (at least 32 characters; empty: one is generated and kept).",
-        ),
-        Setting("secret_key_file", "", "A file holding the session key."),
-        Setting("session_lifetime", "12h", "How long a sign-in lasts (12h, 7d, ...)."),
-        Setting(
-            "show_everyone_else",
-            True,
-            "A signed-in user also sees the rest of the cluster as one anonymous figure (0 hides it).",
-            flag,
-        ),
-    )
-}
+# The declarations live in config.SETTINGS with the others (each setting is declared once); these are theirs.
+AUTH_SETTINGS: dict[str, Setting] = {s.name: s for s in ACCESS_SETTINGS}
 
 
 @dataclass(frozen=True)
