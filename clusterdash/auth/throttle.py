@@ -9,9 +9,8 @@ reset the count of guesses at others' from that address.
 
 Only failures the client caused are recorded: a directory that is down is not a wrong password (the caller
 records only `BadCredentials`). The state lives behind `ThrottleStore`; `MemoryThrottleStore` keeps it in the
-process, which is enough for one process (`clusterdash serve`) and a weaker bound under gunicorn (each worker
-counts alone, so a guesser gets the workers' sum). A store on a database table shares it across workers and
-hosts (see the table proposed in the auth notes).
+process (each worker would count alone, so a guesser would get the workers' sum); the web tier uses the
+database's AuthThrottle table (db.accounts.ThrottleTable), shared by every worker and host.
 """
 
 from __future__ import annotations
@@ -48,12 +47,22 @@ class FailureRecord:
     last: float  # UTC epoch of the last failure
 
 
+class FailureCount(Protocol):
+    """What a store answers: a FailureRecord, or a row with the same two fields (db.accounts.Failures)."""
+
+    @property
+    def failures(self) -> int: ...
+
+    @property
+    def last(self) -> float: ...
+
+
 class ThrottleStore(Protocol):
-    """Failure counts by key. A database store makes `add_failure` one atomic upsert."""
+    """Failure counts by key. A database store makes `add_failure` one atomic upsert (db.accounts.ThrottleTable)."""
 
-    def get(self, key: str) -> FailureRecord | None: ...
+    def get(self, key: str) -> FailureCount | None: ...
 
-    def add_failure(self, key: str, now: float) -> FailureRecord: ...
+    def add_failure(self, key: str, now: float) -> FailureCount: ...
 
     def clear(self, key: str) -> None: ...
 
@@ -120,7 +129,7 @@ class Throttle:
     def _keys(self, login: str, address: str) -> tuple[str, str]:
         return login_key(login), address_key(address)
 
-    def _live(self, key: str, now: float) -> FailureRecord | None:
+    def _live(self, key: str, now: float) -> FailureCount | None:
         record = self.store.get(key)
         if record is not None and now - record.last > self.policy.forget_after:
             self.store.clear(key)
