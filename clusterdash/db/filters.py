@@ -73,10 +73,17 @@ class Filters:
     direction: str = "both"
     sizes: tuple[str, ...] = ()
     tz: str = "UTC"
+    # Whose IO the asker may see: None for everything (admin, staff, --auth none), else the cluster usernames of a
+    # signed-in `user`. Only the server sets it, from the signed-in principal (web/auth.py), never from a
+    # request's arguments; db/query/scope.resolve applies it to every question, so a name outside it is
+    # answered exactly like a name that does not exist.
+    visible_users: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        for name in ("users", "machines", "machine_types", "roles", "affiliations", "sizes"):
+        for name in ("users", "machines", "machine_types", "roles", "affiliations", "sizes", "visible_users"):
             value = getattr(self, name)
+            if value is None and name == "visible_users":
+                continue
             if isinstance(value, str) or not isinstance(value, tuple):
                 object.__setattr__(self, name, (value,) if isinstance(value, str) else tuple(value))
         if self.direction not in DIRECTIONS:

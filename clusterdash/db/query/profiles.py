@@ -9,9 +9,9 @@ from sqlalchemy import Connection, select
 from clusterdash.db.filters import Filters
 from clusterdash.db.query.distribution import distribution
 from clusterdash.db.query.measures import BYTES_ESTIMATE, ZERO
-from clusterdash.db.query.scope import Reader, resolve
+from clusterdash.db.query.scope import Reader, resolve, visible
 from clusterdash.db.query.series import series
-from clusterdash.db.query.tables import machines_rows, users_rows
+from clusterdash.db.query.tables import machine_seen, machines_rows, users_rows
 from clusterdash.db.query.totals import group_totals
 from clusterdash.db.schema import machines, users
 from clusterdash.db.timefmt import iso_utc
@@ -19,8 +19,11 @@ from clusterdash.db.timefmt import iso_utc
 
 def user_profile(conn: Connection, username: str, filters: Filters) -> dict[str, Any] | None:
     """One user in the range: role, affiliation, first/last seen, totals, machines used, size distribution and
-    a time series. None when no such user exists. The filters' own user list is replaced by this user."""
-    u = conn.execute(select(users).where(users.c.username == username)).one_or_none()
+    a time series. None when no such user exists, or none the asker may see (filters.visible_users). The filters'
+    own user list is replaced by this user."""
+    u = conn.execute(
+        select(users).where(users.c.username == username, *visible(filters, users.c.username))
+    ).one_or_none()
     if u is None:
         return None
     narrowed = filters.with_(users=(username,), roles=(), affiliations=())
@@ -35,16 +38,20 @@ def user_profile(conn: Connection, username: str, filters: Filters) -> dict[str,
 
 
 def machine_profile(conn: Connection, name: str, filters: Filters) -> dict[str, Any] | None:
-    """One machine in the range: type, first/last seen, totals, users seen, size distribution, time series."""
+    """One machine in the range: type, first/last seen, totals, users seen, size distribution, time series. None
+    when no such machine exists, or none the asker's users (filters.visible_users) ever used: a machine is known
+    to a scoped asker through their own IO only, and so are its first and last seen."""
     m = conn.execute(select(machines).where(machines.c.name == name)).one_or_none()
-    if m is None:
+    seen = machine_seen(Reader(conn), filters, {m.id}) if m is not None else {}
+    if m is None or m.id not in seen:
         return None
     narrowed = filters.with_(machines=(name,), machine_types=())
+    first_seen, last_seen = seen[m.id]
     return {
         "machine": m.name,
         "machine_type": m.machine_type,
-        "first_seen": iso_utc(m.first_seen),
-        "last_seen": iso_utc(m.last_seen),
+        "first_seen": iso_utc(first_seen),
+        "last_seen": iso_utc(last_seen),
         **_profile(conn, narrowed, "user"),
     }
 
