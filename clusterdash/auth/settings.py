@@ -192,5 +192,6 @@ def check_exposure(mode: str, host: str | None, public_without_auth: bool) -> No
         where = f"on {host}" if host is not None else "where the listening address is not known (gunicorn)"
         raise UserError(
             f"refusing to serve without sign-in {where}: anyone who reaches it would see every user's IO. "
-            f"Choose --auth proxy, ldap or local, or set {_env('public_without_auth')}=1 if that is intended."
+            f"Choose --auth proxy, ldap or local, or set {_env('public_without_auth')}=1 "
+            "(serve: --i-know-this-is-public) if that is intended."
         )

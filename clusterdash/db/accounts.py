@@ -165,6 +165,12 @@ def update_account(
     return done.rowcount == 1
 
 
+def replace_password_hash(engine: Engine, login: str, password_hash: str) -> None:
+    """A new hash of the same password (made with newer parameters): the account's sessions go on."""
+    with small_write(engine) as conn:
+        conn.execute(update(accounts).where(accounts.c.login == login).values(password_hash=password_hash))
+
+
 def set_usernames(engine: Engine, login: str, usernames: Iterable[str], now: int) -> bool:
     """Replace the cluster usernames of an account (none: its login) and end its sessions; False if no account."""
     wanted = sorted(set(usernames))

@@ -33,9 +33,22 @@ MAX_LIMIT = 1_000_000
 log = logging.getLogger(__name__)
 
 
-def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC") -> Blueprint:
+def everything() -> tuple[str, ...] | None:
+    """The access scope of a blueprint mounted without access control (a benchmark, a script): every user."""
+    return None
+
+
+def api_blueprint(
+    engine_provider: Callable[[], Engine],
+    default_tz: str = "UTC",
+    scope: Callable[[], tuple[str, ...] | None] = everything,
+) -> Blueprint:
     """A Flask Blueprint serving /api/... from the database `engine_provider()` returns (called per request,
     so the engine can be created lazily or swapped in tests).
+
+    scope: the request's access scope, put into every question as Filters.visible_users (the app passes
+    web.auth.current_scope: the signed-in principal's usernames, None for everything). A name outside it is
+    answered exactly like an unknown one.
 
     default_tz: the display zone when a request gives no `tz`. The database must have been prepared
     (db.setup.prepare_database: the app factory does it at start-up, as do `clusterdash init` and `ingest`); a
@@ -53,7 +66,7 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
         return engine_provider().connect()
 
     def filters() -> Filters:
-        f = Filters.from_args(request.args, default_tz=default_tz)
+        f = Filters.from_args(request.args, default_tz=default_tz).with_(visible_users=scope())
         if not f.sizes:
             return f
         with connect() as conn:
@@ -121,9 +134,9 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
     def openapi():
         from clusterdash.web.openapi import openapi_document
 
-        try:  # examples of names that exist here; the document itself never depends on the database
+        try:  # examples of names that exist here (and the asker may see); the document never depends on the database
             with connect() as conn:
-                user, machine = query.example_names(conn)
+                user, machine = query.example_names(conn, Filters(visible_users=scope()))
         except SQLAlchemyError:
             user = machine = None
         return jsonify(openapi_document(user_example=user, machine_example=machine))
@@ -158,10 +171,15 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
     return bp
 
 
-def register_api(server: Flask, engine: Engine, settings: Mapping[str, Any]) -> None:
+def register_api(
+    server: Flask,
+    engine: Engine,
+    settings: Mapping[str, Any],
+    scope: Callable[[], tuple[str, ...] | None] = everything,
+) -> None:
     """Mount the API on `server` for `engine`, a database prepared in the display zone `settings['tz']` (the app
-    factory prepares it first)."""
-    server.register_blueprint(api_blueprint(lambda: engine, default_tz=str(settings.get("tz") or "UTC")))
+    factory prepares it first), answering within `scope()` (see api_blueprint)."""
+    server.register_blueprint(api_blueprint(lambda: engine, default_tz=str(settings.get("tz") or "UTC"), scope=scope))
 
 
 # -- arguments -----------------------------------------------------------------------------------------------

@@ -63,6 +63,20 @@ def headline(totals: dict[str, Any], metric: str) -> list:
     ]
 
 
+def share(figures: dict[str, Any], metric: str) -> html.Div:
+    """A signed-in user's share of the cluster: their own figure beside everyone else's (db.query.everyone_else)."""
+    key = "bytes" if metric == "bytes" else "operations"
+    shown = fmt.size if key == "bytes" else fmt.count
+    own, others = figures["own"][key], figures[key]
+    return html.Div(
+        [
+            figure_card("Your share", fmt.percent(own, own + others), f"of the cluster's {key} in the range"),
+            figure_card("Everyone else", shown(others), f"{key}, all other users together"),
+        ],
+        className="headline share",
+    )
+
+
 def _fact(label: str, value, css: str = "") -> html.Li:
     return html.Li([html.Span(label, className="label"), html.Span(value, className=f"value {css}")])
 

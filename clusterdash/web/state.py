@@ -62,6 +62,9 @@ class View:
     sizes: tuple[str, ...] = ()
     # Set by /user/<name> or /machine/<name>: show that profile card.
     profile: tuple[str, str] | None = field(default=None)
+    # Whose IO the signed-in person may see (Filters.visible_users): set by the callbacks from the request's
+    # principal (web/auth.py), never read from the URL or the browser's store, never written to either.
+    visible_users: tuple[str, ...] | None = field(default=None)
 
     # --- selections -------------------------------------------------------
 
@@ -199,9 +202,12 @@ def _with_profile_path(view: View, pathname: str) -> View:
     return view
 
 
+SERVER_ONLY = ("visible_users",)  # fields a browser neither sees nor sets
+
+
 def to_store(view: View) -> dict:
     """JSON for the dcc.Store the panels read."""
-    data = {name: getattr(view, name) for name in View.__dataclass_fields__}
+    data = {name: getattr(view, name) for name in View.__dataclass_fields__ if name not in SERVER_ONLY}
     return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
 
 
@@ -209,5 +215,7 @@ def from_store(data: Mapping | None) -> View:
     if not data:
         return View()
     fields = View.__dataclass_fields__
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in fields}
+    values = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in fields and k not in SERVER_ONLY
+    }
     return View(**values)
