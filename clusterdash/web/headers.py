@@ -5,13 +5,15 @@ The policy, and why each part is what it is:
 - scripts: only this server's files, plus the one inline script Dash writes into the page (the renderer's
   start), allowed by its hash (dash.Dash.csp_hashes()); no 'unsafe-inline', no 'unsafe-eval' (the dashboard
   runs without: tests/test_auth_browser.py checks the console). The sign-in page has no script at all.
-- styles: this server's files and 'unsafe-inline'. plotly.js writes its own stylesheet at run time
-  (Lib.addStyleRule), react-select (dcc.Dropdown) and dash_table do too, and they cannot be given a nonce or a
-  hash from Dash; without it the charts' hover labels, the dropdowns and the table lose their layout. An
-  injected style cannot run code, and every name is shown as text (never markup), so the remaining risk is
-  restyling the page, not reading it.
-- images and fonts: this server, and data: URLs (plotly draws its mode bar icons and Bootstrap its form
-  controls as data: SVGs).
+- style elements (style-src-elem): this server's files and 'unsafe-inline'. plotly.js writes its own stylesheet
+  at run time (Lib.addStyleRule), dcc's components (react-select, the date picker, highlight.js) and dash_table
+  do too, with contents that vary, and Dash cannot give them a nonce; without it 37 <style> elements are
+  refused and the hover labels, dropdowns, date picker and table lose their layout. An injected style cannot
+  run code, and every name is shown as text (never markup), so the remaining risk is restyling the page.
+- style attributes (style-src-attr): only the two plotly.js sets, by hash ('unsafe-hashes' lets a hash name an
+  attribute's text); style-src itself is 'self' (a browser without the -elem/-attr directives falls back to it).
+- images: this server and data: URLs (plotly draws the heatmap as a data: PNG, Bootstrap its radio buttons as
+  data: SVGs); fonts: this server only.
 - connect-src 'self' (the callbacks and the API), form-action 'self' (sign-in, sign-out), object-src 'none',
   base-uri 'none', frame-ancestors 'none' (with X-Frame-Options: DENY for older browsers).
 """
@@ -24,11 +26,21 @@ from collections.abc import Iterable
 
 from flask import Response
 
+# The two style attributes plotly.js sets with setAttribute (the rest of its styling goes through the CSSOM, which
+# CSP does not govern): an empty one, and the heatmap image's `image-rendering: optimizeSpeed; ...` (pixelated
+# cells). Found by loading and using the dashboard under a policy without them; the browser tests keep the
+# console clean, so a plotly.js that sets another one fails them.
+PLOTLY_STYLE_ATTRIBUTES = (
+    "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",
+    "'sha256-AR/cKIZjWPcPmBUPDA6oti9XBiTbJvz0Cro2J1VzzS8='",
+)
 STATIC_POLICY = {
     "default-src": "'self'",
-    "style-src": "'self' 'unsafe-inline'",
+    "style-src": "'self'",
+    "style-src-elem": "'self' 'unsafe-inline'",
+    "style-src-attr": "'unsafe-hashes' " + " ".join(PLOTLY_STYLE_ATTRIBUTES),
     "img-src": "'self' data:",
-    "font-src": "'self' data:",
+    "font-src": "'self'",
     "connect-src": "'self'",
     "object-src": "'none'",
     "base-uri": "'none'",
@@ -55,7 +67,7 @@ def content_security_policy(script_hashes: Iterable[str] = (), style_sources: It
     policy["script-src"] = " ".join(["'self'", *script_hashes])
     styles = list(style_sources)
     if styles:
-        policy["style-src"] = " ".join(["'self'", *styles])
+        policy["style-src-elem"] = " ".join(["'self'", *styles])
     return "; ".join(f"{name} {value}" for name, value in policy.items())
 
 
