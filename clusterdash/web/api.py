@@ -27,6 +27,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 from clusterdash.db import query, sizes
 from clusterdash.db.filters import Filters
 from clusterdash.errors import BadParameter, database_unreachable
+from clusterdash.web.answers import reuse
 
 MAX_LIMIT = 1_000_000
 
@@ -61,6 +62,7 @@ def api_blueprint(
         server.register_blueprint(api_blueprint(lambda: engine, default_tz="Europe/Zurich"))
     """
     bp = Blueprint("clusterdash_api", __name__, url_prefix="/api")
+    reused = reuse(engine_provider, scope)  # answers kept until the data changes, with an ETag (web/answers.py)
 
     def connect():
         return engine_provider().connect()
@@ -80,6 +82,7 @@ def api_blueprint(
             return jsonify(query.stats(conn, f))
 
     @bp.get("/users")
+    @reused
     def users():
         f, sort, order, limit = filters(), *_sorting()
         with connect() as conn:
@@ -87,6 +90,7 @@ def api_blueprint(
         return _respond({"range": _range_of(f), "users": rows}, rows)
 
     @bp.get("/machines")
+    @reused
     def machines():
         f, sort, order, limit = filters(), *_sorting()
         with connect() as conn:
@@ -94,6 +98,7 @@ def api_blueprint(
         return _respond({"range": _range_of(f), "machines": rows}, rows)
 
     @bp.get("/usage/user/<username>")
+    @reused
     def user_usage(username: str):
         _no_csv()
         f = filters()
@@ -104,6 +109,7 @@ def api_blueprint(
         return jsonify(profile)
 
     @bp.get("/usage/machine/<machine_name>")
+    @reused
     def machine_usage(machine_name: str):
         _no_csv()
         f = filters()
@@ -114,6 +120,7 @@ def api_blueprint(
         return jsonify(profile)
 
     @bp.get("/usage/time")
+    @reused
     def usage_time():
         f = filters()
         bucket = _choice("bucket", query.BUCKETS, None)
@@ -124,6 +131,7 @@ def api_blueprint(
         return _respond(series, series["points"])
 
     @bp.get("/usage/size")
+    @reused
     def usage_size():
         f = filters()
         with connect() as conn:
