@@ -4,6 +4,7 @@ hour every few seconds. Loopback only; every client count and duration is bounde
     python scripts/loadtest.py                          # both runs (about 8 minutes)
     python scripts/loadtest.py --run day --seconds 120  # a working day only
     python scripts/loadtest.py --run saturation --levels 25,50,100,150,200
+    python scripts/loadtest.py --run saturation --levels 50 --code /path/to/other/checkout --auth none  # to compare
 
 A working day: 50 open dashboard sessions (45 scoped users, 5 staff) with live refresh on (the check every
 CLUSTERDASH_REFRESH seconds, and when it sees new data the redraw a browser does: every panel's callback), 5 of
@@ -137,18 +138,19 @@ def token_for(url: str, login: str) -> str:
 # -- the processes ---------------------------------------------------------------------------------------------
 
 
-def start_gunicorn(url: str, port: int) -> subprocess.Popen:
-    """The Procfile's command, bound to loopback."""
+def start_gunicorn(url: str, port: int, code: Path = ROOT, auth: str = "local") -> subprocess.Popen:
+    """The Procfile's command, bound to loopback, running the code in `code` (this checkout by default)."""
     procfile = (ROOT / "Procfile").read_text().split("web:", 1)[1].split()
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
     command = [gunicorn if a == "gunicorn" else a.strip("'") for a in procfile]
     command[command.index("--bind") + 1] = f"127.0.0.1:{port}"
     env = {
         "PATH": "/usr/bin:/bin",
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": str(code),
         "CLUSTERDASH_DB": url,
         "CLUSTERDASH_TZ": ZONE,
-        "CLUSTERDASH_AUTH": "local",
+        "CLUSTERDASH_AUTH": auth,
+        "CLUSTERDASH_PUBLIC_WITHOUT_AUTH": "1" if auth == "none" else "0",  # (bound to loopback all the same)
         "CLUSTERDASH_REFRESH": str(REFRESH),
         "XDG_RUNTIME_DIR": str(HERE),
     }
@@ -325,12 +327,12 @@ def report_line(label: str, values: list[float], extra: str = "") -> None:
           f"p99 {pct(values, .99):7.0f} ms  {extra}", flush=True)  # fmt: skip
 
 
-def with_server(body: Callable[[str, str], None]) -> None:
+def with_server(body: Callable[[str, str], None], code: Path = ROOT, auth: str = "local") -> None:
     from tests.browser import free_port
 
     url = restore()
     port = free_port()
-    server = start_gunicorn(url, port)
+    server = start_gunicorn(url, port, code, auth)
     follower = start_follower(url)
     try:
         body(f"http://127.0.0.1:{port}", url)
@@ -344,6 +346,8 @@ def main() -> None:
     parser.add_argument("--run", choices=("day", "saturation", "both"), default="both")
     parser.add_argument("--seconds", type=float, default=120, help="length of the working day (and of each level/4)")
     parser.add_argument("--levels", default="25,50,100,150,200,300", help="saturation: client counts, in order")
+    parser.add_argument("--code", type=Path, default=ROOT, help="saturation: run gunicorn from this checkout")
+    parser.add_argument("--auth", default="local", help="saturation: the server's CLUSTERDASH_AUTH")
     args = parser.parse_args()
     seconds = min(args.seconds, MAX_SECONDS)
     prepare()
@@ -362,7 +366,8 @@ def main() -> None:
         levels = [min(int(n), MAX_CLIENTS) for n in args.levels.split(",")]
         print(f"\nsaturation: a closed loop over the seven API endpoints, signed in (a token), {seconds / 4:.0f} s "
               "a level, the follower running", flush=True)  # fmt: skip
-        with_server(lambda base, url: saturation(base, url, levels, seconds / 4))
+        print(f"  server: {args.code}, auth {args.auth}", flush=True)
+        with_server(lambda base, url: saturation(base, url, levels, seconds / 4), args.code, args.auth)
 
 
 if __name__ == "__main__":

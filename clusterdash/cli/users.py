@@ -55,6 +55,17 @@ def _when(epoch: int | None) -> str:
     return iso_utc(epoch) if epoch is not None else "-"
 
 
+def _echo_rows(rows: list[dict], as_json: bool, empty: str, line) -> None:
+    """A listing: JSON, or one line per row (`empty` when there is none)."""
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo(empty)
+    for r in rows:
+        click.echo(line(r))
+
+
 @cli.group()
 def user():
     """Accounts: who may sign in, with which role, and whose IO a `user` sees.
@@ -128,15 +139,13 @@ def user_list(obj, as_json):
         }
         for a in accounts
     ]
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    if not rows:
-        click.echo("no accounts (add one with `clusterdash user add LOGIN --role admin`)")
-    for r in rows:
+
+    def line(r: dict) -> str:
         sees = r["sees"] if isinstance(r["sees"], str) else ", ".join(r["sees"])
         notes = ("" if r["local_password"] else ", no local password") + (", DISABLED" if r["disabled"] else "")
-        click.echo(f"{r['login']:<20} {r['role']:<6} sees {sees}{notes}")
+        return f"{r['login']:<20} {r['role']:<6} sees {sees}{notes}"
+
+    _echo_rows(rows, as_json, "no accounts (add one with `clusterdash user add LOGIN --role admin`)", line)
 
 
 @user.command("passwd")
@@ -329,16 +338,15 @@ def token_list(obj, login, as_json):
         }
         for t in found
     ]
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    if not rows:
-        click.echo("no tokens")
-    for r in rows:
-        click.echo(
-            f"{r['id']}  {r['user']:<16} {r['state']:<8} expires {r['expires']:<20} last used {r['last_used']:<20} "
-            f"{r['name']}"
-        )
+    _echo_rows(
+        rows,
+        as_json,
+        "no tokens",
+        lambda r: (
+            f"{r['id']}  {r['user']:<16} {r['state']:<8} expires {r['expires']:<20} "
+            f"last used {r['last_used']:<20} {r['name']}"
+        ),
+    )
 
 
 @token.command("revoke")
