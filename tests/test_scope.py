@@ -76,6 +76,7 @@ def test_a_name_outside_the_scope_is_answered_like_an_unknown_one(api_demo_engin
         assert [{k: v for k, v in m.items() if k not in seen} for m in own.pop("machines")] == [
             {k: v for k, v in m.items() if k not in seen} for m in admins.pop("machines")
         ]
+        assert own.pop("standing") is None and admins.pop("standing")["of"] > 1  # no rank among others
         assert own == admins
 
 
