@@ -6,9 +6,16 @@ can call it without Dash. Data flows one way:
 
     URL / controls / clicks --(on_view_input)--> URL + ID.view store --(one callback per panel)--> panels
     dcc.Interval --(check_for_new_data)--> ID.data_version --> panels redraw, the view is untouched
+
+Every callback reads the view store through `seen`, which sets whose IO the request may see from the signed-in
+principal (web/auth.py), whatever the browser sent: a crafted callback body can narrow a question, never widen
+it (the store's own copy of that field is dropped by state.from_store).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
 
 import dash
 from dash import ALL, Input, Output, State, ctx, no_update
@@ -93,7 +100,18 @@ def view_outputs(engine: Engine, trigger, values: dict, current: dict | None, de
     }
 
 
-def register_callbacks(app: dash.Dash, engine: Engine, defaults: state.View) -> None:
+def register_callbacks(
+    app: dash.Dash,
+    engine: Engine,
+    defaults: state.View,
+    scope: Callable[[], tuple[str, ...] | None],
+    show_everyone_else: bool = True,
+) -> None:
+    """The callbacks on `app`; `scope()` is the request's access scope (web.auth.current_scope)."""
+
+    def seen(store) -> state.View:
+        return replace(state.from_store(store), visible_users=scope())
+
     @app.callback(
         output=VIEW_OUTPUTS,
         inputs={name: spec[0] for name, spec in VIEW_INPUTS.items()},
@@ -128,7 +146,7 @@ def register_callbacks(app: dash.Dash, engine: Engine, defaults: state.View) -> 
         State(ID.view, "data"),
     )
     def check_for_new_data(_n, version, view):
-        new_version, status = panels.live_status(engine, state.from_store(view))
+        new_version, status = panels.live_status(engine, seen(view))
         return (no_update if new_version == version else new_version), status
 
     @app.callback(Output(ID.empty_url, "href"), Input(ID.empty_interval, "n_intervals"), prevent_initial_call=True)
@@ -140,12 +158,14 @@ def register_callbacks(app: dash.Dash, engine: Engine, defaults: state.View) -> 
 
         @app.callback(output, Input(ID.view, "data"), Input(ID.data_version, "data"), *extra_inputs)
         def draw(view, _version, *extra):
-            return body(engine, state.from_store(view), *extra)
+            return body(engine, seen(view), *extra)
 
         draw.__name__ = f"draw_{body.__name__}"
         return draw
 
     panel(Output(ID.headline, "children"), panels.headline)
+    if show_everyone_else:
+        panel(Output(ID.share, "children"), panels.share)
     panel(Output(ID.profile, "children"), panels.profile)
     panel(Output(ID.health, "children"), panels.health)
     panel(Output(ID.series_graph, "figure"), panels.series)
@@ -173,4 +193,4 @@ def register_callbacks(app: dash.Dash, engine: Engine, defaults: state.View) -> 
         prevent_initial_call=True,
     )
     def download_table(_n, view):
-        return usertable.csv_download(engine, state.from_store(view))
+        return usertable.csv_download(engine, seen(view))
