@@ -23,6 +23,7 @@ Keys and defaults (rules.py says what they mean):
     severity        'warning'           info, warning, critical
     cooldown        '6h'                0m to 30d: after an alert resolves, how long before it may fire again
     recipients      'admins'            admins, user (the subject user), both
+    min_operations  0                   judge only subjects with at least this many operations in the window
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ RULE_KEYS = (
     "severity",
     "cooldown",
     "recipients",
+    "min_operations",
 )
 BASELINE_KEYS = ("factor", "floor", "weeks", "min_weeks", "of")
 MAX_NAME_LIST = 1000  # names in one filter: a longer list is a mistake
@@ -280,6 +282,7 @@ def _rule(table: Any, position: int, source: str, names: dict[str, int]) -> tupl
         enabled=keys.take("enabled", _flag, True),
         severity=keys.take("severity", _choice(SEVERITIES), "warning"),
         cooldown=keys.take("cooldown", _cooldown, DEFAULT_COOLDOWN),
+        min_operations=keys.take("min_operations", _whole(0, 10**15), 0),
     )
     if kind == "machines" and subject not in (_INVALID, "user"):
         bad("measure", f"machines counts the machines a user is active on: the subject must be user, not {subject}")
@@ -373,5 +376,6 @@ def load_rules(path: str | Path) -> RuleSet:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RuleFileError([RuleError(source, None, None, f"not UTF-8 text (byte {exc.start})")]) from None
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise RuleFileError([RuleError(source, None, None, f"not UTF-8 text (line {line})")]) from None
     return parse_rules(text, source)

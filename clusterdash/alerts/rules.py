@@ -19,6 +19,9 @@ What a rule means, for the evaluation that reads the rollups:
   without data for the subject are left out of the median; with fewer than `min_weeks` of them the rule does not
   fire for that subject (too little history to call anything unusual).
 - Filters narrow the rows before anything is summed: only these roles, only these machine types, never these users.
+- `min_operations` skips subjects with fewer operations in the window (counted like the measure's rows: same
+  direction, sizes and filters; every size for the small-IO share), so a share or a baseline is not judged on a
+  handful of operations.
 """
 
 from __future__ import annotations
@@ -175,6 +178,7 @@ class Rule:
     severity: str = "warning"
     cooldown: int = DEFAULT_COOLDOWN  # seconds after an alert resolves before the same one may fire again
     recipients: str = "admins"  # admins, user (the subject user) or both
+    min_operations: int = 0  # judge only subjects with at least this many operations in the window (noise guard)
     description: str = ""
     enabled: bool = True
 
@@ -333,6 +337,7 @@ def rule_data(rule: Rule) -> dict[str, Any]:
         severity=rule.severity,
         cooldown=format_duration(rule.cooldown),
         recipients=rule.recipients,
+        min_operations=rule.min_operations,
     )
     return data
 
