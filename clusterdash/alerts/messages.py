@@ -32,7 +32,7 @@ from clusterdash.alerts.rules import (
     window_text,
 )
 from clusterdash.db.periods import HOUR
-from clusterdash.db.timefmt import iso_utc
+from clusterdash.db.timefmt import iso_utc, local_text
 from clusterdash.web import format as fmt
 
 PRODUCT = "clusterdash"
@@ -166,13 +166,13 @@ def _what(rule: Rule) -> str:
 
 def _rows(alert: Alert, base_url: str, tz: str) -> list[tuple[str, str]]:
     who, where = _who_where(alert)
-    through = fmt.when(alert.hour + HOUR, tz)
+    through = local_text(alert.hour + HOUR, tz)
     return [
         ("What", _what(alert.rule)),
         ("Who", who),
         ("Where", where),
         ("Value", _against(alert)),
-        ("Since", f"{fmt.when(alert.since, tz)}, through the hour ending {through}"),
+        ("Since", f"{local_text(alert.since, tz)}, through the hour ending {through}"),
         ("View", view_link(base_url, alert.path, alert.query) or "(no link: the dashboard's address is not set)"),
         ("Rule", f"{alert.rule.name}: {describe(alert.rule)}; cooldown {format_duration(alert.rule.cooldown)}"),
     ]

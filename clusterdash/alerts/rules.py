@@ -15,9 +15,10 @@ What a rule means, for the evaluation that reads the rollups:
   of the hourly values, so every hour must pass; an hour missing from the log breaks the window (no data is not
   evidence of IO), and the rule does not fire.
 - The condition is a threshold (`Above`: the value is strictly above it) or a `Baseline`: the value is above
-  factor x the median of the same window one, two, ... `weeks` weeks earlier, and at least `floor`. Earlier weeks
-  without data for the subject are left out of the median; with fewer than `min_weeks` of them the rule does not
-  fire for that subject (too little history to call anything unusual).
+  factor x the median of the same window one, two, ... `weeks` weeks earlier, and at least `floor`. A week counts
+  as history when the log holds that whole window and the subject had already been seen by then (in such a week a
+  subject without rows counts 0); with fewer than `min_weeks` such weeks the rule does not fire for that subject:
+  too little history to call anything unusual (a gap in the log, or a user new to the cluster).
 - Filters narrow the rows before anything is summed: only these roles, only these machine types, never these users.
 - `min_operations` skips subjects with fewer operations in the window (counted like the measure's rows: same
   direction, sizes and filters; every size for the small-IO share), so a share or a baseline is not judged on a

@@ -7,20 +7,15 @@ reads a mapping holding every one of them, as config.from_environment returns it
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from clusterdash.alerts.notify import ADDRESS, EmailChannel, Notifier, UserAddresses, WebhookChannel
+from clusterdash.alerts.rulefile import tomllib  # tomllib, or tomli on Python 3.10: chosen in one place
 from clusterdash.db.periods import zone
 from clusterdash.errors import BadParameter, InputError, UserError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 reads TOML with the tomli backport
-    import tomli as tomllib
 
 NAMES = (
     "alerts_base_url",
