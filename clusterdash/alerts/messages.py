@@ -141,9 +141,9 @@ def _amount(rule: Rule, value: float) -> str:
 
 def _against(alert: Alert) -> str:
     rule, limit = alert.rule, alert.limit
-    ratio = f" ({alert.value / limit:.1f}x)" if limit > 0 else ""
     if isinstance(rule.condition, Above):
-        return f"{_amount(rule, alert.value)}, above the threshold {_amount(rule, limit)}{ratio}"
+        times = f"{alert.value / limit:.1f}x" if limit > 0 else "above"
+        return f"{_amount(rule, alert.value)}, {times} the threshold {_amount(rule, limit)}"
     base = rule.condition
     usual = "no usual value" if alert.baseline is None else f"the usual {_amount(rule, alert.baseline)}"
     return (
@@ -250,9 +250,9 @@ def compose(alerts: Sequence[Alert], base_url: str = "", tz: str = "UTC") -> Mes
         raise ValueError("a message needs at least one alert")
     ordered = _in_order(alerts)
     subject = _subject_line(ordered)
-    intro = [] if len(ordered) == 1 else [f"{len(ordered)} alerts from {PRODUCT}:", ""]
+    intro = "" if len(ordered) == 1 else f"{len(ordered)} alerts from {PRODUCT}:\n\n"
     text = "\n\n".join(_text_block(alert, base_url, tz) for alert in ordered)
-    body = "\n".join(intro) + text + f"\n\n-- \nSent by {PRODUCT}. Times are {tz}.\n"
+    body = intro + text + f"\n\n-- \nSent by {PRODUCT}. Times are {tz}.\n"
     blocks = "\n<hr>\n".join(_html_block(alert, base_url, tz) for alert in ordered)
     page = (
         f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(subject)}</title></head><body>\n'
