@@ -32,8 +32,8 @@ from clusterdash.alerts.rules import (
     window_text,
 )
 from clusterdash.db.periods import HOUR
+from clusterdash.db.sizes import bytes_text
 from clusterdash.db.timefmt import iso_utc, local_text
-from clusterdash.web import format as fmt
 
 PRODUCT = "clusterdash"
 MAX_NAMES_SHOWN = 5  # users or machines listed by name in one line; the rest are counted
@@ -131,7 +131,7 @@ def _who_where(alert: Alert) -> tuple[str, str]:
 def _amount(rule: Rule, value: float) -> str:
     kind = rule.measure.kind
     if kind == "bytes":
-        return f"{fmt.size(value)} (estimated)"
+        return f"{bytes_text(value)} (estimated)"
     if kind == "small_share":
         return f"{100 * value:.1f} %"
     if kind == "machines":
@@ -180,6 +180,12 @@ def _rows(alert: Alert, base_url: str, tz: str) -> list[tuple[str, str]]:
 
 def _title(alert: Alert) -> str:
     return f"{alert.rule.severity.upper()} {alert.rule.name}: {alert.subject.text()}"
+
+
+def alert_line(alert: Alert) -> str:
+    """One line for a terminal or a list: 'WARNING heavy-small-reads: user alice: 2,412,345, 2.4x the threshold
+    1,000,000'."""
+    return one_line(f"{_title(alert)}: {_against(alert)}", 1000)
 
 
 def alert_data(alert: Alert, base_url: str = "") -> dict[str, Any]:

@@ -27,16 +27,14 @@ What a rule means, for the evaluation that reads the rollups:
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
+from clusterdash.db import sizes
 from clusterdash.db.periods import DAY, HOUR
 from clusterdash.db.schema import DIRECTIONS as STORED_DIRECTIONS
-from clusterdash.ingest.parse import LabelError, parse_label
 
 # What a rule may say. The first of each tuple-valued field's choices is not a default unless stated below.
 SUBJECT_FIELDS: dict[str, tuple[str, ...]] = {
@@ -82,16 +80,13 @@ def format_duration(seconds: int) -> str:
     return f"{seconds // 60}m"
 
 
-@lru_cache(maxsize=256)
 def size_bytes(token: str) -> int:
-    """Bytes a size token names, with the log's suffixes (K = 1024, ...): '4K' -> 4096. ValueError otherwise."""
-    lower = None
-    if isinstance(token, str) and token == token.strip():
-        with contextlib.suppress(LabelError):
-            lower = parse_label(f"[{token}]").lower
-    if lower is None or lower < 0:
+    """Bytes a size token names, written as the log writes a bucket's bound (K = 1024, ...): '4K' -> 4096.
+    ValueError otherwise."""
+    amount = sizes.logged_amount(token) if isinstance(token, str) else None
+    if amount is None:
         raise ValueError(f"cannot read {token!r} as a size (a whole number with K, M, G, T, P or E, such as 4K)")
-    return int(lower)
+    return amount
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,16 @@ reads a mapping holding every one of them, as config.from_environment returns it
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from clusterdash.alerts.notify import ADDRESS, EmailChannel, Notifier, UserAddresses, WebhookChannel
 from clusterdash.alerts.rulefile import tomllib  # tomllib, or tomli on Python 3.10: chosen in one place
-from clusterdash.db.periods import zone
+from clusterdash.alerts.rules import parse_duration
+from clusterdash.config import flag
+from clusterdash.db.periods import DAY, zone
 from clusterdash.errors import BadParameter, InputError, UserError
 
 NAMES = (
@@ -35,17 +38,7 @@ NAMES = (
     "tz",
 )
 MAX_TIMEOUT = 120.0
-_YES, _NO = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
-
-
-def flag(value: Any) -> bool:
-    """A yes/no setting from text: 1/true/yes/on or 0/false/no/off (any case); a bool as it is."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _YES or text in _NO:
-        return text in _YES
-    raise ValueError(f"cannot read {str(value)[:40]!r} as yes or no (use true or false)")
+MAX_DIGEST_MINUTES = 24 * 60
 
 
 def _text(values: Mapping[str, Any], name: str) -> str:
@@ -162,3 +155,23 @@ def notifier_from_settings(values: Mapping[str, Any]) -> Notifier:
         base_url=_url(values, "alerts_base_url"),
         tz=tz,
     )
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """When messages go out: digest (seconds to gather alerts into one message per recipient; 0: each at once) and
+    max_age (an alert about an hour older than this, by the wall clock, when it opens is kept, not sent)."""
+
+    digest: int = 0
+    max_age: int = DAY
+
+
+def pacing_from_settings(values: Mapping[str, Any]) -> Pacing:
+    """alerts_digest (minutes) and alerts_max_age (a duration such as 24h) as a Pacing; BadParameter naming the
+    setting otherwise."""
+    minutes = _number(values, "alerts_digest", float, 0, MAX_DIGEST_MINUTES)
+    try:
+        max_age = parse_duration(str(values["alerts_max_age"]))
+    except ValueError as exc:
+        raise BadParameter("alerts_max_age", str(exc)) from None
+    return Pacing(digest=int(round(minutes * 60)), max_age=max_age)
