@@ -12,18 +12,20 @@ few extensions, each explained where it is declared:
 * RejectedLines keeps every malformed line for inspection;
 * IngestFiles remembers, per followed file, how far it has been read;
 * the Rollup* tables sum the histogram rows per day, week, month and year for
-  the queries (db/rollups/ maintains them, the query layer reads them).
+  the queries (db/rollups/ maintains them, the query layer reads them);
+* Alerts, AlertDeliveries and AlertHours keep the alerts' state (db/alerts/).
 
 Times are UTC epoch seconds (BigInteger) everywhere; the log's wall-clock text
 is kept only as it was written.
 
 Modules: base.py (the MetaData and shared rules), core.py (the log's tables),
-rollups.py. A new area declares its tables in a module of its own here and is
+rollups.py, alerts.py. A new area declares its tables in a module of its own here and is
 imported below, so that `metadata` always holds every table.
 """
 
 from __future__ import annotations
 
+from clusterdash.db.schema.alerts import alert_deliveries, alert_hours, alerts
 from clusterdash.db.schema.base import DIRECTIONS, metadata
 from clusterdash.db.schema.core import (
     ingest_files,
@@ -69,4 +71,7 @@ __all__ = [
     "rollup_pair_sizes",
     "rollup_machine_types",
     "ROLLUP_TABLES",
+    "alerts",
+    "alert_deliveries",
+    "alert_hours",
 ]
