@@ -13,6 +13,7 @@ from clusterdash.cli.base import cli, friendly_errors, setting_option
 @setting_option("port", type=int)
 @setting_option("tz")
 @setting_option("refresh", type=float)
+@setting_option("alerts", "--alerts", metavar="PATH")
 @click.option("--demo", is_flag=True, help="When the database is empty, fill it with a month of synthetic data first.")
 @click.option(
     "--follow",
@@ -36,7 +37,7 @@ from clusterdash.cli.base import cli, friendly_errors, setting_option
 @click.option("--debug", is_flag=True, help="Dash debug mode (error pop-ups, callback graph). Never in production.")
 @click.pass_obj
 @friendly_errors
-def serve(obj, host, port, tz, refresh, demo, follow_path, live, live_interval, debug):
+def serve(obj, host, port, tz, refresh, alerts, demo, follow_path, live, live_interval, debug):
     """Serve the dashboard and the JSON API (a development server; in production use gunicorn, see Procfile).
 
     With an empty database it prints the command that fills it (the page shows it
@@ -45,12 +46,18 @@ def serve(obj, host, port, tz, refresh, demo, follow_path, live, live_interval, 
     Without --demo or --follow it only reads: a SQLite file that does not exist
     is an error (a mistyped path), not created.
 
+    With --alerts (or CLUSTERDASH_ALERTS) the rules are checked at start and
+    shown read-only (the Alerts panel, /alerts, /api/alerts); with --follow or
+    --demo they are judged as hours are ingested, and what fires is sent.
+    --demo without a rule file uses rules tuned to fire on the demo data.
+
     \b
     Example:
       clusterdash serve --demo
       clusterdash serve --demo --live --refresh 2
       clusterdash --db sqlite:///nfs.db serve --follow /var/log/io_usage.log --port 8080
     """
+    from clusterdash.cli.alerts import alert_setup
     from clusterdash.db.periods import zone
     from clusterdash.web.serve import run
 
@@ -59,5 +66,18 @@ def serve(obj, host, port, tz, refresh, demo, follow_path, live, live_interval, 
     if not demo and not follow_path:  # then it only reads
         obj.require_database()
     zone(tz)
-    settings = config.from_environment(db=obj["db_url"], host=host, port=port, tz=tz, refresh=refresh)
-    run(settings, demo=demo, follow=follow_path, debug=debug, echo=click.echo, live=live_interval if live else None)
+    if demo and not alerts:
+        from clusterdash.alerts.service import DEMO_RULES
+
+        alerts = str(DEMO_RULES)
+    setup = alert_setup(alerts, tz)  # a bad rule file or setting stops here, before anything is read
+    settings = config.from_environment(db=obj["db_url"], host=host, port=port, tz=tz, refresh=refresh, alerts=alerts)
+    run(
+        settings,
+        demo=demo,
+        follow=follow_path,
+        debug=debug,
+        echo=click.echo,
+        live=live_interval if live else None,
+        alert_setup=setup,
+    )
