@@ -27,17 +27,22 @@ from werkzeug.exceptions import HTTPException, NotFound
 from clusterdash.db import query, sizes
 from clusterdash.db.filters import Filters
 from clusterdash.errors import BadParameter, database_unreachable
+from clusterdash.web.alertsview import AlertsView
+from clusterdash.web.state import View
 
 MAX_LIMIT = 1_000_000
 
 log = logging.getLogger(__name__)
 
 
-def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC") -> Blueprint:
+def api_blueprint(
+    engine_provider: Callable[[], Engine], default_tz: str = "UTC", alerts: AlertsView | None = None
+) -> Blueprint:
     """A Flask Blueprint serving /api/... from the database `engine_provider()` returns (called per request,
     so the engine can be created lazily or swapped in tests).
 
-    default_tz: the display zone when a request gives no `tz`. The database must have been prepared
+    default_tz: the display zone when a request gives no `tz`; alerts: the rules shown by /api/alerts and how its
+    links are made (None: no rules, links in UTC). The database must have been prepared
     (db.setup.prepare_database: the app factory does it at start-up, as do `clusterdash init` and `ingest`); a
     request never creates tables or builds rollups. Without complete rollups, and for series in a zone other
     than the rollups', the queries read whole rollup periods where they fit and the raw tables elsewhere.
@@ -117,6 +122,17 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
             sizes = query.size_distribution(conn, f)
         return _respond(sizes, sizes["buckets"])
 
+    @bp.get("/alerts")
+    def alert_listing():
+        _no_csv()
+        f = filters()
+        state = _choice("state", query.ALERT_STATES, "all")
+        rules, severities = _names("rule", 64), _names("severity", 16)
+        limit = _integer("limit", 200, 0, query.MAX_ALERTS)
+        view = alerts or AlertsView(None, View(tz=default_tz))
+        with connect() as conn:
+            return jsonify(view.document(conn, f, state, rules, severities, 200 if limit is None else limit))
+
     @bp.get("/openapi.json")
     def openapi():
         from clusterdash.web.openapi import openapi_document
@@ -158,10 +174,10 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
     return bp
 
 
-def register_api(server: Flask, engine: Engine, settings: Mapping[str, Any]) -> None:
+def register_api(server: Flask, engine: Engine, settings: Mapping[str, Any], alerts: AlertsView | None = None) -> None:
     """Mount the API on `server` for `engine`, a database prepared in the display zone `settings['tz']` (the app
     factory prepares it first)."""
-    server.register_blueprint(api_blueprint(lambda: engine, default_tz=str(settings.get("tz") or "UTC")))
+    server.register_blueprint(api_blueprint(lambda: engine, default_tz=str(settings.get("tz") or "UTC"), alerts=alerts))
 
 
 # -- arguments -----------------------------------------------------------------------------------------------
@@ -193,6 +209,14 @@ def _integer(name: str, default: int | None, low: int, high: int) -> int | None:
     if not low <= number <= high:
         raise BadParameter(name, f"must be between {low} and {high}")
     return number
+
+
+def _names(name: str, longest: int) -> tuple[str, ...]:
+    """A repeatable parameter's values: at most 100, each at most `longest` characters."""
+    values = [v.strip() for v in request.args.getlist(name) if v.strip()]
+    if len(values) > 100 or any(len(v) > longest for v in values):
+        raise BadParameter(name, f"at most 100 values of at most {longest} characters")
+    return tuple(dict.fromkeys(values))
 
 
 def _sorting() -> tuple[str, str, int | None]:

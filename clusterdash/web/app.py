@@ -18,7 +18,7 @@ from dash import html
 from clusterdash import config
 from clusterdash.db.engine import make_engine
 from clusterdash.db.setup import prepare_database
-from clusterdash.web import layout, panels, state
+from clusterdash.web import alertsview, layout, panels, state
 from clusterdash.web.api import register_api
 from clusterdash.web.callbacks import register_callbacks
 
@@ -30,14 +30,17 @@ def create_app(settings: Mapping[str, Any] | None = None) -> dash.Dash:
     """The dashboard and the API on one Flask server. `settings` overrides the CLUSTERDASH_* environment."""
     values = config.from_environment(**dict(settings or {}))
     db_url = config.normalize_db_url(str(values["db"]))
+    rules = alertsview.rules_from_settings(values)  # a bad rule file stops the start, naming the rule and field
     engine = make_engine(db_url)
     # Tables, and rollups in the display zone (so series read whole days of that zone): once, before serving.
     prepare_database(engine, values["tz"])
     defaults = state.View(tz=values["tz"])
     refresh = float(values["refresh"])
+    alerts = alertsview.AlertsView(rules, defaults)
 
     server = flask.Flask("clusterdash")
-    register_api(server, engine, values)
+    register_api(server, engine, values, alerts)
+    alertsview.register_page(server, engine, alerts)
     app = dash.Dash(
         "clusterdash",
         server=server,
@@ -57,7 +60,7 @@ def create_app(settings: Mapping[str, Any] | None = None) -> dash.Dash:
 
     app.layout = page
     app.validation_layout = html.Div([layout.dashboard(defaults, refresh), layout.empty_database(db_url, refresh)])
-    register_callbacks(app, engine, defaults)
+    register_callbacks(app, engine, defaults, alerts.panel)
     app.clusterdash_engine = engine  # the app's database, prepared: `serve` runs its demo and follower on it
     return app
 

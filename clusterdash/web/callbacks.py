@@ -77,7 +77,9 @@ def view_outputs(engine: Engine, trigger, values: dict, current: dict | None, de
     }
 
 
-def register_callbacks(app: dash.Dash, engine: Engine, defaults: state.View) -> None:
+def register_callbacks(app: dash.Dash, engine: Engine, defaults: state.View, alerts_panel=None) -> None:
+    """alerts_panel: the alerts panel's body, (engine, view) -> children (web/alertsview.py)."""
+
     @app.callback(
         output=VIEW_OUTPUTS,
         inputs={name: spec[0] for name, spec in VIEW_INPUTS.items()},
@@ -132,6 +134,8 @@ def register_callbacks(app: dash.Dash, engine: Engine, defaults: state.View) -> 
     panel(Output(ID.headline, "children"), panels.headline)
     panel(Output(ID.profile, "children"), panels.profile)
     panel(Output(ID.health, "children"), panels.health)
+    if alerts_panel is not None:
+        panel(Output(ID.alerts, "children"), alerts_panel)
     panel(Output(ID.series_graph, "figure"), panels.series)
     panel(Output(ID.users_graph, "figure"), panels.users)
     panel(Output(ID.roles_graph, "figure"), panels.roles)

@@ -51,6 +51,7 @@ class ID:
     table_download = "table-download"
     table_note = "table-note"
     health = "health-body"
+    alerts = "alerts-body"
 
     # The charts whose clicks select something, and the dimension a click selects.
     CLICKABLE = {
@@ -300,6 +301,12 @@ def dashboard(defaults: state.View, refresh_seconds: float) -> html.Div:
                             dbc.Col(panel("Data health", html.Div(id=ID.health)), lg=4),
                         ],
                         className="g-3 mb-3",
+                    ),
+                    panel(
+                        "Alerts",
+                        html.Div(id=ID.alerts),
+                        tools=html.A("all alerts", href="/alerts", className="small"),
+                        class_name="mb-3",
                     ),
                     dbc.Row(
                         [
