@@ -52,6 +52,13 @@ def log_text(hours: Mapping[int, Entries]) -> str:
     return "".join(hour_block(hour, entries) for hour, entries in sorted(hours.items()))
 
 
+def heavy_rule(**more: object) -> str:
+    """A rule file's text with one rule: a user's operations in an hour above 1000, with `more` keys."""
+    lines = ['name = "heavy"', 'subject = "user"', 'measure = "operations"', "above = 1000"]
+    lines += [f"{key} = {value!r}" if isinstance(value, str) else f"{key} = {value}" for key, value in more.items()]
+    return "[[rule]]\n" + "\n".join(lines) + "\n"
+
+
 def rules(text: str) -> RuleSet:
     return parse_rules(textwrap.dedent(text), "test.toml")
 

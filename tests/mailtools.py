@@ -17,6 +17,7 @@ from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
@@ -72,6 +73,18 @@ class SMTPServer(Controller):
 
     def _create_server(self):
         return self.loop.create_server(self._factory_invoker, sock=self._socket)
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server for the test (a pytest fixture: tests/conftest.py loads this module as a plugin); its
+    Mailbox, with the server's port as `port`."""
+    box = Mailbox()
+    server = SMTPServer(box)
+    server.start()
+    box.port = server.port  # type: ignore[attr-defined]
+    yield box
+    server.stop()
 
 
 @dataclass

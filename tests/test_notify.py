@@ -59,16 +59,6 @@ def alert(user: str = "alice", rule: Rule = SMALL_READS, **changes) -> Alert:
 
 
 @pytest.fixture
-def smtp():
-    box = Mailbox()
-    server = SMTPServer(box)
-    server.start()
-    box.port = server.port  # type: ignore[attr-defined]
-    yield box
-    server.stop()
-
-
-@pytest.fixture
 def webhook():
     with WebhookReceiver() as receiver:
         yield receiver

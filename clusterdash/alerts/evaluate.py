@@ -244,10 +244,10 @@ class Evaluator:
 
 
 def _count(result: Judged, before: store.StoredAlert | None, after: store.StoredAlert) -> None:
-    """before: the stored alert `after` changes (None: `after` is new)."""
+    """before: the stored alert `after` changes (None: `after` is new, perhaps resolved already)."""
+    resolved = after.state == "resolved" and (before is None or before.state == "open")
     if before is None:
         result.opened += 1
-    elif after.state == "resolved" and before.state == "open":
-        result.resolved += 1
-    else:
+    elif not resolved:
         result.updated += 1
+    result.resolved += resolved

@@ -16,7 +16,7 @@ Subjects are judged in chunks so that a chunk's matrices stay small (CELLS) what
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -129,7 +129,7 @@ def _kept(rule: Rule, rows: HourRows, names: Directory, first: int, width: int) 
     return rows.take(keep)
 
 
-def _labels(values: np.ndarray, table: dict[int, str | None]) -> tuple[np.ndarray, list[str]]:
+def _labels(values: np.ndarray, table: Mapping[int, str | None]) -> tuple[np.ndarray, list[str]]:
     """A code per row for the name `table` gives each id (a role, a machine type; -1 for none), and the names."""
     ids, inverse = np.unique(values, return_inverse=True)
     labels = [table.get(int(i)) for i in ids]

@@ -86,16 +86,13 @@ def check(obj, alerts, dry_run, since, tz, as_json):
     Example:
       clusterdash alerts check --alerts /etc/clusterdash/rules.toml --dry-run --since 30d
     """
-    from clusterdash.alerts.rules import describe, format_duration, parse_duration
+    from clusterdash.alerts.rules import describe, format_duration
     from clusterdash.db.periods import zone
 
     zone(tz)
     if not alerts:
         raise click.UsageError("no rule file: give --alerts PATH or set CLUSTERDASH_ALERTS")
-    try:
-        span = parse_duration(since)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--since") from None
+    span = _since(since)
     setup = alert_setup(alerts, tz)
     rules = setup.rules
     report: dict = {
@@ -115,6 +112,31 @@ def check(obj, alerts, dry_run, since, tz, as_json):
         report["dry_run"] = _dry_run(obj, setup, span, tz, as_json)
     if as_json:
         click.echo(json.dumps(report, indent=2))
+
+
+def _since(text: str) -> int:
+    from clusterdash.alerts.rules import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+
+
+def _recent(obj, span: int, nothing: str):
+    """(engine, start, end): a database with data (else a one-line error ending in `nothing`), and the `span`
+    seconds of hours that end with its newest stored hour."""
+    from clusterdash.db.alerts.hourly import latest_hour
+    from clusterdash.db.periods import HOUR
+    from clusterdash.db.setup import schema_is_initialised
+
+    obj.require_database()
+    engine = obj.engine()
+    if not schema_is_initialised(engine):
+        raise click.ClickException(f"{obj['db_url']} holds no clusterdash data yet: {nothing}")
+    with engine.connect() as conn:
+        end = (latest_hour(conn) or 0) + HOUR
+    return engine, max(0, end - span), end
 
 
 def _channels(setup) -> str:
@@ -141,19 +163,11 @@ def _dry_run(obj, setup, span: int, tz: str, as_json: bool) -> dict:
     from clusterdash.alerts.messages import alert_line
     from clusterdash.alerts.replay import replay
     from clusterdash.alerts.sender import message_alert
-    from clusterdash.db.alerts.hourly import latest_hour
     from clusterdash.db.periods import HOUR
-    from clusterdash.db.setup import schema_is_initialised
     from clusterdash.db.timefmt import iso_utc, local_text
 
-    obj.require_database()
-    engine = obj.engine()
-    if not schema_is_initialised(engine):
-        raise click.ClickException(f"{obj['db_url']} holds no clusterdash data yet: nothing to replay")
-    with engine.connect() as conn:
-        newest = latest_hour(conn)
-    end = (newest or 0) + HOUR
-    result = replay(engine, setup.rules, end - span, end)
+    engine, start, end = _recent(obj, span, "nothing to replay")
+    result = replay(engine, setup.rules, start, end)
     fired = [(stored, message_alert(stored, setup.rules)) for stored in result.alerts]
     if not as_json:
         click.echo(
@@ -214,24 +228,12 @@ def list_alerts(obj, state, since, limit, tz, as_json):
     Example:
       clusterdash alerts list --state open --since 30d
     """
-    from clusterdash.alerts.rules import parse_duration
     from clusterdash.db.filters import Filters
-    from clusterdash.db.periods import HOUR, hour_of
-    from clusterdash.db.query import alert_list, latest_block_epoch
-    from clusterdash.db.setup import schema_is_initialised
+    from clusterdash.db.query import alert_list
     from clusterdash.db.timefmt import local_text
 
-    try:
-        span = parse_duration(since)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--since") from None
-    obj.require_database()
-    engine = obj.engine()
-    if not schema_is_initialised(engine):
-        raise click.ClickException(f"{obj['db_url']} holds no clusterdash data yet: no alerts")
+    engine, start, _ = _recent(obj, _since(since), "no alerts")
     with engine.connect() as conn:
-        newest = latest_block_epoch(conn)
-        start = None if newest is None else max(0, hour_of(newest) + HOUR - span)
         rows = alert_list(conn, Filters(start=start, tz=tz), state, limit=limit, deliveries=as_json)
     if as_json:
         click.echo(json.dumps(rows, indent=2))

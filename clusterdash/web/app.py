@@ -62,6 +62,7 @@ def create_app(settings: Mapping[str, Any] | None = None) -> dash.Dash:
     app.validation_layout = html.Div([layout.dashboard(defaults, refresh), layout.empty_database(db_url, refresh)])
     register_callbacks(app, engine, defaults, alerts.panel)
     app.clusterdash_engine = engine  # the app's database, prepared: `serve` runs its demo and follower on it
+    app.clusterdash_alerts = alerts  # the rules it shows, and how alerts are shown
     return app
 
 

@@ -60,23 +60,13 @@ def alert_list(
     if not 0 <= limit <= MAX_ALERTS:
         raise BadParameter("limit", f"must be between 0 and {MAX_ALERTS}")
     a = alerts.c
-    query = select(alerts)
-    first, end = filters.hour_range()
-    if first is not None:
-        query = query.where(a.last_hour >= first)
-    if end is not None:
-        query = query.where(a.since < end)
-    for field, column in SUBJECT_FILTERS:
-        wanted = getattr(filters, field)
-        if wanted:
-            query = query.where(a[column].in_(wanted))
+    query = _about(select(alerts), filters, a.last_hour, a.since)
     if state != "all":
         query = query.where(a.state == state)
     if tuple(rules):
         query = query.where(a.rule.in_(tuple(rules)))
     if severities:
         query = query.where(a.severity.in_(severities))
-    query = access_scope(query, filters)
     query = query.order_by((a.state == "open").desc(), a.last_hour.desc(), a.id.desc()).limit(limit)
     rows = [_data(row) for row in conn.execute(query)]
     if deliveries and rows:
@@ -91,16 +81,7 @@ def alert_marks(conn: Connection, filters: Filters, limit: int = 500) -> list[di
     severity and subject, oldest first."""
     a = alerts.c
     query = select(a.first_hour, a.rule, a.severity, a.subject_kind, a.username, a.machine, a.machine_type, a.role)
-    first, end = filters.hour_range()
-    if first is not None:
-        query = query.where(a.first_hour >= first)
-    if end is not None:
-        query = query.where(a.first_hour < end)
-    for field, column in SUBJECT_FILTERS:
-        wanted = getattr(filters, field)
-        if wanted:
-            query = query.where(a[column].in_(wanted))
-    query = access_scope(query, filters).order_by(a.first_hour, a.id).limit(limit)
+    query = _about(query, filters, a.first_hour, a.first_hour).order_by(a.first_hour, a.id).limit(limit)
     return [
         {
             "hour": row.first_hour,
@@ -110,6 +91,21 @@ def alert_marks(conn: Connection, filters: Filters, limit: int = 500) -> list[di
         }
         for row in conn.execute(query)
     ]
+
+
+def _about(query: Select, filters: Filters, last: Any, first: Any) -> Select:
+    """The alerts whose hours [first, last] overlap the filters' range and whose subject they name, in the asker's
+    access scope."""
+    start, end = filters.hour_range()
+    if start is not None:
+        query = query.where(last >= start)
+    if end is not None:
+        query = query.where(first < end)
+    for field, column in SUBJECT_FILTERS:
+        wanted = getattr(filters, field)
+        if wanted:
+            query = query.where(alerts.c[column].in_(wanted))
+    return access_scope(query, filters)
 
 
 def _subject(kind: str, user: str | None, machine: str | None, machine_type: str | None, role: str | None) -> dict:
