@@ -103,15 +103,18 @@ def advance(
         by_hour.setdefault(holding.hour, {})[alert_key(rule, holding.subject)] = holding
     changed: list[StoredAlert] = []
     place: dict[str, int] = {}  # where each key's latest alert is in `changed`
+    open_keys = {key for key, alert in alerts.items() if alert.state == "open" and alert.rule == rule.name}
     for hour in sorted(set(hours)):
         holding_now = by_hour.get(hour, {})
-        keys = set(holding_now) | {k for k, a in alerts.items() if a.state == "open" and a.rule == rule.name}
-        for key in sorted(keys):
+        if not holding_now and not open_keys:
+            continue
+        for key in sorted(set(holding_now) | open_keys):
             before = alerts.get(key)
             after = step(before, rule, hour, holding_now.get(key), now, notify(hour))
             if after is None:
                 continue
             alerts[key] = after
+            (open_keys.add if after.state == "open" else open_keys.discard)(key)
             if key in place and before is not None and after.first_hour <= before.first_hour:
                 changed[place[key]] = after  # the same alert again (a new one has a later first hour)
             else:

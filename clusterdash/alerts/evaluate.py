@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 from sqlalchemy import Connection, Engine, update
 
 from clusterdash.alerts.episodes import advance
@@ -62,7 +63,7 @@ class Fetched:
     buckets: list[hourly.Bucket]
     sessions: hourly.HourRows
     by_buckets: dict[tuple[int, ...], hourly.HourRows]
-    logged: object  # numpy array of the hours the log holds over the span
+    logged: np.ndarray  # the hours the log holds over the span
     names: hourly.Directory
 
 
@@ -83,8 +84,8 @@ def fetch(conn: Connection, rules: Iterable[Rule], targets: Mapping[str, Iterabl
     spans = hourly.merged(session_ranges + [r for ranges in by_buckets.values() for r in ranges])
     logged = hourly.logged_hours(conn, spans[0][0], spans[-1][1]) if spans else hourly.logged_hours(conn, 0, 0)
     every = [sessions, *bucket_rows.values()]
-    user_ids = set().union(*(set(rows.user.tolist()) for rows in every))
-    machine_ids = set().union(*(set(rows.machine.tolist()) for rows in every))
+    user_ids = np.unique(np.concatenate([rows.user for rows in every])).tolist()
+    machine_ids = np.unique(np.concatenate([rows.machine for rows in every])).tolist()
     return Fetched(buckets, sessions, bucket_rows, logged, hourly.directory(conn, user_ids, machine_ids))
 
 
@@ -94,7 +95,7 @@ def holdings_of(rule: Rule, fetched: Fetched, targets: Iterable[int], explain: b
         rows = fetched.sessions
     else:
         rows = fetched.by_buckets[tuple(bucket_ids(rule.measure.sizes, fetched.buckets))]
-    return judge(rule, rows, fetched.logged, fetched.names, targets, explain=explain)  # type: ignore[arg-type]
+    return judge(rule, rows, fetched.logged, fetched.names, targets, explain=explain)
 
 
 class Evaluator:
@@ -117,6 +118,7 @@ class Evaluator:
         self.on_pending, self.clock = on_pending, clock
         self.total = Judged()  # every call so far, added up
         self.failures = 0
+        self._retired = False  # the open alerts of rules no longer judged: resolved at the first judgement
 
     # -- the hook ---------------------------------------------------------------------------------------------------
 
@@ -184,8 +186,10 @@ class Evaluator:
                     changed.append(after)
                     _count(result, stored.get(after.id) if after.id is not None else None, after)
             saved = store.save_alerts(conn, changed)
-            self._retire(conn, rules, min(fresh), now)
+            if not self._retired:
+                self._retire(conn, rules, min(fresh), now)
             store.mark_judged(conn, fresh, now)
+        self._retired = True
         result.hours = sorted(fresh)
         result.to_send = sum(1 for a in saved if a.notify == "pending")
         result.seconds = time.perf_counter() - started

@@ -29,6 +29,7 @@ from clusterdash.db.schema import DIRECTIONS
 WEEK_HOURS = 7 * 24
 CELLS = 2_000_000  # subject x hour cells per chunk (each matrix of a chunk: 16 MB at most)
 MAX_NAMES = 20  # users and machines named in an alert, largest first
+FEW_WINDOWS = 16  # up to this many windows are summed slice by slice, more through running totals
 
 
 @dataclass(frozen=True)
@@ -55,12 +56,9 @@ def hours_needed(rule: Rule, targets: Iterable[int]) -> list[tuple[int, int]]:
     """The [first, end) hour ranges whose rows judging `targets` reads."""
     w = rule.window.hours
     weeks = 0 if isinstance(rule.condition, Above) else rule.condition.weeks
-    ranges = []
-    for target in targets:
-        for k in range(weeks + 1):
-            end = target - k * WEEK_HOURS * HOUR + HOUR
-            ranges.append((end - w * HOUR, end))
-    return merged(ranges)
+    ends = np.asarray(sorted(set(targets)), dtype=np.int64) + HOUR
+    shifted = np.concatenate([ends - k * WEEK_HOURS * HOUR for k in range(weeks + 1)])
+    return merged(zip((shifted - w * HOUR).tolist(), shifted.tolist()))
 
 
 def bucket_ids(sizes: SizeRange, buckets: Sequence[Bucket]) -> list[int]:
@@ -79,14 +77,15 @@ def judge(
     """Where `rule` holds at each of `targets` (hours the log holds). `rows`: the IO of every hour the judgement
     reads (hours_needed), from the sessions, or for a rule with sizes the histogram rows of its buckets; `logged`:
     the hours the log holds over the same span. explain: name the users and machines of each holding."""
-    logged_set = {int(h) for h in logged}
-    wanted = np.asarray(sorted({int(t) for t in targets if int(t) in logged_set}), dtype=np.int64)
+    logged = np.asarray(logged, dtype=np.int64)
+    wanted = np.unique(np.asarray(list(targets), dtype=np.int64))
+    wanted = wanted[np.isin(wanted, logged)]
     if not len(wanted):
         return []
     first = int(wanted[0]) - reach(rule) * HOUR
     width = (int(wanted[-1]) - first) // HOUR + 1
     in_log = np.zeros(width, dtype=bool)
-    at = (np.asarray(sorted(logged_set), dtype=np.int64) - first) // HOUR
+    at = (logged - first) // HOUR
     in_log[at[(at >= 0) & (at < width)]] = True
     rows = _kept(rule, rows, names, first, width)
     index, subjects, first_seen = _subjects(rule, rows, names)
@@ -192,18 +191,31 @@ def _matrix(local: np.ndarray, column: np.ndarray, values: np.ndarray, shape: tu
     return flat.reshape(shape)
 
 
-def _window_sums(matrix: np.ndarray, columns: np.ndarray, w: int) -> np.ndarray:
-    """Sums over the `w` hours ending at each of `columns` (every column >= w - 1)."""
-    total = np.concatenate([np.zeros((matrix.shape[0], 1)), np.cumsum(matrix, axis=1)], axis=1)
-    return total[:, columns + 1] - total[:, columns + 1 - w]
+class _Windows:
+    """Sums and minimums over windows of `w` hours of one (subjects, hours) matrix, each window given by the column
+    of its last hour (every column >= w - 1). A few windows (an hour arriving) are summed slice by slice; many (a
+    replay) from running totals, made once per matrix."""
 
+    def __init__(self, matrix: np.ndarray, w: int) -> None:
+        self.matrix, self.w = matrix, w
+        self._running: np.ndarray | None = None
 
-def _window_mins(matrix: np.ndarray, columns: np.ndarray, w: int) -> np.ndarray:
-    """The smallest value over the `w` hours ending at each of `columns`."""
-    if w == 1:
-        return matrix[:, columns]
-    windows = np.lib.stride_tricks.sliding_window_view(matrix, w, axis=1)  # (subjects, width - w + 1, w), no copy
-    return windows[:, columns - (w - 1), :].min(axis=2)
+    def sums(self, columns: np.ndarray) -> np.ndarray:
+        w, matrix = self.w, self.matrix
+        if w == 1:
+            return matrix[:, columns]
+        if len(columns) <= FEW_WINDOWS:
+            return np.stack([matrix[:, c + 1 - w : c + 1].sum(axis=1) for c in columns.tolist()], axis=1)
+        if self._running is None:
+            self._running = np.zeros((matrix.shape[0], matrix.shape[1] + 1))
+            np.cumsum(matrix, axis=1, out=self._running[:, 1:])
+        return self._running[:, columns + 1] - self._running[:, columns + 1 - w]
+
+    def mins(self, columns: np.ndarray) -> np.ndarray:
+        if self.w == 1:
+            return self.matrix[:, columns]
+        windows = np.lib.stride_tricks.sliding_window_view(self.matrix, self.w, axis=1)  # no copy
+        return windows[:, columns - (self.w - 1), :].min(axis=2)
 
 
 def _judge_chunk(
@@ -223,32 +235,33 @@ def _judge_chunk(
     sustained = rule.window.mode == "sustained"
     column = (rows.hour - first) // HOUR
     shape = (count, width)
-    guard = _matrix(local, column, rows.operations, shape)  # operations: min_operations counts these
+    operations = _matrix(local, column, rows.operations, shape)  # min_operations counts these
+    guard = _Windows(operations, w)
     if kind == "machines":
         per_pair = _pairs(rows, local, column, count, width)
+    elif kind == "small_share" and sustained:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            small = _matrix(local, column, rows.small, shape)
+            num = _Windows(np.where(operations > 0, small / np.where(operations > 0, operations, 1), 0.0), w)
     else:
         numerator = {"operations": rows.operations, "bytes": rows.bytes}.get(kind, rows.small)
-        num = guard if kind == "operations" else _matrix(local, column, numerator, shape)
+        num = guard if kind == "operations" else _Windows(_matrix(local, column, numerator, shape), w)
+    logged = _Windows(in_log[None, :].astype(float), w)
 
     def values_at(columns: np.ndarray) -> np.ndarray:
         if kind == "machines":
             return per_pair(columns, w, sustained)
-        if kind == "small_share":
-            if sustained:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    return _window_mins(np.where(guard > 0, num / np.where(guard > 0, guard, 1), 0.0), columns, w)
-            small, total = _window_sums(num, columns, w), _window_sums(guard, columns, w)
+        if kind == "small_share" and not sustained:
+            small, total = num.sums(columns), guard.sums(columns)
             return np.where(total > 0, small / np.where(total > 0, total, 1), 0.0)
-        return _window_mins(num, columns, w) if sustained else _window_sums(num, columns, w)
-
-    logged_before = np.concatenate([[0], np.cumsum(in_log)])
+        return num.mins(columns) if sustained else num.sums(columns)
 
     def whole(columns: np.ndarray) -> np.ndarray:
-        return (logged_before[columns + 1] - logged_before[columns + 1 - w]) == w
+        return logged.sums(columns)[0] == w
 
     targets = (wanted - first) // HOUR
     value = values_at(targets)
-    holds = _window_sums(guard, targets, w) >= rule.min_operations
+    holds = guard.sums(targets) >= rule.min_operations
     if sustained:
         holds &= whole(targets)[None, :]
     median = None
@@ -263,8 +276,7 @@ def _judge_chunk(
             ok = whole(earlier)[None, :] & (seen[:, None] <= first + (earlier[None, :] - (w - 1)) * HOUR)
             history[:, :, k - 1] = np.where(ok, values_at(earlier), np.nan)
         enough = np.sum(~np.isnan(history), axis=2) >= condition.min_weeks
-        with np.errstate(invalid="ignore"):
-            median = np.where(enough, np.nanmedian(np.where(enough[:, :, None], history, 0.0), axis=2), np.nan)
+        median = np.where(enough, _median(history), np.nan)
         limit = np.maximum(condition.factor * np.nan_to_num(median), condition.floor)
         holds &= enough & (value > condition.factor * np.nan_to_num(median)) & (value >= condition.floor)
     found = []
@@ -286,6 +298,16 @@ def _judge_chunk(
     return found
 
 
+def _median(values: np.ndarray) -> np.ndarray:
+    """The median over the last axis, NaN left out (np.nanmedian, without its cost on small arrays); NaN where all
+    are NaN."""
+    ordered = np.sort(values, axis=-1)  # NaN last
+    count = np.sum(~np.isnan(values), axis=-1)
+    low = np.take_along_axis(ordered, np.maximum(count - 1, 0)[..., None] // 2, axis=-1)[..., 0]
+    high = np.take_along_axis(ordered, (count // 2)[..., None], axis=-1)[..., 0] if values.shape[-1] else low
+    return np.where(count > 0, (low + np.where(count % 2, low, high)) / 2, np.nan)
+
+
 def _pairs(rows: HourRows, local: np.ndarray, column: np.ndarray, count: int, width: int):
     """For the machines measure: a function of (columns, w, sustained) giving, per user subject, the distinct
     machines with IO in each window (sum) or the fewest in any hour of it (sustained)."""
@@ -301,8 +323,8 @@ def _pairs(rows: HourRows, local: np.ndarray, column: np.ndarray, count: int, wi
         if sustained:
             hourly = np.zeros((count, width))
             np.add.at(hourly, owner, present)
-            return _window_mins(hourly, columns, w)
-        np.add.at(out, owner, (_window_sums(present, columns, w) > 0).astype(float))
+            return _Windows(hourly, w).mins(columns)
+        np.add.at(out, owner, (_Windows(present, w).sums(columns) > 0).astype(float))
         return out
 
     return values

@@ -6,6 +6,7 @@ sender's thread. The CLI and web/serve.py are the only places that connect alert
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -74,8 +75,54 @@ def link_with(view: AlertView, rules: RuleSet) -> ViewLink:
     return link
 
 
+class Judging:
+    """Judges the hours the ingest reports on a thread of its own: the ingest's thread only notes them (a set of
+    hours, at most one per hour of log), so its pace does not depend on the rules. Hours reported while a judgement
+    runs are judged together next."""
+
+    def __init__(self, evaluator: Evaluator) -> None:
+        self.evaluator = evaluator
+        self._hours: set[int] = set()
+        self._lock = threading.Condition()
+        self._busy = False
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="clusterdash-alerts-judge", daemon=True)
+        self._thread.start()
+
+    def add(self, hours: list[int]) -> None:
+        with self._lock:
+            self._hours.update(hours)
+            self._lock.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._hours and not self._stopping:
+                    self._lock.wait()
+                if not self._hours:
+                    return
+                hours, self._hours, self._busy = sorted(self._hours), set(), True
+            self.evaluator.hours_completed(hours)  # never raises
+            with self._lock:
+                self._busy = False
+                self._lock.notify_all()
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until every hour reported has been judged; False on timeout."""
+        with self._lock:
+            return self._lock.wait_for(lambda: not self._hours and not self._busy, timeout)
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Judge what is noted, then end the thread."""
+        with self._lock:
+            self._stopping = True
+            self._lock.notify_all()
+        self._thread.join(timeout)
+
+
 class Alerting:
-    """The evaluator and the sender of one process. `after_commit` is the ingest's hook (load.AfterCommit)."""
+    """The evaluator and the sender of one process. `after_commit` is the ingest's hook (load.AfterCommit): once
+    started, it hands the hours to a judging thread (Judging); before, it judges them on the caller's thread."""
 
     def __init__(
         self,
@@ -100,20 +147,27 @@ class Alerting:
             on_pending=self.sender.wake if self.sender is not None else None,
             clock=clock,
         )
+        self.judging: Judging | None = None
 
     def start(self) -> Alerting:
-        """Judge what a crash left unjudged, and start sending."""
+        """Judge what a crash left unjudged, and start judging and sending on threads of their own."""
         if self.sender is not None:
             self.sender.start()
         self.evaluator.catch_up()
+        self.judging = Judging(self.evaluator)
         return self
 
     def after_commit(self, hours: list[int]) -> None:
-        self.evaluator.hours_completed(hours)
+        if self.judging is not None:
+            self.judging.add(hours)
+        else:
+            self.evaluator.hours_completed(hours)
 
     def close(self) -> None:
-        """Stop the sender's thread, then send what is due (a one-shot ingest's alerts go out before it exits;
-        in digest mode only once their digest is due: the rest waits for the next run)."""
+        """Judge what the ingest reported, stop the threads, then send what is due (a one-shot ingest's alerts go
+        out before it exits; in digest mode only once their digest is due: the rest waits for the next run)."""
+        if self.judging is not None:
+            self.judging.stop()
         if self.sender is None:
             return
         self.sender.stop()

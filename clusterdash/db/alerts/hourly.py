@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Select, case, func, select
 
 from clusterdash.db import sizes
 from clusterdash.db.periods import HOUR, epoch_bounds, hour_of
@@ -44,70 +44,81 @@ class HourRows:
         return HourRows(*(getattr(self, f.name)[which] for f in fields(self)))
 
 
-def merged(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Hour ranges sorted, overlapping or touching ones joined, empty ones dropped."""
-    out: list[tuple[int, int]] = []
-    for lo, hi in sorted(r for r in ranges if r[0] < r[1]):
-        if out and lo <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], hi))
-        else:
-            out.append((lo, hi))
-    return out
+def merged(ranges: Iterable[tuple[int, int]], bridge: int = 0) -> list[tuple[int, int]]:
+    """Hour ranges sorted, overlapping or touching ones joined (and those less than `bridge` seconds apart, with the
+    hours between), empty ones dropped. Arrays, not a loop: a replay's year is tens of thousands of ranges."""
+    pairs = np.asarray([r for r in ranges if r[0] < r[1]], dtype=np.int64).reshape(-1, 2)
+    if not len(pairs):
+        return []
+    pairs = pairs[np.argsort(pairs[:, 0], kind="stable")]
+    reach = np.maximum.accumulate(pairs[:, 1])  # the furthest end so far
+    starts = np.concatenate([[True], pairs[1:, 0] > reach[:-1] + bridge])  # a range that begins a new run
+    first = np.flatnonzero(starts)
+    last = np.concatenate([first[1:] - 1, [len(pairs) - 1]])
+    return list(zip(pairs[first, 0].tolist(), reach[last].tolist()))
 
 
-def _rows(found: list, with_weights: dict[int, sizes.Weights] | None = None) -> HourRows:
-    if not found:
-        empty = np.zeros(0)
-        return HourRows(
-            empty.astype(np.int64), *(empty.astype(np.int64),) * 2, empty.astype(np.int8), empty, empty, empty
-        )
-    epoch, user, machine, direction, a, b, c = zip(*found)
-    hours = hour_of(np.asarray(epoch, dtype=np.int64))
-    directions = np.asarray([DIRECTIONS.index(d) for d in direction], dtype=np.int8)
-    if with_weights is None:  # session totals: operations, small operations, bytes
-        operations, small, estimated = (np.asarray(v, dtype=np.float64) for v in (a, b, c))
-    else:  # histogram rows: count, bucket id (c unused)
-        operations = np.asarray(a, dtype=np.float64)
-        mids = np.asarray([with_weights[bucket].mid for bucket in b], dtype=np.float64)
-        smalls = np.asarray([with_weights[bucket].small for bucket in b], dtype=bool)
-        small, estimated = np.where(smalls, operations, 0.0), operations * mids
+# Ranges closer than this are read as one (a replay's ranges are split only by the log's gaps); a baseline's weeks
+# stay apart.
+BRIDGE = 2 * 24 * HOUR
+
+
+def _rows(
+    conn: Connection, query: Select, column: Any, ranges: Ranges, weights: dict[int, sizes.Weights] | None = None
+) -> HourRows:
+    """The rows of `query` for the hours in `ranges` (`column`: the epoch it filters on), column by column into
+    arrays: epoch, user, machine, direction as 0/1, then operations, small operations and bytes (the sessions'
+    totals) or, with `weights`, a count and its bucket (histogram rows, weighted here)."""
+    parts: list[list] = [[] for _ in range(7 if weights is None else 6)]
+    for lo, hi in merged(ranges, BRIDGE):
+        first, end = epoch_bounds(lo, hi)
+        found = conn.execute(query.where(column >= first, column < end)).all()
+        for part, values in zip(parts, zip(*found)):
+            part.extend(values)
+    epoch, user, machine, direction, operations = (np.asarray(part) for part in parts[:5])
+    operations = operations.astype(np.float64)
+    if weights is None:
+        small, estimated = (np.asarray(part, dtype=np.float64) for part in parts[5:])
+    else:
+        bucket = np.asarray(parts[5], dtype=np.int64)
+        mid, is_small = np.zeros(max(weights, default=0) + 1), np.zeros(max(weights, default=0) + 1, dtype=bool)
+        for bucket_id, w in weights.items():
+            mid[bucket_id], is_small[bucket_id] = w.mid, w.small
+        small, estimated = np.where(is_small[bucket], operations, 0.0), operations * mid[bucket]
     return HourRows(
-        hours,
-        np.asarray(user, dtype=np.int64),
-        np.asarray(machine, dtype=np.int64),
-        directions,
+        hour_of(epoch.astype(np.int64)),
+        user.astype(np.int64),
+        machine.astype(np.int64),
+        direction.astype(np.int8),
         operations,
         small,
         estimated,
     )
 
 
+def _direction(column: Any) -> Any:
+    """0 for reads, 1 for writes (schema.DIRECTIONS), in SQL."""
+    return case((column == DIRECTIONS[1], 1), else_=0)
+
+
 def session_rows(conn: Connection, ranges: Ranges) -> HourRows:
     """Every session of the hours in `ranges`, with its totals."""
     s = user_sessions.c
-    found: list = []
-    for lo, hi in merged(ranges):
-        first, end = epoch_bounds(lo, hi)
-        query = select(s.epoch, s.user_id, s.machine_id, s.direction, s.operations, s.small_operations, s.bytes_mid)
-        found += conn.execute(query.where(s.epoch >= first, s.epoch < end)).all()
-    return _rows(found)
+    columns = (s.epoch, s.user_id, s.machine_id, _direction(s.direction), s.operations, s.small_operations, s.bytes_mid)
+    return _rows(conn, select(*columns), s.epoch, ranges)
 
 
 def bucket_rows(conn: Connection, ranges: Ranges, bucket_ids: Sequence[int]) -> HourRows:
-    """The histogram rows in the size buckets `bucket_ids` of the hours in `ranges` (one per session and bucket)."""
-    if not bucket_ids:
-        return _rows([])
+    """The histogram rows in the size buckets `bucket_ids` of the hours in `ranges` (one per session and bucket),
+    each bucket's bytes estimated by db/sizes.py's rule."""
     s, o = user_sessions.c, io_operations.c
-    found: list = []
-    for lo, hi in merged(ranges):
-        first, end = epoch_bounds(lo, hi)
-        query = (
-            select(s.epoch, s.user_id, s.machine_id, s.direction, o.count, o.size_range_id, o.size_range_id)
-            .join(io_operations, o.session_id == s.id)
-            .where(s.epoch >= first, s.epoch < end, o.size_range_id.in_(list(bucket_ids)))
-        )
-        found += conn.execute(query).all()
-    return _rows(found, with_weights=sizes.stored_weights(conn))
+    weights = {bucket: w for bucket, w in sizes.stored_weights(conn).items() if bucket in set(bucket_ids)}
+    query = (
+        select(s.epoch, s.user_id, s.machine_id, _direction(s.direction), o.count, o.size_range_id)
+        .join(io_operations, o.session_id == s.id)
+        .where(o.size_range_id.in_(sorted(weights)))
+    )
+    return _rows(conn, query, s.epoch, ranges if weights else [], weights)
 
 
 class Bucket(NamedTuple):
