@@ -9,8 +9,9 @@ Judging, updating the alerts and recording the hours judged are one write transa
 the same hour twice, and a crash leaves the hour unjudged (judged at the next start, `catch_up`).
 
 Nothing here raises into the ingest: a failure is logged, the hours recorded as failed (tried again with the next
-hours), and the ingest goes on. Messages are not sent here: new alerts wait as 'pending' for the Sender
-(sender.py), which a callback wakes.
+hours), and the ingest goes on. The ingest's hook does not call this on its own thread: service.Judging hands the
+hours to a judging thread. Messages are not sent here: new alerts wait as 'pending' for the Sender (sender.py),
+which a callback wakes.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Alerts wired into an entry point (`ingest`, `serve`, gunicorn's app): the rule file and the channels read from the
-settings and checked at start, before anything is ingested; the evaluator as the ingest's after-commit hook; the
-sender's thread. The CLI and web/serve.py are the only places that connect alerts to the ingest.
+settings and checked at start, before anything is ingested; the evaluator behind the ingest's after-commit hook, on
+a judging thread of its own; the sender's thread. The CLI and web/serve.py are the only places that connect alerts to
+the ingest.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from clusterdash.db.periods import HOUR
 from clusterdash.web import format as fmt
 from clusterdash.web import panels, state
 
-PANEL_ROWS = 8  # alerts listed in the dashboard's panel
+PANEL_ROWS = 5  # alerts listed in the dashboard's panel (the rest: /alerts)
 PAGE_ROWS = 200
 SEVERITY_COLORS = {"critical": "danger", "warning": "warning", "info": "info"}
 
@@ -116,10 +116,7 @@ class AlertsView:
         if not rows:
             return [dhtml.P("No alerts in this time range.", className="text-muted small mb-0")]
         items = [_panel_item(row, view.tz, self.amount(row, "value"), self.amount(row, "threshold")) for row in rows]
-        return [
-            dhtml.Ul(items, className="alert-list"),
-            dhtml.A("All alerts and rules", href="/alerts", className="small"),
-        ]
+        return [dhtml.Ul(items, className="alert-list")]
 
     # -- the /alerts page ----------------------------------------------------------------------------------------
 
