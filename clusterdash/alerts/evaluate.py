@@ -164,26 +164,36 @@ class Evaluator:
 
     def judge(self, hours: Iterable[int]) -> Judged:
         """Judge the hours (those the log holds and that changed since they were last judged) for every enabled
-        rule, and update the alerts: one write transaction. Raises on failure (hours_completed catches)."""
+        rule, and update the alerts. The rows are read and judged first, then the alerts are updated and the hours
+        recorded in one write transaction (so the writer lock is held for milliseconds, not for the judgement),
+        leaving out the hours another process recorded meanwhile with the same contents. Raises on failure
+        (hours_completed catches)."""
         started = time.perf_counter()
         result = Judged()
         now = int(self.clock())
-        with write_transaction(self.engine) as conn:
+        rules = self.rules.enabled()
+        with self.engine.connect() as conn:
             contents = hourly.hour_contents(conn, hours)
             before = store.judged_contents(conn, contents)
             fresh = {hour: held for hour, held in contents.items() if before.get(hour) != held}
             if not fresh:
                 return result
-            rules = self.rules.enabled()
             targets = self._targets(conn, rules, fresh)
             fetched = fetch(conn, rules, targets)
+        holdings = {rule.name: holdings_of(rule, fetched, targets[rule.name]) for rule in rules}
+        with write_transaction(self.engine) as conn:
+            done = {h for h, held in store.judged_contents(conn, fresh).items() if fresh[h] == held}
+            fresh = {hour: held for hour, held in fresh.items() if hour not in done}
+            if not fresh:
+                return result  # another process judged them while this one did
             current = {a.key: a for a in store.open_alerts(conn, [r.name for r in rules])}
             changed: list[store.StoredAlert] = []
             for rule in rules:
-                holdings = holdings_of(rule, fetched, targets[rule.name])
-                current.update(store.latest_alerts(conn, {alert_key(rule, h.subject) for h in holdings} - set(current)))
+                hours_now = [h for h in targets[rule.name] if h not in done]
+                found = [h for h in holdings[rule.name] if h.hour not in done]
+                current.update(store.latest_alerts(conn, {alert_key(rule, h.subject) for h in found} - set(current)))
                 stored = {a.id: a for a in current.values() if a.id is not None}
-                for after in advance(rule, targets[rule.name], holdings, current, now, self._notify_for(now)):
+                for after in advance(rule, hours_now, found, current, now, self._notify_for(now)):
                     changed.append(after)
                     _count(result, stored.get(after.id) if after.id is not None else None, after)
             saved = store.save_alerts(conn, changed)
