@@ -18,6 +18,7 @@ from datetime import date, datetime
 from typing import Any
 
 from clusterdash.db.periods import DAY, HOUR, hour_of, zone
+from clusterdash.db.schema.alerts import ALERT_STATES
 from clusterdash.errors import BadParameter
 
 MAX_VALUES = 1000  # per repeatable parameter: a longer IN list is a mistake or an attack
@@ -30,6 +31,7 @@ PRESETS: dict[str, int | None] = {"24h": DAY, "7d": 7 * DAY, "30d": 30 * DAY, "9
 
 # The kinds of value, each read by one rule (Arguments).
 TIME, PRESET, NAME, SIZE, CHOICE, INTEGER, ZONE = "time", "preset", "name", "size", "choice", "integer", "zone"
+TEXT = "text"  # a label matched as given (an alert rule's name), not a name checked against the stored data
 # What a parameter does: it narrows every question (filter), shapes an answer where it applies (shape: the
 # endpoints that do not use it accept and ignore it), or only changes how the dashboard draws (view).
 FILTER, SHAPE, VIEW = "filter", "shape", "view"
@@ -151,6 +153,16 @@ PARAMETERS: dict[str, Parameter] = {
             "order", CHOICE, "asc or desc (users, machines).", role=SHAPE, choices=("asc", "desc"), default="desc"
         ),
         Parameter("limit", INTEGER, "At most this many rows (users, machines).", role=SHAPE, low=0, high=MAX_LIMIT),
+        Parameter(
+            "state",
+            CHOICE,
+            "Alerts in this state (alerts): open, resolved or all.",
+            role=SHAPE,
+            choices=(*ALERT_STATES, "all"),
+            default="all",
+        ),
+        Parameter("rule", TEXT, "An alert rule's name (alerts; repeatable).", role=SHAPE, repeat=True),
+        Parameter("severity", TEXT, "An alert severity, e.g. critical (alerts; repeatable).", role=SHAPE, repeat=True),
         Parameter("format", CHOICE, "json (default) or csv (lists and series).", role=SHAPE, choices=("json", "csv")),
         Parameter(
             "metric",
