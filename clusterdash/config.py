@@ -39,7 +39,7 @@ def flag(value: Any) -> bool:
     text = str(value).strip().lower()
     if text in _YES or text in _NO:
         return text in _YES
-    raise ValueError(f"cannot read {str(value)[:40]!r} as yes or no (use true or false)")
+    raise ValueError(f"cannot read {str(value)[:40]!r} as yes or no (a yes/no value: true or false)")
 
 
 DEFAULT_DB_URL = "sqlite:///data/clusterdash.db"

@@ -66,7 +66,7 @@ def test_an_alert_is_sent_once_to_its_recipients_with_the_link_to_its_view(engin
     assert mail.message["Subject"] == "[clusterdash] WARNING heavy: user bob"
     body = mail.part("plain")
     assert "5,000, 5.0x the threshold 1,000" in body and "tik01" in body
-    link = "https://dash.example.edu/user/bob?from=2025-03-11T13%3A00Z&to=2025-03-12T14%3A00Z&dir=rd&stack=machines"
+    link = "https://dash.example.edu/user/bob?start=2025-03-11T13%3A00Z&end=2025-03-12T14%3A00Z&direction=rd&group_by=machine&top=8"
     assert link in body
     [alert] = stored_alerts(engine)
     assert alert.notify == "sent" and alert.notified_by == target.sender.name

@@ -92,7 +92,7 @@ def test_an_hour_that_crosses_a_rule_is_one_message_within_five_seconds(db_url, 
         judged.close()
     [mail] = smtp.messages
     assert mail.rcpt_tos == [ADMIN] and mail.message["Subject"] == "[clusterdash] WARNING heavy: user bob"
-    assert "http://dash.example.edu:8050/user/bob?from=" in mail.part("plain")
+    assert "http://dash.example.edu:8050/user/bob?start=" in mail.part("plain")
     assert latency < 5.0
     [alert] = stored_alerts(make_engine(db_url))
     assert (alert.value, alert.notify) == (7000, "sent")

@@ -4,7 +4,7 @@ scope (a signed-in user sees only the alerts about themselves)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
 
 import jsonschema
 import pytest
@@ -15,6 +15,7 @@ from clusterdash.db.query import alert_list
 from clusterdash.web import panels
 from clusterdash.web.state import View
 from tests.alerttools import BASE, evaluate_log, heavy_rule, merged, reads, rule_file
+from tests.authtools import add_account, auth_app, forget_accounts, sign_in
 
 HOUR = 3600
 RULES = (
@@ -70,7 +71,7 @@ def test_api_alerts_takes_the_common_filters_and_matches_its_schema(alerting_app
         jsonschema.validate(response.get_json(), schema["200"]["content"]["application/json"]["schema"])
         assert sorted(a["key"] for a in response.get_json()["alerts"]) == sorted(keys), query
     bob = next(a for a in everything["alerts"] if a["key"] == "heavy/user=bob")
-    assert bob["link"] == "/user/bob?from=2025-03-11T13:00Z&to=2025-03-12T14:00Z&dir=rd&stack=machines"
+    assert bob["link"] == "/user/bob?start=2025-03-11T13:00Z&end=2025-03-12T14:00Z&direction=rd&group_by=machine&top=8"
     assert (bob["state"], bob["resolved"], bob["value"]) == ("resolved", "2025-03-12T14:00:00Z", 5000)
     assert [r["name"] for r in everything["rules"]] == ["heavy", "busy-machine"]
     for query, parameter in [
@@ -92,7 +93,10 @@ def test_the_alerts_page_escapes_names_and_shows_the_rules_read_only(alerting_ap
     assert page.status_code == 200 and page.mimetype == "text/html"
     assert HOSTILE not in body and "user &lt;b&gt;x&lt;/b&gt;" in body
     assert "Open (3)" in body and "Recent (1)" in body
-    assert "href='/user/bob?from=2025-03-11T13:00Z&amp;to=2025-03-12T14:00Z&amp;dir=rd&amp;stack=machines'" in body
+    assert (
+        "href='/user/bob?start=2025-03-11T13:00Z&amp;end=2025-03-12T14:00Z&amp;direction=rd&amp;group_by=machine&amp;top=8'"
+        in body
+    )
     assert "a user&#x27;s read operations in one hour above 1,000" in body and "read-only" in body
 
 
@@ -115,18 +119,40 @@ def test_the_series_chart_marks_the_hours_alerts_fired(alerting_app, engine):
     assert "heavy (warning)" in marks["hovertext"] and "&lt;" not in "".join(marks["hovertext"])
 
 
-@dataclass(frozen=True)
-class Scoped(Filters):
-    """Filters with the access scope access control sets: the usernames a signed-in user may see."""
-
-    scope: tuple[str, ...] | None = None
-
-
 def test_a_signed_in_user_sees_only_the_alerts_about_themselves(alerting_app, engine):
     with engine.connect() as conn:
-        assert [a["key"] for a in alert_list(conn, Scoped(scope=("bob",)))] == ["heavy/user=bob"]
-        assert alert_list(conn, Scoped(scope=("nobody",))) == []
-        assert len(alert_list(conn, Scoped(scope=None))) == 4
+        assert [a["key"] for a in alert_list(conn, Filters(visible_users=("bob",)))] == ["heavy/user=bob"]
+        assert alert_list(conn, Filters(visible_users=("nobody",))) == []
+        assert len(alert_list(conn, Filters(visible_users=None))) == 4
+
+
+def test_the_alerts_page_and_api_of_a_signed_in_user_hold_their_own_alerts_only(engine, db_url, tmp_path):
+    """Signed in as a `user` mapped to bob: /alerts and /api/alerts name no other subject, no recipient address and
+    no rule (rules name whom they exclude and tell); an admin sees all of them."""
+    from clusterdash.alerts.rulefile import load_rules
+
+    path = rule_file(tmp_path, RULES)
+    hours = {BASE: merged(reads("bob", 5000), reads("carl", 5000))}
+    evaluate_log(engine, tmp_path, load_rules(path), hours)
+    forget_accounts(engine)
+    add_account(engine, "bob", "user", ["bob"])
+    add_account(engine, "root", "admin")
+    app = auth_app(db_url, "local", tz="UTC", alerts=str(path))
+    client, admin = app.server.test_client(), app.server.test_client()
+    assert client.get("/alerts").status_code == 303 and client.get("/api/alerts").status_code == 401
+    assert sign_in(client, "bob").status_code == 303 and sign_in(admin, "root").status_code == 303
+
+    page = client.get("/alerts").get_data(as_text=True)
+    document = client.get("/api/alerts").get_json()
+    assert "user bob" in page and "carl" not in page and "tik01" not in page and "Rules" not in page
+    assert [a["key"] for a in document["alerts"]] == ["heavy/user=bob"] and document["rules"] == []
+    assert "carl" not in json.dumps(document)
+    assert client.get("/api/alerts?user=carl").status_code == 400  # like a name nothing stored has
+
+    everything = admin.get("/api/alerts").get_json()
+    assert {a["key"] for a in everything["alerts"]} >= {"heavy/user=bob", "heavy/user=carl"}
+    assert len(everything["rules"]) == 2 and "carl" in admin.get("/alerts").get_data(as_text=True)
+    forget_accounts(engine)
 
 
 def test_a_bad_rule_file_stops_the_app_factory(db_url, tmp_path):

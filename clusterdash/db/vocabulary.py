@@ -48,7 +48,7 @@ class Parameter:
     choices: tuple[str, ...] = ()
     value_aliases: Mapping[str, str] = field(default_factory=dict)  # another spelling of a value -> the value
     low: int | None = None
-    high: int | None = None
+    high: int | None = None  # an integer's largest value; a text's longest length
     default: Any = None
     field: str | None = None  # the Filters field a name parameter fills
     noun: str | None = None  # what a value names, for messages ("machine type")
@@ -161,8 +161,10 @@ PARAMETERS: dict[str, Parameter] = {
             choices=(*ALERT_STATES, "all"),
             default="all",
         ),
-        Parameter("rule", TEXT, "An alert rule's name (alerts; repeatable).", role=SHAPE, repeat=True),
-        Parameter("severity", TEXT, "An alert severity, e.g. critical (alerts; repeatable).", role=SHAPE, repeat=True),
+        Parameter("rule", TEXT, "An alert rule's name (alerts; repeatable).", role=SHAPE, repeat=True, high=64),
+        Parameter(
+            "severity", TEXT, "An alert severity, e.g. critical (alerts; repeatable).", role=SHAPE, repeat=True, high=16
+        ),
         Parameter("format", CHOICE, "json (default) or csv (lists and series).", role=SHAPE, choices=("json", "csv")),
         Parameter(
             "metric",
@@ -210,7 +212,11 @@ class Arguments:
         return bool(self.values.get(name))
 
     def texts(self, name: str) -> list[str]:
-        return list(self.values.get(name, []))
+        given = list(self.values.get(name, []))
+        longest = PARAMETERS[name].high if PARAMETERS[name].kind == TEXT else None
+        if longest is not None and any(len(text) > longest for text in given):
+            raise BadParameter(name, f"at most {longest} characters")
+        return given
 
     def text(self, name: str) -> str | None:
         """The one value of a parameter given at most once (the last one in a lenient reading)."""
@@ -256,6 +262,8 @@ class Arguments:
                 self.integer(name)
             elif kind == TIME:
                 self.time(name, tz)
+            elif kind == TEXT:
+                self.texts(name)
 
 
 def read(args: Any, strict: bool = True) -> Arguments:
