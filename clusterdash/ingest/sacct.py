@@ -40,10 +40,14 @@ from datetime import datetime
 
 from clusterdash.db.periods import HOUR, zone
 from clusterdash.ingest.sacct_fields import (
+    MAX_NAME,
+    UNSAFE_CHARACTER,
     FieldError,
+    JobId,
     LocalTimes,
     check_name,
     choose_instants,
+    plain_text,
     read_count,
     read_elapsed,
     read_job_id,
@@ -170,22 +174,23 @@ def parse_sacct(lines: str | Iterable[str], zone_name: str, first_line: int = 1)
     rejected: list[BadLine] = []
     headers = 0
     header_problem: str | None = None
+    header_line = 0
     for number, raw in enumerate(lines, first_line):
         text = raw.rstrip("\r\n")
-        if not text.strip():
+        if not text or text.isspace():
             continue
         fields = text.split(SEPARATOR)
-        if fields[0].strip().lower() == "jobid":
+        if not fields[0][:1].isdigit() and fields[0].strip().lower() == "jobid":
             headers += 1
-            header_problem = _header_problem(fields)
+            header_problem, header_line = _header_problem(fields), number
             if header_problem is not None:
                 rejected.append(BadLine(number, text, header_problem))
             continue
         if header_problem is not None:
-            rejected.append(BadLine(number, text, f"under a header that does not match ({header_problem})"))
+            rejected.append(BadLine(number, text, f"under the header at line {header_line}, which does not match"))
             continue
         try:
-            jobs.append(reader.job(fields))
+            jobs.append(reader.job(fields, text))
         except FieldError as exc:
             rejected.append(BadLine(number, text, str(exc)))
     return SacctOutput(jobs, rejected, headers)
@@ -217,7 +222,7 @@ class _Reader:
         self.times = times
         self.states: dict[str, str] = {}
 
-    def job(self, fields: list[str]) -> Job:
+    def job(self, fields: list[str], text: str) -> Job:
         if len(fields) < len(FIELDS):
             raise FieldError(
                 f"{len(fields)} fields separated by '|', expected {len(FIELDS)}: {SEPARATOR.join(FIELDS)}"
@@ -225,28 +230,32 @@ class _Reader:
             )
         (job_id, raw_id, user, account, partition, state_text, submit, start, end, elapsed_text, nnodes_text,
          node_list, tres_text) = fields[:13]  # fmt: skip
-        name = SEPARATOR.join(fields[13:])  # see the module's note on '|' in job names
+        name = SEPARATOR.join(fields[13:]) if len(fields) > 14 else fields[13]  # see the module's note on '|'
+        # One look at the whole line for the rare name that is too long or unsafe; check_name then says which.
+        odd_names = len(text) > MAX_NAME or (not plain_text(text) and UNSAFE_CHARACTER.search(text) is not None)
         field = "JobID"
+        times = self.times
         try:
-            ids = read_job_id(job_id)
+            ids = _PLAIN_ID if job_id.isdigit() and job_id.isascii() else read_job_id(job_id)
             field = "JobIDRaw"
             job_id_raw = read_count(raw_id, "job id")
-            if ids.array_job_id is None and ids.het_job_id is None and str(job_id_raw) != job_id:
+            if ids is _PLAIN_ID and raw_id != job_id:
                 raise FieldError(f"{raw_id[:30]!r} is not the id of job {job_id} (the fields are out of place?)")
-            field = "User"
-            check_name(user, empty=False)
-            field = "Account"
-            check_name(account)
-            field = "Partition"
-            check_name(partition)
+            if odd_names or not user:
+                for field, value, empty in (  # noqa: B007 (`field` names the bad one in the except below)
+                    ("User", user, False),
+                    ("Account", account, True),
+                    ("Partition", partition, True),
+                ):
+                    check_name(value, empty)
             field = "State"
             state = self.states.get(state_text) or self._state(state_text)
             field = "Submit"
-            submit_at = self.times.read(submit)
+            submit_at = times.read(submit)
             field = "Start"
-            start_at = self.times.read(start)
+            start_at = times.read(start)
             field = "End"
-            end_at = self.times.read(end)
+            end_at = times.read(end)
             field = "Elapsed"
             elapsed = read_elapsed(elapsed_text)
             field = "NNodes"
@@ -257,11 +266,22 @@ class _Reader:
                 raise FieldError(f"{node_list[:60]!r} names {len(nodes)} nodes but NNodes is {nnodes}")
             field = "AllocTRES"
             tres = read_tres(tres_text)
-            field = "JobName"
-            check_name(name)
+            if odd_names:
+                field = "JobName"
+                check_name(name)
         except FieldError as exc:
-            raise FieldError(f"{field}: {exc}") from None
-        submit_epoch, start_epoch, end_epoch = choose_instants(submit_at, start_at, end_at, elapsed)
+            hint = (
+                ""
+                if len(fields) == len(FIELDS)
+                else f" (the line has {len(fields)} fields: a '|' in a name before JobName?)"
+            )
+            raise FieldError(f"{field}: {exc}{hint}") from None
+        if len(submit_at) > 1 or len(start_at) > 1 or len(end_at) > 1:
+            submit_epoch, start_epoch, end_epoch = choose_instants(submit_at, start_at, end_at, elapsed)
+        else:
+            submit_epoch = submit_at[0] if submit_at else None
+            start_epoch = start_at[0] if start_at else None
+            end_epoch = end_at[0] if end_at else None
         return Job(
             job_id,
             job_id_raw,
@@ -292,3 +312,6 @@ class _Reader:
         if len(self.states) < 10_000:
             self.states[text] = state
         return state
+
+
+_PLAIN_ID = JobId()  # what a plain JobID (123) says: no array, no heterogeneous job

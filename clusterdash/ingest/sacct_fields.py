@@ -27,12 +27,12 @@ NO_NODES = frozenset({"None assigned", ""})
 UNSAFE_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 _TIME = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):([0-5]\d):([0-5]\d)$")
+_CLOCK = {f":{m:02d}:{s:02d}": m * 60 + s for m in range(60) for s in range(60)}  # ':MM:SS' -> seconds
 _ELAPSED = re.compile(r"^(?:(?:(\d{1,6})-)?(\d{1,3}):)?([0-5]?\d):([0-5]\d)(?:\.\d{1,6})?$")
 _JOB_ID = re.compile(r"^(\d{1,18})(?:_(\d{1,18})|_\[([0-9,:%-]{1,4096})\]|\+(\d{1,9}))?$")
 _ARRAY_TASKS = re.compile(r"^\d+(?:-\d+(?::\d+)?)?(?:,\d+(?:-\d+(?::\d+)?)?)*(?:%\d+)?$")
 _STEP = re.compile(r"^\d{1,18}(?:_\d{1,18}|\+\d{1,9})?\.\S+$")
 _STATE = re.compile(r"^([A-Z][A-Z_]{0,31})(?: by -?\d{1,10})?$")
-_COUNT = re.compile(r"^\d{1,18}$")  # fits a signed 64-bit column
 _MEMORY = re.compile(r"^(\d{1,15}(?:\.\d{1,6})?)([KMGTP]?)$")
 _UNIT = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024**5}
 _HOST = re.compile(r"^[^\s\[\],]+$")
@@ -77,7 +77,7 @@ def read_job_id(text: str) -> JobId:
 
 
 def read_count(text: str, what: str) -> int:
-    if not _COUNT.match(text):
+    if not (text.isdigit() and text.isascii() and len(text) <= 18):  # fits a signed 64-bit column
         raise FieldError(f"{text[:60]!r} is not a {what}")
     return int(text)
 
@@ -92,6 +92,10 @@ def read_state(text: str) -> str:
 
 def read_elapsed(text: str) -> int | None:
     """Seconds of `[D-]HH:MM:SS`, `MM:SS` or `MM:SS.mmm` (fractions dropped); None for `INVALID`."""
+    if len(text) == 8 and text[:2].isdigit() and text.isascii():  # HH:MM:SS, nearly every line
+        seconds = _CLOCK.get(text[2:])
+        if seconds is not None:
+            return int(text[:2]) * 3600 + seconds
     m = _ELAPSED.match(text)
     if m is None:
         if text == "INVALID":
@@ -99,6 +103,11 @@ def read_elapsed(text: str) -> int | None:
         raise FieldError(f"{text[:60]!r} is not a duration (expected [D-]HH:MM:SS)")
     days, hours, minutes, seconds = m.groups()
     return ((int(days or 0) * 24 + int(hours or 0)) * 60 + int(minutes)) * 60 + int(seconds)
+
+
+def plain_text(text: str) -> bool:
+    """True when `text` certainly holds no unsafe character (printable ASCII): the fast test before the regex."""
+    return text.isascii() and text.isprintable()
 
 
 def check_name(text: str, empty: bool = True) -> str:
@@ -135,18 +144,18 @@ def read_tres(text: str) -> Tres:
     for item in text.split(","):
         key, sep, value = item.partition("=")
         if not sep or not key or not value:
-            raise FieldError(f"AllocTRES item {item[:60]!r} is not key=value")
+            raise FieldError(f"item {item[:60]!r} is not key=value")
         if key == "cpu":
-            cpus = read_count(value, "CPU count (AllocTRES cpu=)")
+            cpus = read_count(value, "CPU count (cpu=)")
         elif key == "mem":
             m = _MEMORY.match(value)
             if m is None:
-                raise FieldError(f"AllocTRES mem={value[:40]!r} is not a size (expected e.g. 64G or 16000M)")
+                raise FieldError(f"mem={value[:40]!r} is not a size (expected e.g. 64G or 16000M)")
             mem = round(float(m.group(1)) * _UNIT[m.group(2) or "M"])
         elif key == "gres/gpu":
-            gpus = read_count(value, "GPU count (AllocTRES gres/gpu=)")
+            gpus = read_count(value, "GPU count (gres/gpu=)")
         elif key.startswith("gres/gpu:"):  # not gres/gpumem or gres/gpuutil, which are not GPUs
-            typed_gpus += read_count(value, f"GPU count (AllocTRES {key[:40]}=)")
+            typed_gpus += read_count(value, f"GPU count ({key[:40]}=)")
     if gpus is None:
         gpus = typed_gpus
     return Tres(cpus, mem, gpus)
@@ -163,16 +172,16 @@ def read_nodes(text: str) -> tuple[str, ...]:
         try:
             expanded = hostlist.expand_hostlist(part)
         except hostlist.BadHostlist as exc:
-            raise FieldError(f"NodeList {text[:60]!r} is not a host list ({exc})") from None
+            raise FieldError(f"{text[:60]!r} is not a host list ({exc})") from None
         for host in expanded:
             if not _HOST.match(host):
-                raise FieldError(f"NodeList {text[:60]!r} is not a host list (host {host[:40]!r})")
+                raise FieldError(f"{text[:60]!r} is not a host list (host {host[:40]!r})")
             try:
                 hosts[check_name(host, empty=False)] = None
             except FieldError as exc:
                 raise FieldError(f"node name {host[:40]!r}: {exc}") from None
         if len(hosts) > MAX_NODES:  # each part is bounded by the library; this bounds their sum
-            raise FieldError(f"NodeList {text[:60]!r} names more than {MAX_NODES} nodes")
+            raise FieldError(f"{text[:60]!r} names more than {MAX_NODES} nodes")
     return tuple(hosts)
 
 
@@ -199,23 +208,28 @@ class LocalTimes:
 
     def __init__(self, tz: ZoneInfo) -> None:
         self.tz = tz
-        self._hours: dict[str, int | None] = {}  # 'YYYY-MM-DDTHH' -> its first second's epoch; None: not plain
+        self._plain: dict[str, int] = {}  # 'YYYY-MM-DDTHH' of a plain hour -> the epoch of its first second
+        self._irregular: set[str] = set()  # hours with a repeated or skipped part
 
     def read(self, text: str) -> tuple[int, ...]:
         """The instants `text` can name: () for Unknown/None, one for nearly every time, two in a repeated hour.
         Raises FieldError."""
+        base = self._plain.get(text[:13])
+        if base is not None:
+            offset = _CLOCK.get(text[13:])  # the whole ':MM:SS', validated by the lookup
+            if offset is not None:
+                return (base + offset,)
         if text in NO_TIME:
             return ()
         m = _TIME.match(text)
         if m is None:
             raise FieldError(f"{text[:60]!r} is not a time (expected YYYY-MM-DDTHH:MM:SS, Unknown or None)")
-        prefix = text[:13]
-        base = self._hours.get(prefix, -1)
-        if base == -1:
-            base = self._hour(prefix, text)
-        if base is not None:
-            return (base + int(m.group(5)) * 60 + int(m.group(6)),)
         year, month, day, hour, minute, second = (int(g) for g in m.groups())
+        prefix = text[:13]
+        if prefix not in self._irregular:
+            base = self._hour(prefix, text)
+            if base is not None:
+                return (base + minute * 60 + second,)
         return self._instants(year, month, day, hour, minute, second)
 
     def _hour(self, prefix: str, text: str) -> int | None:
@@ -225,11 +239,13 @@ class LocalTimes:
         except ValueError:
             raise FieldError(f"{text[:60]!r} is not a time (no such date or hour)") from None
         ends = self._instants(year, month, day, hour, 59, 59)
-        plain = len(starts) == len(ends) == 1 and ends[0] - starts[0] == 3599
-        if len(self._hours) > 100_000:  # a year is 8,760 hours: only odd input gets here
-            self._hours.clear()
-        self._hours[prefix] = starts[0] if plain else None
-        return self._hours[prefix]
+        if len(self._plain) > 100_000:  # a year is 8,760 hours: only odd input gets here
+            self._plain.clear()
+        if len(starts) == len(ends) == 1 and ends[0] - starts[0] == 3599:
+            self._plain[prefix] = starts[0]
+            return starts[0]
+        self._irregular.add(prefix)
+        return None
 
     def _instants(self, year: int, month: int, day: int, hour: int, minute: int, second: int) -> tuple[int, ...]:
         found: list[int] = []
