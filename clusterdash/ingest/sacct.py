@@ -41,9 +41,9 @@ from datetime import datetime
 from clusterdash.db.periods import HOUR, zone
 from clusterdash.ingest.sacct_fields import (
     MAX_NAME,
+    PLAIN_JOB,
     UNSAFE_CHARACTER,
     FieldError,
-    JobId,
     LocalTimes,
     check_name,
     choose_instants,
@@ -236,10 +236,10 @@ class _Reader:
         field = "JobID"
         times = self.times
         try:
-            ids = _PLAIN_ID if job_id.isdigit() and job_id.isascii() else read_job_id(job_id)
+            ids = PLAIN_JOB if job_id.isdigit() and job_id.isascii() else read_job_id(job_id)
             field = "JobIDRaw"
             job_id_raw = read_count(raw_id, "job id")
-            if ids is _PLAIN_ID and raw_id != job_id:
+            if ids is PLAIN_JOB and raw_id != job_id:
                 raise FieldError(f"{raw_id[:30]!r} is not the id of job {job_id} (the fields are out of place?)")
             if odd_names or not user:
                 for field, value, empty in (  # noqa: B007 (`field` names the bad one in the except below)
@@ -312,6 +312,3 @@ class _Reader:
         if len(self.states) < 10_000:
             self.states[text] = state
         return state
-
-
-_PLAIN_ID = JobId()  # what a plain JobID (123) says: no array, no heterogeneous job

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from functools import lru_cache
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import hostlist
@@ -42,17 +43,17 @@ class FieldError(ValueError):
     """A field that cannot be read; the message names what was expected."""
 
 
-class JobId:
-    """What a JobID says: the job, and the array or heterogeneous job it belongs to."""
+class JobId(NamedTuple):
+    """What a JobID says beyond the job itself: the array or heterogeneous job it belongs to."""
 
-    __slots__ = ("array_job_id", "array_task_id", "array_tasks", "het_job_id", "het_offset")
+    array_job_id: int | None = None
+    array_task_id: int | None = None
+    array_tasks: str | None = None
+    het_job_id: int | None = None
+    het_offset: int | None = None
 
-    def __init__(self) -> None:
-        self.array_job_id: int | None = None
-        self.array_task_id: int | None = None
-        self.array_tasks: str | None = None
-        self.het_job_id: int | None = None
-        self.het_offset: int | None = None
+
+PLAIN_JOB = JobId()  # a plain JobID (123): no array, no heterogeneous job
 
 
 def read_job_id(text: str) -> JobId:
@@ -64,16 +65,15 @@ def read_job_id(text: str) -> JobId:
             raise FieldError(f"{text!r} is a job step, not a job: run sacct with -X (allocations only)")
         raise FieldError(f"{text[:60]!r} is not a job id (expected 123, 123_4, 123_[5-9] or 123+0)")
     parent, task, tasks, offset = m.groups()
-    job = JobId()
     if task is not None:
-        job.array_job_id, job.array_task_id = int(parent), int(task)
-    elif tasks is not None:
+        return JobId(array_job_id=int(parent), array_task_id=int(task))
+    if tasks is not None:
         if not _ARRAY_TASKS.match(tasks):
             raise FieldError(f"{text[:60]!r}: unreadable array task list (expected e.g. 123_[1,3,5-7%2])")
-        job.array_job_id, job.array_tasks = int(parent), tasks
-    elif offset is not None:
-        job.het_job_id, job.het_offset = int(parent), int(offset)
-    return job
+        return JobId(array_job_id=int(parent), array_tasks=tasks)
+    if offset is not None:
+        return JobId(het_job_id=int(parent), het_offset=int(offset))
+    return PLAIN_JOB
 
 
 def read_count(text: str, what: str) -> int:
@@ -93,9 +93,9 @@ def read_state(text: str) -> str:
 def read_elapsed(text: str) -> int | None:
     """Seconds of `[D-]HH:MM:SS`, `MM:SS` or `MM:SS.mmm` (fractions dropped); None for `INVALID`."""
     if len(text) == 8 and text[:2].isdigit() and text.isascii():  # HH:MM:SS, nearly every line
-        seconds = _CLOCK.get(text[2:])
-        if seconds is not None:
-            return int(text[:2]) * 3600 + seconds
+        clock = _CLOCK.get(text[2:])
+        if clock is not None:
+            return int(text[:2]) * 3600 + clock
     m = _ELAPSED.match(text)
     if m is None:
         if text == "INVALID":
