@@ -26,7 +26,7 @@ exactly, and each participant's count is within one operation of its exact propo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -259,11 +259,16 @@ def split_rows(rows: IORows, shares: Shares) -> Attribution:
 
 
 def attribute(rows: IORows, placements: Placements, now: int) -> Attribution:
-    """The whole computation for the rows' hours: job-hours, shares, split. Jobs running at `now` count until it."""
+    """The whole computation for the rows' hours: job-hours, shares, split. Jobs running at `now` count until it.
+    Only the cells holding IO are weighed (a cell's shares depend on its own jobs alone)."""
     if len(rows.hour) == 0:
         return split_rows(rows, hour_shares(job_hours(placements, now, 0, 0)))
     first, end = int(np.min(rows.hour)), int(np.max(rows.hour)) + HOUR
-    return split_rows(rows, hour_shares(job_hours(placements, now, first, end)))
+    hours = job_hours(placements, now, first, end)
+    hour_key, row_key = _keys((hours.hour, hours.user, hours.machine), (rows.hour, rows.user, rows.machine))
+    wanted = np.isin(hour_key, row_key)
+    hours = JobHours(*(getattr(hours, f.name)[wanted] for f in fields(JobHours)))
+    return split_rows(rows, hour_shares(hours))
 
 
 def _quota(ops: np.ndarray, weight: np.ndarray, total: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
