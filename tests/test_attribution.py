@@ -240,3 +240,9 @@ def test_split_rows_with_no_jobs_keeps_everything_outside():
     rows = io((H, ALICE, NODE1, 5), (H, BOB, NODE2, 0))
     result = split_rows(rows, hour_shares(job_hours(placements(), H, H, H + HOUR)))
     assert (result.outside.tolist(), len(result.row)) == ([5, 0], 0)
+
+
+def test_absurd_cpu_counts_still_split_the_io_by_seconds():
+    # 2 x 10**7 CPUs running: every segment's weight rounds to nothing; the cell falls back to seconds.
+    jobs = placements((901, ALICE, NODE1, H, H + HOUR, 10**7), (902, ALICE, NODE1, H, H + HOUR, 10**7))
+    assert split(io((H, ALICE, NODE1, 10)), jobs) == [(0, {901: 5, 902: 5})]

@@ -27,6 +27,7 @@ exactly, and each participant's count is within one operation of its exact propo
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
@@ -111,9 +112,10 @@ class Attribution:
     outside: np.ndarray
 
 
-def overlap(start, stop, hour):  # type: ignore[no-untyped-def]
-    """Seconds of [start, stop) inside [hour, hour + HOUR): ints or numpy arrays alike."""
-    return np.maximum(np.minimum(stop, hour + HOUR) - np.maximum(start, hour), 0)
+def _within_hour(start: Any, stop: Any, hour: Any) -> tuple[Any, Any]:
+    """Where [start, stop) lies in [hour, hour + HOUR), as seconds into the hour (first, last); last <= first
+    when it does not. Ints or numpy arrays alike: the one rule for a job's seconds in an hour."""
+    return np.clip(start - hour, 0, HOUR), np.clip(stop - hour, 0, HOUR)
 
 
 def seconds_in_hour(hour: int, start: int | None, end: int | None, now: int) -> int:
@@ -121,7 +123,8 @@ def seconds_in_hour(hour: int, start: int | None, end: int | None, now: int) -> 
     has not started (start None) has none."""
     if start is None:
         return 0
-    return int(overlap(start, now if end is None else end, hour))
+    first, last = _within_hour(start, now if end is None else end, hour)
+    return max(int(last - first), 0)
 
 
 def node_cpus(total: np.ndarray, nodes: np.ndarray, ordinal: np.ndarray) -> np.ndarray:
@@ -150,14 +153,14 @@ def job_hours(placements: Placements, now: int, first_hour: int, end_hour: int) 
     counts = (hi - 1) // HOUR - lo // HOUR + 1
     which = np.repeat(kept, counts)
     hour = np.repeat(lo // HOUR * HOUR, counts) + HOUR * _ramp(counts)
-    lo, hi = np.repeat(lo, counts), np.repeat(hi, counts)
+    first, last = _within_hour(np.repeat(lo, counts), np.repeat(hi, counts), hour)
     return JobHours(
         job=_ints(placements.job)[which],
         user=_ints(placements.user)[which],
         machine=_ints(placements.machine)[which],
         hour=hour,
-        first=np.maximum(lo - hour, 0),
-        last=np.minimum(hi - hour, HOUR),
+        first=first,
+        last=last,
         cpus=np.maximum(_ints(placements.cpus)[which], 1),
     )
 
@@ -171,7 +174,15 @@ def hour_shares(hours: JobHours) -> Shares:
     n = len(hours.job)
     if n == 0:
         empty = np.zeros(0, dtype=_I64)
-        return Shares(empty, empty, empty, empty, np.zeros(1, dtype=_I64), empty, empty)
+        return Shares(
+            hour=empty,
+            user=empty,
+            machine=empty,
+            outside=empty,
+            bounds=np.zeros(1, dtype=_I64),
+            job=empty,
+            weight=empty,
+        )
     (key,) = _keys((hours.hour, hours.user, hours.machine))
     _, first_piece, cell = np.unique(key, return_index=True, return_inverse=True)
     cell = cell.reshape(-1)
