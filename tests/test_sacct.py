@@ -119,6 +119,8 @@ BAD_REASONS = {  # line of tests/data/sacct/bad.txt -> what its reason must say
     40: "NodeList: node name 'arton\\x0101': contains a control character (U+0001)",
     42: "Partition: contains a bidirectional-text character (U+2066)",
     44: "JobID: '4000_[5-9x]' is not a job id",
+    46: "AllocTRES: 'cpu=2,mem=999999999999999P,node=1': a count beyond 9223372036854775807",
+    48: "End: '0000-01-01T00:00:00' is not a time (no such date or hour)",
 }
 
 
@@ -211,6 +213,15 @@ def test_local_times_round_trip_over_random_instants_of_a_year():
             assert (job.submit, job.start, job.end) == (start, start, end)
             checked += 1
     assert checked > 1900
+
+
+def test_times_beyond_the_calendar_are_bad_lines_in_any_zone():
+    line = "1|1|u|a|p|COMPLETED|{0}|{0}|{0}|00:00:00|1|n1|cpu=1|x"
+    for zone in ("Pacific/Pago_Pago", "Pacific/Kiritimati", "UTC"):
+        for text in ("0001-01-01T00:00:00", "9999-12-31T23:59:59"):
+            output = parse_sacct(line.format(text), zone)
+            assert len(output.jobs) + len(output.rejected) == 1
+            assert all("no such date or hour" in bad.reason for bad in output.rejected)
 
 
 def test_an_unknown_zone_is_a_bad_parameter():

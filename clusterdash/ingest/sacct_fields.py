@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import hostlist
 
 MAX_NAME = 255  # characters in a user, account, partition, job or node name (the width of the name columns)
+MAX_COUNT = 2**63 - 1  # what a signed 64-bit column holds
 MAX_NODES = 100_000  # nodes in one job's NodeList: more is not a Slurm allocation
 NO_TIME = frozenset({"Unknown", "None"})  # what sacct prints for a time it does not have
 NO_NODES = frozenset({"None assigned", ""})
@@ -151,13 +152,16 @@ def read_tres(text: str) -> Tres:
             m = _MEMORY.match(value)
             if m is None:
                 raise FieldError(f"mem={value[:40]!r} is not a size (expected e.g. 64G or 16000M)")
-            mem = round(float(m.group(1)) * _UNIT[m.group(2) or "M"])
+            number, unit = m.group(1), _UNIT[m.group(2) or "M"]
+            mem = int(number) * unit if "." not in number else round(float(number) * unit)
         elif key == "gres/gpu":
             gpus = read_count(value, "GPU count (gres/gpu=)")
         elif key.startswith("gres/gpu:"):  # not gres/gpumem or gres/gpuutil, which are not GPUs
             typed_gpus += read_count(value, f"GPU count ({key[:40]}=)")
     if gpus is None:
         gpus = typed_gpus
+    if (mem or 0) > MAX_COUNT or gpus > MAX_COUNT:
+        raise FieldError(f"{text[:60]!r}: a count beyond {MAX_COUNT}")
     return Tres(cpus, mem, gpus)
 
 
@@ -226,21 +230,21 @@ class LocalTimes:
             raise FieldError(f"{text[:60]!r} is not a time (expected YYYY-MM-DDTHH:MM:SS, Unknown or None)")
         year, month, day, hour, minute, second = (int(g) for g in m.groups())
         prefix = text[:13]
-        if prefix not in self._irregular:
-            base = self._hour(prefix, text)
-            if base is not None:
-                return (base + minute * 60 + second,)
-        return self._instants(year, month, day, hour, minute, second)
-
-    def _hour(self, prefix: str, text: str) -> int | None:
-        year, month, day, hour = int(prefix[:4]), int(prefix[5:7]), int(prefix[8:10]), int(prefix[11:13])
         try:
-            starts = self._instants(year, month, day, hour, 0, 0)
-        except ValueError:
+            if prefix not in self._irregular:
+                base = self._hour(prefix, year, month, day, hour)
+                if base is not None:
+                    return (base + minute * 60 + second,)
+            return self._instants(year, month, day, hour, minute, second)
+        except (ValueError, OverflowError):  # datetime's range ends at years 1 and 9999
             raise FieldError(f"{text[:60]!r} is not a time (no such date or hour)") from None
+
+    def _hour(self, prefix: str, year: int, month: int, day: int, hour: int) -> int | None:
+        starts = self._instants(year, month, day, hour, 0, 0)
         ends = self._instants(year, month, day, hour, 59, 59)
         if len(self._plain) > 100_000:  # a year is 8,760 hours: only odd input gets here
             self._plain.clear()
+            self._irregular.clear()
         if len(starts) == len(ends) == 1 and ends[0] - starts[0] == 3599:
             self._plain[prefix] = starts[0]
             return starts[0]
