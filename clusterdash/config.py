@@ -59,6 +59,17 @@ SETTINGS: dict[str, Setting] = {
         Setting("refresh", 30.0, "Dashboard: seconds between checks for newly ingested data.", float),
         Setting("host", "127.0.0.1", "Address `clusterdash serve` listens on."),
         Setting("port", 8050, "Port `clusterdash serve` listens on.", int),
+        # sacct prints the cluster's local time, whatever zone the dashboard shows.
+        Setting(
+            "sacct_tz",
+            "UTC",
+            "Jobs: the time zone sacct prints its times in, the cluster's (IANA name, e.g. Europe/Zurich).",
+        ),
+        Setting(
+            "sacct",
+            "sacct",
+            "Jobs: the command `jobs pull` runs sacct with; its last word is sacct itself (e.g. `ssh login1 sacct`).",
+        ),
     )
 }
 

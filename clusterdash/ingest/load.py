@@ -17,6 +17,7 @@ from clusterdash.db.bulk import create_indexes, drop_secondary_indexes
 from clusterdash.db.engine import write_transaction
 from clusterdash.db.rollups import PendingRollups
 from clusterdash.db.schema import user_sessions
+from clusterdash.ingest.attribution import TouchedHours
 from clusterdash.ingest.blocks import Block
 from clusterdash.ingest.directory import Directory
 from clusterdash.ingest.position import LogFile, Position, save_position
@@ -70,7 +71,8 @@ class Loader:
     * the read position after the last batch is saved in the same transaction as the rows before it, so what a
       restart skips is exactly what was committed (a crash, even SIGKILL, loses only the transaction in hand);
     * the rollups of its batches are summed as they come and upserted once, in the same transaction, just before
-      the commit (db.rollups.PendingRollups): they never lag the rows;
+      the commit (db.rollups.PendingRollups): they never lag the rows; so is the IO of the hours it added shared
+      among the stored jobs (ingest.attribution.TouchedHours);
     * users, machines and buckets are read once per transaction and the changed ones written once (Directory);
     * a bulk load on SQLite builds UserSessions' secondary indexes at the commit instead of inserting into them
       (defer_session_indexes); a rollback or a crash restores them.
@@ -155,6 +157,7 @@ class Loader:
         savepoint = txn.conn.begin_nested() if self.careful else None
         try:
             prepared = prepare_blocks(txn.conn, blocks, txn.directory, txn.limit, txn.rollups)
+            txn.touched.note(prepared)
             if savepoint is not None:
                 counts = store_blocks(txn.conn, prepared, self.source)
                 txn.rollups.flush(txn.conn)
@@ -208,6 +211,7 @@ class Loader:
         if txn.directory is not None:
             txn.directory.flush_changes(txn.conn)
         txn.rollups.flush(txn.conn)
+        txn.touched.share(txn.conn)  # the jobs' attribution, like the rollups: never lags the rows
         self._end(None)
         self.position_row = row_id  # only once committed: a failed commit leaves the row as it was
         log.debug("committed a transaction of %s histogram rows", f"{txn.rows:,}")
@@ -238,4 +242,5 @@ class _Transaction:
     deferred: list[Index] = field(default_factory=list)  # UserSessions indexes to create at the commit
     rollups: PendingRollups = field(default_factory=PendingRollups)
     limit: OperationsLimit = field(default_factory=OperationsLimit)  # the database's total, checked
+    touched: TouchedHours = field(default_factory=TouchedHours)  # hours of new IO, for the jobs' attribution
     rows: int = 0  # histogram rows written in it

@@ -27,8 +27,9 @@ How the forms sacct prints are read:
     as a name holding '|' when its first 13 fields all read as they must; a '|' earlier would shift a time or
     'Unknown' into Elapsed, which no valid line has there. (A --parsable line, with a trailing '|', is read the
     same way and its name ends with '|': use --parsable2.)
-  * Names (user, account, partition, job, nodes) are at most 255 characters with no control or bidirectional
-    character; a line breaking that is rejected, as is one whose NodeList disagrees with NNodes.
+  * Names (user, account, partition, job, nodes) follow the IO log's one rule for names (ingest/names.py: at most
+    255 characters, no control or invisible formatting character); a line breaking it is rejected, as is one whose
+    NodeList disagrees with NNodes.
 Nothing is dropped: every line is a Job, a BadLine (line number, text, reason) or blank.
 """
 
@@ -38,11 +39,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from clusterdash.db.jobs.records import Progress, job_progress
 from clusterdash.db.periods import HOUR, zone
+from clusterdash.ingest.names import MAX_NAME_LENGTH, has_unsafe_character
 from clusterdash.ingest.sacct_fields import (
-    MAX_NAME,
     PLAIN_JOB,
-    UNSAFE_CHARACTER,
     FieldError,
     LocalTimes,
     check_name,
@@ -105,16 +106,9 @@ class Job:
     name: str
 
     @property
-    def progress(self) -> tuple[bool, int, bool, int, int]:
-        """Orders two records of the same job_id_raw: the greater is the newer news. A later start wins (a requeued
-        job runs again), then having ended (RUNNING -> COMPLETED), then the later end, then the longer Elapsed."""
-        return (
-            self.start is not None,
-            self.start or 0,
-            self.end is not None,
-            self.end or 0,
-            self.elapsed or 0,
-        )
+    def progress(self) -> Progress:
+        """Orders two records of the same job_id_raw: the greater is the newer news (db.jobs.records.job_progress)."""
+        return job_progress(self.start, self.end, self.elapsed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +226,7 @@ class _Reader:
          node_list, tres_text) = fields[:13]  # fmt: skip
         name = SEPARATOR.join(fields[13:]) if len(fields) > 14 else fields[13]  # see the module's note on '|'
         # One look at the whole line for the rare name that is too long or unsafe; check_name then says which.
-        odd_names = len(text) > MAX_NAME or (not plain_text(text) and UNSAFE_CHARACTER.search(text) is not None)
+        odd_names = len(text) > MAX_NAME_LENGTH or (not plain_text(text) and has_unsafe_character(text))
         field = "JobID"
         times = self.times
         try:

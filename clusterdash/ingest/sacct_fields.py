@@ -19,14 +19,12 @@ from zoneinfo import ZoneInfo
 
 import hostlist
 
-MAX_NAME = 255  # characters in a user, account, partition, job or node name (the width of the name columns)
+from clusterdash.ingest.names import unsafe_name
+
 MAX_COUNT = 2**63 - 1  # what a signed 64-bit column holds
 MAX_NODES = 100_000  # nodes in one job's NodeList: more is not a Slurm allocation
 NO_TIME = frozenset({"Unknown", "None"})  # what sacct prints for a time it does not have
 NO_NODES = frozenset({"None assigned", ""})
-# Control characters (C0, DEL, C1) and the bidirectional marks, embeddings, overrides and isolates: a name holding
-# one could hide or reorder what a person reads in a table, so its line is rejected, not shown.
-UNSAFE_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 _TIME = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):([0-5]\d):([0-5]\d)$")
 _CLOCK = {f":{m:02d}:{s:02d}": m * 60 + s for m in range(60) for s in range(60)}  # ':MM:SS' -> seconds
@@ -112,15 +110,13 @@ def plain_text(text: str) -> bool:
 
 
 def check_name(text: str, empty: bool = True) -> str:
-    """A name from sacct, as it is, or FieldError when it is empty (unless allowed), too long or unsafe to show."""
+    """A name from sacct, as it is, or FieldError when it is empty (unless allowed) or no name may be it
+    (ingest.names, the one rule for names: too long, or holding a character that would hide or reorder text)."""
     if not text and not empty:
         raise FieldError("empty")
-    if len(text) > MAX_NAME:
-        raise FieldError(f"{len(text)} characters long (at most {MAX_NAME})")
-    bad = UNSAFE_CHARACTER.search(text)
-    if bad is not None:
-        kind = "a control" if bad.group() < "\xa0" else "a bidirectional-text"
-        raise FieldError(f"contains {kind} character (U+{ord(bad.group()):04X})")
+    problem = unsafe_name(text)
+    if problem is not None:
+        raise FieldError(problem)
     return text
 
 

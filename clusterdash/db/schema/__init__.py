@@ -18,8 +18,9 @@ Times are UTC epoch seconds (BigInteger) everywhere; the log's wall-clock text
 is kept only as it was written.
 
 Modules: base.py (the MetaData and shared rules), core.py (the log's tables),
-rollups.py. A new area declares its tables in a module of its own here and is
-imported below, so that `metadata` always holds every table.
+rollups.py, jobs.py (Slurm jobs and the IO attributed to them). A new area
+declares its tables in a module of its own here and is imported below, so
+that `metadata` always holds every table.
 """
 
 from __future__ import annotations
@@ -34,6 +35,15 @@ from clusterdash.db.schema.core import (
     rejected_lines,
     user_sessions,
     users,
+)
+from clusterdash.db.schema.jobs import (
+    job_days,
+    job_nodes,
+    job_pulls,
+    job_usage,
+    jobs,
+    jobs_state,
+    rejected_job_lines,
 )
 from clusterdash.db.schema.rollups import (
     ROLLUP_TABLES,
@@ -69,4 +79,11 @@ __all__ = [
     "rollup_pair_sizes",
     "rollup_machine_types",
     "ROLLUP_TABLES",
+    "jobs",
+    "job_nodes",
+    "jobs_state",
+    "job_pulls",
+    "rejected_job_lines",
+    "job_usage",
+    "job_days",
 ]

@@ -1,0 +1,318 @@
+"""Storing jobs: one row per JobIDRaw, updated by newer news (RUNNING, then COMPLETED; a requeue), unchanged by a
+re-read; the spans of the jobs that changed, for the attribution to re-share (db/jobs/maintain.py). Also the
+sacct lines that are not jobs, and the pulls' history.
+
+The records come from ingest/sacct.py (its Job) but any object with the same attributes will do (JobRecord): db/
+imports nothing of the ingest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+from sqlalchemy import Connection, delete, func, insert, select
+
+from clusterdash.db.attribution import cpus_per_node
+from clusterdash.db.bulk import insert_rows
+from clusterdash.db.jobs.records import Progress, job_progress, ran_until
+from clusterdash.db.schema import job_nodes, job_pulls, jobs, jobs_state, rejected_job_lines
+
+IN_CHUNK = 500  # ids per IN list
+
+
+class JobRecord(Protocol):
+    """What storing a job needs of a record (ingest.sacct.Job has it)."""
+
+    job_id: str
+    job_id_raw: int
+    array_job_id: int | None
+    array_task_id: int | None
+    array_tasks: str | None
+    het_job_id: int | None
+    het_offset: int | None
+    user: str
+    account: str
+    partition: str
+    state: str
+    state_text: str
+    submit: int | None
+    start: int | None
+    end: int | None
+    elapsed: int | None
+    nnodes: int
+    nodes: tuple[str, ...]
+    cpus: int | None
+    mem_bytes: int | None
+    gpus: int | None
+    name: str
+
+
+@dataclass(frozen=True)
+class Span:
+    """Where and when a job ran, by name: the cells (hour, user, machine) whose IO it takes part in."""
+
+    user: str
+    machines: tuple[str, ...]
+    start: int
+    end: int
+
+
+@dataclass
+class StoredJobs:
+    """What store_jobs did: jobs new, updated (newer news) and unchanged; the spans to re-share."""
+
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    spans: list[Span] = field(default_factory=list)
+
+
+JOB_COLUMNS = tuple(c.name for c in jobs.columns)
+NODE_COLUMNS = ("job_id_raw", "ordinal", "machine", "cpus")
+
+
+def store_jobs(conn: Connection, records: Iterable[JobRecord], now: int) -> StoredJobs:
+    """Store job records in the caller's write transaction: a job not stored yet is inserted, one stored with older
+    news is replaced (with its nodes), one with the same or newer news stored is left alone. Of several records of
+    one job the newest counts. Returns the counts and the spans whose IO must be shared again: a new job's, and for
+    an updated one where it changed (only the moved end when that is all that changed)."""
+    newest: dict[int, JobRecord] = {}
+    for record in records:
+        held = newest.get(record.job_id_raw)
+        if held is None or _progress(record) > _progress(held):
+            newest[record.job_id_raw] = record
+    result = StoredJobs()
+    if not newest:
+        return result
+    stored = _stored(conn, sorted(newest))
+    changed: list[JobRecord] = []
+    replaced: list[int] = []
+    for job_id_raw, record in newest.items():
+        before = stored.get(job_id_raw)
+        if before is None:
+            result.new += 1
+            changed.append(record)
+            result.spans.extend(_spans(record.user, record.nodes, record.start, _until(record)))
+        elif _progress(record) > before.progress:
+            result.updated += 1
+            changed.append(record)
+            replaced.append(job_id_raw)
+            result.spans.extend(_moved(before, record))
+        else:
+            result.unchanged += 1
+    if not changed:
+        return result
+    for i in range(0, len(replaced), IN_CHUNK):
+        chunk = replaced[i : i + IN_CHUNK]
+        conn.execute(delete(job_nodes).where(job_nodes.c.job_id_raw.in_(chunk)))
+        conn.execute(delete(jobs).where(jobs.c.job_id_raw.in_(chunk)))
+    insert_rows(conn, jobs, JOB_COLUMNS, [_job_row(r, now) for r in changed])
+    insert_rows(conn, job_nodes, NODE_COLUMNS, [row for r in changed for row in _node_rows(r)])
+    _note_changes(conn, max((_length(r) for r in changed), default=0))
+    return result
+
+
+def _progress(record: JobRecord) -> Progress:
+    return job_progress(record.start, record.end, record.elapsed)
+
+
+def _until(record: JobRecord) -> int | None:
+    return ran_until(record.start, record.end, record.elapsed)
+
+
+def _length(record: JobRecord) -> int:
+    until = _until(record)
+    return 0 if until is None or record.start is None else max(until - record.start, 0)
+
+
+def _job_row(r: JobRecord, now: int) -> tuple:
+    values = {
+        "job_id_raw": r.job_id_raw,
+        "job_id": r.job_id,
+        "array_job_id": r.array_job_id,
+        "array_task_id": r.array_task_id,
+        "array_tasks": r.array_tasks,
+        "het_job_id": r.het_job_id,
+        "het_offset": r.het_offset,
+        "username": r.user,
+        "account": r.account,
+        "partition_name": r.partition,
+        "state": r.state,
+        "state_text": r.state_text,
+        "submitted": r.submit,
+        "started": r.start,
+        "ended": r.end,
+        "elapsed": r.elapsed,
+        "ran_until": _until(r),
+        "nnodes": r.nnodes,
+        "cpus": r.cpus,
+        "mem_bytes": r.mem_bytes,
+        "gpus": r.gpus,
+        "job_name": r.name,
+        "updated_at": now,
+    }
+    return tuple(values[name] for name in JOB_COLUMNS)
+
+
+def _node_rows(r: JobRecord) -> list[tuple]:
+    per_node = cpus_per_node(r.cpus, len(r.nodes)) if r.nodes else []
+    return [(r.job_id_raw, ordinal, node, cpus) for ordinal, (node, cpus) in enumerate(zip(r.nodes, per_node))]
+
+
+@dataclass(frozen=True)
+class _Stored:
+    user: str
+    nodes: tuple[str, ...]
+    cpus: int | None
+    started: int | None
+    until: int | None
+    progress: Progress
+
+
+def _stored(conn: Connection, ids: Sequence[int]) -> dict[int, _Stored]:
+    """The stored jobs among `ids` (sorted): a dense run of ids is read as a range, a sparse one by IN lists."""
+    found: dict[int, _Stored] = {}
+    columns = (jobs.c.job_id_raw, jobs.c.username, jobs.c.cpus, jobs.c.started, jobs.c.ended, jobs.c.elapsed)
+    rows: list = []
+    for i in range(0, len(ids), IN_CHUNK):
+        chunk = ids[i : i + IN_CHUNK]
+        if chunk[-1] - chunk[0] < 4 * len(chunk):
+            where = jobs.c.job_id_raw.between(chunk[0], chunk[-1])
+        else:
+            where = jobs.c.job_id_raw.in_(chunk)
+        rows.extend(conn.execute(select(*columns).where(where)).all())
+    wanted = set(ids)
+    rows = [row for row in rows if row.job_id_raw in wanted]
+    nodes: dict[int, list[str]] = {}
+    started_ids = [row.job_id_raw for row in rows if row.started is not None]
+    for i in range(0, len(started_ids), IN_CHUNK):
+        query = select(job_nodes.c.job_id_raw, job_nodes.c.machine).where(
+            job_nodes.c.job_id_raw.in_(started_ids[i : i + IN_CHUNK])
+        )
+        for job_id_raw, machine in conn.execute(query.order_by(job_nodes.c.job_id_raw, job_nodes.c.ordinal)):
+            nodes.setdefault(job_id_raw, []).append(machine)
+    for row in rows:
+        found[row.job_id_raw] = _Stored(
+            row.username,
+            tuple(nodes.get(row.job_id_raw, ())),
+            row.cpus,
+            row.started,
+            ran_until(row.started, row.ended, row.elapsed),
+            job_progress(row.started, row.ended, row.elapsed),
+        )
+    return found
+
+
+def _spans(user: str, nodes: tuple[str, ...], start: int | None, until: int | None) -> list[Span]:
+    if start is None or until is None or until <= start or not nodes:
+        return []
+    return [Span(user, nodes, start, until)]
+
+
+def _moved(before: _Stored, after: JobRecord) -> list[Span]:
+    """The span whose sharing a job's newer record changes: where only its end moved, the time between the two
+    ends; otherwise (another start, user, node or CPU count) both the old span and the new one."""
+    until = _until(after)
+    same_place = (before.user, before.nodes, before.cpus, before.started) == (
+        after.user,
+        after.nodes,
+        after.cpus,
+        after.start,
+    )
+    if same_place and before.until is not None and until is not None:
+        low, high = min(before.until, until), max(before.until, until)
+        return _spans(after.user, after.nodes, low, high)
+    return _spans(before.user, before.nodes, before.started, before.until) + _spans(
+        after.user, after.nodes, after.start, until
+    )
+
+
+def _note_changes(conn: Connection, length: int) -> None:
+    """JobsState after a store that changed jobs: the longest span grown to `length` if longer, the version on."""
+    current = conn.execute(select(jobs_state.c.longest).where(jobs_state.c.id == 1)).scalar()
+    if current is None:
+        conn.execute(insert(jobs_state).values(id=1, longest=length, version=1))
+    else:
+        conn.execute(
+            jobs_state.update()
+            .where(jobs_state.c.id == 1)
+            .values(longest=max(current, length), version=jobs_state.c.version + 1)
+        )
+
+
+def longest_job(conn: Connection) -> int | None:
+    """The longest span a stored job ran, in seconds; None when no job is stored (JobsState)."""
+    return conn.execute(select(jobs_state.c.longest).where(jobs_state.c.id == 1)).scalar()
+
+
+# -- what is not a job, and the pulls ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RejectedLine:
+    source: str  # the file, or the pull's window
+    line: int
+    text: str
+    reason: str
+
+
+def store_rejected(conn: Connection, lines: Sequence[RejectedLine], now: int) -> int:
+    """Keep the lines not stored yet (by their text: the same bad line read again, from any file or pull, counts
+    once); returns how many were new."""
+    candidates: dict[str, dict] = {}
+    for bad in lines:
+        identity = "sacct:" + hashlib.sha1(bad.text.encode("utf-8", "surrogatepass")).hexdigest()
+        candidates.setdefault(
+            identity,
+            {
+                "identity": identity,
+                "source": bad.source,
+                "line_number": bad.line,
+                "text": bad.text.replace("\x00", "\ufffd"),  # PostgreSQL's text cannot hold NUL
+                "reason": bad.reason,
+                "seen_at": now,
+            },
+        )
+    known: set[str] = set()
+    identities = list(candidates)
+    for i in range(0, len(identities), IN_CHUNK):
+        query = select(rejected_job_lines.c.identity).where(
+            rejected_job_lines.c.identity.in_(identities[i : i + IN_CHUNK])
+        )
+        known.update(conn.execute(query).scalars())
+    fresh = [row for identity, row in candidates.items() if identity not in known]
+    if fresh:
+        conn.execute(insert(rejected_job_lines), fresh)
+    return len(fresh)
+
+
+@dataclass(frozen=True)
+class Pull:
+    since: int
+    until: int
+    pulled_at: int
+    lines: int
+    jobs_new: int
+    jobs_updated: int
+    rejected: int
+
+
+def record_pull(conn: Connection, pull: Pull) -> None:
+    conn.execute(insert(job_pulls).values(**asdict(pull)))
+
+
+def last_pull(conn: Connection) -> Pull | None:
+    """The pull whose window ends last."""
+    row = conn.execute(select(job_pulls).order_by(job_pulls.c.until.desc(), job_pulls.c.id.desc()).limit(1)).first()
+    return None if row is None else Pull(**{k: v for k, v in row._asdict().items() if k != "id"})
+
+
+def job_counts(conn: Connection) -> dict[str, int]:
+    """Jobs stored and sacct lines rejected: what `jobs ingest` and `jobs pull` report beside what they did."""
+    return {
+        "jobs": conn.execute(select(func.count()).select_from(jobs)).scalar() or 0,
+        "rejected_lines": conn.execute(select(func.count()).select_from(rejected_job_lines)).scalar() or 0,
+    }
