@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Benchmark: reading a year of sacct output, and attributing a year of IO to its jobs.
+"""Benchmark: reading a year of sacct output, attributing a year of IO to its jobs, and the same through the
+database (scripts/bench_jobs_db.py: the demo year's conservation, `jobs ingest`, `jobs pull`, the IO ingest beside
+stored jobs).
 
-    python scripts/bench_jobs.py                 # a year: ~300k jobs on a 40-node cluster
-    python scripts/bench_jobs.py --jobs 30000    # a smaller run, for a quick look
+    python scripts/bench_jobs.py                          # every part: a year, ~300k jobs on a 40-node cluster
+    python scripts/bench_jobs.py --part conservation      # the demo year's attribution, checked exactly
+    python scripts/bench_jobs.py --jobs 30000 --part parse --part arithmetic   # a quick look
 
 Generates (seeded, in memory) the sacct output of a year for a 40-node cluster in every form sacct prints (array
 tasks and pending arrays, heterogeneous jobs, multi-node jobs, cancelled, running and pending jobs, the DST
@@ -86,13 +89,15 @@ def elapsed_text(seconds: int) -> str:
     return f"{days}-{clock}" if days else clock
 
 
-def generate(jobs: int, seed: int = 0) -> str:
-    """sacct --parsable2 output for `jobs` jobs over the year, as one text."""
+def generate(jobs: int, seed: int = 0, users: list[str] | None = None, nodes: list[str] | None = None) -> str:
+    """sacct --parsable2 output for `jobs` jobs over the year, as one text (users and nodes: who and where, by
+    default 130 users and NODES)."""
     rng = random.Random(seed)
     local = LocalText()
     first = int(YEAR_START.timestamp())
     now = first + YEAR
-    users = [f"user{i:04d}" for i in range(1, 131)]
+    users = users or [f"user{i:04d}" for i in range(1, 131)]
+    nodes = nodes or NODES
     states, state_weights = zip(*STATES)
     lines: list[str] = []
     next_id = 1000
@@ -115,9 +120,9 @@ def generate(jobs: int, seed: int = 0) -> str:
             duration = min(int(rng.lognormvariate(7.5, 1.5)), 3 * 86400)
             end = start + duration
             nnodes = rng.choices([1, 2, 4, 8], [88, 9, 2, 1])[0]
-            nodes = rng.sample(NODES, nnodes)
+            placed = rng.sample(nodes, nnodes)
             cpus = rng.choice([1, 2, 4, 8, 16, 32]) * nnodes
-            gpus = rng.choice([0, 1, 2, 4]) if "gpu" in nodes[0] else 0
+            gpus = rng.choice([0, 1, 2, 4]) if "gpu" in placed[0] else 0
             tres = f"billing={cpus},cpu={cpus},{f'gres/gpu={gpus},' if gpus else ''}mem={rng.choice([4, 16, 64])}G"
             tres += f",node={nnodes}"
             state = rng.choices(states, state_weights)[0].format(uid=rng.randint(1000, 2000))
@@ -127,10 +132,10 @@ def generate(jobs: int, seed: int = 0) -> str:
                 )  # fmt: skip
             elif end >= now:
                 state, start_text, end_text, elapsed = "RUNNING", local(start), "Unknown", now - start
-                node_list = hostlist.collect_hostlist(nodes)
+                node_list = hostlist.collect_hostlist(placed)
             else:
                 start_text, end_text, elapsed = local(start), local(end), duration
-                node_list = hostlist.collect_hostlist(nodes)
+                node_list = hostlist.collect_hostlist(placed)
             fields = [job_id, str(job_id_raw), user, "tik", "gpu.normal" if gpus else "cpu.normal", state]
             fields += [local(submit), start_text, end_text, elapsed_text(elapsed), str(nnodes), node_list, tres]
             fields.append(rng.choice(NAMES))
@@ -205,8 +210,33 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=170_000, help="(hour, user, machine) cells of IO")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--part", action="append", choices=PARTS, help="parts to run (default: all)")
     args = parser.parse_args()
+    parts = args.part or list(PARTS)
+    if "parse" in parts or "arithmetic" in parts:
+        arithmetic(args, parts)
+    if any(part in parts for part in PARTS[2:]):
+        import bench_jobs_db as db_parts
 
+        files = db_parts.year_files()
+        exact = True
+        if "conservation" in parts:
+            exact = db_parts.part_conservation(files)
+        if "ingest" in parts:
+            db_parts.part_ingest(files, args.jobs)
+        if "pull" in parts:
+            db_parts.part_pull(files, args.repeats)
+        if "io" in parts:
+            db_parts.part_io(files, max(args.repeats, 5), args.jobs)
+        if not exact:
+            raise SystemExit(1)
+
+
+PARTS = ("parse", "arithmetic", "conservation", "ingest", "pull", "io")
+
+
+def arithmetic(args, parts: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """The pure parts: parsing a year of sacct output, and the arithmetic of the attribution on synthetic cells."""
     print(f"sacct output of a year, {len(NODES)} nodes, {args.jobs:,} jobs (seed {args.seed})")
     text, _ = timed("generate (no target)", lambda: generate(args.jobs, args.seed))
     print(f"  {'size':<48}{len(text) / 1e6:7.1f} MB")
@@ -215,7 +245,11 @@ def main() -> None:
     print(f"  {'jobs per CPU second':<48}{len(output.jobs) / parse_cpu:7,.0f}")
     for bad in output.rejected[:5]:
         print(f"    line {bad.line}: {bad.reason}")
+    if "arithmetic" not in parts:
+        return
 
+    if "arithmetic" not in parts:
+        return
     print(f"attribution of {args.sessions:,} sessions to those jobs")
     now = int(YEAR_START.timestamp()) + YEAR
     (placements, _, _), _ = timed("placements (Job records -> arrays, no target)", lambda: placements_of(output.jobs))

@@ -228,7 +228,7 @@ def _duration(seconds: int) -> str:
 @friendly_errors
 def demo(obj, days, seed, out, tz):
     """Write a synthetic io_usage.log shaped like a real month (users, machines, heavy users, gaps, a DST jump)
-    and ingest it.
+    and the sacct output of its batch jobs beside it (sacct.txt), and ingest both.
 
     \b
     Example:
@@ -244,7 +244,11 @@ def demo(obj, days, seed, out, tz):
         days=days,
         seed=seed,
         on_written=lambda written: click.echo(
-            f"wrote {out}: {written.blocks:,} hours, {written.entries:,} entries, {written.rows:,} rows"
+            f"wrote {out}: {written.blocks:,} hours, {written.entries:,} entries, {written.rows:,} rows; "
+            f"and the sacct output of its {written.jobs:,} batch jobs beside it"
+        ),
+        on_jobs=lambda jobs: click.echo(
+            f"jobs: {jobs.stored.new:,} stored, {jobs.shared.operations:,} operations attributed to them"
         ),
     )
     echo_ingest_summary(ingest_summary(report))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
+from clusterdash.db.jobs.records import JOB_ID
 from clusterdash.db.periods import ceil_hour, floor_hour, zone
 from clusterdash.db.schema import DIRECTIONS as STORED_DIRECTIONS
 from clusterdash.errors import BadParameter
@@ -73,9 +74,11 @@ class Filters:
     direction: str = "both"
     sizes: tuple[str, ...] = ()
     tz: str = "UTC"
+    # Slurm jobs by JobID or JobIDRaw ('123', '123_4'): the question covers their users, machines and time span.
+    jobs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("users", "machines", "machine_types", "roles", "affiliations", "sizes"):
+        for name in ("users", "machines", "machine_types", "roles", "affiliations", "sizes", "jobs"):
             value = getattr(self, name)
             if isinstance(value, str) or not isinstance(value, tuple):
                 object.__setattr__(self, name, (value,) if isinstance(value, str) else tuple(value))
@@ -88,6 +91,9 @@ class Filters:
                 raise BadParameter(name, f"must be epoch seconds between 0 and {MAX_EPOCH}")
         if self.start is not None and self.end is not None and self.start >= self.end:
             raise BadParameter("start", "must be before end")
+        for job in self.jobs:
+            if not JOB_ID.match(job):
+                raise BadParameter("job", f"{job[:40]!r} is not a job id (e.g. 123, 123_4 or 123+0)")
 
     # -- building -----------------------------------------------------------------------------------------
 
@@ -98,6 +104,7 @@ class Filters:
         "role": "roles",
         "affiliation": "affiliations",
         "size": "sizes",
+        "job": "jobs",
     }
 
     @classmethod
@@ -105,7 +112,7 @@ class Filters:
         """Filters from URL arguments: a werkzeug MultiDict or a mapping of name -> str or list of str.
 
         start, end (ISO-8601 or epoch seconds), direction (rd|wr|both), tz (IANA) once each; user, machine,
-        machine_type, role, affiliation, size any number of times. Empty values count as absent. Raises
+        machine_type, role, affiliation, size, job any number of times. Empty values count as absent. Raises
         BadParameter naming the parameter.
         """
 

@@ -47,7 +47,14 @@ def unsafe_name(name: str) -> str | None:
 
 def has_unsafe_character(text: str) -> bool:
     """Whether any character of `text` is one a name may not hold (a quick look at a whole line of input before
-    its names are read one by one with unsafe_name)."""
+    its names are read one by one with unsafe_name): only its distinct characters beyond printable ASCII are
+    looked up."""
     if text.isascii():
         return _ASCII_CONTROL.search(text) is not None
-    return any(char == _REPLACEMENT or unicodedata.category(char) in UNSAFE_CATEGORIES for char in text)
+    return any(
+        char == _REPLACEMENT or unicodedata.category(char) in UNSAFE_CATEGORIES
+        for char in set(text).difference(_PRINTABLE_ASCII)
+    )
+
+
+_PRINTABLE_ASCII = frozenset(map(chr, range(0x20, 0x7F)))

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import hostlist
 
+from clusterdash.db.jobs.records import JOB_ID as _JOB_ID
 from clusterdash.ingest.names import unsafe_name
 
 MAX_COUNT = 2**63 - 1  # what a signed 64-bit column holds
@@ -29,7 +30,6 @@ NO_NODES = frozenset({"None assigned", ""})
 _TIME = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):([0-5]\d):([0-5]\d)$")
 _CLOCK = {f":{m:02d}:{s:02d}": m * 60 + s for m in range(60) for s in range(60)}  # ':MM:SS' -> seconds
 _ELAPSED = re.compile(r"^(?:(?:(\d{1,6})-)?(\d{1,3}):)?([0-5]?\d):([0-5]\d)(?:\.\d{1,6})?$")
-_JOB_ID = re.compile(r"^(\d{1,18})(?:_(\d{1,18})|_\[([0-9,:%-]{1,4096})\]|\+(\d{1,9}))?$")
 _ARRAY_TASKS = re.compile(r"^\d+(?:-\d+(?::\d+)?)?(?:,\d+(?:-\d+(?::\d+)?)?)*(?:%\d+)?$")
 _STEP = re.compile(r"^\d{1,18}(?:_\d{1,18}|\+\d{1,9})?\.\S+$")
 _STATE = re.compile(r"^([A-Z][A-Z_]{0,31})(?: by -?\d{1,10})?$")

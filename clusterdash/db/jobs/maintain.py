@@ -137,25 +137,31 @@ def _in_box(box: Box, user_col, machine_col) -> list:
 
 def placements(conn: Connection, box: Box, longest: int) -> Placements:
     """The jobs that ran in the box's cells, one row per (job, machine), with the log's user and machine ids (a
-    job whose user or node has no IO stored has no cell to take part in)."""
-    source = (
-        jobs.join(job_nodes, job_nodes.c.job_id_raw == jobs.c.job_id_raw)
-        .join(users, users.c.username == jobs.c.username)
-        .join(machines, machines.c.name == job_nodes.c.machine)
-    )
+    job whose user or node has no IO stored has no cell to take part in). Names become ids here, through the small
+    Users and Machines tables, rather than by joining them row by row."""
+    user_ids = dict(conn.execute(select(users.c.username, users.c.id)).all())
+    machine_ids = dict(conn.execute(select(machines.c.name, machines.c.id)).all())
     query = (
-        select(jobs.c.job_id_raw, users.c.id, machines.c.id, jobs.c.started, jobs.c.ran_until, job_nodes.c.cpus)
-        .select_from(source)
-        .where(
-            jobs.c.started >= box.first_hour - longest,
-            jobs.c.started < box.end_hour,
-            jobs.c.ran_until > box.first_hour,
-            *_in_box(box, users.c.id, machines.c.id),
-        )
-    )
+        select(jobs.c.job_id_raw, jobs.c.username, job_nodes.c.machine, jobs.c.started, jobs.c.ran_until,
+               job_nodes.c.cpus)
+        .select_from(jobs.join(job_nodes, job_nodes.c.job_id_raw == jobs.c.job_id_raw))
+        .where(jobs.c.started >= box.first_hour - longest, jobs.c.started < box.end_hour,
+               jobs.c.ran_until > box.first_hour)
+    )  # fmt: skip
     rows = conn.execute(query).all()
-    found = int_array(rows, 6, len(rows))
-    job, user, machine, start, end, cpus = (found[:, i] for i in range(6))
+    if not rows:
+        empty = np.zeros(0, dtype=np.int64)
+        return Placements(job=empty, user=empty, machine=empty, start=empty, end=empty, cpus=empty)
+    job_ids, names, nodes, starts, ends, cpu_counts = zip(*rows)
+    user = np.array([user_ids.get(name, -1) for name in names], dtype=np.int64)
+    machine = np.array([machine_ids.get(node, -1) for node in nodes], dtype=np.int64)
+    kept = (user >= 0) & (machine >= 0)
+    if box.user_ids is not None:
+        kept &= np.isin(user, box.user_ids)
+    if box.machine_ids is not None:
+        kept &= np.isin(machine, box.machine_ids)
+    job, start, end, cpus = (np.array(values, dtype=np.int64)[kept] for values in (job_ids, starts, ends, cpu_counts))
+    user, machine = user[kept], machine[kept]
     return Placements(job=job, user=user, machine=machine, start=start, end=end, cpus=cpus)
 
 

@@ -1,6 +1,13 @@
-"""The rules of a job's record that storage and the sacct reader share. Pure: imports nothing."""
+"""The rules of a job's record that storage, the questions and the sacct reader share. Pure: imports nothing of the
+package."""
 
 from __future__ import annotations
+
+import re
+
+# A JobID as sacct prints it: 123, 123_4 (array task), 123_[5-9] or 123_[1,3,5-7%2] (an array's pending tasks),
+# 123+1 (a heterogeneous job's component). Also how a person names a job (/job/123_4, ?job=123_4).
+JOB_ID = re.compile(r"^(\d{1,18})(?:_(\d{1,18})|_\[([0-9,:%-]{1,4096})\]|\+(\d{1,9}))?$")
 
 Progress = tuple[bool, int, bool, int, int]
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Protocol
+from operator import attrgetter
+from typing import NamedTuple, Protocol
 
+import numpy as np
 from sqlalchemy import Connection, delete, func, insert, select
 
-from clusterdash.db.attribution import cpus_per_node
+from clusterdash.db.attribution import node_cpus
 from clusterdash.db.bulk import insert_rows
 from clusterdash.db.jobs.records import Progress, job_progress, ran_until
 from clusterdash.db.schema import job_nodes, job_pulls, jobs, jobs_state, rejected_job_lines
@@ -50,8 +52,7 @@ class JobRecord(Protocol):
     name: str
 
 
-@dataclass(frozen=True)
-class Span:
+class Span(NamedTuple):
     """Where and when a job ran, by name: the cells (hour, user, machine) whose IO it takes part in."""
 
     user: str
@@ -70,7 +71,6 @@ class StoredJobs:
     spans: list[Span] = field(default_factory=list)
 
 
-JOB_COLUMNS = tuple(c.name for c in jobs.columns)
 NODE_COLUMNS = ("job_id_raw", "ordinal", "machine", "cpus")
 
 
@@ -81,37 +81,42 @@ def store_jobs(conn: Connection, records: Iterable[JobRecord], now: int) -> Stor
     an updated one where it changed (only the moved end when that is all that changed)."""
     newest: dict[int, JobRecord] = {}
     for record in records:
-        held = newest.get(record.job_id_raw)
-        if held is None or _progress(record) > _progress(held):
+        held = newest.setdefault(record.job_id_raw, record)
+        if held is not record and _progress(record) > _progress(held):
             newest[record.job_id_raw] = record
     result = StoredJobs()
     if not newest:
         return result
     stored = _stored(conn, sorted(newest))
-    changed: list[JobRecord] = []
-    replaced: list[int] = []
+    changed: list[tuple[JobRecord, int | None]] = []  # with its ran_until
+    updated: list[tuple[_Stored, JobRecord]] = []
     for job_id_raw, record in newest.items():
         before = stored.get(job_id_raw)
         if before is None:
-            result.new += 1
-            changed.append(record)
-            result.spans.extend(_spans(record.user, record.nodes, record.start, _until(record)))
+            until = _until(record)
+            changed.append((record, until))
+            if record.start is not None and until is not None and until > record.start and record.nodes:
+                result.spans.append(Span(record.user, record.nodes, record.start, until))
         elif _progress(record) > before.progress:
-            result.updated += 1
-            changed.append(record)
-            replaced.append(job_id_raw)
-            result.spans.extend(_moved(before, record))
+            changed.append((record, _until(record)))
+            updated.append((before, record))
         else:
             result.unchanged += 1
+    result.new, result.updated = len(changed) - len(updated), len(updated)
     if not changed:
         return result
+    replaced = [record.job_id_raw for _, record in updated]
+    previous_nodes = _stored_nodes(conn, replaced)
+    for before, record in updated:
+        result.spans.extend(_moved(before, previous_nodes.get(record.job_id_raw, ()), record))
     for i in range(0, len(replaced), IN_CHUNK):
         chunk = replaced[i : i + IN_CHUNK]
         conn.execute(delete(job_nodes).where(job_nodes.c.job_id_raw.in_(chunk)))
         conn.execute(delete(jobs).where(jobs.c.job_id_raw.in_(chunk)))
-    insert_rows(conn, jobs, JOB_COLUMNS, [_job_row(r, now) for r in changed])
-    insert_rows(conn, job_nodes, NODE_COLUMNS, [row for r in changed for row in _node_rows(r)])
-    _note_changes(conn, max((_length(r) for r in changed), default=0))
+    insert_rows(conn, jobs, JOB_COLUMNS, [(*_BEFORE_UNTIL(r), until, *_AFTER_UNTIL(r), now) for r, until in changed])
+    insert_rows(conn, job_nodes, NODE_COLUMNS, _node_rows([r for r, _ in changed]))
+    longest = max((until - r.start for r, until in changed if until is not None and r.start is not None), default=0)
+    _note_changes(conn, max(longest, 0))
     return result
 
 
@@ -123,49 +128,31 @@ def _until(record: JobRecord) -> int | None:
     return ran_until(record.start, record.end, record.elapsed)
 
 
-def _length(record: JobRecord) -> int:
-    until = _until(record)
-    return 0 if until is None or record.start is None else max(until - record.start, 0)
+# A record's values in the order of the Jobs columns, around ran_until (derived) and updated_at (the clock).
+_BEFORE_UNTIL = attrgetter(
+    "job_id_raw", "job_id", "array_job_id", "array_task_id", "array_tasks", "het_job_id", "het_offset", "user",
+    "account", "partition", "state", "state_text", "submit", "start", "end", "elapsed",
+)  # fmt: skip
+_AFTER_UNTIL = attrgetter("nnodes", "cpus", "mem_bytes", "gpus", "name")
+JOB_COLUMNS = tuple(c.name for c in jobs.columns)
+assert JOB_COLUMNS[16] == "ran_until" and JOB_COLUMNS[-1] == "updated_at" and len(JOB_COLUMNS) == 23
 
 
-def _job_row(r: JobRecord, now: int) -> tuple:
-    values = {
-        "job_id_raw": r.job_id_raw,
-        "job_id": r.job_id,
-        "array_job_id": r.array_job_id,
-        "array_task_id": r.array_task_id,
-        "array_tasks": r.array_tasks,
-        "het_job_id": r.het_job_id,
-        "het_offset": r.het_offset,
-        "username": r.user,
-        "account": r.account,
-        "partition_name": r.partition,
-        "state": r.state,
-        "state_text": r.state_text,
-        "submitted": r.submit,
-        "started": r.start,
-        "ended": r.end,
-        "elapsed": r.elapsed,
-        "ran_until": _until(r),
-        "nnodes": r.nnodes,
-        "cpus": r.cpus,
-        "mem_bytes": r.mem_bytes,
-        "gpus": r.gpus,
-        "job_name": r.name,
-        "updated_at": now,
-    }
-    return tuple(values[name] for name in JOB_COLUMNS)
-
-
-def _node_rows(r: JobRecord) -> list[tuple]:
-    per_node = cpus_per_node(r.cpus, len(r.nodes)) if r.nodes else []
-    return [(r.job_id_raw, ordinal, node, cpus) for ordinal, (node, cpus) in enumerate(zip(r.nodes, per_node))]
+def _node_rows(records: list[JobRecord]) -> list[tuple]:
+    """JobNodes rows: each job's nodes with its CPUs there (attribution.node_cpus, for all the nodes at once)."""
+    placed = [r for r in records if r.nodes]
+    counts = np.array([len(r.nodes) for r in placed], dtype=np.int64)
+    totals = np.repeat(np.array([r.cpus or 0 for r in placed], dtype=np.int64), counts)
+    ordinals = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    cpus = node_cpus(totals, np.repeat(counts, counts), ordinals).tolist()
+    ids = [r.job_id_raw for r in placed for _ in r.nodes]
+    nodes = [node for r in placed for node in r.nodes]
+    return list(zip(ids, ordinals.tolist(), nodes, cpus))
 
 
 @dataclass(frozen=True)
 class _Stored:
     user: str
-    nodes: tuple[str, ...]
     cpus: int | None
     started: int | None
     until: int | None
@@ -174,36 +161,30 @@ class _Stored:
 
 def _stored(conn: Connection, ids: Sequence[int]) -> dict[int, _Stored]:
     """The stored jobs among `ids` (sorted): a dense run of ids is read as a range, a sparse one by IN lists."""
-    found: dict[int, _Stored] = {}
     columns = (jobs.c.job_id_raw, jobs.c.username, jobs.c.cpus, jobs.c.started, jobs.c.ended, jobs.c.elapsed)
-    rows: list = []
+    wanted = set(ids)
+    found: dict[int, _Stored] = {}
     for i in range(0, len(ids), IN_CHUNK):
         chunk = ids[i : i + IN_CHUNK]
         if chunk[-1] - chunk[0] < 4 * len(chunk):
             where = jobs.c.job_id_raw.between(chunk[0], chunk[-1])
         else:
             where = jobs.c.job_id_raw.in_(chunk)
-        rows.extend(conn.execute(select(*columns).where(where)).all())
-    wanted = set(ids)
-    rows = [row for row in rows if row.job_id_raw in wanted]
-    nodes: dict[int, list[str]] = {}
-    started_ids = [row.job_id_raw for row in rows if row.started is not None]
-    for i in range(0, len(started_ids), IN_CHUNK):
-        query = select(job_nodes.c.job_id_raw, job_nodes.c.machine).where(
-            job_nodes.c.job_id_raw.in_(started_ids[i : i + IN_CHUNK])
-        )
-        for job_id_raw, machine in conn.execute(query.order_by(job_nodes.c.job_id_raw, job_nodes.c.ordinal)):
-            nodes.setdefault(job_id_raw, []).append(machine)
-    for row in rows:
-        found[row.job_id_raw] = _Stored(
-            row.username,
-            tuple(nodes.get(row.job_id_raw, ())),
-            row.cpus,
-            row.started,
-            ran_until(row.started, row.ended, row.elapsed),
-            job_progress(row.started, row.ended, row.elapsed),
-        )
+        for job_id_raw, user, cpus, started, ended, elapsed in conn.execute(select(*columns).where(where)):
+            if job_id_raw in wanted:
+                progress = job_progress(started, ended, elapsed)
+                found[job_id_raw] = _Stored(user, cpus, started, ran_until(started, ended, elapsed), progress)
     return found
+
+
+def _stored_nodes(conn: Connection, ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
+    nodes: dict[int, list[str]] = {}
+    n = job_nodes.c
+    for i in range(0, len(ids), IN_CHUNK):
+        query = select(n.job_id_raw, n.machine).where(n.job_id_raw.in_(ids[i : i + IN_CHUNK]))
+        for job_id_raw, machine in conn.execute(query.order_by(n.job_id_raw, n.ordinal)):
+            nodes.setdefault(job_id_raw, []).append(machine)
+    return {job_id_raw: tuple(names) for job_id_raw, names in nodes.items()}
 
 
 def _spans(user: str, nodes: tuple[str, ...], start: int | None, until: int | None) -> list[Span]:
@@ -212,20 +193,15 @@ def _spans(user: str, nodes: tuple[str, ...], start: int | None, until: int | No
     return [Span(user, nodes, start, until)]
 
 
-def _moved(before: _Stored, after: JobRecord) -> list[Span]:
+def _moved(before: _Stored, nodes: tuple[str, ...], after: JobRecord) -> list[Span]:
     """The span whose sharing a job's newer record changes: where only its end moved, the time between the two
     ends; otherwise (another start, user, node or CPU count) both the old span and the new one."""
     until = _until(after)
-    same_place = (before.user, before.nodes, before.cpus, before.started) == (
-        after.user,
-        after.nodes,
-        after.cpus,
-        after.start,
-    )
+    same_place = (before.user, nodes, before.cpus, before.started) == (after.user, after.nodes, after.cpus, after.start)
     if same_place and before.until is not None and until is not None:
         low, high = min(before.until, until), max(before.until, until)
         return _spans(after.user, after.nodes, low, high)
-    return _spans(before.user, before.nodes, before.started, before.until) + _spans(
+    return _spans(before.user, nodes, before.started, before.until) + _spans(
         after.user, after.nodes, after.start, until
     )
 
