@@ -123,9 +123,10 @@ def test_jobs_pull_through_a_login_node_command(run_cli, db_url, fake_sacct):
     result = run_cli("jobs", "pull", "--sacct", "ssh login1 sacct", "--since", str(H0))
     assert result.exit_code == 0, result.output
     assert call.read_text().startswith("TZ=UTC SLURM_TIME_FORMAT=standard\n--allusers")
-    assert "ssh login1 env TZ=UTC SLURM_TIME_FORMAT=standard sacct --allusers" in json.loads(
-        run_cli("jobs", "pull", "--json", "--sacct", "ssh login1 sacct").output
-    )["command"]
+    assert (
+        "ssh login1 env TZ=UTC SLURM_TIME_FORMAT=standard sacct --allusers"
+        in json.loads(run_cli("jobs", "pull", "--json", "--sacct", "ssh login1 sacct").output)["command"]
+    )
 
 
 def test_a_failing_or_missing_sacct_is_one_line_and_stores_nothing(run_cli, db_url, fake_sacct, monkeypatch):

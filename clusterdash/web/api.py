@@ -26,7 +26,9 @@ from werkzeug.exceptions import HTTPException, NotFound
 
 from clusterdash.db import query, sizes
 from clusterdash.db.filters import Filters
+from clusterdash.db.jobs.records import JOB_ID
 from clusterdash.errors import BadParameter, database_unreachable
+from clusterdash.web.format import csv_cell
 
 MAX_LIMIT = 1_000_000
 
@@ -117,6 +119,27 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
             sizes = query.size_distribution(conn, f)
         return _respond(sizes, sizes["buckets"])
 
+    @bp.get("/jobs")
+    def jobs():
+        f = filters()
+        sort = _choice("sort", query.JOB_SORTS, "operations")
+        order = _choice("order", ("asc", "desc"), "desc")
+        limit = _integer("limit", 100, 0, MAX_LIMIT)
+        running = _choice("running", ("true", "false"), "false") == "true"
+        with connect() as conn:
+            answer = (query.running_jobs if running else query.jobs_table)(conn, f, sort=sort, order=order, limit=limit)
+        return _respond(answer, answer["jobs"])
+
+    @bp.get("/usage/job/<job_id>")
+    def job_usage(job_id: str):
+        _no_csv()
+        f = filters()
+        with connect() as conn:
+            profile = query.job_profile(conn, job_id, f) if JOB_ID.match(job_id) else None
+        if profile is None:
+            return _error(404, f"job: no job {job_id[:100]!r}", "job")
+        return jsonify(profile)
+
     @bp.get("/openapi.json")
     def openapi():
         from clusterdash.web.openapi import openapi_document
@@ -124,9 +147,10 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
         try:  # examples of names that exist here; the document itself never depends on the database
             with connect() as conn:
                 user, machine = query.example_names(conn)
+                job = query.example_job(conn)
         except SQLAlchemyError:
-            user = machine = None
-        return jsonify(openapi_document(user_example=user, machine_example=machine))
+            user = machine = job = None
+        return jsonify(openapi_document(user_example=user, machine_example=machine, job_example=job))
 
     @bp.before_app_request
     def only_the_api_under_api():
@@ -227,7 +251,7 @@ def _format() -> str:
 def _no_csv() -> None:
     if _format() == "csv":
         raise BadParameter(
-            "format", "csv is offered by the list and series endpoints (users, machines, usage/time, usage/size)"
+            "format", "csv is offered by the list and series endpoints (users, machines, jobs, usage/time, usage/size)"
         )
 
 
@@ -255,7 +279,7 @@ def _respond(document: dict, rows: list[dict]) -> Response:
     columns = list(rows[0]) if rows else []
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
+    writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
     return Response(buffer.getvalue(), mimetype="text/csv", headers={"Content-Disposition": "inline"})
 
 

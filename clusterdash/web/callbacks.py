@@ -14,7 +14,7 @@ import dash
 from dash import ALL, Input, Output, State, ctx, no_update
 from sqlalchemy import Engine
 
-from clusterdash.web import interactions, panels, state, usertable
+from clusterdash.web import interactions, jobpanel, panels, state, usertable
 from clusterdash.web.layout import ID
 
 # Callback argument name -> (the input, the key interactions.next_view knows its value by).
@@ -94,7 +94,8 @@ def register_callbacks(app: dash.Dash, engine: Engine, defaults: state.View) -> 
     app.clientside_callback(
         dash.ClientsideFunction("clusterdash", "chartClick"),
         Output(ID.click, "data"),
-        [Input(graph, "clickData") for graph in ID.CLICKABLE] + [Input(ID.table, "active_cell")],
+        [Input(graph, "clickData") for graph in ID.CLICKABLE]
+        + [Input(ID.table, "active_cell"), Input(ID.jobs_table, "active_cell")],
         prevent_initial_call=True,
     )
     app.clientside_callback(
@@ -130,7 +131,7 @@ def register_callbacks(app: dash.Dash, engine: Engine, defaults: state.View) -> 
         return draw
 
     panel(Output(ID.headline, "children"), panels.headline)
-    panel(Output(ID.profile, "children"), panels.profile)
+    panel(Output(ID.profile, "children"), jobpanel.profile)
     panel(Output(ID.health, "children"), panels.health)
     panel(Output(ID.series_graph, "figure"), panels.series)
     panel(Output(ID.users_graph, "figure"), panels.users)
@@ -147,6 +148,19 @@ def register_callbacks(app: dash.Dash, engine: Engine, defaults: state.View) -> 
             Output(ID.table_note, "children"),
         ],
         usertable.table,
+    )
+
+    panel(
+        [
+            Output(ID.jobs_graph, "figure"),
+            Output(ID.jobs_table, "columns"),
+            Output(ID.jobs_table, "data"),
+            Output(ID.jobs_table, "style_data_conditional"),
+            Output(ID.jobs_note, "children"),
+        ],
+        jobpanel.jobs,
+        Input(ID.jobs_sort, "value"),
+        Input(ID.jobs_when, "value"),
     )
 
     @app.callback(

@@ -164,8 +164,8 @@ def profile(kind: str, name: str, info: dict[str, Any] | None, tz: str) -> Any:
     sizes = [s for s in info.get("sizes", []) if s["operations"]]
     top_size = max(sizes, key=lambda s: s["operations"])["label"] if sizes else "–"
     facts = [
-        ("First seen", fmt.when(_epoch(info["first_seen"]), tz)),
-        ("Last seen", fmt.when(_epoch(info["last_seen"]), tz)),
+        ("First seen", fmt.when(epoch_of(info["first_seen"]), tz)),
+        ("Last seen", fmt.when(epoch_of(info["last_seen"]), tz)),
         ("Operations in range", f"{fmt.count(ops)} ({fmt.percent(totals['rd_operations'], ops)} reads)"),
         ("Estimated bytes", fmt.size(totals.get("bytes"))),
         ("Small IO (< 4 KiB)", fmt.percent(totals["small_operations"], ops)),
@@ -190,7 +190,8 @@ def profile(kind: str, name: str, info: dict[str, Any] | None, tz: str) -> Any:
     return dbc.Card(dbc.CardBody(body), className=f"profile {kind}")
 
 
-def _epoch(iso: str | None) -> int | None:
+def epoch_of(iso: str | None) -> int | None:
+    """An answer's ISO-8601 UTC time as an epoch (None stays None)."""
     if not iso:
         return None
     from datetime import datetime

@@ -22,6 +22,7 @@ DIMENSION_COLORS = {
     "machine_types": "#7c3aed",
     "roles": "#d97706",
     "sizes": "#16a34a",
+    "jobs": "#be185d",
 }
 # Tableau 20 without its two greys (grey is "other"): colour-blind-friendly hues in a dark and a light tone;
 # 18 slots, more than the largest "top" a chart offers (15), so every series of a chart gets its own colour.

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from clusterdash.db.query.jobs import JOB_SORTS
+
 TIME = {"type": "string", "description": "ISO-8601 UTC, e.g. 2025-03-12T14:00:00Z"}
 NTIME = {"type": ["string", "null"], "description": "ISO-8601 UTC, or null"}
 INT = {"type": "integer"}
@@ -133,6 +135,101 @@ STATS = _obj(
         "gaps": _array(GAP),
     }
 )
+JOB = _obj(
+    {
+        "job": {"type": "string", "description": "the JobID as sacct prints it: 123, 123_4, 123+0"},
+        "job_id_raw": INT,
+        "array_job_id": NINT,
+        "array_task_id": NINT,
+        "het_job_id": NINT,
+        "het_offset": NINT,
+        "user": {"type": "string"},
+        "account": {"type": "string"},
+        "partition": {"type": "string"},
+        "name": {"type": "string"},
+        "state": {"type": "string"},
+        "state_text": {"type": "string"},
+        "submit": NTIME,
+        "start": NTIME,
+        "end": {**NTIME, "description": "null while it runs"},
+        "ran_until": {**NTIME, "description": "its end, or start + Elapsed when sacct last listed it running"},
+        "elapsed": NINT,
+        "nnodes": INT,
+        "node_list": {"type": "string", "description": "Slurm's compressed NodeList, e.g. tikgpu[01-03]"},
+        "cpus": NINT,
+        "gpus": NINT,
+        "mem_bytes": NINT,
+    }
+)
+JOB_ROW = _obj(
+    {
+        **JOB["properties"],
+        "operations": INT,
+        "small_operations": INT,
+        "small_share": NNUM,
+        "bytes": NUM,
+        "node_hours": NUM,
+        "operations_per_node_hour": NNUM,
+        "bytes_per_node_hour": NNUM,
+    }
+)
+JOBS = _obj(
+    {
+        "range": RANGE,
+        "bytes_estimate": {"type": "string", "enum": ["midpoint"]},
+        "operations_estimated": {
+            "type": "boolean",
+            "description": "with a size filter: each job's share of each session times its rows in those sizes",
+        },
+        "jobs_with_io": INT,
+        "totals": _obj(
+            {
+                "operations": INT,
+                "bytes": NUM,
+                "attributed_operations": INT,
+                "attributed_bytes": NUM,
+                "outside_operations": INT,
+                "outside_bytes": NUM,
+            }
+        ),
+        "jobs": _array(JOB_ROW),
+    }
+)
+JOB_PROFILE = _obj(
+    {
+        "job": JOB,
+        "allocation": _array(_obj({"machine": {"type": "string"}, "cpus": INT})),
+        "bytes_estimate": {"type": "string"},
+        "range": RANGE,
+        "totals": _obj(
+            {"operations": INT, "rd_operations": INT, "wr_operations": INT, "small_operations": INT, "bytes": NUM}
+        ),
+        "machines": _array(_obj({"machine": {"type": "string"}, "operations": INT, "bytes": NUM})),
+        "series": _obj(
+            {
+                "bucket": {"type": "string", "enum": ["hour"]},
+                "points": _array(
+                    _obj(
+                        {
+                            "time": TIME,
+                            "epoch": INT,
+                            "operations": {**NINT, "description": "null: no block in this hour (no data, not zero)"},
+                            "rd_operations": NINT,
+                            "wr_operations": NINT,
+                            "bytes": NNUM,
+                        }
+                    )
+                ),
+            }
+        ),
+        "sizes": _array(
+            _obj(
+                {"label": {"type": "string"}, "lower_bytes": NNUM, "upper_bytes": NNUM, "operations": INT, "bytes": NUM}
+            )
+        ),
+        "cells": _obj({"operations": INT, "taken_by_this_job": INT, "share": NNUM}),
+    }
+)
 LIST_RANGE = _obj({"start_epoch": NINT, "end_epoch": NINT, "tz": {"type": "string"}})
 ERROR = _obj({"error": {"type": "string"}, "parameter": NSTR})
 INTERNAL_ERROR = _obj(
@@ -166,6 +263,12 @@ FILTERS = [
         "size",
         "Size bucket (repeatable): its label as logged, [4K, 8K), its lower bound, 4K, 4k or 4096, or both bounds, "
         "4K-8K. A value that names no stored bucket is a 400 listing the stored ones.",
+        repeat=True,
+    ),
+    _param(
+        "job",
+        "Slurm job (repeatable): its JobID as sacct prints it (123, 123_4, 123+0) or its JobIDRaw; the question then "
+        "covers the job's user, the machines it ran on and the hours it ran.",
         repeat=True,
     ),
     _param("direction", "rd, wr or both.", {"type": "string", "enum": ["rd", "wr", "both"]}),
@@ -226,9 +329,11 @@ def _name(name: str, description: str, example: str | None) -> dict:
     return parameter
 
 
-def openapi_document(user_example: str | None = None, machine_example: str | None = None) -> dict[str, Any]:
-    """The document; `user_example` / `machine_example`: names in this database, shown as the profiles' path
-    parameter examples (clients and schemathesis then try a profile that exists, not only 404s)."""
+def openapi_document(
+    user_example: str | None = None, machine_example: str | None = None, job_example: str | None = None
+) -> dict[str, Any]:
+    """The document; `user_example` / `machine_example` / `job_example`: names in this database, shown as the
+    profiles' path parameter examples (clients and schemathesis then try a profile that exists, not only 404s)."""
     return {
         "openapi": "3.1.0",
         "info": {
@@ -313,6 +418,40 @@ def openapi_document(user_example: str | None = None, machine_example: str | Non
             ),
             "/api/usage/size": _operation(
                 "usageSize", "Operations and bytes per size bucket.", SIZES, FILTERS + [FORMAT], csv=True
+            ),
+            "/api/jobs": _operation(
+                "jobs",
+                "Slurm jobs ranked by their IO in the range (each hour's IO of a user on a machine shared among that "
+                "user's jobs there by seconds x CPUs), with the range's IO in all and outside jobs.",
+                JOBS,
+                FILTERS
+                + [
+                    _param("sort", "Sort key.", {"type": "string", "enum": list(JOB_SORTS)}),
+                    _param("order", "asc or desc.", {"type": "string", "enum": ["asc", "desc"]}),
+                    _param(
+                        "limit",
+                        "At most this many jobs (default 100).",
+                        {"type": "integer", "minimum": 0, "maximum": 1000000},
+                    ),
+                    _param(
+                        "running",
+                        "true: the jobs that ran in the newest stored hour, with no IO too (start and end ignored).",
+                        {"type": "string", "enum": ["true", "false"]},
+                    ),
+                    FORMAT,
+                ],
+                csv=True,
+                links={
+                    "JobProfile": _link("jobProfile", "job_id", "$response.body#/jobs/0/job", "The first job listed.")
+                },
+            ),
+            "/api/usage/job/{job_id}": _operation(
+                "jobProfile",
+                "One job: its allocation, its IO hour by hour, by machine and by size, and its part of its user's IO "
+                "on its nodes while it ran. A job whose user the filters exclude is not found.",
+                JOB_PROFILE,
+                [_name("job_id", "JobID (123, 123_4, 123+0) or JobIDRaw.", job_example)] + FILTERS + [FORMAT],
+                not_found=True,
             ),
         },
     }

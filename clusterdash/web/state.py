@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from urllib.parse import parse_qs, quote, urlencode
 
 from clusterdash.db import sizes
+from clusterdash.db.jobs.records import JOB_ID
 from clusterdash.db.periods import hour_of
 
 PRESETS = {"24h": 24 * 3600, "7d": 7 * 86400, "30d": 30 * 86400, "90d": 90 * 86400, "all": None}
@@ -32,7 +33,10 @@ DIMENSIONS = {
     "machine_types": ("type", "machine type"),
     "roles": ("role", "role"),
     "sizes": ("size", "IO size"),
+    "jobs": ("job", "job"),
 }
+# The pages of one user, machine or job: /user/<name>, /machine/<name>, /job/<id>, and the dimension each selects.
+PROFILE_KINDS = {"user": "users", "machine": "machines", "job": "jobs"}
 
 
 def url_key(dimension: str) -> str:
@@ -60,7 +64,8 @@ class View:
     machine_types: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
     sizes: tuple[str, ...] = ()
-    # Set by /user/<name> or /machine/<name>: show that profile card.
+    jobs: tuple[str, ...] = ()  # Slurm jobs by JobID (the other panels show their users, machines and hours)
+    # Set by /user/<name>, /machine/<name> or /job/<id>: show that profile card.
     profile: tuple[str, str] | None = field(default=None)
 
     # --- selections -------------------------------------------------------
@@ -182,20 +187,24 @@ def from_url(pathname: str | None, search: str | None, defaults: View, known_siz
         values = args.get(url_key(dimension), [])
         if dimension == "sizes":  # a form the stored buckets do not know stays as typed: its chip shows no IO
             values = [sizes.bucket_label(v, known_sizes) or v for v in values]
+        elif dimension == "jobs":  # what is not a job id is no job
+            values = [v for v in values if JOB_ID.match(v)]
         changes[dimension] = tuple(dict.fromkeys(v for v in values if v))  # drop repeats, keep order
     view = replace(defaults, **changes)
     return _with_profile_path(view, pathname or "/")
 
 
 def _with_profile_path(view: View, pathname: str) -> View:
-    """/user/<name> and /machine/<name>: the dashboard on that one user or machine, with its profile card."""
+    """/user/<name>, /machine/<name> and /job/<id>: the dashboard on that one user, machine or job, with its
+    profile card."""
     from urllib.parse import unquote
 
     parts = [p for p in pathname.split("/") if p]
-    if len(parts) >= 2 and parts[-2] in ("user", "machine"):
+    if len(parts) >= 2 and parts[-2] in PROFILE_KINDS:
         kind, name = parts[-2], unquote(parts[-1])
-        dimension = "users" if kind == "user" else "machines"
-        return replace(view, **{dimension: (name,)}, profile=(kind, name))
+        if kind == "job" and not JOB_ID.match(name):
+            return view
+        return replace(view, **{PROFILE_KINDS[kind]: (name,)}, profile=(kind, name))
     return view
 
 

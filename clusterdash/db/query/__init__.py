@@ -33,6 +33,7 @@ The modules, each with one job:
   buckets       a series' time buckets
   sql           SQL building blocks (typed SUM, the local day of a raw row, the index hint)
   stats, tables, series, distribution, profiles: the public questions
+  jobs, jobprofile, jobselect: the questions about Slurm jobs, and a job selection as a filter
 
 Public functions (all take an open Connection first):
   database_stats(conn)                                  what `clusterdash stats --json` prints (+ gap_summary)
@@ -47,6 +48,9 @@ Public functions (all take an open Connection first):
   size_buckets(conn)                                    every size bucket seen, smallest first
   choose_bucket(first_hour, end_hour)                   the series bucket used when none is asked for
   example_names(conn)                                   a user and a machine that exist, for examples
+  jobs_table(conn, filters, sort, order, limit)         jobs that did IO in the range, ranked; outside jobs
+  running_jobs(conn, filters, sort, order, limit)       jobs that ran in the newest hour, with their IO in it
+  job_profile(conn, job, filters)                       one job: allocation, IO by hour, machine and size
   and, for the dashboard: data_version, data_health, user_machine_usage, size_series
 A bad parameter (sort, order, limit, bucket, group_by, top) raises errors.BadParameter naming it.
 """
@@ -54,6 +58,8 @@ A bad parameter (sort, order, limit, bucket, group_by, top) raises errors.BadPar
 from clusterdash.db.query.buckets import BUCKETS, choose_bucket
 from clusterdash.db.query.coverage import data_version, gap_summary
 from clusterdash.db.query.distribution import size_buckets, size_distribution, size_series
+from clusterdash.db.query.jobprofile import job_profile
+from clusterdash.db.query.jobs import JOB_SORTS, example_job, jobs_table, running_jobs
 from clusterdash.db.query.measures import BYTES_ESTIMATE
 from clusterdash.db.query.profiles import machine_profile, user_profile
 from clusterdash.db.query.series import GROUP_BYS, time_series
@@ -64,15 +70,20 @@ __all__ = [
     "BUCKETS",
     "BYTES_ESTIMATE",
     "GROUP_BYS",
+    "JOB_SORTS",
     "USER_SORTS",
     "choose_bucket",
     "data_health",
     "data_version",
     "database_stats",
     "gap_summary",
+    "job_profile",
+    "jobs_table",
+    "example_job",
     "example_names",
     "latest_block_epoch",
     "machine_profile",
+    "running_jobs",
     "machines_table",
     "size_buckets",
     "size_distribution",

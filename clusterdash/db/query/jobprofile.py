@@ -61,7 +61,9 @@ def job_profile(conn: Connection, key: str, filters: Filters) -> dict[str, Any] 
         totals["small_operations"] += small
         totals["bytes"] += byte_count
     answer["totals"] = totals
-    names = dict(conn.execute(select(machines.c.id, machines.c.name).where(machines.c.id.in_(sorted(by_machine)))))
+    names = dict(
+        conn.execute(select(machines.c.id, machines.c.name).where(machines.c.id.in_(sorted(by_machine)))).all()
+    )
     answer["machines"] = sorted(
         ({"machine": names[m], "operations": int(v[0]), "bytes": v[1]} for m, v in by_machine.items()),
         key=lambda r: (-r["operations"], r["machine"]),

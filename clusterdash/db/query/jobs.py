@@ -283,3 +283,13 @@ def check_job_sorting(sort: str, order: str, limit: int | None) -> None:
         raise BadParameter("order", "must be asc or desc")
     if limit is not None and limit < 0:
         raise BadParameter("limit", "must be 0 or more")
+
+
+def example_job(conn: Connection) -> str | None:
+    """The JobID of the job stored last that ran, for the API document's example."""
+    query = (
+        select(jobs.c.job_id)
+        .where(jobs.c.started.is_not(None))
+        .order_by(jobs.c.updated_at.desc(), jobs.c.job_id_raw.desc())
+    )
+    return conn.execute(query.limit(1)).scalar()
