@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from clusterdash.errors import BadParameter
 from clusterdash.ingest.jobs import ingest_sacct_files
 from clusterdash.ingest.pipeline import ingest_paths
 from clusterdash.web import format as fmt
@@ -47,7 +48,10 @@ def test_names_are_escaped_in_the_chart_and_shown_as_text_in_the_table(hostile):
 
 def test_the_controls_values_are_checked_and_the_newest_hour(hostile):
     view = state.View(preset="all")
-    assert jobpanel.jobs(hostile, view, "DROP TABLE", "later")[2] == jobpanel.jobs(hostile, view, None, None)[2]
+    assert jobpanel.jobs(hostile, view, None, None)[2] == jobpanel.jobs(hostile, view, "operations", "range")[2]
+    for ranking, when, name in (("DROP TABLE", "range", "jobs_rank"), ("operations", {"a": 1}, "jobs_when")):
+        with pytest.raises(BadParameter, match=name):  # no control produces it: a crafted callback
+            jobpanel.jobs(hostile, view, ranking, when)
     bars, _, rows, _, note = jobpanel.jobs(hostile, view, "small_share", "now")
     assert rows == [] and "newest hour" in note and "0 jobs" in note  # no job ran in the last hour
     assert "No job ran in the newest" in bars["layout"]["annotations"][0]["text"]

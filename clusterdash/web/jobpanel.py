@@ -17,6 +17,7 @@ from dash.dash_table.Format import Format, Scheme, Trim
 from sqlalchemy import Engine
 
 from clusterdash.db import query
+from clusterdash.errors import BadParameter
 from clusterdash.web import coverage, figures, panels, state, timecharts
 from clusterdash.web import format as fmt
 from clusterdash.web.cards import epoch_of
@@ -52,9 +53,9 @@ def columns() -> list[dict]:
 
 
 def jobs(engine: Engine, view: state.View, ranking: str | None, when: str | None) -> list:
-    """[bars, table columns, table rows, highlight styles, note] of the jobs panel."""
-    ranking = ranking if ranking in RANKINGS else RANKINGS[0]
-    when = when if when in WHEN else WHEN[0]
+    """[bars, table columns, table rows, highlight styles, note] of the jobs panel. `ranking` and `when` are its
+    controls' values (None: not drawn yet, the default); anything else no control can produce is a BadParameter."""
+    ranking, when = _checked("jobs_rank", ranking, RANKINGS), _checked("jobs_when", when, WHEN)
     sort = "small_share" if ranking == "small_share" else ("bytes" if view.metric == "bytes" else "operations")
     question = query.running_jobs if when == "now" else query.jobs_table
     result = answer(engine, question, view, without=("jobs",), sort=sort, limit=SHOWN_JOBS)
@@ -82,6 +83,14 @@ def jobs(engine: Engine, view: state.View, ranking: str | None, when: str | None
     styles = [{"if": {"column_id": "job"}, "cursor": "pointer", "color": "#0b5ed7"}]
     styles += [{"if": {"filter_query": f"{{job}} = {_quoted(job)}"}, "backgroundColor": HIGHLIGHT} for job in view.jobs]
     return [bars, columns(), table, styles, _note(result, when, view.tz)]
+
+
+def _checked(name: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if value is None:
+        return allowed[0]
+    if not isinstance(value, str) or value not in allowed:
+        raise BadParameter(name, f"must be one of {', '.join(allowed)}, not {str(value)[:30]!r}")
+    return value
 
 
 def _no_jobs(engine: Engine, view: state.View) -> str:

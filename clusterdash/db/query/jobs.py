@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import hostlist
-from sqlalchemy import Connection, Float, Row, cast, func, select
+from sqlalchemy import BigInteger, Connection, Float, Row, case, cast, func, select, union_all
 
 from clusterdash.db.filters import Filters
 from clusterdash.db.jobs.store import longest_job
@@ -54,8 +54,13 @@ def jobs_table(
     check_job_sorting(sort, order, limit)
     reader = Reader(conn)
     scope = resolve(conn, filters)
-    sums = {} if scope.empty else job_sums(reader, scope)
-    return _answer(reader, scope, sums, _details(conn, sums), sort, order, limit)
+    if scope.empty:
+        ranking = Ranking([], {}, 0, 0, 0.0)
+    elif scope.size_ids is None:
+        ranking = _ranked_in_sql(reader, scope, sort, order, limit)
+    else:
+        ranking = _ranked(conn, scope, _sized_sums(reader, scope), sort, order, limit)
+    return _answer(reader, scope, ranking, _details(conn, ranking.ids))
 
 
 def running_jobs(
@@ -77,10 +82,11 @@ def running_jobs(
             select(jobs).where(jobs.c.started >= hour - longest, jobs.c.started < hour + HOUR, jobs.c.ran_until > hour)
         ).all()
         details = {row.job_id_raw: row for row in ran if _in_scope(reader, scope, row)}
-        details.update(_details(conn, {key: value for key, value in sums.items() if key not in details}))
+        details.update(_details(conn, [key for key in sums if key not in details]))
         for job_id_raw in details:
             sums.setdefault(job_id_raw, Sums())
-    return _answer(reader, scope, sums, details, sort, order, limit) | {"hour": iso_utc(hour), "hour_epoch": hour}
+    ranking = _ranked(conn, scope, sums, sort, order, limit)
+    return _answer(reader, scope, ranking, details) | {"hour": iso_utc(hour), "hour_epoch": hour}
 
 
 def job_sums(reader: Reader, scope: Scope) -> dict[int, Sums]:
@@ -138,6 +144,139 @@ def _sized_sums(reader: Reader, scope: Scope, job: int | None = None) -> dict[in
     return found
 
 
+@dataclass
+class Ranking:
+    """The jobs listed, in order (at most the limit), their sums; and over every job of the scope: how many did
+    IO, and their operations and bytes together."""
+
+    ids: list[int]
+    sums: dict[int, Sums]
+    jobs_with_io: int
+    operations: float
+    bytes: float
+
+
+def _ranked_in_sql(reader: Reader, scope: Scope, sort: str, order: str, limit: int | None) -> Ranking:
+    """Each job's sums over the scope (whole UTC days from JobDays, the hours at the edges from JobUsage), ranked
+    and cut to the limit by the database, with every job's count and totals alongside (window sums): a year's
+    twenty thousand jobs never reach Python."""
+    lo, hi = scope.first_hour, scope.end_hour
+    first_day, end_day = -(-lo // DAY) * DAY, hi // DAY * DAY
+    spans = [(job_days, "day", first_day, end_day)] if first_day < end_day else []
+    edges = [(lo, first_day), (end_day, hi)] if spans else [(lo, hi)]
+    spans += [(job_usage, "hour", first, end) for first, end in edges]
+    parts = []
+    for table, time_column, first, end in spans:
+        if first < end:
+            t = table.c
+            clauses = where(scope, t.user_id, t.machine_id, t.direction, ("user", "machine"))
+            parts.append(
+                select(t.job_id_raw.label("job"), t.operations.label("ops"), t.small_operations.label("small"),
+                       t.bytes.label("bytes")).where(t[time_column] >= first, t[time_column] < end, *clauses)
+            )  # fmt: skip
+    if not parts:
+        return Ranking([], {}, 0, 0, 0.0)
+    rows = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
+    grouped = (
+        select(
+            rows.c.job,
+            cast(func.sum(rows.c.ops), BigInteger).label("ops"),
+            cast(func.sum(rows.c.small), BigInteger).label("small"),
+            cast(func.sum(rows.c.bytes), Float).label("bytes"),
+        )
+        .group_by(rows.c.job)
+        .subquery()
+    )
+    g, j = grouped.c, jobs.c
+    query = select(
+        g.job, g.ops, g.small, g.bytes,
+        func.count().over(), cast(func.sum(g.ops).over(), BigInteger), cast(func.sum(g.bytes).over(), Float),
+    )  # fmt: skip
+    if sort in ("start", "operations_per_node_hour"):
+        query = query.join(jobs, j.job_id_raw == g.job)
+    orderings: dict[str, list[Any]] = {
+        "operations": [g.ops],
+        "bytes": [g.bytes],
+        "small_operations": [g.small],
+        "small_share": [case((g.ops >= SHARE_MIN_OPERATIONS, 1), else_=0), cast(g.small, Float) / g.ops, g.ops],
+        "start": [j.started],
+        "operations_per_node_hour": [
+            cast(g.ops, Float)
+            / func.nullif(
+                j.nnodes
+                * (case((j.ran_until < hi, j.ran_until), else_=hi) - case((j.started > lo, j.started), else_=lo)),
+                0,
+            )
+        ],
+        "job": [g.job],
+    }
+    keys = orderings[sort]
+    direction = (lambda k: k.desc().nulls_last()) if order == "desc" else (lambda k: k.asc().nulls_last())
+    query = query.order_by(*[direction(k) for k in keys], g.job)
+    found = reader.conn.execute(query.limit(max(limit, 1)) if limit is not None else query).all()
+    if not found:
+        return Ranking([], {}, 0, 0, 0.0)
+    listed = found[: limit if limit is not None else len(found)]
+    sums = {row[0]: Sums(row[1], row[2], row[3]) for row in listed}
+    return Ranking([row[0] for row in listed], sums, found[0][4], found[0][5] or 0, found[0][6] or 0.0)
+
+
+def _ranked(conn: Connection, scope: Scope, sums: dict[int, Sums], sort: str, order: str, limit: int | None) -> Ranking:
+    """The same ranking in Python, for sums computed there (a size filter's estimates, the newest hour's jobs)."""
+    if sort in ("start", "operations_per_node_hour"):
+        spans = _spans(conn, sums)
+
+        def key(job_id_raw: int) -> tuple:
+            started, ran_until, nnodes = spans.get(job_id_raw, (None, None, 0))
+            if sort == "start":
+                return (started is not None, started or 0)
+            node_hours = _node_hours(started, ran_until, nnodes, scope)
+            return (bool(node_hours), sums[job_id_raw].operations / node_hours if node_hours else 0.0)
+
+    else:
+
+        def key(job_id_raw: int) -> tuple:
+            s = sums[job_id_raw]
+            share = s.small_operations / s.operations if s.operations else 0.0
+            return {
+                "operations": (s.operations,),
+                "bytes": (s.bytes,),
+                "small_operations": (s.small_operations,),
+                "small_share": (s.operations >= SHARE_MIN_OPERATIONS, share, s.operations),
+                "job": (job_id_raw,),
+            }[sort]
+
+    ids = sorted(sums)  # ties in a stable order, request after request
+    ids.sort(key=key, reverse=(order == "desc"))
+    listed = ids if limit is None else ids[:limit]
+    return Ranking(
+        listed,
+        {i: sums[i] for i in listed},
+        sum(1 for s in sums.values() if s.operations),
+        sum(s.operations for s in sums.values()),
+        sum(s.bytes for s in sums.values()),
+    )
+
+
+def _spans(conn: Connection, ids: Iterable[int]) -> dict[int, tuple[int | None, int | None, int]]:
+    wanted = sorted(ids)
+    found: dict[int, tuple[int | None, int | None, int]] = {}
+    for i in range(0, len(wanted), IN_CHUNK):
+        query = select(jobs.c.job_id_raw, jobs.c.started, jobs.c.ran_until, jobs.c.nnodes)
+        for job_id_raw, started, until, nnodes in conn.execute(
+            query.where(jobs.c.job_id_raw.in_(wanted[i : i + IN_CHUNK]))
+        ):
+            found[job_id_raw] = (started, until, nnodes)
+    return found
+
+
+def _node_hours(started: int | None, ran_until: int | None, nnodes: int, scope: Scope) -> float:
+    """A job's node-hours within the scope's hours."""
+    if started is None or ran_until is None:
+        return 0.0
+    return nnodes * max(0, min(ran_until, scope.end_hour) - max(started, scope.first_hour)) / HOUR
+
+
 def _details(conn: Connection, ids: Iterable[int]) -> dict[int, Row]:
     wanted = sorted(ids)
     found: dict[int, Row] = {}
@@ -179,45 +318,31 @@ def _in_scope(reader: Reader, scope: Scope, row: Row) -> bool:
     return True
 
 
-def _answer(
-    reader: Reader,
-    scope: Scope,
-    sums: dict[int, Sums],
-    details: dict[int, Row],
-    sort: str,
-    order: str,
-    limit: int | None,
-) -> dict[str, Any]:
+def _answer(reader: Reader, scope: Scope, ranking: Ranking, details: dict[int, Row]) -> dict[str, Any]:
     stored = group_totals(reader, scope, ()).get((), None) if not scope.empty else None
     stored_ops = stored.operations if stored is not None else 0
     stored_bytes = stored.bytes_mid if stored is not None else 0.0
-    attributed_ops = sum(s.operations for s in sums.values())
-    attributed_bytes = sum(s.bytes for s in sums.values())
-    nodes = _nodes(reader.conn, details)
-    rows = [_row(details[key], value, nodes.get(key, []), scope) for key, value in sums.items() if key in details]
-    rows = _sorted(rows, sort, order)
+    listed = [job_id_raw for job_id_raw in ranking.ids if job_id_raw in details]
+    nodes = _nodes(reader.conn, listed)
     return {
         "range": scope.range_fields(),
         "bytes_estimate": "midpoint",
         "operations_estimated": scope.size_ids is not None,  # a size filter: each job's share of each session
-        "jobs_with_io": sum(1 for s in sums.values() if s.operations),
+        "jobs_with_io": ranking.jobs_with_io,
         "totals": {
             "operations": int(stored_ops),
             "bytes": stored_bytes,
-            "attributed_operations": round(attributed_ops),
-            "attributed_bytes": attributed_bytes,
-            "outside_operations": int(stored_ops) - round(attributed_ops),
-            "outside_bytes": max(stored_bytes - attributed_bytes, 0.0),
+            "attributed_operations": round(ranking.operations),
+            "attributed_bytes": ranking.bytes,
+            "outside_operations": int(stored_ops) - round(ranking.operations),
+            "outside_bytes": max(stored_bytes - ranking.bytes, 0.0),
         },
-        "jobs": rows if limit is None else rows[:limit],
+        "jobs": [_row(details[key], ranking.sums[key], nodes.get(key, []), scope) for key in listed],
     }
 
 
 def _row(job: Row, sums: Sums, nodes: list[tuple[str, int]], scope: Scope) -> dict[str, Any]:
-    ran = 0
-    if job.started is not None and job.ran_until is not None:
-        ran = max(0, min(job.ran_until, scope.end_hour) - max(job.started, scope.first_hour))
-    node_hours = len(nodes) * ran / HOUR
+    node_hours = _node_hours(job.started, job.ran_until, job.nnodes, scope)
     operations = round(sums.operations)
     return {
         **job_fields(job, nodes),
@@ -257,23 +382,6 @@ def job_fields(job: Row, nodes: list[tuple[str, int]]) -> dict[str, Any]:
         "gpus": job.gpus,
         "mem_bytes": job.mem_bytes,
     }
-
-
-def _sorted(rows: list[dict], sort: str, order: str) -> list[dict]:
-    rows.sort(key=lambda r: r["job_id_raw"])  # ties in a stable order, request after request
-    if sort == "small_share":
-
-        def key(r: dict) -> tuple:
-            return (r["operations"] >= SHARE_MIN_OPERATIONS, r["small_share"] or 0.0, r["operations"])
-
-    else:
-        field = {"job": "job_id_raw"}.get(sort, sort)
-
-        def key(r: dict) -> tuple:
-            return (r[field] is not None, r[field] if r[field] is not None else 0)
-
-    rows.sort(key=key, reverse=(order == "desc"))
-    return rows
 
 
 def check_job_sorting(sort: str, order: str, limit: int | None) -> None:
