@@ -32,6 +32,8 @@ The modules, each with one job:
   coverage      blocks, gaps, per-bucket coverage, freshness, lost hours, data_version
   buckets       a series' time buckets
   sql           SQL building blocks (typed SUM, the local day of a raw row, the index hint)
+  standing      rank and share among all users or machines; who loaded the server (load_shares)
+  usual         a subject's usual level: the median of the same hours in the weeks before
   stats, tables, series, distribution, profiles: the public questions
   jobs, jobprofile, jobselect: the questions about Slurm jobs, and a job selection as a filter
 
@@ -41,8 +43,10 @@ Public functions (all take an open Connection first):
   stats(conn, filters)                                  database_stats keys for the filters + freshness + gaps
   users_table(conn, filters, sort, order, limit)        one dict per user active in the range
   machines_table(conn, filters, sort, order, limit)     one dict per machine active in the range
-  user_profile(conn, username, filters)                 dict, or None for an unknown user
-  machine_profile(conn, name, filters)                  dict, or None for an unknown machine
+  user_profile(conn, username, filters)                 dict, or None for an unknown user (with its standing
+                                                        among all users and its usual level)
+  machine_profile(conn, name, filters)                  dict, or None for an unknown machine (the same)
+  load_shares(conn, filters)                            each user's share of operations and of bytes, side by side
   time_series(conn, filters, bucket, group_by, top)     buckets with coverage, points per group
   size_distribution(conn, filters)                      operations and bytes per size bucket
   size_buckets(conn)                                    every size bucket seen, smallest first
@@ -63,6 +67,7 @@ from clusterdash.db.query.jobs import JOB_SORTS, example_job, jobs_table, runnin
 from clusterdash.db.query.measures import BYTES_ESTIMATE
 from clusterdash.db.query.profiles import machine_profile, user_profile
 from clusterdash.db.query.series import GROUP_BYS, time_series
+from clusterdash.db.query.standing import load_shares
 from clusterdash.db.query.stats import data_health, database_stats, example_names, latest_block_epoch, stats
 from clusterdash.db.query.tables import USER_SORTS, machines_table, user_machine_usage, users_table
 
@@ -82,6 +87,7 @@ __all__ = [
     "example_job",
     "example_names",
     "latest_block_epoch",
+    "load_shares",
     "machine_profile",
     "running_jobs",
     "machines_table",
