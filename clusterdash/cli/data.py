@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from clusterdash.cli.base import cli, friendly_errors, setting_option
+from clusterdash.cli.base import cli, echo_rejected, friendly_errors, setting_option
 
 SHOW_REJECTED = 5
 
@@ -150,15 +150,7 @@ def echo_ingest_summary(summary: dict) -> None:
             "their lines are kept as rejected lines (below)",
             err=True,
         )
-    if read["rejected_lines"]:
-        click.echo(
-            f"rejected {read['rejected_lines']:,} line(s) (kept in the database, {added['rejected_lines']:,} new):",
-            err=True,
-        )
-        for r in summary["rejected"]:
-            click.echo(f"  {r['file']}:{r['line']}: {r['reason']}", err=True)
-        if read["rejected_lines"] > len(summary["rejected"]):
-            click.echo(f"  ... and {read['rejected_lines'] - len(summary['rejected']):,} more", err=True)
+    echo_rejected(read["rejected_lines"], added["rejected_lines"], summary["rejected"])
 
 
 @cli.command()

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from clusterdash.cli.base import cli, friendly_errors, setting_option
+from clusterdash.cli.base import cli, echo_rejected, friendly_errors, setting_option
 
 SHOW_REJECTED = 5
 
@@ -132,12 +132,4 @@ def echo_jobs_summary(summary: dict) -> None:
         f"attribution: {shared['sessions']:,} sessions shared again, {shared['operations_attributed']:,} operations "
         f"attributed to jobs ({summary['seconds']:.2f} s in all)"
     )
-    if summary["rejected_lines"]:
-        click.echo(
-            f"rejected {summary['rejected_lines']:,} line(s) (kept in the database, {summary['rejected_new']:,} new):",
-            err=True,
-        )
-        for r in summary["rejected"]:
-            click.echo(f"  {r['file']}:{r['line']}: {r['reason']}", err=True)
-        if summary["rejected_lines"] > len(summary["rejected"]):
-            click.echo(f"  ... and {summary['rejected_lines'] - len(summary['rejected']):,} more", err=True)
+    echo_rejected(summary["rejected_lines"], summary["rejected_new"], summary["rejected"])

@@ -24,10 +24,10 @@ from clusterdash.db.periods import DAY, HOUR, hour_of
 from clusterdash.db.query.coverage import blocks
 from clusterdash.db.query.scope import Reader, Scope, resolve, where
 from clusterdash.db.query.sql import total
+from clusterdash.db.query.tables import check_sorting
 from clusterdash.db.query.totals import group_totals
 from clusterdash.db.schema import io_operations, job_days, job_nodes, job_usage, jobs, machines, user_sessions, users
 from clusterdash.db.timefmt import iso_utc
-from clusterdash.errors import BadParameter
 
 JOB_SORTS = ("operations", "bytes", "small_share", "small_operations", "operations_per_node_hour", "start", "job")
 SHARE_MIN_OPERATIONS = 1000  # ranking by small-IO share, jobs with fewer operations come after the others
@@ -51,7 +51,7 @@ def jobs_table(
 ) -> dict[str, Any]:
     """The jobs that did IO in the scope, ranked (sort: JOB_SORTS; order asc|desc), with their share of it, and
     the scope's IO in all and outside jobs."""
-    check_job_sorting(sort, order, limit)
+    check_sorting(sort, order, limit, JOB_SORTS)
     reader = Reader(conn)
     scope = resolve(conn, filters)
     if scope.empty:
@@ -68,7 +68,7 @@ def running_jobs(
 ) -> dict[str, Any]:
     """The jobs that ran in the newest stored hour (with no IO too), with their IO in it; the filters' time range
     does not apply (the hour is the newest), the rest does."""
-    check_job_sorting(sort, order, limit)
+    check_sorting(sort, order, limit, JOB_SORTS)
     reader = Reader(conn)
     latest = blocks(conn).extent[1]
     hour = hour_of(latest) if latest is not None else 0
@@ -382,15 +382,6 @@ def job_fields(job: Row, nodes: list[tuple[str, int]]) -> dict[str, Any]:
         "gpus": job.gpus,
         "mem_bytes": job.mem_bytes,
     }
-
-
-def check_job_sorting(sort: str, order: str, limit: int | None) -> None:
-    if sort not in JOB_SORTS:
-        raise BadParameter("sort", f"must be one of {', '.join(JOB_SORTS)}")
-    if order not in ("asc", "desc"):
-        raise BadParameter("order", "must be asc or desc")
-    if limit is not None and limit < 0:
-        raise BadParameter("limit", "must be 0 or more")
 
 
 def example_job(conn: Connection) -> str | None:

@@ -108,6 +108,25 @@ rejected_job_lines = Table(
     Column("seen_at", BigInteger, nullable=False),
 )
 
+
+def _cell_keys() -> list[Column]:
+    """The keys after the time of JobUsage and JobDays: the log's user and machine, the direction, the job."""
+    return [
+        Column("user_id", Integer, primary_key=True, autoincrement=False),
+        Column("machine_id", Integer, primary_key=True, autoincrement=False),
+        Column("direction", String(2), primary_key=True),
+        Column("job_id_raw", BigInteger, primary_key=True, autoincrement=False),
+    ]
+
+
+def _measures() -> list[Column]:
+    return [
+        Column("operations", BigInteger, nullable=False),
+        Column("small_operations", BigInteger, nullable=False),
+        Column("bytes", Float, nullable=False),
+    ]
+
+
 # A job's operations in one stored session (its user's IO on one of its machines in one hour, one direction):
 # rows only where it is above zero. bytes: the session's estimated bytes (midpoint) x the job's share of its
 # operations. Keyed cell first, like a rollup: the ingest replaces the rows of whole cells, and range questions
@@ -116,14 +135,9 @@ job_usage = Table(
     "JobUsage",
     metadata,
     Column("hour", BigInteger, primary_key=True, autoincrement=False),  # the session's hour (db.periods.hour_of)
-    Column("user_id", Integer, primary_key=True, autoincrement=False),
-    Column("machine_id", Integer, primary_key=True, autoincrement=False),
-    Column("direction", String(2), primary_key=True),
-    Column("job_id_raw", BigInteger, primary_key=True, autoincrement=False),
+    *_cell_keys(),
     Column("session_id", Integer, primary_key=True, autoincrement=False),
-    Column("operations", BigInteger, nullable=False),
-    Column("small_operations", BigInteger, nullable=False),
-    Column("bytes", Float, nullable=False),
+    *_measures(),
     sqlite_with_rowid=False,
 )
 Index("ix_job_usage_job", job_usage.c.job_id_raw, job_usage.c.hour)
@@ -133,12 +147,7 @@ job_days = Table(
     "JobDays",
     metadata,
     Column("day", BigInteger, primary_key=True, autoincrement=False),
-    Column("user_id", Integer, primary_key=True, autoincrement=False),
-    Column("machine_id", Integer, primary_key=True, autoincrement=False),
-    Column("direction", String(2), primary_key=True),
-    Column("job_id_raw", BigInteger, primary_key=True, autoincrement=False),
-    Column("operations", BigInteger, nullable=False),
-    Column("small_operations", BigInteger, nullable=False),
-    Column("bytes", Float, nullable=False),
+    *_cell_keys(),
+    *_measures(),
     sqlite_with_rowid=False,
 )
