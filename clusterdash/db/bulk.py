@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from itertools import chain
 
 import numpy as np
-from sqlalchemy import Connection, Index, Table, insert
+from sqlalchemy import Connection, Index, Select, Table, insert
 
 # Bound parameters per statement: SQLite before 3.32 allows 999, later versions 32766. Statements of a few
 # hundred parameters already take nearly all of the gain.
@@ -110,3 +110,22 @@ def drop_secondary_indexes(conn: Connection, table: Table) -> list[Index]:
 def create_indexes(conn: Connection, indexes: Sequence[Index]) -> None:
     for index in indexes:
         index.create(conn)
+
+
+def fetch_columns(conn: Connection, query: Select, width: int) -> list[tuple]:
+    """The rows of `query` (a SELECT of `width` columns) as one tuple per column, read through the driver's cursor
+    in the caller's transaction: no Row object per row, a large part of reading the tens of thousands of rows of a
+    month of sessions or jobs. Values come as the driver gives them (ints, floats, text: no type processing)."""
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    params: object = compiled.params
+    if compiled.positional:
+        params = tuple(compiled.params[name] for name in compiled.positiontup or ())
+    driver = conn.connection.driver_connection
+    assert driver is not None  # an open Connection holds its driver's connection
+    cursor = driver.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    return list(zip(*rows)) if rows else [() for _ in range(width)]

@@ -20,12 +20,12 @@ import numpy as np
 from sqlalchemy import BigInteger, Connection, Float, case, cast, delete, func, select
 
 from clusterdash.db.attribution import IORows, Placements, attribute
-from clusterdash.db.bulk import insert_rows
+from clusterdash.db.bulk import fetch_columns, insert_rows
 from clusterdash.db.jobs.store import Span, longest_job
 from clusterdash.db.periods import DAY, HOUR, ceil_hour, epoch_bounds, floor_hour, hour_of
 from clusterdash.db.rollups.summarise import int_array
 from clusterdash.db.rollups.write import upsert_sums
-from clusterdash.db.schema import DIRECTIONS, job_days, job_nodes, job_usage, jobs, machines, user_sessions, users
+from clusterdash.db.schema import DIRECTIONS, job_days, job_nodes, job_usage, machines, user_sessions, users
 from clusterdash.db.sums import sums_by_group
 
 BOX_HOURS = 31 * 24  # a box's hours at most: what one step holds in memory is about a month of sessions
@@ -141,18 +141,11 @@ def placements(conn: Connection, box: Box, longest: int) -> Placements:
     Users and Machines tables, rather than by joining them row by row."""
     user_ids = dict(conn.execute(select(users.c.username, users.c.id)).all())
     machine_ids = dict(conn.execute(select(machines.c.name, machines.c.id)).all())
-    query = (
-        select(jobs.c.job_id_raw, jobs.c.username, job_nodes.c.machine, jobs.c.started, jobs.c.ran_until,
-               job_nodes.c.cpus)
-        .select_from(jobs.join(job_nodes, job_nodes.c.job_id_raw == jobs.c.job_id_raw))
-        .where(jobs.c.started >= box.first_hour - longest, jobs.c.started < box.end_hour,
-               jobs.c.ran_until > box.first_hour)
-    )  # fmt: skip
-    rows = conn.execute(query).all()
-    if not rows:
-        empty = np.zeros(0, dtype=np.int64)
-        return Placements(job=empty, user=empty, machine=empty, start=empty, end=empty, cpus=empty)
-    job_ids, names, nodes, starts, ends, cpu_counts = zip(*rows)
+    n = job_nodes.c
+    query = select(n.job_id_raw, n.username, n.machine, n.started, n.ran_until, n.cpus).where(
+        n.started >= box.first_hour - longest, n.started < box.end_hour, n.ran_until > box.first_hour
+    )
+    job_ids, names, nodes, starts, ends, cpu_counts = fetch_columns(conn, query, 6)
     user = np.array([user_ids.get(name, -1) for name in names], dtype=np.int64)
     machine = np.array([machine_ids.get(node, -1) for node in nodes], dtype=np.int64)
     kept = (user >= 0) & (machine >= 0)
@@ -188,17 +181,17 @@ def sessions(conn: Connection, box: Box) -> Sessions:
     ).where(s.epoch >= low, s.epoch < high, *_in_box(box, s.user_id, s.machine_id))  # fmt: skip
     if box.user_ids is None:
         query = query.with_hint(user_sessions, "INDEXED BY ix_sessions_epoch", "sqlite")
-    rows = conn.execute(query).all()
-    ints = int_array((row[:7] for row in rows), 7, len(rows))
+    *ints, byte_counts = fetch_columns(conn, query, 8)
+    ids, epochs, user, machine, direction, operations, small = (np.array(c, dtype=np.int64) for c in ints)
     return Sessions(
-        ids=ints[:, 0],
-        hour=hour_of(ints[:, 1]),
-        user=ints[:, 2],
-        machine=ints[:, 3],
-        direction=ints[:, 4],
-        operations=ints[:, 5],
-        small=ints[:, 6],
-        bytes=np.fromiter((row[7] for row in rows), dtype=np.float64, count=len(rows)),
+        ids=ids,
+        hour=hour_of(epochs),
+        user=user,
+        machine=machine,
+        direction=direction,
+        operations=operations,
+        small=small,
+        bytes=np.array(byte_counts, dtype=np.float64),
     )
 
 
@@ -302,6 +295,16 @@ def _day_sums_in_box(conn: Connection, box: Box) -> tuple[np.ndarray, ...]:
     return (*(ints[:, i] for i in range(7)), np.fromiter((row[7] for row in rows), np.float64, len(rows)))
 
 
+def _distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of an integer matrix, and which of them each row is (np.unique(axis=0), by one lexsort)."""
+    order = np.lexsort(rows.T[::-1])
+    ordered = rows[order]
+    new = np.r_[True, (ordered[1:] != ordered[:-1]).any(axis=1)] if len(rows) else np.zeros(0, dtype=bool)
+    which = np.empty(len(rows), dtype=np.int64)
+    which[order] = np.cumsum(new) - 1
+    return ordered[new], which
+
+
 def _add_to_days(conn: Connection, new: tuple[np.ndarray, ...], old: tuple[np.ndarray, ...], box: Box) -> None:
     """Add to JobDays the box's new sums less its old ones; rows left at no operations go."""
     columns = [np.concatenate([n, o]) for n, o in zip(new, old)]
@@ -309,8 +312,7 @@ def _add_to_days(conn: Connection, new: tuple[np.ndarray, ...], old: tuple[np.nd
     sign = np.concatenate([np.ones(count, dtype=np.int64), -np.ones(len(old[0]), dtype=np.int64)])
     if not len(sign):
         return
-    keys, which = np.unique(np.column_stack(columns[:5]), axis=0, return_inverse=True)
-    which = which.reshape(-1)
+    keys, which = _distinct_rows(np.column_stack(columns[:5]))
     operations = sums_by_group(which, columns[5] * sign, len(keys))
     small = sums_by_group(which, columns[6] * sign, len(keys))
     byte_sums = np.bincount(which, weights=columns[7] * sign, minlength=len(keys))

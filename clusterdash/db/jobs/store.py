@@ -71,7 +71,7 @@ class StoredJobs:
     spans: list[Span] = field(default_factory=list)
 
 
-NODE_COLUMNS = ("job_id_raw", "ordinal", "machine", "cpus")
+NODE_COLUMNS = tuple(c.name for c in job_nodes.columns)
 
 
 def store_jobs(conn: Connection, records: Iterable[JobRecord], now: int) -> StoredJobs:
@@ -114,7 +114,7 @@ def store_jobs(conn: Connection, records: Iterable[JobRecord], now: int) -> Stor
         conn.execute(delete(job_nodes).where(job_nodes.c.job_id_raw.in_(chunk)))
         conn.execute(delete(jobs).where(jobs.c.job_id_raw.in_(chunk)))
     insert_rows(conn, jobs, JOB_COLUMNS, [(*_BEFORE_UNTIL(r), until, *_AFTER_UNTIL(r), now) for r, until in changed])
-    insert_rows(conn, job_nodes, NODE_COLUMNS, _node_rows([r for r, _ in changed]))
+    insert_rows(conn, job_nodes, NODE_COLUMNS, _node_rows(changed))
     longest = max((until - r.start for r, until in changed if until is not None and r.start is not None), default=0)
     _note_changes(conn, max(longest, 0))
     return result
@@ -138,16 +138,20 @@ JOB_COLUMNS = tuple(c.name for c in jobs.columns)
 assert JOB_COLUMNS[16] == "ran_until" and JOB_COLUMNS[-1] == "updated_at" and len(JOB_COLUMNS) == 23
 
 
-def _node_rows(records: list[JobRecord]) -> list[tuple]:
-    """JobNodes rows: each job's nodes with its CPUs there (attribution.node_cpus, for all the nodes at once)."""
-    placed = [r for r in records if r.nodes]
-    counts = np.array([len(r.nodes) for r in placed], dtype=np.int64)
-    totals = np.repeat(np.array([r.cpus or 0 for r in placed], dtype=np.int64), counts)
+def _node_rows(records: list[tuple[JobRecord, int | None]]) -> list[tuple]:
+    """JobNodes rows of the started jobs (with their ran_until): each node with the job's CPUs there
+    (attribution.node_cpus, for all the nodes at once)."""
+    placed = [(r, until) for r, until in records if r.nodes and r.start is not None and until is not None]
+    counts = np.array([len(r.nodes) for r, _ in placed], dtype=np.int64)
+    totals = np.repeat(np.array([r.cpus or 0 for r, _ in placed], dtype=np.int64), counts)
     ordinals = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
     cpus = node_cpus(totals, np.repeat(counts, counts), ordinals).tolist()
-    ids = [r.job_id_raw for r in placed for _ in r.nodes]
-    nodes = [node for r in placed for node in r.nodes]
-    return list(zip(ids, ordinals.tolist(), nodes, cpus))
+    jobs_of = [(r.start, r.job_id_raw, until, r.user) for r, until in placed for _ in r.nodes]
+    nodes = [node for r, _ in placed for node in r.nodes]
+    return [
+        (start, job, ordinal, until, user, node, cpu)
+        for (start, job, until, user), ordinal, node, cpu in zip(jobs_of, ordinals.tolist(), nodes, cpus)
+    ]
 
 
 @dataclass(frozen=True)

@@ -50,22 +50,28 @@ jobs = Table(
     Column("job_name", String(255), nullable=False),
     Column("updated_at", BigInteger, nullable=False),  # when this record was stored (wall clock)
 )
-# Jobs that ran in a range of hours: started before its end and (bounded by JobsState.longest) not long before
-# its start. The printed id is how people name a job (/job/123_4).
+# Jobs that ran in a range of hours (the newest hour's): started before its end and (bounded by JobsState.longest)
+# not long before its start. The printed id is how people name a job (/job/123_4).
 Index("ix_jobs_started", jobs.c.started)
 Index("ix_jobs_job_id", jobs.c.job_id)
 
-# The nodes a job ran on, in NodeList order, with its CPUs there (db/attribution.node_cpus: the total split
-# evenly, the remainder to the first nodes).
+# Where a started job ran: its nodes in NodeList order, with its CPUs there (db/attribution.node_cpus: the total
+# split evenly, the remainder to the first nodes). Keyed by the job's start, and with its user and end copied from
+# Jobs (store_jobs writes both together), because the attribution reads "the jobs that ran in these hours, node by
+# node" as one range of this table rather than a join with Jobs. A job that never started has no rows here.
 job_nodes = Table(
     "JobNodes",
     metadata,
+    Column("started", BigInteger, primary_key=True, autoincrement=False),
     Column("job_id_raw", BigInteger, primary_key=True, autoincrement=False),
     Column("ordinal", Integer, primary_key=True, autoincrement=False),
+    Column("ran_until", BigInteger, nullable=False),
+    Column("username", String(255), nullable=False),
     Column("machine", String(255), nullable=False),
     Column("cpus", BigInteger, nullable=False),
     sqlite_with_rowid=False,
 )
+Index("ix_job_nodes_job", job_nodes.c.job_id_raw)
 
 # One row (id 1) once any job is stored: the longest span a stored job ran (ran_until - started), which bounds
 # "which jobs ran in these hours" to an index range on Jobs.started (it only grows), and a version that grows with
