@@ -13,7 +13,9 @@ from clusterdash.db.jobs.check import check_conservation
 from clusterdash.db.schema import job_days, jobs
 from clusterdash.ingest.jobs import ingest_sacct_files
 from clusterdash.ingest.pipeline import ingest_paths
+from clusterdash.ingest.read import BATCH_BLOCKS
 from tests.jobtools import H0, HOUR, io_log, per_session, sacct_line, stored_sessions, write_sacct
+from tests.logtools import block
 
 RD = "[4K, 8K)"  # a large bucket (not small IO)
 SMALL = "[1K, 2K)"
@@ -190,3 +192,18 @@ def test_conservation_is_exact_on_random_data_arriving_in_any_order(engine, tmp_
     assert check.exact, check
     assert check.attributed > 0 and check.outside > 0  # the data has both
     assert all(sum(jobs_there.values()) <= stored[cell] for cell, jobs_there in shared.items())
+
+
+def test_an_hour_completed_later_in_the_same_transaction_is_shared_with_its_completed_counts(engine, tmp_path):
+    """The Loader shares the sessions it stored without reading them back, but a session a later batch of the same
+    transaction completed (a second, fuller copy of the hour further down the file) holds more than it stored."""
+    _jobs(engine, tmp_path, sacct_line(1, "alice", "n1", H0, H0 + HOUR))
+    first = block(H0 + HOUR + 15, {("rd", "n1", "alice"): {RD: 100}})
+    filler = [block(H0 + k * HOUR + 15, {("rd", "n2", "bob"): {RD: 1}}) for k in range(2, BATCH_BLOCKS + 3)]
+    fuller = block(H0 + HOUR + 15, {("rd", "n1", "alice"): {RD: 100, SMALL: 50}})
+    log = tmp_path / "io.log"
+    log.write_text(first + "".join(filler) + fuller)
+    report = ingest_paths(engine, [str(log)], progress=False)
+    assert report.added.blocks_merged == 1  # the copies were in two batches of one transaction
+    assert _shares(engine) == {(H0, "alice", "n1", "rd"): {1: 150}}
+    _exact(engine)

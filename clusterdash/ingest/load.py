@@ -157,7 +157,6 @@ class Loader:
         savepoint = txn.conn.begin_nested() if self.careful else None
         try:
             prepared = prepare_blocks(txn.conn, blocks, txn.directory, txn.limit, txn.rollups)
-            txn.touched.note(prepared)
             if savepoint is not None:
                 counts = store_blocks(txn.conn, prepared, self.source)
                 txn.rollups.flush(txn.conn)
@@ -169,15 +168,17 @@ class Loader:
                 txn.rollups.restore(saved[1])
                 txn.limit.added = saved[2]
             raise
-        if savepoint is not None:
+        if savepoint is None:
+            try:
+                counts = store_blocks(txn.conn, prepared, self.source)
+            except Exception as exc:
+                if blames_the_block(exc):  # rows of the batch may be written: it cannot be tried again block by block
+                    raise StoreFailed(f"{self.source}: the database refused a batch of blocks: {exc}") from exc
+                raise
+        else:
             savepoint.commit()
-            return counts
-        try:
-            return store_blocks(txn.conn, prepared, self.source)
-        except Exception as exc:
-            if blames_the_block(exc):  # rows of the batch may be written: it cannot be tried again block by block
-                raise StoreFailed(f"{self.source}: the database refused a batch of blocks: {exc}") from exc
-            raise
+        txn.touched.note(prepared)  # stored: the attribution shares its hours at the commit
+        return counts
 
     def _refuse(self, txn: _Transaction, block: Block, exc: Exception) -> LoadCounts:
         reason = refusal_reason(exc)

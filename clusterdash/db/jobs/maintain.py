@@ -14,7 +14,7 @@ cells than changed, never fewer. Without any stored job, the IO side costs one l
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 from sqlalchemy import BigInteger, Connection, Float, case, cast, delete, func, select
@@ -31,6 +31,7 @@ from clusterdash.db.sums import sums_by_group
 BOX_HOURS = 31 * 24  # a box's hours at most: what one step holds in memory is about a month of sessions
 MAX_IDS = 500  # users or machines named in a box; more, and the box takes them all (more cells, same answer)
 USAGE_COLUMNS = tuple(c.name for c in job_usage.columns)
+_SESSION_AT = {column.name: i for i, column in enumerate(user_sessions.columns)}
 _DIRECTION_NAMES = np.array(DIRECTIONS, dtype=object)
 
 
@@ -62,15 +63,19 @@ class Shared:
         self.boxes.extend(other.boxes)
 
 
-def share_hours(conn: Connection, hours: Iterable[int]) -> Shared:
-    """Share again the IO of these hours (hour starts), every user and machine: new IO arrived there."""
+def share_hours(conn: Connection, spans: Iterable[tuple[int, int]], known: Sessions | None = None) -> Shared:
+    """Share again the IO of these hours ([first, end) hour starts), every user and machine: new IO arrived
+    there. Spans less than a day apart are shared as one (the hours between hold no new IO, and sharing them again
+    writes what they hold): a month of log with its gaps is one step, not one per gap. `known`: sessions the
+    caller has just stored (the Loader's), used for a box when they are all the box holds, instead of reading
+    them back."""
     longest = longest_job(conn)
     shared = Shared()
     if longest is None:  # no job stored: nothing to share with
         return shared
-    for first, end in _intervals((hour, hour + HOUR) for hour in hours):
+    for first, end in _intervals(spans, slack=DAY):
         for box in _split(Box(first, end)):
-            shared.add(_share_box(conn, box, longest))
+            shared.add(_share_box(conn, box, longest, known))
     return shared
 
 
@@ -101,11 +106,11 @@ def share_spans(conn: Connection, spans: Iterable[Span]) -> Shared:
     return shared
 
 
-def _intervals(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Overlapping or touching [first, end) intervals merged."""
+def _intervals(spans: Iterable[tuple[int, int]], slack: int = 0) -> list[tuple[int, int]]:
+    """[first, end) intervals merged where they overlap, touch or lie less than `slack` seconds apart."""
     merged: list[tuple[int, int]] = []
     for first, end in sorted(spans):
-        if merged and first <= merged[-1][1]:
+        if merged and first <= merged[-1][1] + slack:
             merged[-1] = (merged[-1][0], max(merged[-1][1], end))
         else:
             merged.append((first, end))
@@ -171,6 +176,41 @@ class Sessions:
     small: np.ndarray
     bytes: np.ndarray
 
+    @classmethod
+    def of(cls, rows: Iterable[tuple]) -> Sessions:
+        """From UserSessions rows as tuples in the table's column order (as the ingest inserts them)."""
+        columns = list(zip(*rows)) or [()] * len(_SESSION_AT)
+        ids, user, machine, epochs, operations, small = (
+            np.array(columns[_SESSION_AT[name]], dtype=np.int64)
+            for name in ("id", "user_id", "machine_id", "epoch", "operations", "small_operations")
+        )
+        direction = np.array([name == DIRECTIONS[1] for name in columns[_SESSION_AT["direction"]]], dtype=np.int64)
+        byte_counts = np.array(columns[_SESSION_AT["bytes_mid"]], dtype=np.float64)
+        return cls(ids, hour_of(epochs), user, machine, direction, operations, small, byte_counts)
+
+    def within(self, first_hour: int, end_hour: int) -> Sessions:
+        return self._where((self.hour >= first_hour) & (self.hour < end_hour))
+
+    def without(self, ids: Iterable[int]) -> Sessions:
+        return self._where(~np.isin(self.ids, np.fromiter(ids, dtype=np.int64)))
+
+    def _where(self, kept: np.ndarray) -> Sessions:
+        return Sessions(*(getattr(self, f.name)[kept] for f in fields(Sessions)))
+
+
+def stored_sessions(conn: Connection, box: Box, known: Sessions | None) -> Sessions:
+    """The box's sessions: `known` ones when they are all that is stored there (counted), else read."""
+    if known is not None and box.user_ids is None and box.machine_ids is None:
+        inside = known.within(box.first_hour, box.end_hour)
+        low, high = epoch_bounds(box.first_hour, box.end_hour)
+        s = user_sessions.c
+        count = select(func.count()).select_from(user_sessions).where(s.epoch >= low, s.epoch < high)
+        if conn.execute(count.with_hint(user_sessions, "INDEXED BY ix_sessions_epoch", "sqlite")).scalar() == len(
+            inside.ids
+        ):
+            return inside
+    return sessions(conn, box)
+
 
 def sessions(conn: Connection, box: Box) -> Sessions:
     s = user_sessions.c
@@ -233,12 +273,12 @@ def share(found: Sessions, jobs_there: Placements) -> Usage:
     return Usage(session_of, codes[keys % max(len(codes), 1)], operations, small, found.bytes[session_of] * fraction)
 
 
-def _share_box(conn: Connection, box: Box, longest: int) -> Shared:
+def _share_box(conn: Connection, box: Box, longest: int, known: Sessions | None = None) -> Shared:
     jobs_there = placements(conn, box, longest)
     old = _day_sums_in_box(conn, box)
     if not len(jobs_there.job) and not len(old[0]):
         return Shared()
-    found = sessions(conn, box)
+    found = stored_sessions(conn, box, known)
     usage = share(found, jobs_there)
     u = job_usage.c
     removed = conn.execute(
