@@ -18,7 +18,7 @@ import numpy as np
 from sqlalchemy import Connection, delete, func, insert, select
 
 from clusterdash.db.attribution import node_cpus
-from clusterdash.db.bulk import insert_rows
+from clusterdash.db.bulk import insert_columns, insert_rows
 from clusterdash.db.jobs.records import Progress, job_progress, ran_until
 from clusterdash.db.schema import job_nodes, job_pulls, jobs, jobs_state, rejected_job_lines
 
@@ -114,7 +114,7 @@ def store_jobs(conn: Connection, records: Iterable[JobRecord], now: int) -> Stor
         conn.execute(delete(job_nodes).where(job_nodes.c.job_id_raw.in_(chunk)))
         conn.execute(delete(jobs).where(jobs.c.job_id_raw.in_(chunk)))
     insert_rows(conn, jobs, JOB_COLUMNS, [(*_BEFORE_UNTIL(r), until, *_AFTER_UNTIL(r), now) for r, until in changed])
-    insert_rows(conn, job_nodes, NODE_COLUMNS, _node_rows(changed))
+    insert_columns(conn, job_nodes, NODE_COLUMNS, _node_rows(changed))
     longest = max((until - r.start for r, until in changed if until is not None and r.start is not None), default=0)
     _note_changes(conn, max(longest, 0))
     return result
@@ -138,20 +138,31 @@ JOB_COLUMNS = tuple(c.name for c in jobs.columns)
 assert JOB_COLUMNS[16] == "ran_until" and JOB_COLUMNS[-1] == "updated_at" and len(JOB_COLUMNS) == 23
 
 
-def _node_rows(records: list[tuple[JobRecord, int | None]]) -> list[tuple]:
-    """JobNodes rows of the started jobs (with their ran_until): each node with the job's CPUs there
-    (attribution.node_cpus, for all the nodes at once)."""
-    placed = [(r, until) for r, until in records if r.nodes and r.start is not None and until is not None]
-    counts = np.array([len(r.nodes) for r, _ in placed], dtype=np.int64)
-    totals = np.repeat(np.array([r.cpus or 0 for r, _ in placed], dtype=np.int64), counts)
+def _node_rows(records: list[tuple[JobRecord, int | None]]) -> list[np.ndarray]:
+    """JobNodes rows of the started jobs (with their ran_until), column by column, in the table's key order (its
+    B-tree takes them in order): each node with the job's CPUs there (attribution.node_cpus, for all the nodes at
+    once). A job that never started repeats zero times."""
+    counts = np.array([len(r.nodes) if u is not None else 0 for r, u in records], dtype=np.int64)
+
+    def per_node(values: list, dtype: type = np.int64) -> np.ndarray:
+        return np.repeat(np.array(values, dtype=dtype), counts)
+
+    starts = per_node([r.start or 0 for r, _ in records])  # ran_until is None iff it never started
+    ids = per_node([r.job_id_raw for r, _ in records])
     ordinals = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-    cpus = node_cpus(totals, np.repeat(counts, counts), ordinals).tolist()
-    jobs_of = [(r.start, r.job_id_raw, until, r.user) for r, until in placed for _ in r.nodes]
-    nodes = [node for r, _ in placed for node in r.nodes]
-    return [
-        (start, job, ordinal, until, user, node, cpu)
-        for (start, job, until, user), ordinal, node, cpu in zip(jobs_of, ordinals.tolist(), nodes, cpus)
+    cpus = node_cpus(per_node([r.cpus or 0 for r, _ in records]), np.repeat(counts, counts), ordinals)
+    columns = [
+        starts,
+        ids,
+        ordinals,
+        per_node([u or 0 for _, u in records]),
+        per_node([r.user for r, _ in records], object),
+        np.array([node for r, u in records if u is not None for node in r.nodes], dtype=object),
+        cpus,
     ]
+    assert len(columns) == len(NODE_COLUMNS)
+    order = np.lexsort((ordinals, ids, starts))
+    return [column[order] for column in columns]
 
 
 @dataclass(frozen=True)
