@@ -125,10 +125,11 @@ def chips(view: state.View) -> list[tuple[str, str, str]]:
 
 
 def url_for(view: state.View, defaults: state.View) -> tuple[str, str]:
-    """(pathname, search) for a view: /user/<name> and /machine/<name> stay while their one selection does."""
+    """(pathname, search) for a view: /user/<name>, /machine/<name> and /job/<id> stay while their one selection
+    does."""
     if view.profile:
         kind, name = view.profile
-        dimension = "users" if kind == "user" else "machines"
+        dimension = state.PROFILES[kind]
         if view.selected(dimension) == (name,):
             from urllib.parse import quote
 

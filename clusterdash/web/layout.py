@@ -57,6 +57,11 @@ class ID:
     table_note = "table-note"
     health = "health-body"
     alerts = "alerts-body"
+    jobs_graph = "jobs-graph"
+    jobs_table = "jobs-table"
+    jobs_note = "jobs-note"
+    jobs_sort = "jobs-sort"
+    jobs_when = "jobs-when"
 
     # The charts whose clicks select something, and the dimension a click selects.
     CLICKABLE = {
@@ -67,9 +72,10 @@ class ID:
         load_graph: "users",
         sizes_graph: "sizes",
         heatmap_graph: "sizes",
+        jobs_graph: "jobs",
     }
-    # The table's clickable columns (a cell click arrives through the same click store as a chart click).
-    TABLE_COLUMNS = {"user": "users", "machine": "machines"}
+    # The tables' clickable columns (a cell click arrives through the same click store as a chart click).
+    TABLE_COLUMNS = {"user": "users", "machine": "machines", "job": "jobs"}
     # The charts with a time axis, where dragging a span sets the time range.
     TIME_AXES = (series_graph, heatmap_graph)
 
@@ -264,10 +270,11 @@ def chip(dimension: str, value: str, text: str) -> html.Span:
     )
 
 
-def user_machine_table() -> dash_table.DataTable:
-    """Sortable; a click on a user or machine cell selects it like a bar click. Columns are set by the callback."""
+def user_machine_table(component_id: str = ID.table, clickable: tuple[str, ...] = ("user", "machine")):
+    """Sortable; a click on a user or machine cell (a job's, in the jobs table) selects it like a bar click. Columns
+    are set by the callback."""
     return dash_table.DataTable(
-        id=ID.table,
+        id=component_id,
         columns=[],
         data=[],
         sort_action="native",
@@ -286,8 +293,33 @@ def user_machine_table() -> dash_table.DataTable:
             "borderBottom": "1px solid #f1f3f5",
         },
         style_cell_conditional=[{"if": {"column_type": "numeric"}, "textAlign": "right"}],
-        style_data_conditional=[{"if": {"column_id": ["user", "machine"]}, "cursor": "pointer", "color": "#0b5ed7"}],
+        style_data_conditional=[{"if": {"column_id": list(clickable)}, "cursor": "pointer", "color": "#0b5ed7"}],
     )
+
+
+def jobs_panel() -> dbc.Card:
+    """Top jobs by the view's metric (bars: a click selects the job) beside their details; in the range, or those
+    running in the newest hour."""
+    tools = [
+        html.Span("rank by", className="tool-label"),
+        dcc.Dropdown(
+            id=ID.jobs_sort,
+            value="operations",
+            clearable=False,
+            searchable=False,
+            options=[
+                {"label": "the metric", "value": "operations"},
+                {"label": "small-IO share", "value": "small_share"},
+            ],
+            className="tool-select",
+        ),
+        _button_radio(ID.jobs_when, {"range": "In range", "now": "Running now"}, "range"),
+    ]
+    body = dbc.Row(
+        [dbc.Col(graph(ID.jobs_graph), lg=5), dbc.Col(user_machine_table(ID.jobs_table, ("job",)), lg=7)],
+        className="g-2",
+    )
+    return panel("Jobs", body, tools=tools, note_id=ID.jobs_note, class_name="jobs-panel")
 
 
 def load_panel() -> dbc.Card:
@@ -408,6 +440,7 @@ def dashboard(defaults: state.View, refresh_seconds: float, who: SignedIn | None
                         ],
                         className="g-3 mb-3",
                     ),
+                    dbc.Row(dbc.Col(jobs_panel()), className="g-3 mb-3"),
                     panel(
                         "Users × machines",
                         user_machine_table(),
