@@ -302,7 +302,9 @@ def _in_scope(reader: Reader, scope: Scope, row: Row) -> bool:
     """Whether a job ran for the scope's users and on one of its machines (by the log's ids: a job whose user has
     no IO stored is in scope only when no user filter applies)."""
     if scope.user_ids is not None:
-        ids = reader.remember(("user ids",), lambda: dict(reader.conn.execute(select(users.c.username, users.c.id))))
+        ids = reader.remember(
+            ("user ids",), lambda: dict(reader.conn.execute(select(users.c.username, users.c.id)).tuples().all())
+        )
         if ids.get(row.username) not in scope.user_ids:
             return False
     machine_ids = scope.machine_ids

@@ -38,10 +38,16 @@ class Selected:
     end_hour: int
 
 
-def selected(conn: Connection, keys: Iterable[str]) -> Selected:
+def selected(conn: Connection, keys: Iterable[str], visible_users: Iterable[str] | None = None) -> Selected:
     """The users, machines and hours of the jobs `keys` name; nothing (empty, no hours) for jobs unknown or never
-    started."""
-    found = [row for row in find_jobs(conn, keys) if row.started is not None and row.ran_until is not None]
+    started, or whose user is not among `visible_users` (the asker's access scope; None: everyone): another
+    user's job reads like no job, its hours included."""
+    seen = None if visible_users is None else set(visible_users)
+    found = [
+        row
+        for row in find_jobs(conn, keys)
+        if row.started is not None and row.ran_until is not None and (seen is None or row.username in seen)
+    ]
     if not found:
         return Selected((), (), 0, 0)
     ids = [row.job_id_raw for row in found]

@@ -104,7 +104,7 @@ def resolve(conn: Connection, filters: Filters) -> Scope:
         )
     types = filters.machine_types if filters.machine_types and not filters.machines else None
     if filters.jobs:  # the selected jobs' users, machines and hours
-        chosen = selected(conn, filters.jobs)
+        chosen = selected(conn, filters.jobs, filters.visible_users)
         user_ids = _within(user_ids, chosen.user_ids)
         machine_ids, types = _within(machine_ids, chosen.machine_ids), None
         lo, hi = max(lo, chosen.first_hour), min(hi, chosen.end_hour)
