@@ -196,7 +196,9 @@ def run(
         if top_job is not None:  # the jobs panel asks for 100, the dashboard's table
             requests += [(name, "/api/jobs", {**f, "limit": 100}), (name, "/api/jobs", {**f, "running": "true"})]
             requests += [(name, "/api/users", {**f, "job": top_job})]  # a job selected: its user, machines, hours
-            if "user" not in f and "start" not in f:
+            # A job's profile under filters that leave its user in (a role or affiliation other than its user's
+            # would make it a 404, like a job nothing stored has).
+            if not {"user", "start", "role", "affiliation"} & set(f):
                 requests.append((name, f"/api/usage/job/{top_job}", f))
         requests.append((name, LOAD_SHARES, f))
     for name, f in comparing:
