@@ -4,6 +4,10 @@
  * recorded here, in the capture phase, before plotly sees the click. The click
  * handler below turns a chart click into {graph, value, add} for the server; every
  * clickable mark carries its value in customdata (see web/figures.py).
+ *
+ * Two more things only the browser sees: a double-click on the time chart goes back to
+ * the previous range (it clicks the filter bar's "back" button), and a profile link in
+ * the table opens in the page, as a dcc.Link does, instead of reloading it.
  */
 (function () {
   "use strict";
@@ -13,6 +17,29 @@
   }
   document.addEventListener("mousedown", remember, true);
   document.addEventListener("click", remember, true);
+
+  var BACK = "filter-range-back";
+  var TIME_CHART_AREA = "#series-graph .nsewdrag";  // the plot area, where a drag zooms the range
+  document.addEventListener("dblclick", function (event) {
+    var back = document.getElementById(BACK);
+    if (back && !back.disabled && event.target.closest && event.target.closest(TIME_CHART_AREA)) {
+      back.click();
+    }
+  }, true);
+
+  // The table's cells are markdown: their links are plain <a>. Open them as dcc.Link does (push the
+  // address, tell dcc.Location), and keep the click from selecting the cell.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("#table-grid a[href^='/']");
+    if (!link || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) {
+      return;
+    }
+    event.preventDefault();
+    event.stopPropagation();
+    window.history.pushState({}, "", link.getAttribute("href"));
+    window.dispatchEvent(new CustomEvent("_dashprivate_pushstate"));
+    window.scrollTo(0, 0);
+  }, true);
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     clusterdash: {

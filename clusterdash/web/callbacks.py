@@ -10,11 +10,14 @@ can call it without Dash. Data flows one way:
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import dash
 from dash import ALL, Input, Output, State, ctx, no_update
 from sqlalchemy import Engine
 
-from clusterdash.web import interactions, panels, state, usertable
+from clusterdash.errors import BadParameter
+from clusterdash.web import interactions, panels, state, usertable, zones
 from clusterdash.web.layout import ID
 
 # Callback argument name -> (the input, the key interactions.next_view knows its value by).
@@ -22,8 +25,10 @@ VIEW_INPUTS = {
     "pathname": (Input(ID.url, "pathname"), "url.pathname"),
     "search": (Input(ID.url, "search"), "url.search"),
     "preset": (Input(ID.preset, "value"), ID.preset),
-    "start_date": (Input(ID.range, "start_date"), "range.start_date"),
-    "end_date": (Input(ID.range, "end_date"), "range.end_date"),
+    "apply": (Input(ID.range_apply, "n_clicks"), ID.range_apply),
+    "cancel": (Input(ID.range_cancel, "n_clicks"), ID.range_cancel),
+    "back": (Input(ID.range_back, "n_clicks"), ID.range_back),
+    "reset": (Input(ID.range_reset, "n_clicks"), ID.range_reset),
     "direction": (Input(ID.direction, "value"), ID.direction),
     "metric": (Input(ID.metric, "value"), ID.metric),
     "tz": (Input(ID.tz, "value"), ID.tz),
@@ -34,15 +39,36 @@ VIEW_INPUTS = {
     "heatmap_relayout": (Input(ID.heatmap_graph, "relayoutData"), ID.heatmap_graph),
     "chips": (Input({"type": ID.chip_remove, "dimension": ALL, "value": ALL}, "n_clicks"), "chips"),
     "clear": (Input(ID.clear, "n_clicks"), ID.clear),
+    "sort_by": (Input(ID.table, "sort_by"), ID.table),
 }
+# Read when an input fires, never a trigger themselves: the view before, the range history, the editor's fields.
+VIEW_STATES = {
+    "current": (State(ID.view, "data"), "current"),
+    "history": (State(ID.range_history, "data"), ID.range_history),
+    "from_date": (State(ID.range_from_date, "date"), interactions.FROM_DATE),
+    "from_hour": (State(ID.range_from_hour, "value"), interactions.FROM_HOUR),
+    "to_date": (State(ID.range_to_date, "date"), interactions.TO_DATE),
+    "to_hour": (State(ID.range_to_hour, "value"), interactions.TO_HOUR),
+}
+BUTTONS = (ID.clear, ID.range_apply, ID.range_cancel, ID.range_back, ID.range_reset)
 VIEW_OUTPUTS = {
     "pathname": Output(ID.url, "pathname"),
     "search": Output(ID.url, "search"),
     "view": Output(ID.view, "data"),
     "chips": Output(ID.chips, "children"),
     "preset": Output(ID.preset, "value"),
-    "start_date": Output(ID.range, "start_date"),
-    "end_date": Output(ID.range, "end_date"),
+    "editor": Output(ID.range_editor, "className"),
+    "from_date": Output(ID.range_from_date, "date"),
+    "from_hour": Output(ID.range_from_hour, "value"),
+    "to_date": Output(ID.range_to_date, "date"),
+    "to_hour": Output(ID.range_to_hour, "value"),
+    "zone": Output(ID.range_zone, "children"),
+    "message": Output(ID.range_message, "children"),
+    "back_disabled": Output(ID.range_back, "disabled"),
+    "reset_disabled": Output(ID.range_reset, "disabled"),
+    "history": Output(ID.range_history, "data"),
+    "tz_options": Output(ID.tz, "options"),
+    "sort_by": Output(ID.table, "sort_by"),
     "direction": Output(ID.direction, "value"),
     "metric": Output(ID.metric, "value"),
     "tz": Output(ID.tz, "value"),
@@ -51,24 +77,57 @@ VIEW_OUTPUTS = {
 }
 
 
+EDITOR_CLASS = "filter-row range-editor"
+
+
 def view_outputs(engine: Engine, trigger, values: dict, current: dict | None, defaults: state.View) -> dict:
-    """The view callback's body: the next view, and everything that shows it (URL, store, controls, chips)."""
-    if trigger == ID.clear and not values.get(ID.clear):
+    """The view callback's body: the next view, and everything that shows it (URL, store, controls, chips, the
+    range editor and history). `values` holds every input and state by its key in VIEW_INPUTS / VIEW_STATES."""
+    if trigger in BUTTONS and not values.get(trigger):
         return dict.fromkeys(VIEW_OUTPUTS, no_update)
-    before = state.from_store(current) if current else defaults
-    view = interactions.next_view(trigger, values, before, defaults, panels.known_sizes(engine))
+    # The store holds what the panels draw; the table's sort lives in the table (and the URL).
+    before = replace(
+        state.from_store(current) if current else defaults, sort=interactions.sort_of(values.get(ID.table))
+    )
+    try:
+        view = interactions.next_view(trigger, values, before, defaults, panels.known_sizes(engine))
+    except BadParameter as exc:  # the range editor's input: said beside it, the view unchanged
+        return {**dict.fromkeys(VIEW_OUTPUTS, no_update), "message": exc.message, "editor": EDITOR_CLASS}
     pathname, search = interactions.url_for(view, defaults)
-    start_date, end_date = interactions.picker_dates(view, panels.latest_epoch(engine))
     from_url = trigger is None or trigger == ID.url
+    history = interactions.history_after(trigger, values.get(ID.range_history), before, view)
+    editing = values.get(ID.preset) == state.CUSTOM and trigger not in (None, *interactions.RANGE_TRIGGERS)
+    preset = (
+        state.CUSTOM if editing or (trigger == ID.preset and values.get(ID.preset) == state.CUSTOM) else view.preset
+    )
+    refill = (
+        from_url
+        or trigger in (*interactions.RANGE_TRIGGERS, ID.tz)
+        or interactions.range_of(view) != interactions.range_of(before)
+    )
+    fields = interactions.editor_fields(panels.window(engine, view), view.tz) if refill else {}
+    store = state.to_store(replace(view, sort=""))
+    remembered = values.get(ID.range_history) if history is None else history
     return {
         # Writing the URL pushes a history entry; a view that came from the URL must not push it again.
         "pathname": no_update if from_url or pathname == values.get("url.pathname") else pathname,
         "search": no_update if from_url or search == (values.get("url.search") or "") else search,
-        "view": state.to_store(view),
+        # Unchanged, the store is not written: every panel would redraw the same figure.
+        "view": store if trigger is None or store != current else no_update,
         "chips": panels.chips(view),
-        "preset": view.preset,
-        "start_date": start_date,
-        "end_date": end_date,
+        "preset": preset,
+        "editor": EDITOR_CLASS if preset == state.CUSTOM else EDITOR_CLASS + " d-none",
+        "from_date": fields.get(interactions.FROM_DATE, no_update),
+        "from_hour": fields.get(interactions.FROM_HOUR, no_update),
+        "to_date": fields.get(interactions.TO_DATE, no_update),
+        "to_hour": fields.get(interactions.TO_HOUR, no_update),
+        "zone": f"hours in {view.tz}",
+        "message": "",
+        "back_disabled": not remembered,
+        "reset_disabled": view.preset == defaults.preset,
+        "history": no_update if history is None else history,
+        "tz_options": no_update if view.tz in zones.choices(defaults.tz) else zones.choices(defaults.tz, view.tz),
+        "sort_by": interactions.sort_by(view) if from_url else no_update,
         "direction": view.direction,
         "metric": view.metric,
         "tz": view.tz,
@@ -81,13 +140,15 @@ def register_callbacks(app: dash.Dash, engine: Engine, defaults: state.View) -> 
     @app.callback(
         output=VIEW_OUTPUTS,
         inputs={name: spec[0] for name, spec in VIEW_INPUTS.items()},
-        state={"current": State(ID.view, "data")},
+        state={name: spec[0] for name, spec in VIEW_STATES.items()},
     )
-    def on_view_input(current, **arguments):
+    def on_view_input(**arguments):
         trigger = ctx.triggered_id  # a component id; a dict for a chip's remove button
         if isinstance(trigger, dict) and not any(t["value"] for t in ctx.triggered):
             return dict.fromkeys(VIEW_OUTPUTS, no_update)  # chips (re)appearing with n_clicks 0, not a click
-        values = {VIEW_INPUTS[name][1]: value for name, value in arguments.items()}
+        specs = {**VIEW_INPUTS, **VIEW_STATES}
+        values = {specs[name][1]: value for name, value in arguments.items()}
+        current = values.pop("current")
         return view_outputs(engine, dict(trigger) if isinstance(trigger, dict) else trigger, values, current, defaults)
 
     # A chart click or table cell click -> {graph, value, add}: in the browser, where the shift key is known.
@@ -105,13 +166,26 @@ def register_callbacks(app: dash.Dash, engine: Engine, defaults: state.View) -> 
     )
 
     @app.callback(
+        Output(ID.copy_exact, "content"),
+        Input(ID.copy_exact, "n_clicks"),
+        State(ID.url, "href"),
+        State(ID.view, "data"),
+        State(ID.table, "sort_by"),
+        prevent_initial_call=True,
+    )
+    def copy_exact_window(_n, href, view, sort_by):
+        shown = replace(state.from_store(view), sort=interactions.sort_of(sort_by))
+        return interactions.exact_link(shown, panels.window(engine, shown), href or "", defaults)
+
+    # The status line follows the view too: its time is in the view's zone, as every time on the page.
+    @app.callback(
         Output(ID.data_version, "data"),
         Output(ID.live_status, "children"),
         Input(ID.interval, "n_intervals"),
+        Input(ID.view, "data"),
         State(ID.data_version, "data"),
-        State(ID.view, "data"),
     )
-    def check_for_new_data(_n, version, view):
+    def check_for_new_data(_n, view, version):
         new_version, status = panels.live_status(engine, state.from_store(view))
         return (no_update if new_version == version else new_version), status
 

@@ -6,12 +6,10 @@ The view itself lives in the URL and, parsed, in one dcc.Store (ID.view) that ev
 
 from __future__ import annotations
 
-from zoneinfo import available_timezones
-
 import dash_bootstrap_components as dbc
 from dash import dash_table, dcc, html
 
-from clusterdash.web import figures, state
+from clusterdash.web import figures, state, zones
 
 
 class ID:
@@ -25,13 +23,25 @@ class ID:
     empty_url = "empty-url"
 
     preset = "filter-preset"
-    range = "filter-range"
+    range_editor = "filter-range-editor"  # "Custom": from and to, each a date and an hour, in the display zone
+    range_from_date = "filter-range-from-date"
+    range_from_hour = "filter-range-from-hour"
+    range_to_date = "filter-range-to-date"
+    range_to_hour = "filter-range-to-hour"
+    range_zone = "filter-range-zone"
+    range_apply = "filter-range-apply"
+    range_cancel = "filter-range-cancel"
+    range_message = "filter-range-message"
+    range_back = "filter-range-back"  # the previous range (a double-click on the time chart clicks it)
+    range_reset = "filter-range-reset"  # the default range
+    range_history = "state-range-history"  # the ranges "back" returns to
     direction = "filter-direction"
     metric = "filter-metric"
     tz = "filter-tz"
     chips = "filter-chips"
     clear = "filter-clear"
-    copy = "filter-copy"
+    copy = "filter-copy"  # a link to the view as it is ("last 24 h" moves with the data)
+    copy_exact = "filter-copy-exact"  # a link to the exact window shown (absolute from and to)
     chip_remove = "filter-chip-remove"  # pattern-matching type: {"type": chip_remove, "dimension": ..., "value": ...}
 
     profile = "profile-card"
@@ -67,9 +77,12 @@ class ID:
     TIME_AXES = (series_graph, heatmap_graph)
 
 
-# No mode bar: it covers the small charts, and zooming a time axis is a filter here (double-click resets it).
-GRAPH_CONFIG = {"displaylogo": False, "displayModeBar": False}
-TIME_ZONES = sorted(available_timezones())
+# No mode bar: it covers the small charts. No tips: zooming a time axis is a filter here, and plotly's
+# "Double-click to zoom back out" would describe its own zoom, not the page's "back".
+GRAPH_CONFIG = {"displaylogo": False, "displayModeBar": False, "showTips": False}
+# On a time axis a double-click goes back to the previous range (assets/clusterdash.js), not to plotly's reset.
+TIME_GRAPH_CONFIG = {**GRAPH_CONFIG, "doubleClick": False}
+HOUR_OPTIONS = [{"label": f"{hour:02d}:00", "value": hour} for hour in range(24)]
 PRESET_LABELS = {"24h": "24 h", "7d": "7 d", "30d": "30 d", "90d": "90 d", "all": "All", state.CUSTOM: "Custom"}
 
 
@@ -98,7 +111,8 @@ def panel(title: str, body, *, tools=None, note_id: str | None = None, class_nam
 
 
 def graph(component_id: str, **kwargs) -> dcc.Graph:
-    return dcc.Graph(id=component_id, config=GRAPH_CONFIG, className="panel-graph", **kwargs)
+    config = TIME_GRAPH_CONFIG if component_id in ID.TIME_AXES else GRAPH_CONFIG
+    return dcc.Graph(id=component_id, config=config, className="panel-graph", **kwargs)
 
 
 def navbar(refresh_seconds: float, with_tools: bool = True) -> html.Header:
@@ -108,12 +122,25 @@ def navbar(refresh_seconds: float, with_tools: bool = True) -> html.Header:
                 html.Span(
                     id=ID.live_status, className="live-status", title=f"checks for new data every {refresh_seconds:g} s"
                 ),
-                dcc.Clipboard(
-                    id=ID.copy,
-                    title="Copy a link to this view",
-                    className="btn btn-sm btn-light copy-link",
-                    children="Copy link",
-                    copied_children="Link copied",
+                html.Div(
+                    [
+                        dcc.Clipboard(
+                            id=ID.copy,
+                            title="Copy a link to this view as it is: a range such as “last 24 h” moves with the data",
+                            className="btn btn-sm btn-light copy-link",
+                            children="Copy link",
+                            copied_children="Link copied",
+                        ),
+                        dcc.Clipboard(
+                            id=ID.copy_exact,
+                            title="Copy a link to the exact window shown (absolute from and to, with its zone): it "
+                            "shows the same hours tomorrow, as an incident ticket needs",
+                            className="btn btn-sm btn-light copy-link",
+                            children="… this exact window",
+                            copied_children="Exact link copied",
+                        ),
+                    ],
+                    className="copy-links",
                 ),
             ],
             className="nav-right",
@@ -149,15 +176,23 @@ def filter_bar(defaults: state.View) -> dbc.Card:
                             [
                                 html.Label("Time", className="filter-label"),
                                 _button_radio(ID.preset, PRESET_LABELS, defaults.preset),
-                                dcc.DatePickerRange(
-                                    id=ID.range,
-                                    updatemode="bothdates",
-                                    display_format="YYYY-MM-DD",
-                                    start_date_placeholder_text="from",
-                                    end_date_placeholder_text="to",
-                                    first_day_of_week=1,
-                                    clearable=False,
-                                    className="filter-dates",
+                                dbc.Button(
+                                    "↶ back",
+                                    id=ID.range_back,
+                                    size="sm",
+                                    color="link",
+                                    disabled=True,
+                                    className="range-tool",
+                                    title="Back to the previous time range (or double-click the time chart)",
+                                ),
+                                dbc.Button(
+                                    "reset",
+                                    id=ID.range_reset,
+                                    size="sm",
+                                    color="link",
+                                    disabled=True,
+                                    className="range-tool",
+                                    title=f"Back to the default range ({PRESET_LABELS[defaults.preset]})",
                                 ),
                             ],
                             className="filter-group",
@@ -184,7 +219,7 @@ def filter_bar(defaults: state.View) -> dbc.Card:
                                 html.Label("Time zone", className="filter-label"),
                                 dcc.Dropdown(
                                     id=ID.tz,
-                                    options=TIME_ZONES,
+                                    options=zones.choices(defaults.tz),
                                     value=defaults.tz,
                                     clearable=False,
                                     className="filter-tz",
@@ -195,11 +230,19 @@ def filter_bar(defaults: state.View) -> dbc.Card:
                     ],
                     className="filter-row",
                 ),
+                range_editor(),
                 html.Div(
                     [
                         html.Span("Selection", className="filter-label"),
                         html.Div(id=ID.chips, className="chips"),
-                        dbc.Button("Clear all", id=ID.clear, size="sm", color="link", className="clear-all"),
+                        dbc.Button(
+                            "Clear all",
+                            id=ID.clear,
+                            size="sm",
+                            color="link",
+                            className="clear-all",
+                            title="Clear every selection; the time range stays (“reset” beside it resets it)",
+                        ),
                     ],
                     className="filter-row chips-row",
                 ),
@@ -209,11 +252,51 @@ def filter_bar(defaults: state.View) -> dbc.Card:
     )
 
 
-def chip(dimension: str, value: str, text: str) -> html.Span:
-    """One active selection, with a button that removes it."""
+def range_editor() -> html.Div:
+    """ "Custom": from and to, each a date (picked, or typed as YYYY-MM-DD) and an hour, in the display zone.
+    Shown while "Custom" is chosen; filled with the range shown; Apply sets it, or says why it cannot."""
+
+    def end(label: str, date_id: str, hour_id: str) -> html.Div:
+        return html.Div(
+            [
+                html.Span(label, className="filter-label"),
+                dcc.DatePickerSingle(
+                    id=date_id,
+                    display_format="YYYY-MM-DD",
+                    first_day_of_week=1,
+                    placeholder="date",
+                    className="range-date",
+                ),
+                dcc.Dropdown(
+                    id=hour_id, options=HOUR_OPTIONS, clearable=False, placeholder="hour", className="range-hour"
+                ),
+            ],
+            className="filter-group",
+        )
+
+    return html.Div(
+        [
+            end("From", ID.range_from_date, ID.range_from_hour),
+            end("to", ID.range_to_date, ID.range_to_hour),
+            html.Span(id=ID.range_zone, className="range-zone"),
+            dbc.Button("Apply", id=ID.range_apply, size="sm", color="primary"),
+            dbc.Button("Cancel", id=ID.range_cancel, size="sm", color="link"),
+            html.Div(id=ID.range_message, className="range-message", role="alert"),
+        ],
+        id=ID.range_editor,
+        className="filter-row range-editor d-none",
+    )
+
+
+def chip(dimension: str, value: str, text: str, href: str | None = None) -> html.Span:
+    """One active selection, with a button that removes it (and for a user or machine, a link to its profile)."""
+    link = (
+        [dcc.Link("↗", href=href, className="chip-link", title="Open the profile, keeping this view")] if href else []
+    )
     return html.Span(
         [
             html.Span(text, className="chip-text"),
+            *link,
             html.Button(
                 "×",
                 id={"type": ID.chip_remove, "dimension": dimension, "value": value},
@@ -234,6 +317,7 @@ def user_machine_table() -> dash_table.DataTable:
         data=[],
         sort_action="native",
         sort_by=[],
+        markdown_options={"link_target": "_self", "html": False},  # the user and machine cells' profile links
         page_size=12,
         cell_selectable=True,
         style_as_list_view=True,
@@ -280,6 +364,7 @@ def dashboard(defaults: state.View, refresh_seconds: float) -> html.Div:
             dcc.Location(id=ID.url, refresh=False),
             dcc.Store(id=ID.view, data=state.to_store(defaults)),
             dcc.Store(id=ID.click),
+            dcc.Store(id=ID.range_history),  # None until the first view is shown
             dcc.Store(id=ID.data_version),
             dcc.Interval(id=ID.interval, interval=int(refresh_seconds * 1000)),
             dcc.Download(id=ID.table_download),
@@ -358,7 +443,8 @@ def dashboard(defaults: state.View, refresh_seconds: float) -> html.Div:
                     html.Footer(
                         [
                             "Click a bar to select it, shift-click to add it to the selection; drag across a time "
-                            "axis to zoom the time range. Every panel is filtered by every selection except its own, "
+                            "axis to zoom the time range (to whole hours), double-click it to go back. Every panel "
+                            "is filtered by every selection except its own, "
                             "whose selected bars are highlighted. ",
                             html.Span("Estimated bytes are each bucket's count × its midpoint."),
                         ],

@@ -112,6 +112,16 @@ def latest_epoch(engine: Engine) -> int | None:
         return query.latest_block_epoch(conn)
 
 
+def window(engine: Engine, view: state.View) -> tuple[int | None, int | None]:
+    """The view's range as UTC epochs, an open end ("All") taken as the data's first or last hour."""
+    with engine.connect() as conn:
+        start, end = view.window(query.latest_block_epoch(conn))
+        if start is None or end is None:
+            span = query.data_health(conn, Filters(tz=view.tz))["range"]
+            start, end = span["start_epoch"] if start is None else start, span["end_epoch"] if end is None else end
+    return start, end
+
+
 def known_sizes(engine: Engine) -> list[str]:
     with engine.connect() as conn:
         return [b["label"] for b in query.size_buckets(conn)]
@@ -296,8 +306,11 @@ def health(engine: Engine, view: state.View) -> list:
 
 
 def profile(engine: Engine, view: state.View):
-    """A profile card when the view is on exactly one user (or else one machine), e.g. from /user/<name>."""
-    if len(view.users) == 1:
+    """The profile card of /user/<name> or /machine/<name>; else when the view is on exactly one user (or else one
+    machine)."""
+    if view.profile:
+        kind, name = view.profile
+    elif len(view.users) == 1:
         kind, name = "user", view.users[0]
     elif len(view.machines) == 1:
         kind, name = "machine", view.machines[0]
@@ -309,4 +322,4 @@ def profile(engine: Engine, view: state.View):
             info = query.user_profile(conn, name, filters_for(view, latest, without=("users",)))
         else:
             info = query.machine_profile(conn, name, filters_for(view, latest, without=("machines",)))
-    return cards.profile(kind, name, info, view.tz)
+    return cards.profile(kind, name, info, view.tz, link=lambda k, n: interactions.profile_href(view, k, n))

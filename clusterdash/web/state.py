@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from urllib.parse import parse_qs, quote, urlencode
 
 from clusterdash.db import sizes
-from clusterdash.db.periods import hour_of
+from clusterdash.db.periods import ceil_hour, floor_hour, hour_of
 
 PRESETS = {"24h": 24 * 3600, "7d": 7 * 86400, "30d": 30 * 86400, "90d": 90 * 86400, "all": None}
 DEFAULT_PRESET = "7d"
@@ -24,6 +24,8 @@ DIRECTIONS = ("both", "rd", "wr")
 METRICS = ("ops", "bytes")
 STACK_DIMENSIONS = ("users", "machines", "machine_types", "roles")
 DEFAULT_TOP = 8
+# The user x machine table's columns (web/usertable.py): `sort` names one, "-" first for descending.
+SORT_COLUMNS = ("user", "role", "machine", "machine_type", "operations", "est_bytes", "small_share")
 
 # A cross-filter dimension: its field on View, its URL key and its name for people. One place, used everywhere.
 DIMENSIONS = {
@@ -60,6 +62,7 @@ class View:
     machine_types: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
     sizes: tuple[str, ...] = ()
+    sort: str = ""  # the table's sort: a column of SORT_COLUMNS, "-" first for descending; "" the server's order
     # Set by /user/<name> or /machine/<name>: show that profile card.
     profile: tuple[str, str] | None = field(default=None)
 
@@ -69,7 +72,7 @@ class View:
         return getattr(self, dimension)
 
     def has_selections(self) -> bool:
-        return any(self.selected(d) for d in DIMENSIONS) or self.preset == CUSTOM
+        return any(self.selected(d) for d in DIMENSIONS)
 
     def click(self, dimension: str, value: str, add: bool = False) -> View:
         """A click on `value`: plain click selects only it (or clears it when it was the only one selected);
@@ -87,13 +90,15 @@ class View:
         return replace(self, **{dimension: tuple(v for v in self.selected(dimension) if v != value)}, profile=None)
 
     def clear(self) -> View:
-        """Clear all selections; keep how the data is looked at (metric, direction, zone, stacking)."""
-        return replace(self, preset=DEFAULT_PRESET, start=None, end=None, profile=None, **dict.fromkeys(DIMENSIONS, ()))
+        """Clear all selections; keep the time range (it has its own reset) and how the data is looked at."""
+        return replace(self, profile=None, **dict.fromkeys(DIMENSIONS, ()))
 
     def with_range(self, start: int, end: int) -> View:
-        # Whole minutes, so the range survives its round trip through the URL unchanged.
+        """A custom range of the whole hours that overlap [start, end), as every query reads it (db.filters): the
+        range shown is the range used."""
         low, high = int(min(start, end)), int(max(start, end))
-        return replace(self, preset=CUSTOM, start=low - low % 60, end=high + (-high) % 60)
+        low, high = floor_hour(low), ceil_hour(high)
+        return replace(self, preset=CUSTOM, start=low, end=max(high, low + 3600))
 
     def with_preset(self, preset: str) -> View:
         if preset not in PRESETS:
@@ -148,6 +153,8 @@ def to_query(view: View, defaults: View) -> str:
     for dimension in DIMENSIONS:
         for value in view.selected(dimension):
             pairs.append((url_key(dimension), sizes.short_form(value) if dimension == "sizes" else value))
+    if view.sort != defaults.sort:
+        pairs.append(("sort", view.sort))
     return "?" + urlencode(pairs, quote_via=quote, safe="/:") if pairs else ""
 
 
@@ -177,6 +184,8 @@ def from_url(pathname: str | None, search: str | None, defaults: View, known_siz
         changes["stack"] = one("stack", STACK_DIMENSIONS)
     if (one("top") or "").isdigit():
         changes["top"] = max(1, min(30, int(one("top"))))
+    if (one("sort") or "").lstrip("-") in SORT_COLUMNS:
+        changes["sort"] = one("sort")
     known_sizes = list(known_sizes)
     for dimension in DIMENSIONS:
         values = args.get(url_key(dimension), [])
