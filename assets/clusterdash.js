@@ -18,12 +18,20 @@
   document.addEventListener("mousedown", remember, true);
   document.addEventListener("click", remember, true);
 
+  // Plotly recognises a double-click on the plot area itself (its drag layer hides the DOM's dblclick) and
+  // reports it as plotly_doubleclick: hooked on the time chart at its first mousedown, before the second click.
   var BACK = "filter-range-back";
-  var TIME_CHART_AREA = "#series-graph .nsewdrag";  // the plot area, where a drag zooms the range
-  document.addEventListener("dblclick", function (event) {
-    var back = document.getElementById(BACK);
-    if (back && !back.disabled && event.target.closest && event.target.closest(TIME_CHART_AREA)) {
-      back.click();
+  function back() {
+    var button = document.getElementById(BACK);
+    if (button && !button.disabled) {
+      button.click();
+    }
+  }
+  document.addEventListener("mousedown", function (event) {
+    var gd = event.target.closest && event.target.closest("#series-graph .js-plotly-plot");
+    if (gd && gd.on && !gd.clusterdashBack) {
+      gd.on("plotly_doubleclick", back);
+      gd.clusterdashBack = true;
     }
   }, true);
 
