@@ -85,13 +85,15 @@ def pick_hour(duo, component_id: str, hour: int) -> None:
 
 
 def type_hour(duo, component_id: str, hour: int) -> None:
-    """Open the hour list, type the hour into its search and take it with Enter."""
+    """Open the hour list, type the hour into its search field and take it with Enter."""
     duo.find_element(f"#{component_id}").click()
     search = wait_until(duo, lambda: duo.driver.find_elements("css selector", ".dash-dropdown-search"), what="search")
+    search[0].click()
     search[0].send_keys(f"{hour:02d}:")
-    wait_until(duo, lambda: len(duo.driver.find_elements("css selector", ".dash-dropdown-option")) == 1, what="one")
+    options = ".dash-dropdown-option"
+    wait_until(duo, lambda: [o.text for o in duo.driver.find_elements("css selector", options)] == [f"{hour:02d}:00"])
     search[0].send_keys(Keys.ENTER)
-    wait_until(duo, lambda: not duo.driver.find_elements("css selector", ".dash-dropdown-option"), what="closed")
+    wait_until(duo, lambda: not duo.driver.find_elements("css selector", options), what="the list to close")
 
 
 def field_values(duo) -> list[str]:
@@ -121,6 +123,8 @@ def test_custom_opens_an_hour_editor_that_refuses_an_end_before_the_start(dashbo
     end = datetime.fromtimestamp(latest - 1800, zone).replace(minute=0, second=0) + timedelta(hours=1)
     week_ago = end - timedelta(days=7)
     assert not editor_open(dashboard)
+    shown = f"{week_ago:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} {end:%Z}"
+    wait_until(dashboard, lambda: page_text(dashboard, "#filter-range-text") == shown, what="the week shown")
 
     choose(dashboard, "Custom")
     wait_until(dashboard, lambda: editor_open(dashboard), what="the range editor")
@@ -160,6 +164,11 @@ def test_custom_opens_an_hour_editor_that_refuses_an_end_before_the_start(dashbo
     assert chip_texts(dashboard) == [f"time: {day.isoformat()} 12:00 – 18:00 {start.strftime('%Z')}"]
     assert page_text(dashboard, "#filter-range-message") == ""
     assert checked_preset(dashboard) == "custom" and editor_open(dashboard)  # a custom range shows its editor
+    wait_until(
+        dashboard,
+        lambda: page_text(dashboard, "#filter-range-text") == chip_texts(dashboard)[0].removeprefix("time: "),
+        what="the hours shown",
+    )
     wait_until(
         dashboard,
         lambda: figure_data(dashboard, "series-graph")[0]["x"][0] == start.strftime("%Y-%m-%d %H:%M"),
@@ -366,4 +375,22 @@ def test_the_table_sort_is_in_the_url_and_comes_back_with_it(dashboard, demo_db_
     dashboard.driver.get(link)
     wait_for_panels(dashboard)
     wait_until(dashboard, lambda: table_column(dashboard, 0)[:12] == descending[:12], what="the sort restored")
+    assert dashboard.get_logs() == []
+
+
+def test_the_hours_shown_open_the_editor_and_cancel_closes_it(dashboard, demo_db_url):
+    open_dashboard(dashboard, demo_db_url, path="/?range=30d", tz="UTC")
+    wait_for_panels(dashboard)
+    text = wait_until(dashboard, lambda: page_text(dashboard, "#filter-range-text"), what="the hours shown")
+    click(dashboard, dashboard.find_element("#filter-range-text"))
+    wait_until(dashboard, lambda: editor_open(dashboard), what="the editor")
+    first, rest = text.split(" – ")
+    assert field_values(dashboard)[:2] == first.split(" ") and checked_preset(dashboard) == "custom"
+    pick_hour(dashboard, "filter-range-from-hour", 3)  # an edit, then thought better of
+    click(dashboard, dashboard.find_element("#filter-range-cancel"))
+    wait_until(dashboard, lambda: not editor_open(dashboard), what="the editor to close")
+    assert checked_preset(dashboard) == "30d" and query_of(dashboard) == {"range": ["30d"]}
+    click(dashboard, dashboard.find_element("#filter-range-text"))
+    wait_until(dashboard, lambda: editor_open(dashboard), what="the editor again")
+    assert field_values(dashboard)[:2] == first.split(" ")  # the edit was dropped
     assert dashboard.get_logs() == []

@@ -25,6 +25,7 @@ VIEW_INPUTS = {
     "pathname": (Input(ID.url, "pathname"), "url.pathname"),
     "search": (Input(ID.url, "search"), "url.search"),
     "preset": (Input(ID.preset, "value"), ID.preset),
+    "edit": (Input(ID.range_text, "n_clicks"), ID.range_text),
     "apply": (Input(ID.range_apply, "n_clicks"), ID.range_apply),
     "cancel": (Input(ID.range_cancel, "n_clicks"), ID.range_cancel),
     "back": (Input(ID.range_back, "n_clicks"), ID.range_back),
@@ -50,7 +51,7 @@ VIEW_STATES = {
     "to_date": (State(ID.range_to_date, "date"), interactions.TO_DATE),
     "to_hour": (State(ID.range_to_hour, "value"), interactions.TO_HOUR),
 }
-BUTTONS = (ID.clear, ID.range_apply, ID.range_cancel, ID.range_back, ID.range_reset)
+BUTTONS = (ID.clear, ID.range_text, ID.range_apply, ID.range_cancel, ID.range_back, ID.range_reset)
 VIEW_OUTPUTS = {
     "pathname": Output(ID.url, "pathname"),
     "search": Output(ID.url, "search"),
@@ -86,9 +87,8 @@ def view_outputs(engine: Engine, trigger, values: dict, current: dict | None, de
     if trigger in BUTTONS and not values.get(trigger):
         return dict.fromkeys(VIEW_OUTPUTS, no_update)
     # The store holds what the panels draw; the table's sort lives in the table (and the URL).
-    before = replace(
-        state.from_store(current) if current else defaults, sort=interactions.sort_of(values.get(ID.table))
-    )
+    before = state.from_store(current) if current else defaults
+    before = replace(before, sort=interactions.sort_of(values.get(ID.table)))
     try:
         view = interactions.next_view(trigger, values, before, defaults, panels.known_sizes(engine))
     except BadParameter as exc:  # the range editor's input: said beside it, the view unchanged
@@ -96,15 +96,13 @@ def view_outputs(engine: Engine, trigger, values: dict, current: dict | None, de
     pathname, search = interactions.url_for(view, defaults)
     from_url = trigger is None or trigger == ID.url
     history = interactions.history_after(trigger, values.get(ID.range_history), before, view)
-    editing = values.get(ID.preset) == state.CUSTOM and trigger not in (None, *interactions.RANGE_TRIGGERS)
-    preset = (
-        state.CUSTOM if editing or (trigger == ID.preset and values.get(ID.preset) == state.CUSTOM) else view.preset
-    )
-    refill = (
-        from_url
-        or trigger in (*interactions.RANGE_TRIGGERS, ID.tz)
-        or interactions.range_of(view) != interactions.range_of(before)
-    )
+    # "Custom" (or a click on the range's text) opens the editor; it stays open while "Custom" is chosen and
+    # nothing else set the range.
+    opened = trigger == ID.range_text or (trigger == ID.preset and values.get(ID.preset) == state.CUSTOM)
+    kept_open = values.get(ID.preset) == state.CUSTOM and trigger not in (None, *interactions.RANGE_TRIGGERS)
+    preset = state.CUSTOM if opened or kept_open else view.preset
+    refill = trigger in (None, *interactions.RANGE_TRIGGERS, ID.range_text, ID.tz)
+    refill = refill or interactions.range_of(view) != interactions.range_of(before)
     fields = interactions.editor_fields(panels.window(engine, view), view.tz) if refill else {}
     store = state.to_store(replace(view, sort=""))
     remembered = values.get(ID.range_history) if history is None else history
@@ -177,17 +175,20 @@ def register_callbacks(app: dash.Dash, engine: Engine, defaults: state.View) -> 
         shown = replace(state.from_store(view), sort=interactions.sort_of(sort_by))
         return interactions.exact_link(shown, panels.window(engine, shown), href or "", defaults)
 
-    # The status line follows the view too: its time is in the view's zone, as every time on the page.
+    # The status line and the range's text follow the view too (their times in its zone, as every time on the
+    # page), and the data: a preset's window moves when a new hour lands.
     @app.callback(
         Output(ID.data_version, "data"),
         Output(ID.live_status, "children"),
+        Output(ID.range_text, "children"),
         Input(ID.interval, "n_intervals"),
         Input(ID.view, "data"),
         State(ID.data_version, "data"),
     )
     def check_for_new_data(_n, view, version):
-        new_version, status = panels.live_status(engine, state.from_store(view))
-        return (no_update if new_version == version else new_version), status
+        shown = state.from_store(view)
+        new_version, status = panels.live_status(engine, shown)
+        return (no_update if new_version == version else new_version), status, panels.range_text(engine, shown)
 
     @app.callback(Output(ID.empty_url, "href"), Input(ID.empty_interval, "n_intervals"), prevent_initial_call=True)
     def reload_when_data_arrives(_n):

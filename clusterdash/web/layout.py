@@ -32,6 +32,7 @@ class ID:
     range_apply = "filter-range-apply"
     range_cancel = "filter-range-cancel"
     range_message = "filter-range-message"
+    range_text = "filter-range-text"  # the window shown, exactly (a click opens the editor)
     range_back = "filter-range-back"  # the previous range (a double-click on the time chart clicks it)
     range_reset = "filter-range-reset"  # the default range
     range_history = "state-range-history"  # the ranges "back" returns to
@@ -176,6 +177,13 @@ def filter_bar(defaults: state.View) -> dbc.Card:
                             [
                                 html.Label("Time", className="filter-label"),
                                 _button_radio(ID.preset, PRESET_LABELS, defaults.preset),
+                                dbc.Button(
+                                    id=ID.range_text,
+                                    size="sm",
+                                    color="link",
+                                    className="range-text",
+                                    title="The hours shown; click to change them by the hour",
+                                ),
                                 dbc.Button(
                                     "↶ back",
                                     id=ID.range_back,

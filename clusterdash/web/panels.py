@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from clusterdash.db import query
 from clusterdash.db.filters import Filters
 from clusterdash.web import cards, coverage, figures, interactions, state, timecharts
+from clusterdash.web import format as fmt
 
 TOP_USERS = 20
 TOP_MACHINES = 20
@@ -120,6 +121,12 @@ def window(engine: Engine, view: state.View) -> tuple[int | None, int | None]:
             span = query.data_health(conn, Filters(tz=view.tz))["range"]
             start, end = span["start_epoch"] if start is None else start, span["end_epoch"] if end is None else end
     return start, end
+
+
+def range_text(engine: Engine, view: state.View) -> str:
+    """The hours the view shows, exactly: '2025-03-05 14:00 – 2025-03-12 14:00 CET'."""
+    start, end = window(engine, view)
+    return "" if start is None or end is None else fmt.span(start, end, view.tz)
 
 
 def known_sizes(engine: Engine) -> list[str]:
