@@ -155,15 +155,18 @@ def yesterday_afternoon(latest_epoch: int, tz: str, first: int = 12, last: int =
 
 def choose_subjects(engine, start: int, end: int, tz: str) -> tuple[str, str, str]:
     """(user, machine Y, machine Z): the busiest user in the hours who used at least two machines there, and
-    their two busiest machines; what an admin who knows whom to look for would pick."""
+    their two busiest machines; what an admin who knows whom to look for would pick. Each has a bar long enough
+    to click (a tenth of the longest in its chart or more: a bar a pixel wide cannot be hit)."""
     from clusterdash.db import query
     from clusterdash.db.filters import Filters
 
     with engine.connect() as conn:
         window = Filters(start=start, end=end, tz=tz)
-        for row in query.users_table(conn, window, limit=20):  # the users chart shows the top 20
+        users = query.users_table(conn, window, limit=20)  # the users chart shows the top 20
+        for row in users:
+            if row["operations"] < users[0]["operations"] / 10:
+                break
             machines = query.machines_table(conn, Filters(start=start, end=end, tz=tz, users=(row["user"],)))
-            busy = [m["machine"] for m in machines if m["operations"]]
-            if len(busy) >= 2:
-                return row["user"], busy[0], busy[1]
+            if len(machines) >= 2 and machines[1]["operations"] >= machines[0]["operations"] / 10:
+                return row["user"], machines[0]["machine"], machines[1]["machine"]
     raise AssertionError("no user with two machines in the window")
