@@ -2,6 +2,7 @@
 """Benchmarks: print the figures behind the speed and memory targets (tests check behaviour, not time).
 
     python scripts/bench.py ingest      # first ingest and re-ingest of a month and a year, vs a naive loader
+    python scripts/bench.py wide        # one hour of 50,000 distinct users (--users): time and peak RSS
     python scripts/bench.py all         # every part that is present (ingest, follow, queries, dashboard)
 
 Data is generated with the demo generator into bench-data/ (git-ignored) and reused across runs.
@@ -152,6 +153,37 @@ def bench_ingest(args) -> None:
             )
 
 
+def wide_hour(users: int, seed: int = 0) -> Path:
+    """One hour of `users` distinct users on 64 machines, one or two rows each, as bpftrace prints them: an hour
+    no real server writes (the real month's largest has 86 entries), to see that the ingest's memory stays bounded."""
+    import random
+
+    path = DATA / f"wide-{users}-seed{seed}.log"
+    if not path.exists():
+        DATA.mkdir(exist_ok=True)
+        rng = random.Random(seed)
+        lines = ["Log: 2025-03-01 06:00:15 (1740805215)"]
+        for i in range(users):
+            lines.append(f"@{rng.choice(['rd', 'wr'])}_client(wide{i % 64:02d},tik)[crowd{i:06d}(stud/tik)]:")
+            for label in rng.sample(["[4K, 8K)", "[64K, 128K)", "[1M, 2M)"], rng.randint(1, 2)):
+                lines.append(f"{label:<16}{rng.randint(1, 100_000):>8} |{'@' * 10:<52}|")
+            lines.append("")
+        path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def bench_wide(args) -> None:
+    print("== one wide hour (SQLite, one process per measurement) ==")
+    baseline = run_ingest(fresh_db("wide.db"), wide_hour(1))
+    log = wide_hour(args.users)
+    for _ in range(3):
+        got = run_ingest(fresh_db("wide.db"), log)
+        print(
+            f"  {args.users:,} users, {log.stat().st_size / 1e6:.1f} MB: {got['seconds']:.2f} s, "
+            f"peak RSS {got['peak_rss_mb']:.0f} MB (an hour of one user: {baseline['peak_rss_mb']:.0f} MB)"
+        )
+
+
 def _median(values: list[float]) -> float:
     values = sorted(values)
     middle = len(values) // 2
@@ -170,14 +202,17 @@ def run_script(name: str, extra: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "part", nargs="?", default="ingest", choices=["ingest", "follow", "queries", "dashboard", "all"]
+        "part", nargs="?", default="ingest", choices=["ingest", "wide", "follow", "queries", "dashboard", "all"]
     )
     parser.add_argument("--days", type=int, nargs="+", default=[30, 365], help="log sizes to ingest (default: 30 365)")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive-loader comparison")
     parser.add_argument("--repeat", type=int, default=7, help="first ingests of a month or less (default: 7)")
+    parser.add_argument("--users", type=int, default=50_000, help="distinct users in the wide hour (default: 50000)")
     args = parser.parse_args()
     if args.part in ("ingest", "all"):
         bench_ingest(args)
+    if args.part in ("wide", "all"):
+        bench_wide(args)
     for part in ("follow", "queries", "dashboard"):
         if args.part in (part, "all"):
             run_script(f"bench_{part}", [])

@@ -102,6 +102,7 @@ def callbacks(engine, defaults):
         "roles",
         "machines",
         "machine_types",
+        "load",
         "sizes",
         "heatmap",
     ):

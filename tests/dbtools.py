@@ -11,7 +11,7 @@ from sqlalchemy import Engine, delete, insert, select
 
 from clusterdash.db.engine import write_transaction
 from clusterdash.db.schema import log_entries, rollup_state
-from clusterdash.ingest import load
+from clusterdash.ingest import store
 from tests.logtools import FIXED_START
 
 DEMO_ZONE = "Europe/Zurich"  # the demo app's display zone, so its rollups' zone
@@ -48,7 +48,7 @@ def write_as_before_rollups(engine, blocks, source: str) -> None:
     nothing to the rollups."""
     with write_transaction(engine) as conn:
         conn.execute(delete(rollup_state))
-        load.write_blocks(conn, blocks, source)
+        store.write_blocks(conn, blocks, source)
 
 
 def store_an_unshowable_block(engine) -> None:

@@ -47,9 +47,9 @@ def split_mid_line(block: str) -> tuple[str, str]:
     return block[:cut], block[cut:]
 
 
-def append(path: Path, text: str) -> None:
-    with open(path, "a") as f:
-        f.write(text)
+def append(path: Path, text: str | bytes) -> None:
+    with open(path, "ab") as f:
+        f.write(text if isinstance(text, bytes) else text.encode())
 
 
 def wait_until(
@@ -110,12 +110,12 @@ def every_count(url: str) -> dict:
     }
 
 
-def reference(tmp_path: Path, text: str, name: str = "reference") -> dict:
+def reference(tmp_path: Path, text: str | bytes, name: str = "reference") -> dict:
     """every_count of a one-shot ingest of `text` (all the bytes ever written) into a fresh database."""
     folder = tmp_path / name
     folder.mkdir(exist_ok=True)
     log = folder / "all.log"
-    log.write_text(text)
+    log.write_bytes(text if isinstance(text, bytes) else text.encode())
     url = f"sqlite:///{folder / 'reference.db'}"
     engine = make_engine(url)
     prepare_database(engine, "UTC")

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -113,3 +114,47 @@ def test_a_bug_is_one_line_saying_so_and_a_traceback_with_debug(engine, db_url, 
     assert line.split()[2].rstrip(":") in kind.split("|"), line
     debug = clusterdash("--db", db_url, "stats", debug=True)
     assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr
+
+
+@pytest.mark.parametrize("command", [["stats"], ["stats", "--json"], ["serve", "--port", "1"]])
+def test_read_only_commands_refuse_a_sqlite_file_that_does_not_exist(tmp_path, command):
+    """A mistyped --db path is an error, not an empty database created on the way (nor its directory)."""
+    typo = tmp_path / "nowhere" / "typo.db"
+    done = subprocess.run(
+        [sys.executable, "-m", "clusterdash", "--db", str(typo), *command], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"Error: no such database: {typo} (run `clusterdash init`" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    assert not typo.parent.exists()
+
+
+def test_stats_shows_the_gaps_and_the_data_age(run_cli, tmp_path):
+    hours = [1, 2, 5, 6, 7, 12]  # gaps: hours 3-4 (2 h) and 8-11 (4 h)
+    log = tmp_path / "io_usage.log"
+    log.write_text("".join(block(h * 3600 + 15, {("rd", "m1", "alice"): {"[1K, 2K)": h}}) for h in hours))
+    assert run_cli("ingest", str(log)).exit_code == 0
+    before = time.time()
+    figures = json.loads(run_cli("stats", "--json").output)
+    after = time.time()
+    assert [(g["start_epoch"], g["hours"]) for g in figures["gaps"]] == [(2 * 3600, 2), (7 * 3600, 4)]
+    gaps = figures["gap_summary"]
+    assert (gaps["count"], gaps["hours"]) == (2, 6)
+    assert [(g["start_epoch"], g["hours"]) for g in gaps["largest"]] == [(7 * 3600, 4), (2 * 3600, 2)]
+    assert [(g["start"], g["end"]) for g in gaps["latest"]] == [
+        ("1970-01-01T07:00:00Z", "1970-01-01T11:00:00Z"),
+        ("1970-01-01T02:00:00Z", "1970-01-01T04:00:00Z"),
+    ]
+    fresh = figures["freshness"]
+    assert fresh["last_block_epoch"] == 12 * 3600 + 15 and fresh["last_block"] == "1970-01-01T12:00:15Z"
+    assert int(before) - 12 * 3600 - 15 <= fresh["age_seconds"] <= int(after) - 12 * 3600 - 15
+    text = run_cli("stats").output
+    assert "gaps:              2 (6 hours without a block)" in text
+    assert "largest: 1970-01-01T07:00:00Z .. 1970-01-01T11:00:00Z (4 h), 1970-01-01T02:00:00Z" in text
+    assert "data age:" in text and "(newest block 1970-01-01T12:00:15Z)" in text
+
+
+def test_durations_are_shown_in_their_two_largest_units():
+    from clusterdash.cli.data import _duration
+
+    assert [_duration(s) for s in (0, 42, 3700, 90061)] == ["0 s", "42 s", "1 h 1 min", "1 d 1 h"]

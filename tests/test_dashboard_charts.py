@@ -48,8 +48,8 @@ def hostile_log(users: tuple[str, ...]) -> str:
 def hostile_db_url(tmp_path_factory) -> str:
     from clusterdash.db.engine import make_engine, write_transaction
     from clusterdash.db.setup import prepare_database
-    from clusterdash.ingest.load import write_blocks
     from clusterdash.ingest.pipeline import ingest_paths
+    from clusterdash.ingest.store import write_blocks
 
     folder = tmp_path_factory.mktemp("hostile-names")
     url = f"sqlite:///{folder / 'names.db'}"

@@ -12,7 +12,7 @@ import pytest
 from clusterdash.db.engine import make_engine
 from clusterdash.web import panels, state, usertable
 
-FIGURE_PANELS = ("series", "users", "roles", "machines", "machine_types", "sizes", "heatmap")
+FIGURE_PANELS = ("series", "users", "roles", "machines", "machine_types", "load", "sizes", "heatmap")
 DEFAULTS = state.View(tz="Europe/Zurich")
 VIEWS = {
     "default": DEFAULTS,

@@ -74,6 +74,8 @@ def test_serve_with_an_empty_database_says_what_to_run_and_demo_fills_it(tmp_pat
     port = free_port()
     db = f"sqlite:///{tmp_path / 'dash.db'}"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # A database that exists but is empty (serve without --demo refuses a file that does not exist: test_cli).
+    subprocess.run([sys.executable, "-m", "clusterdash", "--db", db, "init"], check=True, capture_output=True)
     plain = start(
         [sys.executable, "-m", "clusterdash", "--db", db, "serve", "--port", str(port)], cwd=tmp_path, env=env
     )

@@ -8,8 +8,9 @@ import pytest
 from clusterdash.ingest import fastparse
 from clusterdash.ingest.demo import generate_lines
 from clusterdash.ingest.fastparse import distinct_rows, parse_pieces
-from clusterdash.ingest.parse import parse_block_bytes
+from clusterdash.ingest.parse import MAX_COUNT, MAX_EPOCH, parse_block_bytes
 from clusterdash.ingest.read import split_pieces
+from tests.hostile import write_hostile_log
 from tests.logtools import FIXED_START, MALFORMED, random_block, row
 
 
@@ -101,6 +102,21 @@ BASE = (
         ("carriage returns", BASE.replace("\n", "\r\n")),
         ("non-ASCII user", BASE.replace("bob", "bøb")),
         ("unreadable Log: line", BASE.replace("(1741784415)", "(soon)")),
+        ("count at the bound", BASE.replace(row("[1K, 2K)", 5), row("[1K, 2K)", MAX_COUNT))),
+        ("count past the bound", BASE.replace(row("[1K, 2K)", 5), row("[1K, 2K)", MAX_COUNT + 1))),
+        ("count of 5,000 digits", BASE.replace(row("[1K, 2K)", 5), row("[1K, 2K)", "9" * 5000))),
+        ("negative count", BASE.replace(row("[1K, 2K)", 5), row("[1K, 2K)", -5))),
+        ("count not a number", BASE.replace(row("[1K, 2K)", 5), row("[1K, 2K)", "1.5e3"))),
+        ("user of 255 characters", BASE.replace("bob", "b" * 255)),
+        ("user of 256 characters", BASE.replace("bob", "b" * 256)),
+        ("user with a NUL", BASE.replace("bob", "b\x00b")),
+        ("user with ESC", BASE.replace("bob", "b\x1bb")),
+        ("role with a right-to-left override", BASE.replace("stud/tik", "st\u202eud/tik")),
+        ("machine with a zero-width space", BASE.replace("m2", "m\u200b2")),
+        ("epoch past the bound", BASE.replace("(1741784415)", f"({MAX_EPOCH + 1})")),
+        ("time text with a NUL", BASE.replace("14:00:15", "14:00\x00:15")),
+        ("Lost past the bound", BASE + "Lost 99999999999999999999 events\n"),
+        ("label of 800 digits", BASE.replace("[2K, 4K)", "[1" + "0" * 400 + ", 2" + "0" * 400 + ")")),
     ],
 )
 def test_every_oddity_gives_the_line_by_line_result(name, text):
@@ -108,8 +124,23 @@ def test_every_oddity_gives_the_line_by_line_result(name, text):
     fast = assert_same_as_one_by_one(
         pieces_of(following + text + following.replace("15:00", "16:00").replace("1741788015", "1741791615"))
     )
-    printed = name in ("as printed", "header without rows at the end", "trailing space after a header")
+    printed = name in (
+        "as printed",
+        "header without rows at the end",
+        "trailing space after a header",
+        "user of 255 characters",
+    )
     assert fast == [True, printed, True]  # the neighbours are not affected
+
+
+def test_the_hostile_corpus_parses_as_line_by_line_and_each_bad_line_is_explained(tmp_path):
+    corpus = write_hostile_log(tmp_path / "io_usage.log", seed=1, many_users=500)
+    pieces = pieces_of(corpus.path.read_bytes().decode("utf-8", "surrogateescape"))
+    fast = assert_same_as_one_by_one(pieces)
+    assert fast[6] and not fast[0]  # the many users' hour as printed; the counts' hour line by line
+    reasons = {r.line: r.reason for block in parse_pieces(pieces) if block is not None for r in block.rejected}
+    assert sorted(reasons) == sorted(corpus.rejected)
+    assert all(phrase in reasons[line] for line, phrase in corpus.rejected.items())
 
 
 def test_distinct_rows_codes_equal_rows_alike_and_gives_up_on_a_shared_slot():

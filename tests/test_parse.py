@@ -3,10 +3,13 @@
 
 import io
 import random
+import unicodedata
 
 import pytest
 
+from clusterdash.ingest.names import unsafe_name
 from clusterdash.ingest.parse import (
+    MAX_COUNT,
     LabelError,
     _parse_well_formed,
     _split_lines,
@@ -184,3 +187,39 @@ def test_block_text_digest_is_stable_and_content_sensitive():
     b = parse_block_text("Log: t (1)\n@rd_client(m,tik)[u]:\n" + row("[2, 4)", 1) + "\n", 50)
     c = parse_block_text("Log: t (1)\n@rd_client(m,tik)[u]:\n" + row("[2, 4)", 2) + "\n", 1)
     assert a.digest == b.digest != c.digest
+
+
+def test_the_name_rule_refuses_controls_and_invisible_formatting_and_nothing_else():
+    refused = {c for c in map(chr, range(0x10000)) if unsafe_name(f"a{c}b") is not None}
+    expected = {c for c in map(chr, range(0x10000)) if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp")}
+    assert refused == expected | {"\ufffd"}
+    assert {"\u202e", "\u2066", "\u2069", "\u200e", "\u200f", "\u200b", "\ufeff", "\x00", "\t", "\r"} <= refused
+    for name in ("<b>bold</b>", '=HYPERLINK"http://evil.example"', "+1", "-2", "@SUM", "bøb", "用户", "u" * 255):
+        assert unsafe_name(name) is None, name
+    assert unsafe_name("u" * 256) == "is 256 characters long (at most 255)"
+    assert unsafe_name("rtl\u202eevil") == "holds an invisible formatting character, U+202E (character 4)"
+    assert unsafe_name("\x00") == "holds a control character, U+0000 (character 1)"
+
+
+LARGER = " is larger than 4,294,967,295, the most one histogram row can hold"
+
+
+@pytest.mark.parametrize(
+    "count, reason",
+    [
+        (MAX_COUNT, None),
+        ("0" * 30 + "7", None),
+        (MAX_COUNT + 1, "count 4294967296" + LARGER),
+        ("9" * 5000, "count of 5,000 digits" + LARGER),
+        (-5, "count '-5' is negative"),
+        ("x7", "count 'x7' is not a whole number"),
+        ("1.5", "count '1.5' is not a whole number"),
+        ("-" + "9" * 30, "count '-99999999999999999999999'... (31 characters) is negative"),
+    ],
+)
+def test_counts_past_the_bound_negative_or_not_numbers_are_rejected_with_their_reason(count, reason):
+    rows = [row("[0]", 1), row("[1K, 2K)", count), row("[1]", 2)]
+    (block,) = blocks_of("Log: t (7)\n@rd_client(m,tik)[u]:\n" + "\n".join(rows) + "\n")
+    assert [(r.line, r.reason) for r in block.rejected] == ([] if reason is None else [(4, reason)])
+    kept = {"[0]": 1, "[1]": 2} if reason else {"[0]": 1, "[1K, 2K)": int(count), "[1]": 2}
+    assert block.entries[0].rows == kept  # the rows around it stay the entry's

@@ -32,7 +32,7 @@ from clusterdash.db.schema import (
 )
 from clusterdash.db.setup import prepare_database
 from clusterdash.ingest.demo import generate_lines
-from clusterdash.ingest.load import write_blocks
+from clusterdash.ingest.store import write_blocks
 from tests.dbtools import rounded, write_as_before_rollups
 from tests.logtools import FIXED_START, parse_lines
 

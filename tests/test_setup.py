@@ -15,7 +15,7 @@ from clusterdash.db.engine import make_engine, write_transaction
 from clusterdash.db.rollups import rollup_zone
 from clusterdash.db.schema import rollup_sizes, rollup_state
 from clusterdash.ingest.demo import write_demo_log
-from clusterdash.ingest.load import write_blocks
+from clusterdash.ingest.store import write_blocks
 from tests.dbtools import write_as_before_rollups
 from tests.logtools import FIXED_START, parse_lines
 

@@ -1,6 +1,6 @@
 from clusterdash.db.engine import write_transaction
 from clusterdash.db.query import database_stats
-from clusterdash.ingest.load import write_blocks
+from clusterdash.ingest.store import write_blocks
 from tests.logtools import parse_lines
 
 LOG = """Log: 2025-03-12 14:00:15 (1741784415)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, NoSuchModuleError, OperationalError
 
 from clusterdash.errors import DatabaseURLError
 
@@ -44,6 +44,18 @@ def make_engine(url: str) -> Engine:
     except (NoSuchModuleError, ImportError) as exc:
         raise DatabaseURLError(f"no driver for {url!r}: {exc}") from exc
     return engine
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for another backend or an in-memory database); for the commands that only
+    read, which must not create it (make_engine would)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None  # make_engine says what is wrong with it
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database).expanduser()
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -82,3 +94,11 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({POSTGRES_WRITER_LOCK})")
         yield conn
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` is the database failing (locked, away, its disk full), which is worth retrying, rather than
+    something wrong with what was asked of it (a value it refuses, a bug), which fails again every time."""
+    return isinstance(exc, DBAPIError) and (
+        isinstance(exc, (OperationalError, InterfaceError)) or bool(exc.connection_invalidated)
+    )

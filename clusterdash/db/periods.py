@@ -108,6 +108,14 @@ def period_starts(grain: str, lo: int, hi: int, zone_name: str) -> list[int]:
     return list(_period_starts(grain, lo, hi, zone_name))
 
 
+def weeks_before(epoch: int, weeks: int, zone_name: str) -> int:
+    """The same local wall-clock time and weekday `weeks` weeks before `epoch` in the zone (so the same local hours
+    across a daylight-saving change; a local time that does not exist that day reads as the offset before it)."""
+    tz = zone(zone_name)
+    local = datetime.fromtimestamp(int(epoch), tz).replace(tzinfo=None) - timedelta(weeks=weeks)
+    return int(local.replace(tzinfo=tz).timestamp())
+
+
 def utc_offset(epoch: int, zone_name: str) -> int:
     """The zone's offset from UTC at `epoch`, in seconds."""
     offset = datetime.fromtimestamp(epoch, zone(zone_name)).utcoffset()

@@ -59,6 +59,7 @@ class Block:
     lost_events: int = 0
     digest: str | None = None  # of the block's text: an identical copy of a block has the same digest
     rejected: list[Rejected] = field(default_factory=list)
+    source: bytes | None = None  # the block's bytes as read: its lines, should the loader refuse the block
     # The entries, either as Entry objects or (from the batch parser) as columns, made into Entry objects only
     # when someone asks for them: see `entries` and `columns`.
     _entries: list[Entry] | None = None

@@ -5,11 +5,13 @@ written back before it commits."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
-from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, func, select, update
 
 from clusterdash.db import sizes
+from clusterdash.db.bulk import insert_rows
 from clusterdash.db.schema import io_size_ranges, log_entries, machines, user_sessions, users
 from clusterdash.ingest.parse import bucket_of
 
@@ -43,6 +45,28 @@ class Directory:
         self.new_buckets: list[dict] = []
         self.changed_users: set[str] = set()
         self.changed_machines: set[str] = set()
+
+    def snapshot(self) -> DirectorySnapshot:
+        """What `restore` needs to undo everything done to the directory after this call (records are copied)."""
+        return DirectorySnapshot(
+            {name: dict(record) for name, record in self.users.items()},
+            {name: dict(record) for name, record in self.machines.items()},
+            dict(self.buckets),
+            (self.next_user, self.next_machine, self.next_log_entry, self.next_session),
+            ([u["username"] for u in self.new_users], [m["name"] for m in self.new_machines], list(self.new_buckets)),
+            (set(self.changed_users), set(self.changed_machines)),
+        )
+
+    def restore(self, snapshot: DirectorySnapshot) -> None:
+        """Back to the state of `snapshot` (after the writes made since were rolled back)."""
+        self.users, self.machines, self.buckets = snapshot.users, snapshot.machines, snapshot.buckets
+        self.next_user, self.next_machine, self.next_log_entry, self.next_session = snapshot.ids
+        new_users, new_machines, new_buckets = snapshot.new
+        self.new_users = [self.users[name] for name in new_users]
+        self.new_machines = [self.machines[name] for name in new_machines]
+        self.new_buckets = list(new_buckets)
+        self.changed_users, self.changed_machines = snapshot.changed
+        # The snapshot's records are the directory's now: a second restore needs a second snapshot.
 
     def user_id(self, name: str, role: str | None, affiliation: str | None, epoch: int) -> int:
         """The user's id (a new one for a new user), keeping the status seen at the latest epoch."""
@@ -101,15 +125,15 @@ class Directory:
         return bucket_id
 
     def weights(self) -> tuple[np.ndarray, ...]:
-        """Per size bucket, arrays indexed by its id: (1, small IO?, bytes per operation low, mid, high, open?).
+        """Per size bucket, arrays indexed by its id: (small IO?, bytes per operation low, mid, high, open?).
         Times a row's count, its share of each session total (db.sizes.weights)."""
         size = 1 + max(self.buckets.values(), default=0)
-        one, small, low, mid, high, unbounded = (np.zeros(size) for _ in range(6))
+        small, low, mid, high, unbounded = (np.zeros(size) for _ in range(5))
         for label, bucket_id in self.buckets.items():
             w = label_weights(label)
-            one[bucket_id], small[bucket_id], low[bucket_id], mid[bucket_id] = 1.0, float(w.small), w.low, w.mid
+            small[bucket_id], low[bucket_id], mid[bucket_id] = float(w.small), w.low, w.mid
             high[bucket_id], unbounded[bucket_id] = (0.0, 1.0) if w.high is None else (w.high, 0.0)
-        return one, small, low, mid, high, unbounded
+        return small, low, mid, high, unbounded
 
     def flush(self, conn: Connection) -> None:
         """Write new and changed users, machines and buckets (before the rows that refer to them are committed)."""
@@ -118,12 +142,11 @@ class Directory:
 
     def flush_new(self, conn: Connection) -> None:
         """Insert the users, machines and buckets seen for the first time."""
-        if self.new_buckets:
-            conn.execute(insert(io_size_ranges), self.new_buckets)
-        if self.new_users:
-            conn.execute(insert(users), self.new_users)
-        if self.new_machines:
-            conn.execute(insert(machines), self.new_machines)
+        # As tuples through db.bulk (COPY on PostgreSQL): an hour can bring tens of thousands of new users.
+        new = ((io_size_ranges, self.new_buckets), (users, self.new_users), (machines, self.new_machines))
+        for table, records in new:
+            names = [c.name for c in table.columns]
+            insert_rows(conn, table, names, [tuple(record[name] for name in names) for record in records])
         new_users, new_machines = {u["username"] for u in self.new_users}, {m["name"] for m in self.new_machines}
         self.changed_users -= new_users  # inserted as they are now
         self.changed_machines -= new_machines
@@ -134,6 +157,15 @@ class Directory:
         update_by_id(conn, users, [self.users[n] for n in self.changed_users], USER_FIELDS)
         update_by_id(conn, machines, [self.machines[n] for n in self.changed_machines], MACHINE_FIELDS)
         self.changed_users, self.changed_machines = set(), set()
+
+
+class DirectorySnapshot(NamedTuple):
+    users: dict[str, dict]
+    machines: dict[str, dict]
+    buckets: dict[str, int]
+    ids: tuple[int, int, int, int]  # next user, machine, log entry, session
+    new: tuple[list[str], list[str], list[dict]]  # new users and machines by name, new buckets
+    changed: tuple[set[str], set[str]]
 
 
 USER_FIELDS = ("role", "affiliation", "status_epoch", "first_seen", "last_seen")  # what seeing a user can change

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from clusterdash.ingest.blocks import Block, Histograms
-from clusterdash.ingest.parse import LOG_LINE, header_fields, parse_block_bytes, printed_label
+from clusterdash.ingest.parse import MAX_COUNT, header_fields, parse_block_bytes, printed_label, read_log_line
 
 ROW_WIDTH = 79
 _LABEL_END, _COUNT_END = 16, 24
@@ -42,6 +42,9 @@ def parse_pieces(pieces: Sequence[tuple[bytes, int]]) -> list[Block | None]:
     for i, (data, first_line) in enumerate(pieces):
         if i not in done:
             blocks[i] = parse_block_bytes(data, first_line)
+    for block, (data, _) in zip(blocks, pieces):
+        if block is not None:
+            block.source = data
     return blocks
 
 
@@ -106,6 +109,7 @@ def _read_rows(lines: _Lines) -> tuple[np.ndarray, list[str | None], np.ndarray]
     )
     lines.reject(block_of_row[malformed])
     counts = ((digits.astype(np.int64) - _ZERO) * is_digit) @ _DIGIT_VALUES
+    lines.reject(block_of_row[counts > MAX_COUNT])  # unreachable with 8 digits; the bound is parse.py's to choose
 
     label_columns = np.ascontiguousarray(cells[:, :_LABEL_END])
     raw_labels = label_columns.view(f"S{_LABEL_END}").ravel()
@@ -195,9 +199,10 @@ def _operations(
     row_is_write = header_is_write[
         np.minimum(np.searchsorted(lines.header_lines, lines.owner), len(lines.header_lines) - 1)
     ]
-    read = np.bincount(lines.block_of_row, weights=counts * ~row_is_write, minlength=blocks)
-    written = np.bincount(lines.block_of_row, weights=counts * row_is_write, minlength=blocks)
-    return read.astype(np.int64).tolist(), written.astype(np.int64).tolist()
+    read, written = np.zeros(blocks, dtype=np.int64), np.zeros(blocks, dtype=np.int64)
+    np.add.at(read, lines.block_of_row, counts * ~row_is_write)  # in integers: exact at any size
+    np.add.at(written, lines.block_of_row, counts * row_is_write)
+    return read.tolist(), written.tolist()
 
 
 def _parse_printed(pieces: list[tuple[bytes, int]]) -> list[Block | None]:
@@ -216,15 +221,14 @@ def _parse_printed(pieces: list[tuple[bytes, int]]) -> list[Block | None]:
     blocks: list[Block | None] = []
     for b, (piece, first_line) in enumerate(pieces):
         head = piece[: piece.index(b"\n")].decode().strip()
-        m = None if bad[b] else LOG_LINE.match(head)
-        if m is None:
+        log_line = None if bad[b] else read_log_line(head)
+        if not isinstance(log_line, tuple):
             blocks.append(None)
             continue
         h0, h1, r0, r1 = header_range[b], header_range[b + 1], row_range[b], row_range[b + 1]
         offset = first_line - line_of_block[b]  # line index in the joined blocks -> line number in the file
         block = Block(
-            int(m.group(2)),
-            m.group(1),
+            *log_line,
             first_line,
             head,
             digest=hashlib.sha1(piece).hexdigest(),

@@ -1,154 +1,35 @@
-"""Parsed blocks -> database rows, idempotently; and the Loader, the one way the ingest writes and commits.
-
-A block is identified by its epoch, and inside it a histogram row by (direction, machine, user, bucket): whatever
-file a block is read from, and however often, each of those is stored once. The fast paths:
-
-* a block whose epoch is new is inserted whole, with ids assigned here (the caller holds the single-writer lock,
-  see db.engine.write_transaction), so there is no SELECT or RETURNING per row;
-* a block already stored with the same content digest is skipped whole: a re-read costs one SELECT per batch;
-* only a block that differs from what is stored (an earlier read saw it half-written, or two copies disagree) is
-  merged row by row (merge.py); a row already stored keeps its first count.
-
-Rows with a zero count are not stored: they add nothing.
+"""The Loader: the one way the ingest writes and commits, for the one-shot ingest and the follower alike (its
+rules in its docstring). The rows themselves are made and written by store.py. A block whose storing fails for a
+reason of its own is refused and the others stored (refuse.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Engine, Index, Row, insert, select
+from sqlalchemy import Connection, Engine, Index
 
-from clusterdash.db.bulk import create_indexes, drop_secondary_indexes, insert_rows
+from clusterdash.db.bulk import create_indexes, drop_secondary_indexes
 from clusterdash.db.engine import write_transaction
-from clusterdash.db.rollups import PendingRollups, add_to_rollups
-from clusterdash.db.schema import io_operations, log_entries, rejected_lines, user_sessions
-from clusterdash.ingest.blocks import Block, Rejected
+from clusterdash.db.rollups import PendingRollups
+from clusterdash.db.schema import user_sessions
+from clusterdash.ingest.blocks import Block
 from clusterdash.ingest.directory import Directory
-from clusterdash.ingest.merge import merge_blocks, merge_duplicate_epochs
 from clusterdash.ingest.position import LogFile, Position, save_position
-from clusterdash.ingest.sessions import OPERATION_COLUMNS, SESSION_COLUMNS, NewSessions
+from clusterdash.ingest.refuse import OperationsLimit, blames_the_block, refusal_reason, refused_lines
+from clusterdash.ingest.store import (
+    LoadCounts,
+    prepare_blocks,
+    store_blocks,
+    write_blocks,  # noqa: F401 - its home before store.py: callers import it here
+    write_rejected,
+)
 
 log = logging.getLogger("clusterdash.ingest")
-
-ENTRY_COLUMNS = ("id", "epoch", "wallclock", "lost_events", "digest", "ingested_at")
-
-
-@dataclass
-class LoadCounts:
-    """What one or more write() calls added to the database."""
-
-    blocks_new: int = 0
-    blocks_merged: int = 0  # already stored, but this read added rows to it
-    blocks_unchanged: int = 0
-    sessions: int = 0
-    rows: int = 0  # IOOperations rows (non-zero counts)
-    operations: dict[str, int] = field(default_factory=lambda: {"rd": 0, "wr": 0})
-    rejected_lines: int = 0
-
-    def add(self, other: LoadCounts) -> None:
-        for name in ("blocks_new", "blocks_merged", "blocks_unchanged", "sessions", "rows", "rejected_lines"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        for direction, count in other.operations.items():
-            self.operations[direction] += count
-
-
-def block_digest(block: Block) -> str:
-    """A digest of a block: equal digests mean a re-read has nothing to add. The parser's digest of the block's
-    text when it has one; else one of its content."""
-    if block.digest:
-        return block.digest
-    parts = [str(block.epoch), str(block.lost_events)]
-    for entry in sorted(block.entries, key=lambda e: e.key):
-        parts.append("|".join(entry.key))
-        parts.extend(f"{label}={count}" for label, count in sorted(entry.rows.items()) if count)
-        parts.append(";")
-    return hashlib.sha1("\n".join(parts).encode()).hexdigest()
-
-
-def rejected_identity(block: Block, source: str, rejected: Rejected) -> str:
-    """Identity of a rejected line, equal for every copy of the same block: the block's Log: line (or, before any
-    Log: line, the file), the line's place in the block and its text."""
-    anchor = block.anchor or f"file:{source}"
-    digest = hashlib.sha1(f"{anchor}\n{rejected.ordinal}\n{rejected.text}".encode()).hexdigest()
-    return digest
-
-
-def write_blocks(
-    conn: Connection,
-    blocks: Iterable[Block],
-    source: str,
-    rollups: PendingRollups | None = None,
-    directory: Directory | None = None,
-) -> LoadCounts:
-    """Store `blocks` (read from `source`) inside the caller's write transaction. Idempotent. The rollups are
-    brought up to date before this returns, or, given `rollups`, when the caller flushes it (before it commits).
-    directory: the transaction's Directory, for a caller that writes several batches in one transaction: new users,
-    machines and buckets are inserted here, and the caller writes the changed ones (directory.flush_changes)
-    before it commits, once rather than after every batch (every user's last hour moves with each batch)."""
-    counts = LoadCounts()
-    blocks = merge_duplicate_epochs(blocks)
-    names = Directory(conn) if directory is None else directory
-    now = int(time.time())
-    data_blocks = [b for b in blocks if b.epoch is not None]
-    stored: dict[int, Row] = {}
-    if data_blocks:
-        # A range, not IN (the batch's epochs): one statement text, compiled once (a batch is a few days of hours).
-        wanted = {b.epoch for b in data_blocks if b.epoch is not None}
-        rows = conn.execute(
-            select(log_entries.c.id, log_entries.c.epoch, log_entries.c.digest, log_entries.c.lost_events).where(
-                log_entries.c.epoch.between(min(wanted), max(wanted))
-            )
-        )
-        stored = {r.epoch: r for r in rows if r.epoch in wanted}
-
-    new_entries = []
-    new = NewSessions()
-    merge: list[tuple[Block, Row]] = []
-    for block in data_blocks:
-        epoch = block.epoch
-        assert epoch is not None  # data blocks only
-        digest = block_digest(block)
-        previous = stored.get(epoch)
-        if previous is None:
-            entry_id = names.next_log_entry
-            names.next_log_entry += 1
-            new_entries.append((entry_id, epoch, block.wallclock, block.lost_events, digest, now))
-            new.add(names, epoch, entry_id, block.columns())
-            counts.blocks_new += 1
-        elif previous.digest == digest:
-            counts.blocks_unchanged += 1
-        else:
-            merge.append((block, previous))
-
-    if merge:
-        merged, unchanged = merge_blocks(conn, names, merge, new)
-        counts.blocks_merged += merged
-        counts.blocks_unchanged += unchanged
-    added = new.columns(names)
-    for direction, operations in added.operations.items():
-        counts.operations[direction] += operations
-    if directory is None:
-        names.flush(conn)
-    else:
-        names.flush_new(conn)
-    insert_rows(conn, log_entries, ENTRY_COLUMNS, new_entries)
-    insert_rows(conn, user_sessions, SESSION_COLUMNS, added.sessions)
-    insert_rows(conn, io_operations, OPERATION_COLUMNS, added.io_rows)
-    # Same transaction: the rollups never lag the rows.
-    if rollups is not None:
-        rollups.add(conn, added.rollup_sessions, added.io_rows)
-    else:
-        add_to_rollups(conn, added.rollup_sessions, added.io_rows)
-    counts.sessions += len(added.sessions)
-    counts.rows += len(added.io_rows)
-    counts.rejected_lines = _write_rejected(conn, blocks, source, now)
-    return counts
-
 
 BYTES_PER_SESSION = 800  # of log text, for a real-shaped log: ~9 histogram rows of 79 bytes and a header
 
@@ -170,42 +51,14 @@ def defer_session_indexes(conn: Connection, directory: Directory, bytes_ahead: i
 DEFER_INDEXES_BELOW = 20_000  # stored sessions: about what one transaction of COMMIT_ROWS rows adds
 
 
-def _write_rejected(conn: Connection, blocks: list[Block], source: str, now: int) -> int:
-    """Insert the rejected lines not already stored; returns how many were new."""
-    candidates: dict[str, dict] = {}
-    for block in blocks:
-        for rejected in block.rejected:
-            identity = rejected_identity(block, source, rejected)
-            candidates.setdefault(
-                identity,
-                {
-                    "identity": identity,
-                    "source": source,
-                    "line_number": rejected.line,
-                    "block_epoch": block.epoch,
-                    "text": rejected.text,
-                    "reason": rejected.reason,
-                    "seen_at": now,
-                },
-            )
-    if not candidates:
-        return 0
-    known: set[str] = set()
-    identities = list(candidates)
-    for start in range(0, len(identities), 500):
-        chunk = identities[start : start + 500]
-        known.update(
-            conn.execute(select(rejected_lines.c.identity).where(rejected_lines.c.identity.in_(chunk))).scalars()
-        )
-    fresh = [row for identity, row in candidates.items() if identity not in known]
-    if fresh:
-        conn.execute(insert(rejected_lines), fresh)
-    return len(fresh)
-
-
 # Histogram rows per transaction of a Loader. Fewer, larger transactions upsert fewer rollup rows (a week or month
 # split by a commit is upserted twice); the bound is memory, since a transaction's rollups are summed at its commit.
 COMMIT_ROWS = 160_000
+
+
+class StoreFailed(RuntimeError):
+    """Writing a prepared batch failed in a way that is not the database failing: nothing of the transaction is
+    kept (a careful Loader refuses the block instead)."""
 
 
 class Loader:
@@ -229,11 +82,17 @@ class Loader:
     """
 
     def __init__(
-        self, engine: Engine, log_file: LogFile, position_row: int | None, commit_rows: int = COMMIT_ROWS
+        self,
+        engine: Engine,
+        log_file: LogFile,
+        position_row: int | None,
+        commit_rows: int = COMMIT_ROWS,
+        careful: bool = False,
     ) -> None:
         self._engine, self._log = engine, log_file
         self.position_row = position_row  # the IngestFiles row of the position (None: a new one at the commit)
         self.commit_rows = commit_rows
+        self.careful = careful  # each batch in a savepoint: see _attempt
         self._open: _Transaction | None = None
 
     def __enter__(self) -> Loader:
@@ -262,12 +121,80 @@ class Loader:
                 if txn.deferred:
                     names = ", ".join(str(index.name) for index in txn.deferred)
                     log.debug("bulk load: indexes %s dropped until the commit", names)
-            counts = write_blocks(txn.conn, blocks, str(self._log.path), txn.rollups, txn.directory)
+            counts = self._store(txn, list(blocks))
             txn.rows += counts.rows
         txn.position = position
         if txn.rows >= self.commit_rows:
             self.commit()
         return counts
+
+    def _store(self, txn: _Transaction, blocks: list[Block]) -> LoadCounts:
+        """Store a batch. Should it fail in a way a block can be to blame for (refuse.blames_the_block), it is tried
+        again block by block, and a block that fails alone is refused: its lines are kept as rejected lines with
+        the reason, the others are stored. Anything else (the database failing, a bug) is the caller's."""
+        try:
+            return self._attempt(txn, blocks)
+        except Exception as exc:
+            if not blames_the_block(exc):
+                raise
+            if len(blocks) == 1:
+                return self._refuse(txn, blocks[0], exc)
+        counts = LoadCounts()
+        for block in blocks:
+            counts.add(self._store(txn, [block]))
+        return counts
+
+    def _attempt(self, txn: _Transaction, blocks: list[Block]) -> LoadCounts:
+        """prepare_blocks, undone in memory if it fails, then store_blocks. Everything a block's content can make
+        fail fails in prepare_blocks, before a row is written, so no savepoint is needed for it (one per batch
+        slows a bulk load on SQLite measurably: see the commit that removed it). A careful Loader (the follower's:
+        a batch per transaction, where speed matters less) also writes the batch and its rollups in a savepoint,
+        so that even a value the database refuses is the block's refusal, not the follower's end."""
+        assert txn.directory is not None  # set before the first write
+        saved = txn.directory.snapshot(), txn.rollups.mark(), txn.limit.added
+        savepoint = txn.conn.begin_nested() if self.careful else None
+        try:
+            prepared = prepare_blocks(txn.conn, blocks, txn.directory, txn.limit, txn.rollups)
+            if savepoint is not None:
+                counts = store_blocks(txn.conn, prepared, self.source)
+                txn.rollups.flush(txn.conn)
+        except Exception as exc:
+            if blames_the_block(exc):
+                if savepoint is not None:
+                    savepoint.rollback()
+                txn.directory.restore(saved[0])
+                txn.rollups.restore(saved[1])
+                txn.limit.added = saved[2]
+            raise
+        if savepoint is not None:
+            savepoint.commit()
+            return counts
+        try:
+            return store_blocks(txn.conn, prepared, self.source)
+        except Exception as exc:
+            if blames_the_block(exc):  # rows of the batch may be written: it cannot be tried again block by block
+                raise StoreFailed(f"{self.source}: the database refused a batch of blocks: {exc}") from exc
+            raise
+
+    def _refuse(self, txn: _Transaction, block: Block, exc: Exception) -> LoadCounts:
+        reason = refusal_reason(exc)
+        lines = refused_lines(block, reason)
+        log.warning(
+            "%s: refused the block at line %d (epoch %s), %d line(s) kept as rejected lines: %s",
+            self.source,
+            block.line,
+            block.epoch,
+            len(lines),
+            reason,
+        )
+        refused = Block(block.epoch, block.wallclock, block.line, block.anchor, rejected=lines)
+        new = write_rejected(txn.conn, [refused], self.source, int(time.time()))
+        parsed = {id(r) for r in block.rejected}
+        return LoadCounts(rejected_lines=new, blocks_refused=1, refused=[r for r in lines if id(r) not in parsed])
+
+    @property
+    def source(self) -> str:
+        return str(self._log.path)
 
     def commit(self) -> None:
         """Save the position noted last, finish the transaction's indexes, users, machines and rollups, and commit."""
@@ -310,4 +237,5 @@ class _Transaction:
     directory: Directory | None = None  # users, machines and buckets, read at its first blocks
     deferred: list[Index] = field(default_factory=list)  # UserSessions indexes to create at the commit
     rollups: PendingRollups = field(default_factory=PendingRollups)
+    limit: OperationsLimit = field(default_factory=OperationsLimit)  # the database's total, checked
     rows: int = 0  # histogram rows written in it

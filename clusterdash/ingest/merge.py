@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
+from typing import NamedTuple
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, select
 
 from clusterdash.db.schema import io_operations, log_entries, user_sessions
 from clusterdash.ingest.blocks import Block, Histograms
@@ -17,18 +18,24 @@ from clusterdash.ingest.sessions import SESSION_TOTALS, NewSessions, session_tot
 
 def merge_duplicate_epochs(blocks: Iterable[Block]) -> list[Block]:
     """One block per epoch: a batch can hold two copies of the same hour (e.g. a file and its rotated copy).
-    The first copy's rows win; later copies only add what the first lacks."""
-    by_epoch: dict[int, Block] = {}
+    The first copy's rows win; later copies only add what the first lacks. The blocks given are left as they are
+    (the union is a new block), so that each can still be stored alone (see load.Loader)."""
+    by_epoch: dict[int, int] = {}  # epoch -> its block's place in `merged`
     merged: list[Block] = []
+    unions: set[int] = set()  # epochs whose block in `merged` is a union made here
     for block in blocks:
         if block.epoch is None:
             merged.append(block)
             continue
-        first = by_epoch.get(block.epoch)
-        if first is None:
-            by_epoch[block.epoch] = block
+        at = by_epoch.get(block.epoch)
+        if at is None:
+            by_epoch[block.epoch] = len(merged)
             merged.append(block)
             continue
+        if block.epoch not in unions:
+            merged[at] = _union_of(merged[at])
+            unions.add(block.epoch)
+        first = merged[at]
         first.digest = None  # its content is now the union of two copies
         first.lost_events = max(first.lost_events, block.lost_events)
         first.rejected.extend(block.rejected)
@@ -36,19 +43,36 @@ def merge_duplicate_epochs(blocks: Iterable[Block]) -> list[Block]:
         for entry in block.entries:
             mine = entries.get(entry.key)
             if mine is None:
-                first.entries.append(entry)
-                entries[entry.key] = entry
+                entries[entry.key] = copy = dataclasses.replace(entry, rows=dict(entry.rows))
+                first.entries.append(copy)
             else:
                 for bucket, count in entry.rows.items():
                     mine.rows.setdefault(bucket, count)
     return merged
 
 
-def merge_blocks(
-    conn: Connection, directory: Directory, merge: list[tuple[Block, Row]], new: NewSessions
-) -> tuple[int, int]:
+def _union_of(block: Block) -> Block:
+    """A copy of a block that other copies' rows can be added to."""
+    union = Block(block.epoch, block.wallclock, block.line, block.anchor, block.end_line, block.lost_events)
+    union.rejected = list(block.rejected)
+    union.source = block.source
+    union.entries = [dataclasses.replace(e, rows=dict(e.rows)) for e in block.entries]
+    return union
+
+
+class Merged(NamedTuple):
+    """What merge_blocks found: how many blocks gained something and how many did not, and the stored rows to
+    update (store_merged)."""
+
+    blocks: int
+    unchanged: int
+    lost_events: list[dict]  # LogEntries: id, lost_events
+    totals: list[dict]  # UserSessions: id and SESSION_TOTALS
+
+
+def merge_blocks(conn: Connection, directory: Directory, merge: list[tuple[Block, Row]], new: NewSessions) -> Merged:
     """Add to stored blocks (each with its LogEntries row) the sessions and rows they lack, through `new`; a stored
-    row keeps its count. Returns how many blocks gained something and how many did not."""
+    row keeps its count. Reads only: the stored rows to update are returned, for store_merged."""
     merged = unchanged = 0
     entry_ids = [previous.id for _, previous in merge]
     stored_sessions = {}
@@ -70,7 +94,8 @@ def merge_blocks(
         )
         for session_id, size_range_id, count in conn.execute(rows):
             stored_rows.setdefault(session_id, {})[label_of[size_range_id]] = count
-    totals_updates = []
+    totals_updates: list[dict] = []
+    lost_updates: list[dict] = []
     for block, previous in merge:
         changed = False
         epoch = previous.epoch  # the block's, as stored
@@ -98,13 +123,15 @@ def merge_blocks(
             totals_updates.append({"id": session_id, **dataclasses.asdict(t)})
             changed = True
         if block.lost_events > previous.lost_events:
-            conn.execute(
-                update(log_entries).where(log_entries.c.id == previous.id).values(lost_events=block.lost_events)
-            )
+            lost_updates.append({"id": previous.id, "lost_events": block.lost_events})
             changed = True
         if changed:
             merged += 1
         else:
             unchanged += 1
-    update_by_id(conn, user_sessions, totals_updates, SESSION_TOTALS)
-    return merged, unchanged
+    return Merged(merged, unchanged, lost_updates, totals_updates)
+
+
+def store_merged(conn: Connection, merged: Merged) -> None:
+    update_by_id(conn, log_entries, merged.lost_events, ("lost_events",))
+    update_by_id(conn, user_sessions, merged.totals, SESSION_TOTALS)

@@ -1,11 +1,24 @@
 """Pure parsing of io_usage.log: the text of one block in, a `Block` out. Imports nothing of the package but its
-records (blocks.py) and does no I/O.
+records (blocks.py) and the name rule (names.py), and does no I/O.
 
 Readers cut the log into blocks at its `Log:` lines (ingest/read.py) and parse many at once through the batch
 parser (ingest/fastparse.py); a block with anything unusual in it comes here, to `parse_block_bytes`, which reads
 it line by line. Malformed lines never stop the parse and never move data between entries: each becomes a
 `Rejected` record (line number, text, reason) inside the block where it occurred, and rows that follow an
 unreadable header belong to no one and are rejected as well.
+
+Bounds, so that no line can stop the ingest or make a total overflow (a line past them is rejected like any other):
+
+* a histogram count is a whole number from 0 to MAX_COUNT = 2**32 - 1 (4,294,967,295). bpftrace counts are
+  64-bit, but that is 8,000 times the largest row of the real month (528,438): 1.2 million operations a second,
+  for a whole hour, from one client in one size bucket. Every total the database keeps (a session, a rollup, any
+  SUM) adds up stored rows, so it stays below 2**63 for up to 2**31 rows at the bound: 1,400 years of a log that
+  holds 1.5 million rows a year (the loader also refuses a block that would take the database's total past
+  2**63 - 1: see ingest.refuse);
+* a block's epoch is at most MAX_EPOCH (2**32 - 1, in 2106): every calendar computation on it stays in range;
+* a bucket label's bounds have at most 20 digits; `Lost N events` counts up to MAX_COUNT;
+* names (user, machine, machine type, role, affiliation) and the Log: line's wall-clock text follow the one name
+  rule of ingest.names: at most 255 characters, no control or invisible formatting characters.
 """
 
 from __future__ import annotations
@@ -15,9 +28,14 @@ import re
 from functools import lru_cache
 
 from clusterdash.ingest.blocks import Block, Bucket, Entry, Rejected
+from clusterdash.ingest.names import unsafe_name
+
+MAX_COUNT = 2**32 - 1  # operations in one histogram row (see the module's docstring)
+MAX_EPOCH = 2**32 - 1  # 2106-02-07T06:28:15Z
+_COUNT_DIGITS = len(str(MAX_COUNT))
 
 _SUFFIX = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024**5, "E": 1024**6}
-_NUMBER = r"(-?\d+)([KMGTPE]?)"
+_NUMBER = r"(-?\d{1,20})([KMGTPE]?)"
 _LABEL_NEGATIVE = re.compile(r"^\(\.\.\., " + _NUMBER + r"\)$")
 _LABEL_EXACT = re.compile(r"^\[" + _NUMBER + r"\]$")
 _LABEL_RANGE = re.compile(r"^\[" + _NUMBER + r", " + _NUMBER + r"\)$")
@@ -27,6 +45,8 @@ LOG_LINE = re.compile(r"^Log: (\S[^()]{0,62}?) \((\d{1,12})\)$")
 _LOST_LINE = re.compile(r"^Lost (\d+) events$")
 _ATTACHING_LINE = re.compile(r"^Attaching \d+ probes?\.\.\.$")
 _HEADER = re.compile(r"^@(rd|wr)_client\(([^,()\s]+),([^,()\s]+)\)\[([^\[\]()\s]+)(?:\(([^()]*)\))?\]:$")
+_UNREADABLE_HEADER = "unreadable entry header (expected @rd_client(machine,type)[user(role/affiliation)]:)"
+_HEADER_FIELDS = ("machine", "machine type", "user", "role", "affiliation")
 
 
 class LabelError(ValueError):
@@ -35,6 +55,11 @@ class LabelError(ValueError):
 
 def _number(digits: str, suffix: str) -> int:
     return int(digits) * _SUFFIX[suffix]
+
+
+def shown(text: str, limit: int = 40) -> str:
+    """A piece of a refused line for a reason: quoted (control characters escaped) and cut to `limit`."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text):,} characters)"
 
 
 @lru_cache(maxsize=4096)
@@ -52,22 +77,79 @@ def parse_label(label: str) -> Bucket:
         return Bucket(label, float(_number(*m.group(1, 2))), None)
     if m := _LABEL_NEGATIVE.match(label):
         return Bucket(label, None, float(_number(*m.group(1, 2))))
-    raise LabelError(f"unknown bucket label {label!r}")
+    raise LabelError(f"unknown bucket label {shown(label)}")
 
 
 # A histogram row: the label ends at its closing ')' or ']' (long labels and 8-digit counts touch, so white space
 # cannot be trusted as the separator), then the count, then bpftrace's bar (decoration).
 _ROW = re.compile(r"^(\(\.\.\., -?\d+[KMGTPE]?\)|\[[^\])]*[\])])\s*(\d+)(?: *\|[^|]*\|)?\s*$")
+# The same with anything in the count's place: to say what is wrong with a count that is not digits.
+_ROW_ANY_COUNT = re.compile(r"^(\(\.\.\., -?\d+[KMGTPE]?\)|\[[^\])]*[\])])\s*([^\s|]+)(?: *\|[^|]*\|)?\s*$")
+_NEGATIVE = re.compile(r"^-\d+$")
+_UNREADABLE_ROW = "unreadable histogram row (expected '<label> <count> |<bar>|'; a cut-off line?)"
 
 
 def parse_header(line: str) -> Entry | None:
     """An Entry (without rows) for an entry header line, or None when the line is not a readable header."""
+    entry = read_header(line)
+    return entry if isinstance(entry, Entry) else None
+
+
+def read_header(line: str) -> Entry | str:
+    """An Entry (without rows) for an entry header line, or why the line is refused: unreadable, or a name in it
+    that ingest.names refuses."""
     m = _HEADER.match(line)
     if m is None:
-        return None
+        return _UNREADABLE_HEADER
     direction, machine, machine_type, user, status = m.groups()
     role, affiliation = parse_status(status)
+    for field, name in zip(_HEADER_FIELDS, (machine, machine_type, user, role, affiliation)):
+        problem = None if name is None else unsafe_name(name)
+        if problem is not None:
+            return f"entry header refused: its {field} name {problem}"
     return Entry(direction, machine, machine_type, user, role, affiliation, 0)
+
+
+def read_log_line(line: str) -> tuple[int, str] | str:
+    """(epoch, wall-clock text) of a `Log:` line (stripped), or why it is refused."""
+    m = LOG_LINE.match(line)
+    if m is None:
+        return "unreadable Log: line (expected 'Log: <time> (<epoch seconds>)')"
+    epoch, wallclock = int(m.group(2)), m.group(1)
+    if epoch > MAX_EPOCH:
+        return f"Log: line refused: its epoch {epoch} is after {MAX_EPOCH} (2106-02-07), the latest hour read"
+    problem = unsafe_name(wallclock)
+    if problem is not None:
+        return f"Log: line refused: its time text {problem}"
+    return epoch, wallclock
+
+
+def read_count(digits: str) -> int | None:
+    """The count of a row's digits; None when it is larger than MAX_COUNT (never converting a huge number)."""
+    significant = digits.lstrip("0")
+    if len(significant) > _COUNT_DIGITS:
+        return None
+    count = int(digits)
+    return count if count <= MAX_COUNT else None
+
+
+def count_problem(line: str, digits: str | None = None) -> str | None:
+    """Why the count of a histogram row is refused: negative, not a whole number, or larger than MAX_COUNT (given
+    the digits of a row that matched as a row); None when the line's trouble is elsewhere."""
+    if digits is not None:
+        if read_count(digits) is not None:
+            return None
+        shown = digits.lstrip("0") or "0"
+        shown = shown if len(shown) <= 24 else f"of {len(shown):,} digits"
+        return f"count {shown} is larger than {MAX_COUNT:,}, the most one histogram row can hold"
+    m = _ROW_ANY_COUNT.match(line)
+    if m is None:
+        return None
+    token = m.group(2)
+    shown = repr(token) if len(token) <= 24 else f"{token[:24]!r}... ({len(token):,} characters)"
+    if _NEGATIVE.match(token):
+        return f"count {shown} is negative"
+    return f"count {shown} is not a whole number"
 
 
 def parse_status(status: str | None) -> tuple[str | None, str | None]:
@@ -80,8 +162,8 @@ def parse_status(status: str | None) -> tuple[str | None, str | None]:
 
 def log_line_epoch(data: bytes) -> int | None:
     """The epoch of the `Log:` line that `data` starts with; None when it does not start with a readable one."""
-    m = LOG_LINE.match(data.split(b"\n", 1)[0].decode("utf-8", "replace").strip())
-    return int(m.group(2)) if m else None
+    read = read_log_line(data.split(b"\n", 1)[0].decode("utf-8", "replace").strip())
+    return read[0] if isinstance(read, tuple) else None
 
 
 def parse_block_text(text: str, first_line: int) -> Block | None:
@@ -111,10 +193,10 @@ def _split_lines(text: str) -> list[str]:
 
 def _parse_well_formed(text: str, first_line: int) -> Block | None:
     head, _, body = text.partition("\n")
-    m = LOG_LINE.match(head.strip())
-    if m is None:
+    log_line = read_log_line(head.strip())
+    if isinstance(log_line, str):
         return None
-    block = Block(int(m.group(2)), m.group(1), first_line, head.strip())
+    block = Block(*log_line, first_line, head.strip())
     keys = set()
     buckets = _BUCKETS
     line_no = first_line + 1
@@ -148,7 +230,7 @@ def _parse_well_formed(text: str, first_line: int) -> Block | None:
                     count = int(digits)
                 except ValueError:
                     return None
-                if count < 0:
+                if not 0 <= count <= MAX_COUNT:
                     return None
                 rows[label] = count
         block.entries.append(entry)
@@ -198,20 +280,14 @@ def bucket_of(label: str) -> Bucket:
 def parse_block(lines: list[str], first_line: int) -> Block | None:
     """Parse one block given as lines, explaining every line that is not valid data (see parse_block_text)."""
     head = lines[0].rstrip("\r\n").strip() if lines else ""
-    m = LOG_LINE.match(head) if head.startswith("Log:") else None
-    if m is not None:
-        block = Block(int(m.group(2)), m.group(1), first_line, head)
+    log_line = read_log_line(head) if head.startswith("Log:") else None
+    if isinstance(log_line, tuple):
+        block = Block(*log_line, first_line, head)
         body_start = 1
-    elif head.startswith("Log:"):
+    elif log_line is not None:
         block = Block(None, "", first_line, head)
-        block.rejected.append(
-            Rejected(
-                first_line,
-                lines[0].rstrip("\r\n"),
-                "unreadable Log: line (expected 'Log: <time> (<epoch seconds>)'); its block is kept as rejected lines",
-                0,
-            )
-        )
+        reason = f"{log_line}; its block is kept as rejected lines"
+        block.rejected.append(Rejected(first_line, lines[0].rstrip("\r\n"), reason, 0))
         body_start = 1
     else:
         block = Block(None, "", first_line, "")
@@ -232,14 +308,8 @@ def parse_block(lines: list[str], first_line: int) -> Block | None:
         if first == "[" or first == "(":
             m = row_match(line)
             if m is None:
-                rejected.append(
-                    Rejected(
-                        line_no,
-                        line,
-                        "unreadable histogram row (expected '<label> <count> |<bar>|'; a cut-off line?)",
-                        line_no - first_line,
-                    )
-                )
+                reason = count_problem(line) or _UNREADABLE_ROW
+                rejected.append(Rejected(line_no, line, reason, line_no - first_line))
                 continue
             label = m.group(1)
             if label not in buckets:
@@ -248,7 +318,11 @@ def parse_block(lines: list[str], first_line: int) -> Block | None:
                 except LabelError as exc:
                     rejected.append(Rejected(line_no, line, str(exc), line_no - first_line))
                     continue
-            if entry is None:
+            count = read_count(m.group(2))
+            if count is None:
+                reason = count_problem(line, m.group(2)) or _UNREADABLE_ROW
+                rejected.append(Rejected(line_no, line, reason, line_no - first_line))
+            elif entry is None:
                 rejected.append(
                     Rejected(line_no, line, "histogram row outside any entry: " + orphaned_by, line_no - first_line)
                 )
@@ -262,7 +336,7 @@ def parse_block(lines: list[str], first_line: int) -> Block | None:
                     )
                 )
             else:
-                entry.rows[label] = int(m.group(2))
+                entry.rows[label] = count
             continue
         stripped = line.strip()
         if not stripped:
@@ -270,20 +344,21 @@ def parse_block(lines: list[str], first_line: int) -> Block | None:
             orphaned_by = "it follows a blank line, not an entry header"
             continue
         if first == "@":
-            entry = parse_header(stripped)
-            if entry is None:
-                reason = "unreadable entry header (expected @rd_client(machine,type)[user(role/affiliation)]:)"
-                orphaned_by = f"it belongs to the unreadable entry header at line {line_no}"
+            header = read_header(stripped)
+            entry = header if isinstance(header, Entry) else None
+            if isinstance(header, str):
+                reason = header
+                orphaned_by = f"it belongs to the refused entry header at line {line_no}"
             elif block.epoch is None:
-                where = f"under the unreadable Log: line {first_line}" if block.anchor else "before the first Log: line"
+                where = f"under the rejected Log: line {first_line}" if block.anchor else "before the first Log: line"
                 reason = f"entry header {where}"
                 orphaned_by = f"it belongs to the entry header at line {line_no}, which has no readable Log: line"
                 entry = None
-            elif entry.key in keys:
-                reason = f"entry {stripped} appears twice in the block of line {first_line}"
+            elif entry is not None and entry.key in keys:
+                reason = f"entry {shown(stripped, 120)} appears twice in the block of line {first_line}"
                 orphaned_by = f"it belongs to the repeated entry header at line {line_no}"
                 entry = None
-            else:
+            elif entry is not None:
                 entry.line = line_no
                 keys.add(entry.key)
                 entries.append(entry)
@@ -291,7 +366,14 @@ def parse_block(lines: list[str], first_line: int) -> Block | None:
             rejected.append(Rejected(line_no, line, reason, line_no - first_line))
             continue
         if m := _LOST_LINE.match(stripped):
-            block.lost_events += int(m.group(1))
+            lost = read_count(m.group(1))
+            if lost is not None:
+                block.lost_events += lost
+                continue
+            # Still an hour that under-counts: flagged, and the line kept.
+            block.lost_events = max(1, block.lost_events)
+            reason = f"lost-event count larger than {MAX_COUNT:,}; the hour is flagged as under-counted"
+            rejected.append(Rejected(line_no, line, reason, line_no - first_line))
             continue
         if _ATTACHING_LINE.match(stripped):
             continue

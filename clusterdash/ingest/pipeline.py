@@ -17,10 +17,11 @@ from sqlalchemy import Engine
 
 from clusterdash.errors import InputError
 from clusterdash.ingest.blocks import Block
-from clusterdash.ingest.load import LoadCounts, Loader
+from clusterdash.ingest.load import Loader
 from clusterdash.ingest.paths import expand_paths, predecessors
 from clusterdash.ingest.position import START, LogFile, find_position
 from clusterdash.ingest.read import last_block_of_path, read_batches
+from clusterdash.ingest.store import LoadCounts
 
 
 @dataclass
@@ -33,15 +34,16 @@ class FileReport:
     rejected: list[tuple[int, str, str]] = field(default_factory=list)  # (line, text, reason)
     resumed_at: int = 0  # byte offset the read started from: the blocks before it were stored by an earlier read
 
-    def count(self, block: Block) -> None:
-        if block.epoch is not None:
-            self.blocks += 1
-        histograms = block.columns()
-        self.entries += len(histograms.headers)
-        self.rows += len(histograms.counts)
-        for direction, operations in histograms.operations().items():
-            self.operations[direction] += operations
-        self.rejected.extend((r.line, r.text, r.reason) for r in block.rejected)
+    def count(self, blocks: Iterable[Block]) -> None:
+        for block in blocks:
+            if block.epoch is not None:
+                self.blocks += 1
+            histograms = block.columns()
+            self.entries += len(histograms.headers)
+            self.rows += len(histograms.counts)
+            for direction, operations in histograms.operations().items():
+                self.operations[direction] += operations
+            self.rejected.extend((r.line, r.text, r.reason) for r in block.rejected)
 
 
 @dataclass
@@ -101,11 +103,13 @@ def ingest_file(
                     on_bytes=on_bytes,
                     continues=lambda: last_block_of_path(predecessor),
                 ):
-                    for block in batch.blocks:
-                        report.count(block)
+                    report.count(batch.blocks)
                     bytes_ahead = None if size is None else max(0, size - read_from)
-                    added.add(loader.write(batch.blocks, batch.position, bytes_ahead))
+                    counts = loader.write(batch.blocks, batch.position, bytes_ahead)
+                    report.rejected.extend((r.line, r.text, r.reason) for r in counts.refused)
+                    added.add(counts)
                     read_from = batch.position.offset
+                    del batch  # not held while the Loader commits: a batch can be the size of a huge hour
             except (OSError, EOFError) as exc:  # e.g. a truncated .gz: what was read so far is committed
                 loader.commit()
                 where = log.stream.tell() if not log.stream.closed else "?"

@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from clusterdash.db.schema import DIRECTIONS
+from clusterdash.db.sums import check_summable, sums_by_group
 from clusterdash.ingest.blocks import Histograms
 from clusterdash.ingest.directory import Directory, label_weights
 
@@ -139,10 +140,14 @@ class NewSessions:
         bucket_ids = np.concatenate(self.bucket_parts) if self.bucket_parts else np.zeros(0, dtype=np.int64)
         row_counts = np.concatenate(self.count_parts) if self.count_parts else np.zeros(0, dtype=np.int64)
         owner = np.repeat(np.arange(len(ids)), self.lengths)
-        # Summed in row order, as session_totals does, so the float totals are the same to the last bit.
-        operations, small, low, mid, high, unbounded = (
-            np.bincount(owner, weights=row_counts * weight[bucket_ids], minlength=len(ids))
-            for weight in directory.weights()
+        # Operations in integers (exact at any size, and checked: the total of a batch fits in 64 bits, so every
+        # session's does); bytes in floats, summed in row order as session_totals does, to the same last bit.
+        check_summable(row_counts, "the operations of a batch")
+        is_small, *byte_weights = directory.weights()
+        operations = sums_by_group(owner, row_counts, len(ids))
+        small = sums_by_group(owner, row_counts * (is_small[bucket_ids] > 0), len(ids))
+        low, mid, high, unbounded = (
+            np.bincount(owner, weights=row_counts * weight[bucket_ids], minlength=len(ids)) for weight in byte_weights
         )
         highs = [None if u else h for h, u in zip(high.tolist(), unbounded.tolist())]
         sessions = list(
@@ -153,8 +158,8 @@ class NewSessions:
                 machine_ids.tolist(),
                 _DIRECTION_NAMES[is_write.astype(np.int64)].tolist(),
                 self.epochs,
-                np.rint(operations).astype(np.int64).tolist(),
-                np.rint(small).astype(np.int64).tolist(),
+                operations.tolist(),
+                small.tolist(),
                 low.tolist(),
                 mid.tolist(),
                 highs,

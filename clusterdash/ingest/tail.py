@@ -12,17 +12,18 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
-from clusterdash.ingest.load import LoadCounts, Loader
+from clusterdash.db.engine import database_unavailable
+from clusterdash.ingest.load import Loader
 from clusterdash.ingest.position import LogFile, Position, digest, find_position
 from clusterdash.ingest.read import Batch, read_batches
+from clusterdash.ingest.store import LoadCounts
 
 log = logging.getLogger("clusterdash.follow")
 
 FOLLOW_BATCH_BLOCKS = 64  # ~1 MB of log: a follower catching up commits, and shows progress, every second or so
 RETRY_FIRST_DELAY, RETRY_MAX_DELAY = 0.5, 30.0
-DATABASE_TROUBLE = (OperationalError, InterfaceError)  # locked, or the server is away: worth retrying
 
 T = TypeVar("T")
 
@@ -153,7 +154,7 @@ class Tail:
         the commit, so whatever fails is read again."""
 
         def write() -> tuple[LoadCounts, int | None]:
-            with Loader(self.engine, reading.file, reading.row_id) as loader:
+            with Loader(self.engine, reading.file, reading.row_id, careful=True) as loader:
                 counts = loader.write(batch.blocks, batch.position, batch.position.offset - reading.position.offset)
             return counts, loader.position_row
 
@@ -183,7 +184,7 @@ class Tail:
                 ", the last one still open" if batch.took_open_block else "",
                 batch.position.offset,
             )
-        rejected = [r for b in batch.blocks for r in b.rejected]
+        rejected = [r for b in batch.blocks for r in b.rejected] + counts.refused
         if rejected:
             log.warning(
                 "rejected %d line(s) in %s, kept in the database (first: line %d: %s)",
@@ -200,7 +201,7 @@ class Tail:
             try:
                 return action()
             except DBAPIError as exc:
-                if not isinstance(exc, DATABASE_TROUBLE) and not exc.connection_invalidated:
+                if not database_unavailable(exc):
                     raise  # a bug, not the weather
                 reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
                 log.warning(

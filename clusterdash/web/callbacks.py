@@ -212,6 +212,7 @@ def register_callbacks(app: dash.Dash, engine: Engine, defaults: state.View) -> 
     panel(Output(ID.roles_graph, "figure"), panels.roles)
     panel(Output(ID.machines_graph, "figure"), panels.machines)
     panel(Output(ID.types_graph, "figure"), panels.machine_types)
+    panel(Output(ID.load_graph, "figure"), panels.load)
     panel(Output(ID.sizes_graph, "figure"), panels.sizes)
     panel(Output(ID.heatmap_graph, "figure"), panels.heatmap)
     panel(

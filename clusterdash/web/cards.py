@@ -167,8 +167,8 @@ def profile(
     sizes = [s for s in info.get("sizes", []) if s["operations"]]
     top_size = max(sizes, key=lambda s: s["operations"])["label"] if sizes else "–"
     facts = [
-        ("First seen", fmt.when(_epoch(info["first_seen"]), tz)),
-        ("Last seen", fmt.when(_epoch(info["last_seen"]), tz)),
+        ("First seen", html.Span(fmt.when(_epoch(info.get("first_hour")), tz), title=HOUR_SHOWN)),
+        ("Last seen", html.Span(fmt.when(_epoch(info.get("last_hour")), tz), title=HOUR_SHOWN)),
         ("Operations in range", f"{fmt.count(ops)} ({fmt.percent(totals['rd_operations'], ops)} reads)"),
         ("Estimated bytes", fmt.size(totals.get("bytes"))),
         ("Small IO (< 4 KiB)", fmt.percent(totals["small_operations"], ops)),
@@ -194,12 +194,70 @@ def profile(
             [html.Span(f"Busiest {other_label}: ", className="label"), html.Span(busiest_text or "none")],
             className="profile-facts",
         ),
+        *comparison(info, totals),
     ]
     if not ops:
         body.append(
             html.Div(f"No IO in this time range: widen it (All) to see this {kind}'s history.", className="panel-note")
         )
     return dbc.Card(dbc.CardBody(body), className=f"profile {kind}")
+
+
+HOUR_SHOWN = "the start of the hour its block reports: the hour the charts draw it in"
+
+
+def standing_text(standing: dict[str, Any] | None) -> str:
+    """'3rd of 93 users by operations, 5th by bytes', or why there is no rank."""
+    if not standing or standing["operations"]["rank"] is None:
+        return f"no IO in this range (of {standing['of']:,} {standing['among']} with IO)" if standing else "–"
+    ops, by_bytes = standing["operations"]["rank"], standing["bytes"]["rank"]
+    return (
+        f"{fmt.ordinal(ops)} of {standing['of']:,} {standing['among']} by operations, "
+        f"{fmt.ordinal(by_bytes)} by estimated bytes"
+    )
+
+
+def share_text(standing: dict[str, Any] | None) -> str:
+    """'14.2 % of operations, 5.1 % of estimated bytes' (of everyone's, under the same filters)."""
+    if not standing:
+        return "–"
+    return (
+        f"{fmt.share(standing['operations']['share'])} of operations, "
+        f"{fmt.share(standing['bytes']['share'])} of estimated bytes"
+    )
+
+
+def usual_text(usual: dict[str, Any] | None, totals: dict[str, Any]) -> str:
+    """'1.2M operations, 3.4 GiB; now 4.2× its usual operations, 0.8× its bytes', or why there is no usual level."""
+    if not usual:
+        return "–"
+    if not usual["enough_history"]:
+        return str(usual["note"])
+    level = f"{fmt.count(usual['operations'])} operations, {fmt.size(usual['bytes'])}"
+    if not usual["operations"]:
+        return f"{level} (none usually: no ratio)" if totals["operations"] else level
+    now = [f"{fmt.ratio(usual['ratio']['operations'])} its usual operations"]
+    if usual["ratio"]["bytes"] is not None:
+        now.append(f"{fmt.ratio(usual['ratio']['bytes'])} its bytes")
+    return f"{level}; now {', '.join(now)}"
+
+
+def comparison(info: dict[str, Any], totals: dict[str, Any]) -> list:
+    """The profile's comparison lines: rank, share of everyone's total, usual level (absent from older answers)."""
+    if "standing" not in info:
+        return []
+    among = info["standing"]["among"]
+    lines = [
+        ("Rank", standing_text(info["standing"]), f"among all {among} with IO under the same filters"),
+        ("Share of all " + among, share_text(info["standing"]), "of the total of every one of them in the range"),
+        ("Usual for the range", usual_text(info.get("usual"), totals), (info.get("usual") or {}).get("definition")),
+    ]
+    return [
+        html.Div(
+            [html.Span([html.Span(label, className="label"), value], title=why) for label, value, why in lines],
+            className="profile-facts profile-compare",
+        )
+    ]
 
 
 def _epoch(iso: str | None) -> int | None:

@@ -23,6 +23,8 @@ DIMENSION_COLORS = {
     "roles": "#d97706",
     "sizes": "#16a34a",
 }
+# The load view's two measures side by side (the small-IO part of the operations is hatched in the same colour).
+MEASURE_COLORS = {"operations": "#1f5f99", "bytes": "#e07b00"}
 # Tableau 20 without its two greys (grey is "other"): colour-blind-friendly hues in a dark and a light tone;
 # 18 slots, more than the largest "top" a chart offers (15), so every series of a chart gets its own colour.
 SERIES_PALETTE = (

@@ -142,7 +142,7 @@ def short_size(label: str) -> str:
     return label.strip("[]()").split(",")[0].strip()
 
 
-def _highlight(names: Sequence[str], selected: Sequence[str], color: str) -> dict:
+def highlight(names: Sequence[str], selected: Sequence[str], color: str) -> dict:
     """Marker styling: with a selection, selected bars solid and outlined, the rest faded."""
     if not selected:
         return dict(color=color)
@@ -184,7 +184,7 @@ def ranking_bar(
         y=y,
         orientation="h",
         customdata=names,
-        marker=_highlight(names, selected, DIMENSION_COLORS[dimension]),
+        marker=highlight(names, selected, DIMENSION_COLORS[dimension]),
         hovertext=[f"{n}: {amount(v, metric)}" for n, v in zip(shown, data["value"].tolist())],
         hoverinfo="text",
     )
@@ -217,7 +217,7 @@ def size_distribution(
         x=shown,
         y=(data["value"] / divisor).tolist(),
         customdata=labels,
-        marker=_highlight(labels, selected, DIMENSION_COLORS["sizes"]),
+        marker=highlight(labels, selected, DIMENSION_COLORS["sizes"]),
         hovertext=[f"{label}: {amount(v, metric)}" for label, v in zip(shown, data["value"].tolist())],
         hoverinfo="text",
     )

@@ -101,6 +101,26 @@ def percent(part: float, whole: float) -> str:
     return f"{share:.1f} %" if share >= 0.1 or share == 0 else "< 0.1 %"
 
 
+def share(fraction: float | None) -> str:
+    """A share given as a fraction (0.142) the way `percent` writes one: '14.2 %'."""
+    return "–" if fraction is None else percent(fraction, 1)
+
+
+def ordinal(n: int) -> str:
+    """1 -> '1st', 2 -> '2nd', 3 -> '3rd', 11 -> '11th', 22 -> '22nd'."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n:,}{suffix}"
+
+
+def ratio(value: float | None) -> str:
+    """How many times something is: '4.2×', '0.8×', '12×', '< 0.1×'."""
+    if value is None:
+        return "–"
+    if value < 0.1:
+        return "< 0.1×" if value > 0 else "0×"
+    return f"{value:.1f}×" if value < 10 else f"{value:,.0f}×"
+
+
 def age(seconds: float | None) -> str:
     """A duration the way a status line says it: '42 s', '17 min', '5 h', '3 d'."""
     if seconds is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dash_table, dcc, html
 
-from clusterdash.web import figures, state, zones
+from clusterdash.web import figures, loadchart, state, zones
 
 
 class ID:
@@ -55,6 +55,7 @@ class ID:
     roles_graph = "users-roles-graph"
     machines_graph = "machines-graph"
     types_graph = "machines-types-graph"
+    load_graph = "load-graph"
     sizes_graph = "sizes-graph"
     heatmap_graph = "heatmap-graph"
     table = "table-grid"
@@ -69,6 +70,7 @@ class ID:
         roles_graph: "roles",
         machines_graph: "machines",
         types_graph: "machine_types",
+        load_graph: "users",
         sizes_graph: "sizes",
         heatmap_graph: "sizes",
     }
@@ -344,6 +346,14 @@ def user_machine_table() -> dash_table.DataTable:
     )
 
 
+def load_panel() -> dbc.Card:
+    """Who loaded the server: the two rankings made comparable (panels.load draws it)."""
+    return panel(
+        "Who loaded the server",
+        html.Div([graph(ID.load_graph), html.Div(loadchart.HOW_TO_READ, className="panel-note")]),
+    )
+
+
 def dashboard(defaults: state.View, refresh_seconds: float) -> html.Div:
     stack_options = {"users": "user", "machines": "machine", "machine_types": "machine type", "roles": "role"}
     series_tools = [
@@ -434,6 +444,7 @@ def dashboard(defaults: state.View, refresh_seconds: float) -> html.Div:
                         ],
                         className="g-3 mb-3",
                     ),
+                    dbc.Row(dbc.Col(load_panel()), className="g-3 mb-3"),
                     dbc.Row(
                         [
                             dbc.Col(panel("IO size distribution", graph(ID.sizes_graph)), lg=5),

@@ -101,9 +101,53 @@ SIZES = _obj(
 TOTALS = _obj(
     {"sessions": INT, "operations": INT, "rd_operations": INT, "wr_operations": INT, "small_operations": INT, **BYTES}
 )
+RANKED = _obj(
+    {
+        "rank": {**NINT, "description": "1 + how many have more; null without operations in the range"},
+        "share": {**NNUM, "description": "of everyone's total (0 to 1); null when that total is 0"},
+        "total": NUM,
+    }
+)
+STANDING = _obj(
+    {
+        "among": {"type": "string", "enum": ["users", "machines"]},
+        "of": {**INT, "description": "how many have operations in the range"},
+        "operations": RANKED,
+        "bytes": RANKED,
+    }
+)
+USUAL_WEEK = _obj(
+    {
+        "weeks_before": INT,
+        "start": TIME,
+        "end": TIME,
+        "hours": INT,
+        "hours_with_data": INT,
+        "counted": {"type": "boolean"},
+        "operations": NINT,
+        "bytes": NNUM,
+    }
+)
+USUAL = _obj(
+    {
+        "definition": {"type": "string"},
+        "weeks_counted": INT,
+        "enough_history": {"type": "boolean"},
+        "note": {**NSTR, "description": "why there is no usual level (too little history, a range over a week)"},
+        "operations": {**NNUM, "description": "the median of the counted weeks; null without enough history"},
+        "bytes": NNUM,
+        "ratio": _obj({"operations": NNUM, "bytes": NNUM}),
+        "weeks": _array(USUAL_WEEK),
+    }
+)
+HOUR_START = {**TIME, "description": "the start of the hour the block reports (the hour before its log time)"}
 PROFILE_COMMON = {
-    "first_seen": TIME,
-    "last_seen": TIME,
+    "first_seen": {**TIME, "description": "the log time of the first block"},
+    "last_seen": {**TIME, "description": "the log time of the last block"},
+    "first_hour": HOUR_START,
+    "last_hour": HOUR_START,
+    "standing": {**STANDING, "description": "rank and share among all users (machines) under the other filters"},
+    "usual": {**USUAL, "description": "the median of the same local hours 1 to 4 weeks before"},
     "range": RANGE,
     "totals": TOTALS,
     "sizes": _array(SIZE_ROW),

@@ -21,11 +21,12 @@ from sqlalchemy import Engine
 
 from clusterdash.db import query
 from clusterdash.db.filters import Filters
-from clusterdash.web import cards, coverage, figures, interactions, state, timecharts
+from clusterdash.web import cards, coverage, figures, interactions, loadchart, state, timecharts
 from clusterdash.web import format as fmt
 
 TOP_USERS = 20
 TOP_MACHINES = 20
+TOP_LOAD = 20
 HOURLY_UP_TO_HOURS = 8 * 24  # hourly points up to a week (and a bit): the daily rhythm stays visible
 HEATMAP_DAILY_UP_TO_DAYS = 35
 GROUP_BY = {"users": "user", "machines": "machine", "machine_types": "machine_type", "roles": "role"}
@@ -207,18 +208,23 @@ def _ranking(
     """The top `limit` rows by the view's metric, plus any selected ones below the cut (they stay visible), and
     a note saying where the list is cut ("top 20 of 93 users")."""
     ranked = sorted((r for r in rows if _value(r, view.metric) > 0), key=lambda r: -_value(r, view.metric))
-    chosen = set(view.selected(dimension))
-    below = [r for r in ranked[limit:] if r[name] in chosen]
-    kept = ranked[:limit] + below
+    kept, note = _cut(ranked, name, view, limit, dimension)
     data = {"name": [r[name] for r in kept], "value": [_value(r, view.metric) for r in kept]}
     if group:
         data[group] = [r[group] or "(none)" for r in kept]
+    return pd.DataFrame(data), note
+
+
+def _cut(ranked: list[dict], name: str, view: state.View, limit: int, dimension: str) -> tuple[list[dict], str]:
+    """The first `limit` of `ranked` and the selected ones below them, and the note saying where the list is cut."""
+    chosen = set(view.selected(dimension))
+    below = [r for r in ranked[limit:] if r[name] in chosen]
     note = ""
     if len(ranked) > limit:
         note = f"top {limit} of {len(ranked):,} {PLURALS[dimension]}" + (
             f", and {len(below)} selected below them" if below else ""
         )
-    return pd.DataFrame(data), note
+    return ranked[:limit] + below, note
 
 
 def _grouped(rows: list[dict], key: str, view: state.View) -> pd.DataFrame:
@@ -233,6 +239,20 @@ def users(engine: Engine, view: state.View):
     data, note = _ranking(rows, "user", view, TOP_USERS, "users")
     return figures.ranking_bar(
         data, "users", view.metric, view.users, empty_message=no_data_message(view, engine), note=note
+    )
+
+
+def load(engine: Engine, view: state.View):
+    """Who loaded the server: every user's share of the operations and of the bytes, the top ones by the larger
+    share. Like the users panel it ignores the user selection, whose users it highlights."""
+    result = answer(engine, query.load_shares, view, without=("users",))
+    kept, note = _cut(result["rows"], "user", view, TOP_LOAD, "users")
+    return loadchart.load_bars(
+        kept,
+        result["users"],
+        view.users,
+        note=note and f"{note}, by the larger of their two shares",
+        empty_message=no_data_message(view, engine),
     )
 
 

@@ -32,16 +32,20 @@ The modules, each with one job:
   coverage      blocks, gaps, per-bucket coverage, freshness, lost hours, data_version
   buckets       a series' time buckets
   sql           SQL building blocks (typed SUM, the local day of a raw row, the index hint)
+  standing      rank and share among all users or machines; who loaded the server (load_shares)
+  usual         a subject's usual level: the median of the same hours in the weeks before
   stats, tables, series, distribution, profiles: the public questions
 
 Public functions (all take an open Connection first):
-  database_stats(conn)                                  what `clusterdash stats --json` prints
+  database_stats(conn)                                  what `clusterdash stats --json` prints (+ gap_summary)
   latest_block_epoch(conn)                              the newest block's epoch, or None
   stats(conn, filters)                                  database_stats keys for the filters + freshness + gaps
   users_table(conn, filters, sort, order, limit)        one dict per user active in the range
   machines_table(conn, filters, sort, order, limit)     one dict per machine active in the range
-  user_profile(conn, username, filters)                 dict, or None for an unknown user
-  machine_profile(conn, name, filters)                  dict, or None for an unknown machine
+  user_profile(conn, username, filters)                 dict, or None for an unknown user (with its standing
+                                                        among all users and its usual level)
+  machine_profile(conn, name, filters)                  dict, or None for an unknown machine (the same)
+  load_shares(conn, filters)                            each user's share of operations and of bytes, side by side
   time_series(conn, filters, bucket, group_by, top)     buckets with coverage, points per group
   size_distribution(conn, filters)                      operations and bytes per size bucket
   size_buckets(conn)                                    every size bucket seen, smallest first
@@ -52,11 +56,12 @@ A bad parameter (sort, order, limit, bucket, group_by, top) raises errors.BadPar
 """
 
 from clusterdash.db.query.buckets import BUCKETS, choose_bucket
-from clusterdash.db.query.coverage import data_version
+from clusterdash.db.query.coverage import data_version, gap_summary
 from clusterdash.db.query.distribution import size_buckets, size_distribution, size_series
 from clusterdash.db.query.measures import BYTES_ESTIMATE
 from clusterdash.db.query.profiles import machine_profile, user_profile
 from clusterdash.db.query.series import GROUP_BYS, time_series
+from clusterdash.db.query.standing import load_shares
 from clusterdash.db.query.stats import data_health, database_stats, example_names, latest_block_epoch, stats
 from clusterdash.db.query.tables import USER_SORTS, machines_table, user_machine_usage, users_table
 
@@ -69,8 +74,10 @@ __all__ = [
     "data_health",
     "data_version",
     "database_stats",
+    "gap_summary",
     "example_names",
     "latest_block_epoch",
+    "load_shares",
     "machine_profile",
     "machines_table",
     "size_buckets",

@@ -72,6 +72,20 @@ class Blocks:
         }
 
 
+GAPS_SHOWN = 3  # the largest and the latest gaps gap_summary lists
+
+
+def gap_summary(gaps: list[dict[str, Any]]) -> dict[str, Any]:
+    """Of gaps as Blocks.gaps lists them: how many, how many hours they miss, the GAPS_SHOWN largest (the latest
+    first among equals) and the GAPS_SHOWN latest."""
+    return {
+        "count": len(gaps),
+        "hours": sum(g["hours"] for g in gaps),
+        "largest": sorted(gaps, key=lambda g: (-g["hours"], -g["start_epoch"]))[:GAPS_SHOWN],
+        "latest": gaps[-GAPS_SHOWN:][::-1],
+    }
+
+
 _blocks_cache: weakref.WeakKeyDictionary[Engine, Blocks] = weakref.WeakKeyDictionary()
 
 

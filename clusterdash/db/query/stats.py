@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from clusterdash.db.filters import Filters
+from clusterdash.db.periods import HOUR, hour_of
 from clusterdash.db.query.coverage import blocks, lost_hours, rejected_in
 from clusterdash.db.query.scope import Reader, resolve
 from clusterdash.db.query.totals import active, group_totals
@@ -14,8 +15,10 @@ from clusterdash.db.schema import io_operations, log_entries, machines, rejected
 from clusterdash.db.timefmt import iso_utc
 
 
-def database_stats(conn: Connection) -> dict[str, Any]:
-    """What the database holds, in the shape of `clusterdash stats --json`."""
+def database_stats(conn: Connection, now: float | None = None) -> dict[str, Any]:
+    """What the database holds, in the shape of `clusterdash stats --json` (and of /api/stats without filters): with
+    its gaps (runs of hours without a block between the first and the last) and its freshness (the newest block,
+    and its age in seconds at `now`)."""
     count, first, last, lost = conn.execute(
         select(
             func.count(),
@@ -33,6 +36,7 @@ def database_stats(conn: Connection) -> dict[str, Any]:
     )
     operations = {"rd": int(by_direction.get("rd", 0)), "wr": int(by_direction.get("wr", 0))}
     operations["total"] = operations["rd"] + operations["wr"]
+    known = blocks(conn)
     return {
         "blocks": count,
         "entries": conn.execute(select(func.count()).select_from(user_sessions)).scalar_one(),
@@ -44,6 +48,8 @@ def database_stats(conn: Connection) -> dict[str, Any]:
         "hours_with_lost_events": lost,
         "first": iso_utc(first),
         "last": iso_utc(last),
+        "gaps": known.gaps(hour_of(first), hour_of(last) + HOUR) if first is not None else [],
+        "freshness": known.freshness(now),
     }
 
 

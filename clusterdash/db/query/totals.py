@@ -20,11 +20,14 @@ def group_totals(
     reader: Reader, scope: Scope, by: tuple[str, ...], rows: bool = False, measures: tuple[str, ...] = MEASURES
 ) -> dict[tuple, Measures]:
     """Usage sums per group, honouring the size filter (sessions then count the non-size filters only).
-    `measures` limits what is summed when there is no size filter."""
+    `measures` limits what is summed: without a size filter any of them, with one whether sessions are counted
+    (the size rows give every other measure at once)."""
     if scope.size_ids is None:
         return usage(reader, scope, by, measures, rows)
-    counted = sessions(reader, scope, by)
     sized = sizes_total_by(size_rows(reader, scope, by), scope.weights)
+    if "sessions" not in measures:
+        return sized
+    counted = sessions(reader, scope, by)
     return {key: replace(measured, sessions=counted.get(key, 0)) for key, measured in sized.items()}
 
 

@@ -41,7 +41,7 @@ The modules: summarise.py (pure numpy: day cells, groupings, rollup rows), write
 (RollupState: ensure, rebuild, machine types) and add.py (the ingest's entry points).
 """
 
-from clusterdash.db.rollups.add import PendingRollups, add_to_rollups
+from clusterdash.db.rollups.add import PendingRollups, add_to_rollups, stored_operations
 from clusterdash.db.rollups.state import VERSION, ensure_rollups, rebuild_rollups, rollup_zone
 from clusterdash.db.rollups.summarise import GRAINS, MAX_BUCKET_BIT, bucket_mask
 
@@ -55,4 +55,5 @@ __all__ = [
     "ensure_rollups",
     "rebuild_rollups",
     "rollup_zone",
+    "stored_operations",
 ]

@@ -14,13 +14,13 @@ import logging
 from collections.abc import Sequence
 
 import numpy as np
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from clusterdash.db import sizes
 from clusterdash.db.rollups.state import file_machine_types, session_keys, stored_state
 from clusterdash.db.rollups.summarise import Buckets, DayCells, not_in, summarise_cells
 from clusterdash.db.rollups.write import write_rows
-from clusterdash.db.schema import user_sessions
+from clusterdash.db.schema import rollup_sizes, user_sessions
 
 log = logging.getLogger("clusterdash.rollups")
 
@@ -30,7 +30,7 @@ def add_to_rollups(conn: Connection, new_sessions: np.ndarray, new_rows: np.ndar
     epoch, user_id, machine_id, direction (0 rd, 1 wr) and new histogram rows as an (n, 3) array of session_id,
     size_range_id, count, some of which may belong to sessions stored earlier (a block completed by a later read).
 
-    Called once at the end of ingest.load.write_blocks, in its transaction. Rollups that are not complete are
+    Called at the end of ingest.store.write_blocks, in its transaction. Rollups that are not complete are
     left to the next prepare_database (see the module's docstring)."""
     if not len(new_sessions) and not len(new_rows):
         return
@@ -63,6 +63,15 @@ class PendingRollups:
         if self._zone is not None:
             self._cells.append(DayCells.of(*_with_stored_sessions(conn, new_sessions, rows), rows, self._zone))
 
+    def mark(self) -> tuple[int, int]:
+        """Where the pending cells stand, for `restore` (after the caller rolled back the rows added since)."""
+        return len(self._cells), self.rows
+
+    def restore(self, mark: tuple[int, int]) -> None:
+        cells, rows = mark
+        del self._cells[cells:]
+        self.rows = rows
+
     def flush(self, conn: Connection) -> None:
         """Add everything pending to the rollups, in the caller's transaction (the one that wrote the rows)."""
         if self._cells and self._zone is not None:
@@ -71,6 +80,17 @@ class PendingRollups:
             _add_cells(conn, cells, self._zone)
         # The state is read again by the next transaction: between two, a server may rebuild them in another zone.
         self._cells, self._zone, self._checked, self.rows = [], None, False, 0
+
+
+def stored_operations(conn: Connection) -> int:
+    """Every operation the database holds, exactly (Python integers): the yearly rows of RollupSizes when the
+    rollups are complete (a few dozen rows), else the sessions' totals."""
+    state = stored_state(conn)
+    if state is not None and state.current:
+        query = select(rollup_sizes.c.operations).where(rollup_sizes.c.grain == "y")
+    else:
+        query = select(user_sessions.c.operations)
+    return sum(conn.execute(query).scalars())
 
 
 def _complete_zone(conn: Connection) -> str | None:

@@ -15,6 +15,7 @@ from sqlalchemy import Table
 
 from clusterdash.db import schema, sizes
 from clusterdash.db.periods import PERIODS, hour_of, period_start
+from clusterdash.db.sums import check_summable, sums_by_group
 
 MAX_BUCKET_BIT = 62  # size bucket ids 1..62 have a bit in RollupUsage.buckets (a signed 64-bit integer)
 # Grains per table, largest first (the order the queries cut a range in).
@@ -53,7 +54,7 @@ class Buckets:
         self.low = np.array([c.low for c in columns], dtype=np.float64)
         self.mid = np.array([c.mid for c in columns], dtype=np.float64)
         self.high = np.array([c.high or 0.0 for c in columns], dtype=np.float64)  # bytes_high skips open buckets
-        self.small = np.array([c.small for c in columns], dtype=np.float64)
+        self.small = np.array([c.small for c in columns], dtype=np.int64)
         self.unbounded = np.array([c.open for c in columns], dtype=np.int64)
         self.bits = np.array([1 << int(b) if 1 <= b <= MAX_BUCKET_BIT else 0 for b in self.ids], dtype=np.int64)
 
@@ -186,9 +187,11 @@ class DayCells:
 
 def sum_entries(cells: np.ndarray, buckets: np.ndarray, rows: np.ndarray, operations: np.ndarray) -> np.ndarray:
     """(cell, bucket, rows, operations) summed per distinct (cell, bucket), in integers, ordered by cell and bucket.
-    Cells and bucket ids are small dense integers, so the sums are two bincounts over cell x bucket (no sort)."""
+    Cells and bucket ids are small dense integers, so the sums are two passes over cell x bucket (no sort).
+    Operations are summed in int64, checked first (db.sums): a float64 sum would round past 2**53."""
     if not len(cells):
         return np.zeros((0, 4), dtype=np.int64)
+    check_summable(operations, "the operations of the rollups' day cells")
     width = int(buckets.max()) + 1
     flat = cells * width + buckets
     codes: np.ndarray | None = None  # the (cell, bucket) of each group, when grouped by sorting
@@ -196,11 +199,11 @@ def sum_entries(cells: np.ndarray, buckets: np.ndarray, rows: np.ndarray, operat
         grouping = _group([cells, buckets])
         flat, codes = grouping.group, grouping.keys
     size = int(flat.max()) + 1
-    row_sums = np.bincount(flat, weights=rows, minlength=size)  # float64, exact for sums below 2**53, as before
+    row_sums = np.bincount(flat, weights=rows, minlength=size)  # numbers of rows: far below 2**53
     present = np.flatnonzero(row_sums)
-    operation_sums = np.bincount(flat, weights=operations, minlength=size)[present]
+    operation_sums = sums_by_group(flat, operations, size)[present]
     key_columns = [present // width, present % width] if codes is None else [codes[present, 0], codes[present, 1]]
-    return np.stack(key_columns + [np.rint(row_sums[present]), np.rint(operation_sums)], axis=1).astype(np.int64)
+    return np.column_stack(key_columns + [np.rint(row_sums[present]).astype(np.int64), operation_sums])
 
 
 DENSE_LIMIT = 1 << 22  # cell x bucket bins summed densely (32 MB of float64 at most)
@@ -216,8 +219,8 @@ def summarise(
 def summarise_cells(
     day_cells: DayCells, zone_name: str, buckets: Buckets, types: dict[int, str]
 ) -> Iterator[tuple[Table, list[np.ndarray]]]:
-    """Rollup rows adding up the day cells: (table, one array per column in table order), one table at a time, so
-    that a table's rows can be written and dropped before the next table's are made (a transaction's rows for all
+    """Rollup rows adding up the day cells: (table, one array per column in table order), one table and grain at a
+    time, so that its rows can be written and dropped before the next ones are made (a transaction's rows for all
     seven tables at once were the largest thing an ingest held: 6 MB of a year's 24 MB peak).
     `types`: each machine's type (the per-user rollups are kept per machine type)."""
     cells, entries = day_cells.keys, day_cells.entries
@@ -228,23 +231,22 @@ def summarise_cells(
         .reshape(n_cells, n_buckets)
         .astype(np.int64)
     )
-    operations = np.bincount(flat, weights=entries[:, 3].astype(np.float64), minlength=n_cells * n_buckets).reshape(
-        n_cells, n_buckets
-    )
+    # Operations in int64, exact (checked: every rollup row is a sum of some of them); bytes in float64.
+    check_summable(entries[:, 3], "the operations of the rollups' day cells")
+    operations = sums_by_group(flat, entries[:, 3], n_cells * n_buckets).reshape(n_cells, n_buckets)
     cell_period = _periods(cells[:, 0], zone_name)
 
-    usage = np.column_stack(
+    usage_counts = np.column_stack(  # sessions, rows, operations, small operations, unbounded rows
         [
-            day_cells.sessions.astype(np.float64),
+            day_cells.sessions,
             row_counts.sum(axis=1),
             operations.sum(axis=1),
             operations @ buckets.small,
-            operations @ buckets.low,
-            operations @ buckets.mid,
-            operations @ buckets.high,
             row_counts @ buckets.unbounded,
         ]
-    )
+    ).astype(np.int64)
+    as_float = operations.astype(np.float64)
+    byte_estimates = np.column_stack([as_float @ buckets.low, as_float @ buckets.mid, as_float @ buckets.high])
     bits = (row_counts > 0).astype(np.int64) @ buckets.bits
 
     # Key columns per cell, with how each becomes a stored value.
@@ -274,13 +276,15 @@ def summarise_cells(
             for i, (_, convert) in enumerate(spec)
         ]
 
+    # A grain at a time: a transaction's rows of one grain are what is held (an hour of 50,000 users makes 200,000
+    # rows of RollupUserUsage over its four grains).
     for table in (schema.rollup_usage, schema.rollup_user_usage, schema.rollup_machine_usage):
-        spec, parts = keyed(table), []
+        spec = keyed(table)
         for grain in GRAINS[table.name]:
             grouping = _group([cell_period[grain]] + [column for column, _ in spec])
-            keys, measures, ored = grouping.keys, grouping.sums(usage), grouping.ors(bits)
-            ints = np.rint(measures).astype(np.int64)
-            parts.append(
+            keys, ints, floats = grouping.keys, grouping.sums(usage_counts), grouping.sums(byte_estimates)
+            ored = grouping.ors(bits)
+            columns = _columns(
                 [[grain] * len(keys), keys[:, 0]]
                 + stored(keys, spec)
                 + [
@@ -288,38 +292,37 @@ def summarise_cells(
                     ints[:, 1],
                     ints[:, 2],
                     ints[:, 3],
-                    measures[:, 4],
-                    measures[:, 5],
-                    measures[:, 6],
-                    ints[:, 7],
+                    floats[:, 0],
+                    floats[:, 1],
+                    floats[:, 2],
+                    ints[:, 4],
                     ored,
                 ]
             )
-        yield table, _concat(parts)
+            del grouping, keys, ints, floats, ored
+            yield table, columns
+            del columns
 
     for table in (schema.rollup_sizes, schema.rollup_user_sizes, schema.rollup_machine_sizes, schema.rollup_pair_sizes):
-        spec, parts = keyed(table), []
+        spec = keyed(table)
         for grain in GRAINS[table.name]:
             grouping = _group([cell_period[grain]] + [column for column, _ in spec])
             keys, counts, ops = grouping.keys, grouping.sums(row_counts), grouping.sums(operations)
             g, j = np.nonzero(counts)
-            parts.append(
-                [[grain] * len(g), keys[g, 0]]
-                + stored(keys, spec, g)
-                + [buckets.ids[j], counts[g, j], np.rint(ops[g, j]).astype(np.int64)]
+            columns = _columns(
+                [[grain] * len(g), keys[g, 0]] + stored(keys, spec, g) + [buckets.ids[j], counts[g, j], ops[g, j]]
             )
-        yield table, _concat(parts)
+            del grouping, keys, counts, ops, g, j
+            yield table, columns
+            del columns
 
 
 _DIRECTION_NAMES = np.array(schema.DIRECTIONS, dtype=object)
 
 
-def _concat(parts: list[list]) -> list[np.ndarray]:
-    """One array per column from per-grain lists of arrays or lists (strings as object arrays)."""
-    return [
-        np.concatenate([np.asarray(part, dtype=object if isinstance(part, list) else None) for part in column])
-        for column in zip(*parts)
-    ]
+def _columns(columns: list) -> list[np.ndarray]:
+    """One array per column from arrays or lists (strings as object arrays)."""
+    return [np.asarray(column, dtype=object if isinstance(column, list) else None) for column in columns]
 
 
 def int_array(tuples: Iterable[tuple], width: int, count: int | None = None) -> np.ndarray:

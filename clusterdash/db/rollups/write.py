@@ -56,3 +56,4 @@ def write_rows(conn: Connection, summary: Iterable[tuple[Table, list[np.ndarray]
     """Upsert rollup rows given table by table (summarise.summarise_cells), each table's before the next is made."""
     for table, columns in summary:
         _upsert(conn, table, columns)
+        del columns  # not held while the next table's rows are made

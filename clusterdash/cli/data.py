@@ -1,100 +1,16 @@
-"""The `clusterdash` command: a thin click layer over the library. Options in, library calls out; no SQL, no regex.
-
-Each command's docstring is its --help, with an example.
-"""
+"""Commands that fill the database and say what it holds: init, ingest, stats, demo."""
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from pathlib import Path
 
 import click
 
-from clusterdash import config
+from clusterdash.cli.base import cli, friendly_errors, setting_option
 
 SHOW_REJECTED = 5
-
-
-def setting_option(name: str, *flags: str, **kwargs):
-    """A click option for a declared setting: its env variable, default and help come from config.SETTINGS."""
-    setting = config.SETTINGS[name]
-    return click.option(
-        *(flags or (f"--{name}",)),
-        envvar=setting.env,
-        default=setting.default,
-        show_default=True,
-        help=f"{setting.help} [env: {setting.env}]",
-        **kwargs,
-    )
-
-
-def friendly_errors(command):
-    """Turn the failures a user can cause and fix (a bad path, a bad --db, a database that cannot be reached) into
-    one-line errors. Anything else is a bug and goes on to `main`, which says so."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except click.ClickException:
-            raise
-        except Exception as exc:
-            message = user_error_message(exc)
-            if message is None:
-                raise
-            raise click.ClickException(message) from exc
-
-    return wrapper
-
-
-def user_error_message(exc: Exception) -> str | None:
-    """The one-line message for an error the user can fix: a UserError (clusterdash.errors), or a database that
-    cannot be reached. None for anything else.
-
-    The error classes are imported here, when something has failed, not at the top: importing the ingest and
-    database modules up front would make every command, even --help, pay for SQLAlchemy and numpy.
-    """
-    from clusterdash.errors import UserError, database_unreachable
-
-    if isinstance(exc, UserError):
-        return str(exc)
-    if database_unreachable(exc):
-        first_line = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        return f"database {click.get_current_context().obj['db_url']}: {first_line}"
-    return None
-
-
-class Context(dict):
-    """Lazily opened engine, shared by the group and its commands."""
-
-    def engine(self):
-        if "engine" not in self:
-            from clusterdash.db.engine import make_engine
-
-            self["engine"] = make_engine(self["db_url"])
-        return self["engine"]
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@setting_option("db")
-@click.version_option(package_name="clusterdash")
-@click.pass_context
-def cli(ctx, db):
-    """clusterdash: who is doing what to the cluster's NFS file server.
-
-    Reads the io_usage.log that the file server's tracer appends every hour,
-    keeps it in a database (SQLite by default) and shows it in a dashboard
-    and a JSON API.
-
-    \b
-    Example:
-      clusterdash demo                       # a month of synthetic data
-      clusterdash ingest /var/log/io_usage.log*
-      clusterdash stats
-    """
-    ctx.obj = Context(db_url=config.normalize_db_url(db))
 
 
 @cli.command()
@@ -204,6 +120,7 @@ def ingest_summary(report) -> dict:
             "blocks": added.blocks_new,
             "blocks_merged": added.blocks_merged,
             "blocks_unchanged": added.blocks_unchanged,
+            "blocks_refused": added.blocks_refused,
             "entries": added.sessions,
             "rows": added.rows,
             "operations": dict(added.operations),
@@ -227,6 +144,12 @@ def echo_ingest_summary(summary: dict) -> None:
         f"added: {added['blocks']:,} new blocks ({added['blocks_merged']:,} completed, "
         f"{added['blocks_unchanged']:,} already stored), {added['entries']:,} entries, {added['rows']:,} rows"
     )
+    if added["blocks_refused"]:
+        click.echo(
+            f"refused {added['blocks_refused']:,} block(s): storing them failed; nothing of their hours is stored, "
+            "their lines are kept as rejected lines (below)",
+            err=True,
+        )
     if read["rejected_lines"]:
         click.echo(
             f"rejected {read['rejected_lines']:,} line(s) (kept in the database, {added['rejected_lines']:,} new):",
@@ -243,15 +166,18 @@ def echo_ingest_summary(summary: dict) -> None:
 @click.pass_obj
 @friendly_errors
 def stats(obj, as_json):
-    """What the database holds: hours, entries, users, machines, operations, rejected lines.
+    """What the database holds: hours, entries, users, machines, operations, rejected lines, the gaps (hours
+    without a block: how many, the largest and the latest) and the data's age (since the newest block).
+    Only reads: a SQLite file that does not exist is an error, not created.
 
     \b
     Example:
       clusterdash stats --json
     """
-    from clusterdash.db.query import database_stats
+    from clusterdash.db.query import database_stats, gap_summary
     from clusterdash.db.setup import schema_is_initialised
 
+    obj.require_database()
     engine = obj.engine()
     if not schema_is_initialised(engine):
         raise click.ClickException(
@@ -259,6 +185,7 @@ def stats(obj, as_json):
         )
     with engine.connect() as conn:
         figures = database_stats(conn)
+    figures["gap_summary"] = gap_summary(figures["gaps"])
     if as_json:
         click.echo(json.dumps(figures, indent=2))
         return
@@ -269,6 +196,21 @@ def stats(obj, as_json):
     click.echo(f"operations:        {ops['total']:,}  ({ops['rd']:,} read, {ops['wr']:,} written)")
     click.echo(f"rejected lines:    {figures['rejected_lines']:,}")
     click.echo(f"hours with lost events: {figures['hours_with_lost_events']:,}")
+    gaps, fresh = figures["gap_summary"], figures["freshness"]
+    click.echo(f"gaps:              {gaps['count']:,} ({gaps['hours']:,} hours without a block)")
+    for title in ("largest", "latest"):
+        if gaps[title]:
+            shown = ", ".join(f"{g['start']} .. {g['end']} ({g['hours']:,} h)" for g in gaps[title])
+            click.echo(f"  {title + ':':<8} {shown}")
+    if fresh["last_block"] is not None:
+        click.echo(f"data age:          {_duration(fresh['age_seconds'])} (newest block {fresh['last_block']})")
+
+
+def _duration(seconds: int) -> str:
+    """'3 d 4 h', '2 h 5 min', '42 s': the two largest units."""
+    parts = [(seconds // 86400, "d"), (seconds // 3600 % 24, "h"), (seconds // 60 % 60, "min"), (seconds % 60, "s")]
+    first = next((i for i, (value, _) in enumerate(parts) if value), len(parts) - 1)
+    return " ".join(f"{value} {unit}" for value, unit in parts[first : first + 2] if value or unit == "s")
 
 
 @cli.command()
@@ -306,69 +248,3 @@ def demo(obj, days, seed, out, tz):
         ),
     )
     echo_ingest_summary(ingest_summary(report))
-
-
-@cli.command()
-@setting_option("host")
-@setting_option("port", type=int)
-@setting_option("tz")
-@setting_option("refresh", type=float)
-@click.option("--demo", is_flag=True, help="When the database is empty, fill it with a month of synthetic data first.")
-@click.option(
-    "--follow",
-    "follow_path",
-    type=click.Path(dir_okay=False),
-    help="Keep ingesting this log as it grows and rotates, while serving.",
-)
-@click.option(
-    "--live",
-    is_flag=True,
-    help="With --demo: keep appending a synthetic hour to the demo log and ingesting it, one every --live-interval "
-    "seconds (the demo's clock runs ahead, an hour per interval), to see the dashboard refresh by itself.",
-)
-@click.option(
-    "--live-interval",
-    type=click.FloatRange(min=0.1),
-    default=5.0,
-    show_default=True,
-    help="Seconds between two hours appended by --live.",
-)
-@click.option("--debug", is_flag=True, help="Dash debug mode (error pop-ups, callback graph). Never in production.")
-@click.pass_obj
-@friendly_errors
-def serve(obj, host, port, tz, refresh, demo, follow_path, live, live_interval, debug):
-    """Serve the dashboard and the JSON API (a development server; in production use gunicorn, see Procfile).
-
-    With an empty database it prints the command that fills it (the page shows it
-    too), or with --demo builds a month of synthetic data first, ending at the
-    current hour; --demo --live then keeps adding synthetic hours while it serves.
-
-    \b
-    Example:
-      clusterdash serve --demo
-      clusterdash serve --demo --live --refresh 2
-      clusterdash --db sqlite:///nfs.db serve --follow /var/log/io_usage.log --port 8080
-    """
-    from clusterdash.db.periods import zone
-    from clusterdash.web.serve import run
-
-    if live and not demo:
-        raise click.UsageError("--live goes with --demo: it keeps the demo log growing")
-    zone(tz)
-    settings = config.from_environment(db=obj["db_url"], host=host, port=port, tz=tz, refresh=refresh)
-    run(settings, demo=demo, follow=follow_path, debug=debug, echo=click.echo, live=live_interval if live else None)
-
-
-def main() -> None:
-    """Entry point: a bug shows as one, in one line (set CLUSTERDASH_DEBUG=1 for its traceback); no traceback
-    reaches a user otherwise."""
-    import os
-
-    try:
-        cli(prog_name="clusterdash")
-    except Exception as exc:
-        if os.environ.get("CLUSTERDASH_DEBUG"):
-            raise
-        what = (str(exc).strip().splitlines() or [""])[0][:300]
-        click.echo(f"Error: unexpected {type(exc).__name__}: {what} (set CLUSTERDASH_DEBUG=1 for details)", err=True)
-        sys.exit(1)

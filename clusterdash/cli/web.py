@@ -1,0 +1,63 @@
+"""`clusterdash serve`: the dashboard and the API (a development server; production runs gunicorn)."""
+
+from __future__ import annotations
+
+import click
+
+from clusterdash import config
+from clusterdash.cli.base import cli, friendly_errors, setting_option
+
+
+@cli.command()
+@setting_option("host")
+@setting_option("port", type=int)
+@setting_option("tz")
+@setting_option("refresh", type=float)
+@click.option("--demo", is_flag=True, help="When the database is empty, fill it with a month of synthetic data first.")
+@click.option(
+    "--follow",
+    "follow_path",
+    type=click.Path(dir_okay=False),
+    help="Keep ingesting this log as it grows and rotates, while serving.",
+)
+@click.option(
+    "--live",
+    is_flag=True,
+    help="With --demo: keep appending a synthetic hour to the demo log and ingesting it, one every --live-interval "
+    "seconds (the demo's clock runs ahead, an hour per interval), to see the dashboard refresh by itself.",
+)
+@click.option(
+    "--live-interval",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="Seconds between two hours appended by --live.",
+)
+@click.option("--debug", is_flag=True, help="Dash debug mode (error pop-ups, callback graph). Never in production.")
+@click.pass_obj
+@friendly_errors
+def serve(obj, host, port, tz, refresh, demo, follow_path, live, live_interval, debug):
+    """Serve the dashboard and the JSON API (a development server; in production use gunicorn, see Procfile).
+
+    With an empty database it prints the command that fills it (the page shows it
+    too), or with --demo builds a month of synthetic data first, ending at the
+    current hour; --demo --live then keeps adding synthetic hours while it serves.
+    Without --demo or --follow it only reads: a SQLite file that does not exist
+    is an error (a mistyped path), not created.
+
+    \b
+    Example:
+      clusterdash serve --demo
+      clusterdash serve --demo --live --refresh 2
+      clusterdash --db sqlite:///nfs.db serve --follow /var/log/io_usage.log --port 8080
+    """
+    from clusterdash.db.periods import zone
+    from clusterdash.web.serve import run
+
+    if live and not demo:
+        raise click.UsageError("--live goes with --demo: it keeps the demo log growing")
+    if not demo and not follow_path:  # then it only reads
+        obj.require_database()
+    zone(tz)
+    settings = config.from_environment(db=obj["db_url"], host=host, port=port, tz=tz, refresh=refresh)
+    run(settings, demo=demo, follow=follow_path, debug=debug, echo=click.echo, live=live_interval if live else None)
