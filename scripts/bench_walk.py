@@ -5,7 +5,7 @@
     python scripts/bench_walk.py --db postgresql+psycopg://postgres@127.0.0.1:5432/bench
 
 The year is built as scripts/bench_queries.py builds it (the same demo log, rollups in Europe/Zurich) and reused.
-The real app is served from this process (a threaded werkzeug server, as scripts/screenshots.py does) and driven
+The real app is served from this process (scripts/screenshots.py's threaded werkzeug server) and driven
 by headless Chromium through tests/walk.py, the walk the browser test makes: from the default view, drag 12:00 to
 18:00 of the day before the newest data across the time chart, click the busiest user there who used two
 machines, click that user's busiest machine, shift-click the second. Each action is timed in the page from its
@@ -20,7 +20,6 @@ import argparse
 import os
 import statistics
 import sys
-import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,43 +30,16 @@ TARGET_MS = 1000.0
 DAYS = 365
 
 
-def serve(db_url: str, tz: str):
-    import logging
-
-    from werkzeug.serving import make_server
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-    from clusterdash.web.app import create_app
-
-    app = create_app({"db": db_url, "tz": tz, "refresh": 3600})
-    server = make_server("127.0.0.1", 0, app.server, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_port}", server
-
-
-def wait_for_panels(driver, timeout: float = 60) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    script = (
-        "return document.querySelectorAll('[data-dash-is-loading=\"true\"]').length === 0 && "
-        "document.querySelectorAll('#users-graph .main-svg').length > 0 && "
-        "document.querySelectorAll('.js-plotly-plot').length >= 6"
-    )
-    while time.monotonic() < deadline:
-        if driver.execute_script(script):
-            return
-        time.sleep(0.1)
-    raise SystemExit("the dashboard did not draw its panels")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", help="database to walk (default: a year of demo data in bench-data/, built once)")
     parser.add_argument("--runs", type=int, default=3, help="walks, each on a fresh page with an empty query cache")
     args = parser.parse_args()
 
+    import logging
+
     import bench_queries
+    from screenshots import serve, settle
     from selenium import webdriver
 
     from clusterdash.db import query
@@ -81,6 +53,7 @@ def main() -> int:
     if args.db is None:
         bench_queries.DATA.mkdir(exist_ok=True)
         bench_queries.build(url, DAYS)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     base, server = serve(url, zone)
     engine = make_engine(url)
     with engine.connect() as conn:
@@ -101,7 +74,7 @@ def main() -> int:
             panels.clear_cache()
             driver.get("about:blank")
             driver.get(base + "/")
-            wait_for_panels(driver)
+            settle(driver)  # the default view drawn
             walker = Walker(driver)
             walker.drag_hours("series-graph", f"{start:%Y-%m-%d %H:%M}", f"{end:%Y-%m-%d %H:%M}")
             walker.click_bar("users-graph", user)

@@ -103,6 +103,13 @@ def _button_radio(component_id: str, options: dict[str, str], value: str) -> dbc
     )
 
 
+def _range_tool(label: str, component_id: str, title: str) -> dbc.Button:
+    """A small link-like button beside the time presets, disabled until it has something to do."""
+    return dbc.Button(
+        label, id=component_id, size="sm", color="link", disabled=True, className="range-tool", title=title
+    )
+
+
 def panel(title: str, body, *, tools=None, note_id: str | None = None, class_name: str = "") -> dbc.Card:
     header = html.Div(
         [html.H2(title, className="panel-title"), html.Div(tools, className="panel-tools")], className="panel-header"
@@ -170,6 +177,7 @@ def navbar(refresh_seconds: float, with_tools: bool = True) -> html.Header:
 
 
 def filter_bar(defaults: state.View) -> dbc.Card:
+    default_range = PRESET_LABELS[defaults.preset]
     return dbc.Card(
         dbc.CardBody(
             [
@@ -186,24 +194,12 @@ def filter_bar(defaults: state.View) -> dbc.Card:
                                     className="range-text",
                                     title="The hours shown; click to change them by the hour",
                                 ),
-                                dbc.Button(
+                                _range_tool(
                                     "↶ back",
-                                    id=ID.range_back,
-                                    size="sm",
-                                    color="link",
-                                    disabled=True,
-                                    className="range-tool",
-                                    title="Back to the previous time range (or double-click the time chart)",
+                                    ID.range_back,
+                                    "Back to the previous time range (or double-click the time chart)",
                                 ),
-                                dbc.Button(
-                                    "reset",
-                                    id=ID.range_reset,
-                                    size="sm",
-                                    color="link",
-                                    disabled=True,
-                                    className="range-tool",
-                                    title=f"Back to the default range ({PRESET_LABELS[defaults.preset]})",
-                                ),
+                                _range_tool("reset", ID.range_reset, f"Back to the default range ({default_range})"),
                             ],
                             className="filter-group",
                         ),
