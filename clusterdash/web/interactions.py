@@ -17,7 +17,7 @@ rules live here so they can be tested (and benchmarked) without a browser:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any, NamedTuple
@@ -227,10 +227,21 @@ def profile_href(view: state.View, kind: str, name: str) -> str:
     """The link to /user/<name> or /machine/<name> that keeps the view: its range, zone, filters and how it is
     drawn (not the table's sort: the page's table links have none to keep). The profile's own dimension is
     narrowed to that one name."""
-    dimension = "users" if kind == "user" else "machines"
-    target = replace(view, **{dimension: (name,)}, profile=(kind, name), sort="")
-    pathname, search = url_for(target, LINK_DEFAULTS)
-    return pathname + search
+    return profile_links(view)(kind, name)
+
+
+def profile_links(view: state.View) -> Callable[[str, str], str]:
+    """profile_href for many names of one view (the table's every row): a profile's query is the same for every
+    name of its kind (the name is in the path), so it is written once per kind."""
+    queries: dict[str, str] = {}
+
+    def link(kind: str, name: str) -> str:
+        if kind not in queries:
+            dimension = "users" if kind == "user" else "machines"
+            queries[kind] = url_for(replace(view, **{dimension: ()}, profile=None, sort=""), LINK_DEFAULTS)[1]
+        return f"/{kind}/{quote(name, safe='')}{queries[kind]}"
+
+    return link
 
 
 def exact_link(view: state.View, window: tuple[int | None, int | None], href: str, defaults: state.View) -> str:

@@ -75,13 +75,14 @@ def table(engine: Engine, view: state.View) -> tuple[list, list, list, str]:
     )
     shown = rows[:SHOWN_ROWS]
     divisor, unit = fmt.byte_scale(max((r["bytes"] or 0 for r in shown), default=0))
+    link = interactions.profile_links(view)
     data = [
         {
             # The row id stays raw: a click on a cell selects the real name (clusterdash.js reads it).
             "id": f"{r['user']}\t{r['machine']}",
-            "user": _linked(r["user"], interactions.profile_href(view, "user", r["user"])),
+            "user": _linked(r["user"], link("user", r["user"])),
             "role": fmt.visible(r["role"] or ""),
-            "machine": _linked(r["machine"], interactions.profile_href(view, "machine", r["machine"])),
+            "machine": _linked(r["machine"], link("machine", r["machine"])),
             # The names as shown, for the highlight of the selected rows (the cells hold markdown).
             "user_name": fmt.visible(r["user"]),
             "machine_name": fmt.visible(r["machine"]),
