@@ -13,6 +13,7 @@ text it is) and a link to its profile that keeps the view. A click on the name s
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 
@@ -113,8 +114,12 @@ def table(engine: Engine, view: state.View) -> tuple[list, list, list, str]:
 
 def _linked(name: str, href: str) -> str:
     """Markdown: the name as literal text, then a link to its profile."""
-    text = _MARKDOWN_PUNCTUATION.sub(r"\\\1", fmt.visible(name))
-    return f"{text} [↗]({href})"
+    return f"{_markdown_text(name)} [↗]({href})"
+
+
+@functools.lru_cache(maxsize=4096)  # a table names each user and machine many times
+def _markdown_text(name: str) -> str:
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", fmt.visible(name))
 
 
 def _quoted(value: str) -> str:
