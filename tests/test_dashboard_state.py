@@ -8,7 +8,7 @@ import pytest
 
 from clusterdash.errors import BadParameter
 from clusterdash.web import interactions, state
-from clusterdash.web.layout import ID
+from clusterdash.web.ids import ID
 
 DEFAULTS = state.View(tz="Europe/Zurich")
 

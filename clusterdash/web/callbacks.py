@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 
 from clusterdash.errors import BadParameter
 from clusterdash.web import interactions, panels, state, usertable, zones
-from clusterdash.web.layout import ID
+from clusterdash.web.ids import ID
 
 # Callback argument name -> (the input, the key interactions.next_view knows its value by).
 VIEW_INPUTS = {

@@ -13,8 +13,8 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from clusterdash.web import filterbar
 from clusterdash.web import format as fmt
-from clusterdash.web import layout
 from clusterdash.web.coverage import RecurringGap
 
 STALE_AFTER_SECONDS = 2 * 3600  # the tracer writes hourly: two hours without a block means something is wrong
@@ -272,7 +272,7 @@ def chips(items: Sequence[Any]) -> list:
     """items: interactions.Chip values (dimension, value, text, href)."""
     if not items:
         return [html.Span("none — click a bar to filter every panel", className="none")]
-    return [layout.chip(c.dimension, c.value, fmt.visible(c.text), c.href) for c in items]
+    return [filterbar.chip(c.dimension, c.value, fmt.visible(c.text), c.href) for c in items]
 
 
 def live_status(latest: int | None, age_seconds: float | None, tz: str) -> list:

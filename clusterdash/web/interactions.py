@@ -29,7 +29,7 @@ from clusterdash.errors import BadParameter
 from clusterdash.web import format as fmt
 from clusterdash.web import state
 from clusterdash.web.figures import epoch_from_local
-from clusterdash.web.layout import ID
+from clusterdash.web.ids import ID
 
 CONTROL_FIELDS = {
     ID.direction: "direction",

@@ -1,6 +1,6 @@
-"""The component tree, and every component id in one place (ID). Structure only: callbacks fill the panels.
+"""The component tree. Structure only: callbacks fill the panels. Every component id is in web/ids.py (ID,
+importable from here too); the filter bar is web/filterbar.py.
 
-Ids are prefixed by their panel (filter-, series-, users-, ...), after the Dash multi-page demos.
 The view itself lives in the URL and, parsed, in one dcc.Store (ID.view) that every panel reads.
 """
 
@@ -9,75 +9,11 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dash_table, dcc, html
 
-from clusterdash.web import figures, loadchart, state, zones
+from clusterdash.web import figures, loadchart, state
+from clusterdash.web.filterbar import filter_bar
+from clusterdash.web.ids import ID
 
-
-class ID:
-    url = "url"
-    view = "state-view"  # the parsed View, as JSON: the panels' one input besides the data version
-    click = "state-click"  # the last click on a chart, with whether shift was held (set client-side)
-    data_version = "live-version"  # changes when new blocks land; panels redraw, selections stay
-    interval = "live-interval"
-    live_status = "live-status"
-    empty_interval = "empty-interval"
-    empty_url = "empty-url"
-
-    preset = "filter-preset"
-    range_editor = "filter-range-editor"  # "Custom": from and to, each a date and an hour, in the display zone
-    range_from_date = "filter-range-from-date"
-    range_from_hour = "filter-range-from-hour"
-    range_to_date = "filter-range-to-date"
-    range_to_hour = "filter-range-to-hour"
-    range_zone = "filter-range-zone"
-    range_apply = "filter-range-apply"
-    range_cancel = "filter-range-cancel"
-    range_message = "filter-range-message"
-    range_text = "filter-range-text"  # the window shown, exactly (a click opens the editor)
-    range_back = "filter-range-back"  # the previous range (a double-click on the time chart clicks it)
-    range_reset = "filter-range-reset"  # the default range
-    range_history = "state-range-history"  # the ranges "back" returns to
-    direction = "filter-direction"
-    metric = "filter-metric"
-    tz = "filter-tz"
-    chips = "filter-chips"
-    clear = "filter-clear"
-    copy = "filter-copy"  # a link to the view as it is ("last 24 h" moves with the data)
-    copy_exact = "filter-copy-exact"  # a link to the exact window shown (absolute from and to)
-    chip_remove = "filter-chip-remove"  # pattern-matching type: {"type": chip_remove, "dimension": ..., "value": ...}
-
-    profile = "profile-card"
-    headline = "headline-body"
-    series_graph = "series-graph"
-    series_stack = "series-stack"
-    series_top = "series-top"
-    series_note = "series-note"
-    users_graph = "users-graph"
-    roles_graph = "users-roles-graph"
-    machines_graph = "machines-graph"
-    types_graph = "machines-types-graph"
-    load_graph = "load-graph"
-    sizes_graph = "sizes-graph"
-    heatmap_graph = "heatmap-graph"
-    table = "table-grid"
-    table_csv = "table-csv-button"
-    table_download = "table-download"
-    table_note = "table-note"
-    health = "health-body"
-
-    # The charts whose clicks select something, and the dimension a click selects.
-    CLICKABLE = {
-        users_graph: "users",
-        roles_graph: "roles",
-        machines_graph: "machines",
-        types_graph: "machine_types",
-        load_graph: "users",
-        sizes_graph: "sizes",
-        heatmap_graph: "sizes",
-    }
-    # The table's clickable columns (a cell click arrives through the same click store as a chart click).
-    TABLE_COLUMNS = {"user": "users", "machine": "machines"}
-    # The charts with a time axis, where dragging a span sets the time range.
-    TIME_AXES = (series_graph, heatmap_graph)
+__all__ = ["ID", "dashboard", "empty_database"]
 
 
 # No mode bar: it covers the small charts. No tips: zooming a time axis is a filter here, and plotly's
@@ -85,29 +21,6 @@ class ID:
 GRAPH_CONFIG = {"displaylogo": False, "displayModeBar": False, "showTips": False}
 # On a time axis a double-click goes back to the previous range (assets/clusterdash.js), not to plotly's reset.
 TIME_GRAPH_CONFIG = {**GRAPH_CONFIG, "doubleClick": False}
-HOUR_OPTIONS = [{"label": f"{hour:02d}:00", "value": hour} for hour in range(24)]
-PRESET_LABELS = {"24h": "24 h", "7d": "7 d", "30d": "30 d", "90d": "90 d", "all": "All", state.CUSTOM: "Custom"}
-
-
-def _button_radio(component_id: str, options: dict[str, str], value: str) -> dbc.RadioItems:
-    """Radio items drawn as a Bootstrap button group."""
-    return dbc.RadioItems(
-        id=component_id,
-        value=value,
-        inline=True,
-        options=[{"label": label, "value": key} for key, label in options.items()],
-        className="btn-group btn-group-sm",
-        inputClassName="btn-check",
-        labelClassName="btn btn-outline-secondary",
-        labelCheckedClassName="active",
-    )
-
-
-def _range_tool(label: str, component_id: str, title: str) -> dbc.Button:
-    """A small link-like button beside the time presets, disabled until it has something to do."""
-    return dbc.Button(
-        label, id=component_id, size="sm", color="link", disabled=True, className="range-tool", title=title
-    )
 
 
 def panel(title: str, body, *, tools=None, note_id: str | None = None, class_name: str = "") -> dbc.Card:
@@ -173,145 +86,6 @@ def navbar(refresh_seconds: float, with_tools: bool = True) -> html.Header:
             className="nav-inner",
         ),
         className="topbar",
-    )
-
-
-def filter_bar(defaults: state.View) -> dbc.Card:
-    default_range = PRESET_LABELS[defaults.preset]
-    return dbc.Card(
-        dbc.CardBody(
-            [
-                html.Div(
-                    [
-                        html.Div(
-                            [
-                                html.Label("Time", className="filter-label"),
-                                _button_radio(ID.preset, PRESET_LABELS, defaults.preset),
-                                dbc.Button(
-                                    id=ID.range_text,
-                                    size="sm",
-                                    color="link",
-                                    className="range-text",
-                                    title="The hours shown; click to change them by the hour",
-                                ),
-                                _range_tool(
-                                    "↶ back",
-                                    ID.range_back,
-                                    "Back to the previous time range (or double-click the time chart)",
-                                ),
-                                _range_tool("reset", ID.range_reset, f"Back to the default range ({default_range})"),
-                            ],
-                            className="filter-group",
-                        ),
-                        html.Div(
-                            [
-                                html.Label("Direction", className="filter-label"),
-                                _button_radio(
-                                    ID.direction, {"both": "Both", "rd": "Reads", "wr": "Writes"}, defaults.direction
-                                ),
-                            ],
-                            className="filter-group",
-                        ),
-                        html.Div(
-                            [
-                                html.Label("Metric", className="filter-label"),
-                                _button_radio(ID.metric, {"ops": "Operations", "bytes": "Est. bytes"}, defaults.metric),
-                            ],
-                            className="filter-group",
-                            title="Estimated bytes: each bucket's count × the bucket's midpoint",
-                        ),
-                        html.Div(
-                            [
-                                html.Label("Time zone", className="filter-label"),
-                                dcc.Dropdown(
-                                    id=ID.tz,
-                                    options=zones.choices(defaults.tz),
-                                    value=defaults.tz,
-                                    clearable=False,
-                                    className="filter-tz",
-                                ),
-                            ],
-                            className="filter-group",
-                        ),
-                    ],
-                    className="filter-row",
-                ),
-                range_editor(),
-                html.Div(
-                    [
-                        html.Span("Selection", className="filter-label"),
-                        html.Div(id=ID.chips, className="chips"),
-                        dbc.Button(
-                            "Clear all",
-                            id=ID.clear,
-                            size="sm",
-                            color="link",
-                            className="clear-all",
-                            title="Clear every selection; the time range stays (“reset” beside it resets it)",
-                        ),
-                    ],
-                    className="filter-row chips-row",
-                ),
-            ]
-        ),
-        className="filter-bar",
-    )
-
-
-def range_editor() -> html.Div:
-    """ "Custom": from and to, each a date (picked, or typed as YYYY-MM-DD) and an hour, in the display zone.
-    Shown while "Custom" is chosen; filled with the range shown; Apply sets it, or says why it cannot."""
-
-    def end(label: str, date_id: str, hour_id: str) -> html.Div:
-        return html.Div(
-            [
-                html.Span(label, className="filter-label"),
-                dcc.DatePickerSingle(
-                    id=date_id,
-                    display_format="YYYY-MM-DD",
-                    first_day_of_week=1,
-                    placeholder="date",
-                    className="range-date",
-                ),
-                dcc.Dropdown(
-                    id=hour_id, options=HOUR_OPTIONS, clearable=False, placeholder="hour", className="range-hour"
-                ),
-            ],
-            className="filter-group",
-        )
-
-    return html.Div(
-        [
-            end("From", ID.range_from_date, ID.range_from_hour),
-            end("to", ID.range_to_date, ID.range_to_hour),
-            html.Span(id=ID.range_zone, className="range-zone"),
-            dbc.Button("Apply", id=ID.range_apply, size="sm", color="primary"),
-            dbc.Button("Cancel", id=ID.range_cancel, size="sm", color="link"),
-            html.Div(id=ID.range_message, className="range-message", role="alert"),
-        ],
-        id=ID.range_editor,
-        className="filter-row range-editor d-none",
-    )
-
-
-def chip(dimension: str, value: str, text: str, href: str | None = None) -> html.Span:
-    """One active selection, with a button that removes it (and for a user or machine, a link to its profile)."""
-    link = (
-        [dcc.Link("↗", href=href, className="chip-link", title="Open the profile, keeping this view")] if href else []
-    )
-    return html.Span(
-        [
-            html.Span(text, className="chip-text"),
-            *link,
-            html.Button(
-                "×",
-                id={"type": ID.chip_remove, "dimension": dimension, "value": value},
-                className="chip-remove",
-                title=f"Remove {text}",
-                n_clicks=0,
-            ),
-        ],
-        className=f"chip chip-{dimension}",
     )
 
 
