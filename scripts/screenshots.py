@@ -139,7 +139,7 @@ def main() -> int:
             shoot(driver, f"{base}/user/{top}?range=30d", args.out / "user-profile.png")
             shoot(
                 driver,
-                f"{base}/?range=30d&metric=bytes&stack=machines&type={machine['machine_type']}&size=1M",
+                f"{base}/?range=30d&metric=bytes&group_by=machine&machine_type={machine['machine_type']}&size=1M",
                 args.out / "machine-type-bytes.png",
             )
             shoot(driver, f"{base}{incident_path(db_url, args.tz)}", args.out / "incident-window.png", full_page=False)

@@ -231,7 +231,7 @@ def test_dragging_across_the_time_axis_sets_the_time_range(dashboard, demo_db_ur
     drag.perform()
     wait_until(
         dashboard,
-        lambda: "from" in query_of(dashboard) and "to" in query_of(dashboard),
+        lambda: "start" in query_of(dashboard) and "end" in query_of(dashboard),
         what="a custom range in the URL",
     )
     wait_until(dashboard, lambda: any(c.startswith("time:") for c in chip_texts(dashboard)), what="the time chip")

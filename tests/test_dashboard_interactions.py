@@ -134,7 +134,7 @@ def test_custom_opens_an_hour_editor_that_refuses_an_end_before_the_start(dashbo
         end.strftime("%Y-%m-%d"),
         end.strftime("%H:00"),
     ]
-    assert checked_preset(dashboard) == "custom" and "from" not in query_of(dashboard)
+    assert checked_preset(dashboard) == "custom" and "start" not in query_of(dashboard)
 
     day = end.date() - timedelta(days=1)
     type_date(dashboard, "filter-range-from-date", day.isoformat())  # typed
@@ -159,8 +159,8 @@ def test_custom_opens_an_hour_editor_that_refuses_an_end_before_the_start(dashbo
     pick_hour(dashboard, "filter-range-to-hour", 18)
     dashboard.find_element("#filter-range-apply").click()
     start = datetime(day.year, day.month, day.day, 12, tzinfo=zone)
-    wait_until(dashboard, lambda: "from" in query_of(dashboard), what="the range in the URL")
-    assert query_of(dashboard) == {"from": [utc(int(start.timestamp()))], "to": [utc(int(start.timestamp()) + 21600)]}
+    wait_until(dashboard, lambda: "start" in query_of(dashboard), what="the range in the URL")
+    assert query_of(dashboard) == {"start": [utc(int(start.timestamp()))], "end": [utc(int(start.timestamp()) + 21600)]}
     assert chip_texts(dashboard) == [f"time: {day.isoformat()} 12:00 – 18:00 {start.strftime('%Z')}"]
     assert page_text(dashboard, "#filter-range-message") == ""
     assert checked_preset(dashboard) == "custom" and editor_open(dashboard)  # a custom range shows its editor
@@ -196,7 +196,10 @@ def test_a_drag_snaps_to_whole_hours_and_a_double_click_goes_back(dashboard, dem
 
     Walker(dashboard.driver).drag_hours("series-graph", *(t.strftime("%Y-%m-%d %H:%M") for t in aim))
     start, end = first + timedelta(hours=2), first + timedelta(hours=8)  # the nearest whole hours
-    assert query_of(dashboard) == {"from": [start.strftime("%Y-%m-%dT%H:%MZ")], "to": [end.strftime("%Y-%m-%dT%H:%MZ")]}
+    assert query_of(dashboard) == {
+        "start": [start.strftime("%Y-%m-%dT%H:%MZ")],
+        "end": [end.strftime("%Y-%m-%dT%H:%MZ")],
+    }
     assert chip_texts(dashboard) == [f"time: {start:%Y-%m-%d %H:%M} – {end:%H:%M} UTC"]
     assert notifier_notes(dashboard) == []  # no "Double-click to zoom back out": double-click is "back" here
     assert dashboard.find_element("#filter-range-back").is_enabled()
@@ -207,7 +210,7 @@ def test_a_drag_snaps_to_whole_hours_and_a_double_click_goes_back(dashboard, dem
     wait_until(dashboard, lambda: chip_texts(dashboard) == [], what="the time chip to go")
     assert checked_preset(dashboard) == "24h"
     dashboard.find_element("#filter-range-back").click()  # once more: back to the default 7 d
-    wait_until(dashboard, lambda: query_of(dashboard) == {}, what="back to 7 d")
+    wait_until(dashboard, lambda: query_of(dashboard) == {"range": ["7d"]}, what="back to 7 d")
     wait_until(dashboard, lambda: not dashboard.find_element("#filter-range-back").is_enabled(), what="no more back")
     wait_for_panels(dashboard)
     assert dashboard.get_logs() == []
@@ -220,10 +223,11 @@ def test_clear_all_keeps_the_time_range_and_reset_restores_the_default(dashboard
     wait_until(dashboard, lambda: chip_texts(dashboard) == [f"user: {user}"], what="the user chip")
     dashboard.find_element("#filter-clear").click()
     wait_until(dashboard, lambda: "user" not in query_of(dashboard), what="the selection cleared")
-    assert query_of(dashboard) == {"range": ["24h"], "dir": ["rd"]} and checked_preset(dashboard) == "24h"
+    # Written in the API's names (the link's older `dir` is the same parameter).
+    assert query_of(dashboard) == {"range": ["24h"], "direction": ["rd"]} and checked_preset(dashboard) == "24h"
 
     dashboard.find_element("#filter-range-reset").click()
-    wait_until(dashboard, lambda: query_of(dashboard) == {"dir": ["rd"]}, what="the default range")
+    wait_until(dashboard, lambda: query_of(dashboard) == {"range": ["7d"], "direction": ["rd"]}, what="the default")
     assert checked_preset(dashboard) == "7d"
     wait_until(dashboard, lambda: not dashboard.find_element("#filter-range-reset").is_enabled(), what="disabled")
     wait_for_panels(dashboard)
@@ -240,7 +244,7 @@ def copy_exact_link(duo) -> str:
 
 def test_copy_link_offers_the_view_as_is_and_the_exact_window(dashboard, demo_db_url):
     user = top_names(demo_db_url, "user")[0]
-    open_dashboard(dashboard, demo_db_url, path=f"/?range=24h&user={user}&sort=-operations", tz="UTC")
+    open_dashboard(dashboard, demo_db_url, path=f"/?range=24h&user={user}&table_sort=-operations", tz="UTC")
     wait_for_panels(dashboard)
     headline = page_text(dashboard, "#headline-body")
     as_is = copy_link(dashboard)
@@ -250,11 +254,11 @@ def test_copy_link_offers_the_view_as_is_and_the_exact_window(dashboard, demo_db
     end = (latest_epoch(demo_db_url) + 1800) // 3600 * 3600  # the latest block reports the hour before
     assert urlparse(exact).netloc == urlparse(dashboard.server_url).netloc
     assert parse_qs(urlparse(exact).query) == {
-        "from": [utc(end - 86400)],
-        "to": [utc(end)],
+        "start": [utc(end - 86400)],  # the API's names, in UTC
+        "end": [utc(end)],
         "tz": ["UTC"],  # named, so a server showing another zone by default shows the same hours
         "user": [user],
-        "sort": ["-operations"],
+        "table_sort": ["-operations"],
     }
     dashboard.driver.get("about:blank")
     dashboard.driver.get(exact)  # tomorrow, in the ticket
@@ -359,17 +363,17 @@ def test_the_table_sort_is_in_the_url_and_comes_back_with_it(dashboard, demo_db_
     wait_for_panels(dashboard)
     server_order = table_column(dashboard, 0)
     click(dashboard, sort_header(dashboard, "user"))
-    wait_until(dashboard, lambda: query_of(dashboard).get("sort") == ["user"], what="the sort in the URL")
+    wait_until(dashboard, lambda: query_of(dashboard).get("table_sort") == ["user"], what="the sort in the URL")
     ascending = table_column(dashboard, 0)
     assert ascending == sorted(ascending) and ascending != server_order
     click(dashboard, sort_header(dashboard, "user"))
-    wait_until(dashboard, lambda: query_of(dashboard).get("sort") == ["-user"], what="descending")
+    wait_until(dashboard, lambda: query_of(dashboard).get("table_sort") == ["-user"], what="descending")
     descending = table_column(dashboard, 0)
     assert descending == sorted(descending, reverse=True)
     link = dashboard.driver.current_url
 
     dashboard.driver.back()
-    wait_until(dashboard, lambda: query_of(dashboard).get("sort") == ["user"], what="back")
+    wait_until(dashboard, lambda: query_of(dashboard).get("table_sort") == ["user"], what="back")
     wait_until(dashboard, lambda: table_column(dashboard, 0) == ascending, what="the ascending order again")
     dashboard.driver.get("about:blank")
     dashboard.driver.get(link)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import quote
 
 import pytest
@@ -13,9 +14,10 @@ from clusterdash.web.ids import ID
 DEFAULTS = state.View(tz="Europe/Zurich")
 
 
-def test_the_default_view_is_a_bare_url():
-    assert state.to_query(DEFAULTS, DEFAULTS) == ""
-    assert state.from_url("/", "", DEFAULTS) == DEFAULTS
+def test_the_default_view_writes_only_its_range():
+    """The range always: a link (or the API, given the query string) must not depend on the page's default."""
+    assert state.to_query(DEFAULTS, DEFAULTS) == "?range=7d"
+    assert state.from_url("/", "", DEFAULTS) == state.from_url("/", "?range=7d", DEFAULTS) == DEFAULTS
 
 
 def test_every_part_of_a_view_survives_the_url():
@@ -45,7 +47,7 @@ def test_every_part_of_a_view_survives_the_url():
         }
     )
     search = state.to_query(view, DEFAULTS)
-    assert "user=alice&user=bob" in search and "size=4K" in search and "from=2025-03-12T13:00Z" in search
+    assert "user=alice&user=bob" in search and "size=4K" in search and "start=2025-03-12T13:00Z" in search
     assert state.from_url("/", search, DEFAULTS, known_sizes=("[2, 4)", "[4K, 8K)")) == view
     assert state.from_store(state.to_store(view)) == view
 
@@ -65,13 +67,13 @@ def test_a_broken_url_falls_back_to_defaults_instead_of_failing():
 def test_profile_paths_open_the_dashboard_on_one_user_or_machine():
     view = state.from_url("/user/hodl_001fs25", "?metric=bytes", DEFAULTS)
     assert view.users == ("hodl_001fs25",) and view.profile == ("user", "hodl_001fs25") and view.metric == "bytes"
-    assert interactions.url_for(view, DEFAULTS) == ("/user/hodl_001fs25", "?metric=bytes")
+    assert interactions.url_for(view, DEFAULTS) == ("/user/hodl_001fs25", "?range=7d&metric=bytes")
     machine = state.from_url("/machine/tikgpu03", "", DEFAULTS)
     assert machine.machines == ("tikgpu03",)
     # Selecting something else on that dimension leaves the profile URL for the plain one.
     assert interactions.url_for(machine.click("machines", "arton01", add=True), DEFAULTS) == (
         "/",
-        "?machine=tikgpu03&machine=arton01",
+        "?range=7d&machine=tikgpu03&machine=arton01",
     )
 
 
@@ -166,13 +168,13 @@ def test_the_range_editor_takes_a_date_and_an_hour_at_each_end_in_the_display_zo
 @pytest.mark.parametrize(
     "fields, name, words",
     [
-        (editor("2025-03-12", 18, "2025-03-12", 12), "to", "not after the start"),
-        (editor("2025-03-12", 12, "2025-03-12", 12), "to", "not after the start"),
-        (editor("2025-03-12", None, "2025-03-12", 12), "from", "pick a date and an hour"),
-        (editor(None, 3, "2025-03-12", 12), "from", "pick a date and an hour"),
-        (editor("2025-03-12", 3, "12.3.2025", 12), "to", "cannot read"),
-        (editor("2025-03-12", 3, "2025-03-12", 25), "to", "0 to 23"),
-        (editor("1900-01-01", 3, "2025-03-12", 5), "from", "out of range"),
+        (editor("2025-03-12", 18, "2025-03-12", 12), "end", "not after the start"),
+        (editor("2025-03-12", 12, "2025-03-12", 12), "end", "not after the start"),
+        (editor("2025-03-12", None, "2025-03-12", 12), "start", "pick a date and an hour for “from”"),
+        (editor(None, 3, "2025-03-12", 12), "start", "pick a date and an hour for “from”"),
+        (editor("2025-03-12", 3, "12.3.2025", 12), "end", "cannot read"),
+        (editor("2025-03-12", 3, "2025-03-12", 25), "end", "0 to 23"),
+        (editor("1900-01-01", 3, "2025-03-12", 5), "start", "out of range"),
     ],
 )
 def test_the_range_editor_refuses_what_it_cannot_use_and_names_the_end(fields, name, words):
@@ -217,10 +219,14 @@ def test_the_table_sort_survives_the_url_and_goes_to_and_from_the_table():
     )
     assert view.sort == "-est_bytes" and interactions.sort_by(view) == [{"column_id": "est_bytes", "direction": "desc"}]
     search = state.to_query(view, DEFAULTS)
-    assert search == "?sort=-est_bytes"
+    assert search == "?range=7d&table_sort=-est_bytes"  # the API's vocabulary: a VIEW parameter it ignores
     assert state.from_url("/", search, DEFAULTS).sort == "-est_bytes"
-    assert state.from_url("/", "?sort=user", DEFAULTS).sort == "user"
-    assert state.from_url("/", "?sort=password", DEFAULTS).sort == ""  # not a column: the server's order
+    assert state.from_url("/", "?table_sort=user", DEFAULTS).sort == "user"
+    assert state.from_url("/", "?table_sort=password", DEFAULTS).sort == ""  # not a column: the server's order
+    assert state.from_url("/", "?sort=name&order=asc", DEFAULTS).sort == ""  # the API lists' order, not the table's
+    with pytest.raises(BadParameter) as refused:
+        replace(view, sort="password")
+    assert refused.value.name == "table_sort"
     assert interactions.next_view(ID.table, {ID.table: []}, view, DEFAULTS).sort == ""
 
 
@@ -232,7 +238,7 @@ def test_the_sortable_columns_are_the_tables_columns():
 
 def test_profile_links_keep_the_range_zone_and_filters():
     view = DEFAULTS.with_preset("24h").click("machines", "m1").click("machines", "m2", add=True).click("users", "bob")
-    view = state.View(**{**state.to_store(view), "metric": "bytes", "tz": "UTC", "machines": ("m1", "m2")})
+    view = state.from_store({**state.to_store(view), "metric": "bytes", "tz": "UTC", "machines": ["m1", "m2"]})
     link = interactions.profile_href(view, "user", "alice")
     assert link == "/user/alice?range=24h&metric=bytes&tz=UTC&machine=m1&machine=m2"
     opened = state.from_url(*link.split("?"), DEFAULTS)
@@ -254,7 +260,7 @@ def test_the_exact_window_link_pins_a_preset_to_absolute_times():
     window = view.window(1741784415)  # the 24 hours to 2025-03-12 13:00Z
     link = interactions.exact_link(view, window, "https://dash.example:8443/user/x?range=24h", DEFAULTS)
     assert link == (
-        "https://dash.example:8443/?from=2025-03-11T13:00Z&to=2025-03-12T13:00Z&tz=Europe/Zurich&user=alice"
+        "https://dash.example:8443/?start=2025-03-11T13:00Z&end=2025-03-12T13:00Z&tz=Europe/Zurich&user=alice"
     )
     opened = state.from_url("/", link.split("?")[1], DEFAULTS)
     assert opened.window(None) == window and opened.users == ("alice",)

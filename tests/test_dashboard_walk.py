@@ -45,8 +45,8 @@ def test_the_incident_walk_takes_four_actions_and_ends_on_exactly_that_question(
 
     query_string = parse_qs(urlparse(dashboard.driver.current_url).query)
     assert query_string == {
-        "from": [_utc(first)],
-        "to": [_utc(last)],
+        "start": [_utc(first)],
+        "end": [_utc(last)],
         "user": [user],
         "machine": [machine_y, machine_z],
     }

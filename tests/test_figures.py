@@ -216,7 +216,7 @@ def test_chips_and_the_profile_card_show_invisible_characters_visibly():
     chip = cards.chips([interactions.Chip("users", SPOOFED, f"user: {SPOOFED}", link)])[0]
     assert component_texts(chip)[0] == "user: evil\\u202eexe.txt"
     assert chip.children[-1].id["value"] == SPOOFED  # removing the chip removes the real name
-    assert chip.children[1].href == "/user/evil%E2%80%AEexe.txt?tz=UTC"  # the profile of the real name
+    assert chip.children[1].href == "/user/evil%E2%80%AEexe.txt?range=7d&tz=UTC"  # the profile of the real name
     info = {
         "role": "<b>r</b>",
         "affiliation": "a\u202eb",

@@ -6,52 +6,27 @@ overlap it: `start` and `end` are widened to whole hours, and a block is in the 
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import date, datetime
 from typing import Any
 
 from clusterdash.db.periods import ceil_hour, floor_hour, zone
 from clusterdash.db.schema import DIRECTIONS as STORED_DIRECTIONS
+from clusterdash.db.vocabulary import (
+    LISTS,
+    MAX_EPOCH,
+    MAX_VALUES,
+    check_text,
+    clamp_window,
+    parse_time,
+    preset_window,
+    read,
+)
 from clusterdash.errors import BadParameter
 
+__all__ = ["DIRECTIONS", "Filters", "parse_time"]
+
 DIRECTIONS = (*STORED_DIRECTIONS, "both")  # what a question may ask for
-MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z: beyond it dates cannot be shown
-MAX_VALUES = 1000  # per repeatable parameter: a longer IN list is a mistake or an attack
-MAX_TEXT = 255  # as wide as the Users/Machines name columns
-
-
-_EPOCH = re.compile(r"^-?\d{1,15}$")
-
-
-def parse_time(text: str, tz: str = "UTC", name: str = "start") -> int:
-    """Epoch seconds from ISO-8601 ('2025-03-12', '2025-03-12T14:00', '...Z', '...+01:00') or epoch digits.
-
-    A date or time without an offset is read in the display zone `tz`: that is what a person typing it means.
-    """
-    text = text.strip()
-    if _EPOCH.match(text):
-        value = int(text)
-    else:
-        try:
-            if len(text) == 10:
-                parsed = datetime.combine(date.fromisoformat(text), datetime.min.time())
-            else:
-                parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
-        except (ValueError, OverflowError):
-            raise BadParameter(
-                name,
-                f"cannot read {text[:40]!r} as a time (use ISO-8601 such as 2025-03-12T14:00:00Z, or epoch seconds)",
-            ) from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=zone(tz))
-        try:
-            value = int(parsed.timestamp())
-        except (OverflowError, ValueError, OSError):
-            raise BadParameter(name, f"{text[:40]!r} is out of range") from None
-    if not 0 <= value <= MAX_EPOCH:
-        raise BadParameter(name, f"{text[:40]!r} is out of range (1970 to 9999)")
-    return value
 
 
 @dataclass(frozen=True)
@@ -75,10 +50,15 @@ class Filters:
     tz: str = "UTC"
 
     def __post_init__(self) -> None:
-        for name in ("users", "machines", "machine_types", "roles", "affiliations", "sizes"):
-            value = getattr(self, name)
+        for name, field in LISTS.items():
+            value = getattr(self, field)
             if isinstance(value, str) or not isinstance(value, tuple):
-                object.__setattr__(self, name, (value,) if isinstance(value, str) else tuple(value))
+                value = (value,) if isinstance(value, str) else tuple(value)
+                object.__setattr__(self, field, value)
+            if len(value) > MAX_VALUES:
+                raise BadParameter(name, f"at most {MAX_VALUES} values")
+            for text in value:
+                check_text(name, text)
         if self.direction not in DIRECTIONS:
             raise BadParameter("direction", f"must be rd, wr or both, not {str(self.direction)[:20]!r}")
         zone(self.tz)
@@ -91,56 +71,33 @@ class Filters:
 
     # -- building -----------------------------------------------------------------------------------------
 
-    ARG_NAMES = {
-        "user": "users",
-        "machine": "machines",
-        "machine_type": "machine_types",
-        "role": "roles",
-        "affiliation": "affiliations",
-        "size": "sizes",
-    }
-
     @classmethod
-    def from_args(cls, args: Any, default_tz: str = "UTC") -> Filters:
-        """Filters from URL arguments: a werkzeug MultiDict or a mapping of name -> str or list of str.
+    def from_args(cls, args: Any, default_tz: str = "UTC", latest: Callable[[], int | None] | None = None) -> Filters:
+        """Filters from URL arguments (a werkzeug MultiDict, a mapping of name -> str or list of str, or the
+        Arguments `vocabulary.read` made of them), by the declarations in db/vocabulary.py.
 
-        start, end (ISO-8601 or epoch seconds), direction (rd|wr|both), tz (IANA) once each; user, machine,
-        machine_type, role, affiliation, size any number of times. Empty values count as absent. Raises
-        BadParameter naming the parameter.
+        start, end (ISO-8601 or epoch seconds) or range (24h, 7d, 30d, 90d, all: ending with the hour of the
+        newest block, which `latest()` gives), direction (rd|wr|both) and tz once each; user, machine,
+        machine_type, role, affiliation and size any number of times (sizes as given: the API resolves them to
+        stored labels). Empty values count as absent. Raises BadParameter naming the parameter, also for a
+        parameter the vocabulary does not know.
         """
+        given = read(args)
+        tz = given.zone(default_tz)
+        start, end = given.time("start", tz), given.time("end", tz)
+        if given.given("range"):
+            if start is not None or end is not None:
+                raise BadParameter("range", "give either range or start and end, not both")
+            start, end = preset_window(given.choice("range"), latest() if latest else None)
+        names = {field: tuple(dict.fromkeys(given.texts(name))) for name, field in LISTS.items()}
+        return cls(start=start, end=end, direction=given.choice("direction") or "both", tz=tz, **names)
 
-        def values(name: str) -> list[str]:
-            raw = args.getlist(name) if hasattr(args, "getlist") else args.get(name, [])
-            raw = [raw] if isinstance(raw, str) else list(raw)
-            if len(raw) > MAX_VALUES:
-                raise BadParameter(name, f"at most {MAX_VALUES} values")
-            out = []
-            for v in raw:
-                if not isinstance(v, str):
-                    raise BadParameter(name, "must be text")
-                if len(v) > MAX_TEXT or "\x00" in v:
-                    raise BadParameter(name, f"value too long or not text ({len(v)} characters)")
-                if v.strip():
-                    out.append(v.strip())
-            return out
-
-        def single(name: str) -> str | None:
-            given = values(name)
-            if len(given) > 1:
-                raise BadParameter(name, "give it at most once")
-            return given[0] if given else None
-
-        tz = single("tz") or default_tz
-        zone(tz)
-        start, end = single("start"), single("end")
-        kwargs: dict[str, Any] = {name: tuple(dict.fromkeys(values(arg))) for arg, name in cls.ARG_NAMES.items()}
-        return cls(
-            start=None if start is None else parse_time(start, tz, "start"),
-            end=None if end is None else parse_time(end, tz, "end"),
-            direction=(single("direction") or "both").lower(),
-            tz=tz,
-            **kwargs,
-        )
+    def held_to(self, extent: tuple[int, int] | None) -> Filters:
+        """The question asked of the hours that have data, `extent` = (first hour, end hour) of the stored blocks
+        (vocabulary.clamp_window): a range from 1970 to 5000 asks for the data's extent, and the buckets of a
+        series are those of the data, whichever door (the API, the dashboard) asked."""
+        start, end = clamp_window(self.start, self.end, extent)
+        return self if (start, end) == (self.start, self.end) else replace(self, start=start, end=end)
 
     def with_(self, **changes: Any) -> Filters:
         """A copy with some fields changed (e.g. the dashboard narrowing to one user)."""

@@ -1,36 +1,38 @@
 """The JSON API: request arguments -> Filters -> db.query -> JSON or CSV. No SQL here.
 
 Mount it with `api_blueprint(engine_provider)` (or `register_api(server, engine, settings)`, which the app
-factory calls). Every endpoint takes the common filters: start, end (ISO-8601 or epoch seconds), user,
-machine, machine_type, role, affiliation, size (each repeatable), direction=rd|wr|both, tz.
+factory calls). Every endpoint takes the parameters of db/vocabulary.py, the dashboard's URL vocabulary: the
+filters (start and end, or range; user, machine, machine_type, role, affiliation, size, each repeatable;
+direction, tz), and the parameters that shape an answer where they apply (sort, order, limit, bucket, group_by,
+top, format) or only change how the dashboard draws (metric); aliases (from, to, dir, type, stack) are the same
+parameters. So any dashboard view's query string asks the API the same question.
 
-Errors are JSON with "error" and "parameter": a BadParameter is a 400 naming its parameter; an unknown user or
-machine, or a path under /api that is no endpoint, a 404; a method other than GET a 405; a database that cannot
-be reached a 503. Anything else is a bug: a 500 saying only "internal error" and a reference, logged with its
-traceback under the same reference.
+Errors are JSON with "error" and "parameter": a BadParameter is a 400 naming its parameter (an unknown
+parameter, a value that cannot be read, a user, machine, machine type, role, affiliation or size bucket that
+nothing stored has); an unknown user or machine on the profile routes, or a path under /api that is no endpoint,
+a 404; a method other than GET a 405; a database that cannot be reached a 503. Anything else is a bug: a 500 saying
+only "internal error" and a reference, logged with its traceback under the same reference. CSV answers are
+attachments whose file name says the range and the filters, with formula-like cells neutralised (web/csvfile.py).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import logging
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, request
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, NotFound
 
-from clusterdash.db import query, sizes
+from clusterdash.db import query, sizes, vocabulary
 from clusterdash.db.filters import Filters
+from clusterdash.db.vocabulary import Arguments
 from clusterdash.errors import BadParameter, database_unreachable
+from clusterdash.web import csvfile, limits
+from clusterdash.web.limits import error as _error
 
-MAX_LIMIT = 1_000_000
-
-log = logging.getLogger(__name__)
+MAX_LIMIT = vocabulary.MAX_LIMIT
 
 
 def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC") -> Blueprint:
@@ -52,49 +54,62 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
     def connect():
         return engine_provider().connect()
 
-    def filters() -> Filters:
-        f = Filters.from_args(request.args, default_tz=default_tz)
-        if not f.sizes:
-            return f
-        with connect() as conn:
-            return f.with_(sizes=_stored_labels(f.sizes, [b["label"] for b in query.size_buckets(conn)]))
+    def arguments() -> Arguments:
+        """The request's arguments, every one known and readable (else a 400 naming it)."""
+        given = vocabulary.read(request.args)
+        given.check(default_tz)
+        return given
+
+    def filters(conn: Connection, given: Arguments) -> Filters:
+        """The question's Filters, its range held to the stored data; sizes as stored labels; every name one that
+        something stored has."""
+        f = Filters.from_args(given, default_tz=default_tz, latest=lambda: query.latest_block_epoch(conn))
+        f = f.held_to(query.data_extent(conn))  # the dashboard's rule: a range holds the hours that have data
+        if f.sizes:
+            f = f.with_(sizes=_stored_labels(f.sizes, [b["label"] for b in query.size_buckets(conn)]))
+        query.check_names(conn, f)
+        return f
 
     @bp.get("/stats")
     def stats():
-        _no_csv()
-        f = filters()  # before connecting: filters() may read the stored size buckets on a connection of its own
+        given = arguments()
+        _no_csv(given)
         with connect() as conn:
-            return jsonify(query.stats(conn, f))
+            return jsonify(query.stats(conn, filters(conn, given)))
 
     @bp.get("/users")
     def users():
-        f, sort, order, limit = filters(), *_sorting()
+        given = arguments()
         with connect() as conn:
-            rows = query.users_table(conn, f, sort=sort, order=order, limit=limit)
-        return _respond({"range": _range_of(f), "users": rows}, rows)
+            f = filters(conn, given)
+            rows = query.users_table(conn, f, **_sorting(given))
+            return _respond(given, conn, "users", f, {"range": _range_of(f), "users": rows}, rows)
 
     @bp.get("/machines")
     def machines():
-        f, sort, order, limit = filters(), *_sorting()
+        given = arguments()
         with connect() as conn:
-            rows = query.machines_table(conn, f, sort=sort, order=order, limit=limit)
-        return _respond({"range": _range_of(f), "machines": rows}, rows)
+            f = filters(conn, given)
+            rows = query.machines_table(conn, f, **_sorting(given))
+            return _respond(given, conn, "machines", f, {"range": _range_of(f), "machines": rows}, rows)
 
-    @bp.get("/usage/user/<username>")
+    @bp.get("/usage/user/<path:username>")
     def user_usage(username: str):
-        _no_csv()
-        f = filters()
+        given = arguments()
+        _no_csv(given)
         with connect() as conn:
+            f = filters(conn, given)
             profile = query.user_profile(conn, username, f) if _plausible(username) else None
         if profile is None:
             return _error(404, f"user: no user named {username[:100]!r}", "user")
         return jsonify(profile)
 
-    @bp.get("/usage/machine/<machine_name>")
+    @bp.get("/usage/machine/<path:machine_name>")
     def machine_usage(machine_name: str):
-        _no_csv()
-        f = filters()
+        given = arguments()
+        _no_csv(given)
         with connect() as conn:
+            f = filters(conn, given)
             profile = query.machine_profile(conn, machine_name, f) if _plausible(machine_name) else None
         if profile is None:
             return _error(404, f"machine: no machine named {machine_name[:100]!r}", "machine")
@@ -102,20 +117,21 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
 
     @bp.get("/usage/time")
     def usage_time():
-        f = filters()
-        bucket = _choice("bucket", query.BUCKETS, None)
-        group_by = _choice("group_by", query.GROUP_BYS, "none")
-        top = _integer("top", 10, 1, 1000)
+        given = arguments()
         with connect() as conn:
-            series = query.time_series(conn, f, bucket=bucket, group_by=group_by, top=top)
-        return _respond(series, series["points"])
+            f = filters(conn, given)
+            series = query.time_series(
+                conn, f, bucket=given.choice("bucket"), group_by=given.choice("group_by"), top=given.integer("top")
+            )
+            return _respond(given, conn, "usage-time", f, series, series["points"])
 
     @bp.get("/usage/size")
     def usage_size():
-        f = filters()
+        given = arguments()
         with connect() as conn:
-            sizes = query.size_distribution(conn, f)
-        return _respond(sizes, sizes["buckets"])
+            f = filters(conn, given)
+            answer = query.size_distribution(conn, f)
+            return _respond(given, conn, "usage-size", f, answer, answer["buckets"])
 
     @bp.get("/openapi.json")
     def openapi():
@@ -144,9 +160,7 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
             return _http_error(exc)
         if database_unreachable(exc):
             return _error(503, "database unavailable: " + str(getattr(exc, "orig", exc)).splitlines()[0][:200], None)
-        reference = uuid.uuid4().hex[:12]
-        log.error("internal error %s in %s %s", reference, request.method, request.full_path[:300], exc_info=exc)
-        return _error(500, "internal error", None, reference=reference)
+        return limits.internal_error(exc)
 
     @bp.app_errorhandler(404)
     @bp.app_errorhandler(405)
@@ -167,40 +181,8 @@ def register_api(server: Flask, engine: Engine, settings: Mapping[str, Any]) -> 
 # -- arguments -----------------------------------------------------------------------------------------------
 
 
-def _single(name: str) -> str | None:
-    values = [v for v in request.args.getlist(name) if v.strip()]
-    if len(values) > 1:
-        raise BadParameter(name, "give it at most once")
-    return values[0].strip() if values else None
-
-
-def _choice(name: str, allowed, default):
-    value = _single(name)
-    if value is None:
-        return default
-    if value not in allowed:
-        raise BadParameter(name, f"must be one of {', '.join(allowed)}, not {value[:30]!r}")
-    return value
-
-
-def _integer(name: str, default: int | None, low: int, high: int) -> int | None:
-    value = _single(name)
-    if value is None:
-        return default
-    if not value.lstrip("-").isdigit() or len(value) > 12:
-        raise BadParameter(name, f"must be a whole number, not {value[:30]!r}")
-    number = int(value)
-    if not low <= number <= high:
-        raise BadParameter(name, f"must be between {low} and {high}")
-    return number
-
-
-def _sorting() -> tuple[str, str, int | None]:
-    return (
-        _choice("sort", query.USER_SORTS, "operations"),
-        _choice("order", ("asc", "desc"), "desc"),
-        _integer("limit", None, 0, MAX_LIMIT),
-    )
+def _sorting(given: Arguments) -> dict[str, Any]:
+    return {"sort": given.choice("sort"), "order": given.choice("order"), "limit": given.integer("limit")}
 
 
 def _stored_labels(given: tuple[str, ...], known: list[str]) -> tuple[str, ...]:
@@ -220,12 +202,8 @@ def _stored_labels(given: tuple[str, ...], known: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(labels))
 
 
-def _format() -> str:
-    return _choice("format", ("json", "csv"), "json")
-
-
-def _no_csv() -> None:
-    if _format() == "csv":
+def _no_csv(given: Arguments) -> None:
+    if given.choice("format") == "csv":
         raise BadParameter(
             "format", "csv is offered by the list and series endpoints (users, machines, usage/time, usage/size)"
         )
@@ -248,21 +226,22 @@ def _range_of(f: Filters) -> dict[str, Any]:
 # -- responses -----------------------------------------------------------------------------------------------
 
 
-def _respond(document: dict, rows: list[dict]) -> Response:
-    if _format() == "json":
+def _respond(given: Arguments, conn: Connection, kind: str, f: Filters, document: dict, rows: list[dict]) -> Response:
+    """JSON, or with format=csv the rows as a CSV attachment named by the range and the filters."""
+    if given.choice("format") != "csv":
         return jsonify(document)
-    buffer = io.StringIO()
     columns = list(rows[0]) if rows else []
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
-    return Response(buffer.getvalue(), mimetype="text/csv", headers={"Content-Disposition": "inline"})
-
-
-def _error(status: int, message: str, parameter: str | None, **more: str) -> Response:
-    response = jsonify({"error": message, "parameter": parameter, **more})
-    response.status_code = status
-    return response
+    start, end = f.hour_range()
+    if start is None or end is None:
+        extent = query.data_extent(conn)
+        if extent is not None:
+            start, end = start if start is not None else extent[0], end if end is not None else extent[1]
+    name = csvfile.file_name(kind, start, end, f)
+    return Response(
+        csvfile.csv_text(rows, columns),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 def _http_error(exc: HTTPException) -> Response:

@@ -18,7 +18,7 @@ from dash import html
 from clusterdash import config
 from clusterdash.db.engine import make_engine
 from clusterdash.db.setup import prepare_database
-from clusterdash.web import layout, panels, state
+from clusterdash.web import layout, limits, lookups, state
 from clusterdash.web.api import register_api
 from clusterdash.web.callbacks import register_callbacks
 
@@ -51,13 +51,14 @@ def create_app(settings: Mapping[str, Any] | None = None) -> dash.Dash:
 
     def page():
         # Evaluated per page load, so a database filled after start-up shows without a restart.
-        if panels.latest_epoch(engine) is None:
+        if lookups.latest_epoch(engine) is None:
             return layout.empty_database(db_url, refresh)
         return layout.dashboard(defaults, refresh)
 
     app.layout = page
     app.validation_layout = html.Div([layout.dashboard(defaults, refresh), layout.empty_database(db_url, refresh)])
     register_callbacks(app, engine, defaults)
+    limits.install(app)
     app.clusterdash_engine = engine  # the app's database, prepared: `serve` runs its demo and follower on it
     return app
 

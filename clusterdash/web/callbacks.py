@@ -17,7 +17,7 @@ from dash import ALL, Input, Output, State, ctx, no_update
 from sqlalchemy import Engine
 
 from clusterdash.errors import BadParameter
-from clusterdash.web import interactions, panels, state, usertable, zones
+from clusterdash.web import inputs, interactions, lookups, panels, state, usertable, zones
 from clusterdash.web.ids import ID
 
 # Callback argument name -> (the input, the key interactions.next_view knows its value by).
@@ -51,7 +51,6 @@ VIEW_STATES = {
     "to_date": (State(ID.range_to_date, "date"), interactions.TO_DATE),
     "to_hour": (State(ID.range_to_hour, "value"), interactions.TO_HOUR),
 }
-BUTTONS = (ID.clear, ID.range_text, ID.range_apply, ID.range_cancel, ID.range_back, ID.range_reset)
 VIEW_OUTPUTS = {
     "pathname": Output(ID.url, "pathname"),
     "search": Output(ID.url, "search"),
@@ -75,6 +74,7 @@ VIEW_OUTPUTS = {
     "tz": Output(ID.tz, "value"),
     "stack": Output(ID.series_stack, "value"),
     "top": Output(ID.series_top, "value"),
+    "notice": Output(ID.notice, "children"),
 }
 
 
@@ -83,18 +83,33 @@ EDITOR_CLASS = "filter-row range-editor"
 
 def view_outputs(engine: Engine, trigger, values: dict, current: dict | None, defaults: state.View) -> dict:
     """The view callback's body: the next view, and everything that shows it (URL, store, controls, chips, the
-    range editor and history). `values` holds every input and state by its key in VIEW_INPUTS / VIEW_STATES."""
-    if trigger in BUTTONS and not values.get(trigger):
+    range editor and history). `values` holds every input and state by its key in VIEW_INPUTS / VIEW_STATES.
+
+    Every input is checked by the API's rules first (web/inputs.py, state.from_store): a value no control can
+    produce is a BadParameter, a 400 naming it. A change the view refuses leaves the view as it was and says why:
+    beside the range editor for the editor's range (an end not after its start), in the notice otherwise. A view
+    read from a URL has its range held to the stored data, as has a range set in the page (the notice says when that
+    changed it), and a link's names that nothing stored has are pointed out (with the closest stored names)."""
+    inputs.check_trigger(trigger)
+    inputs.check_view_inputs(values)
+    if isinstance(trigger, str) and trigger in inputs.BUTTONS and not values.get(trigger):
         return dict.fromkeys(VIEW_OUTPUTS, no_update)
     # The store holds what the panels draw; the table's sort lives in the table (and the URL).
     before = state.from_store(current) if current else defaults
     before = replace(before, sort=interactions.sort_of(values.get(ID.table)))
-    try:
-        view = interactions.next_view(trigger, values, before, defaults, panels.known_sizes(engine))
-    except BadParameter as exc:  # the range editor's input: said beside it, the view unchanged
-        return {**dict.fromkeys(VIEW_OUTPUTS, no_update), "message": exc.message, "editor": EDITOR_CLASS}
-    pathname, search = interactions.url_for(view, defaults)
     from_url = trigger is None or trigger == ID.url
+    notice = ""
+    try:
+        view = interactions.next_view(trigger, values, before, defaults, lookups.known_sizes(engine))
+    except BadParameter as exc:
+        if trigger == ID.range_apply:  # the range editor's input: said beside it, the view unchanged
+            return {**dict.fromkeys(VIEW_OUTPUTS, no_update), "message": exc.message, "editor": EDITOR_CLASS}
+        view, notice = before, str(exc)
+    if from_url:
+        view, notice = lookups.checked_link(engine, view)
+    elif interactions.range_of(view) != interactions.range_of(before):  # the editor, a drag, back
+        view, notice = lookups.held_range(engine, view)
+    pathname, search = interactions.url_for(view, defaults)
     history = interactions.history_after(trigger, values.get(ID.range_history), before, view)
     # "Custom" (or a click on the range's text) opens the editor; it stays open while "Custom" is chosen and
     # nothing else set the range.
@@ -103,7 +118,7 @@ def view_outputs(engine: Engine, trigger, values: dict, current: dict | None, de
     preset = state.CUSTOM if opened or kept_open else view.preset
     refill = trigger in (None, *interactions.RANGE_TRIGGERS, ID.range_text, ID.tz)
     refill = refill or interactions.range_of(view) != interactions.range_of(before)
-    fields = interactions.editor_fields(panels.window(engine, view), view.tz) if refill else {}
+    fields = interactions.editor_fields(lookups.window(engine, view), view.tz) if refill else {}
     store = state.to_store(replace(view, sort=""))
     remembered = values.get(ID.range_history) if history is None else history
     return {
@@ -131,6 +146,7 @@ def view_outputs(engine: Engine, trigger, values: dict, current: dict | None, de
         "tz": view.tz,
         "stack": view.stack,
         "top": view.top,
+        "notice": notice,
     }
 
 
@@ -172,8 +188,9 @@ def register_callbacks(app: dash.Dash, engine: Engine, defaults: state.View) -> 
         prevent_initial_call=True,
     )
     def copy_exact_window(_n, href, view, sort_by):
+        inputs.check_copy_inputs(href, sort_by)
         shown = replace(state.from_store(view), sort=interactions.sort_of(sort_by))
-        return interactions.exact_link(shown, panels.window(engine, shown), href or "", defaults)
+        return interactions.exact_link(shown, lookups.window(engine, shown), href or "", defaults)
 
     # The status line and the range's text follow the view too (their times in its zone, as every time on the
     # page), and the data: a preset's window moves when a new hour lands.
@@ -188,11 +205,11 @@ def register_callbacks(app: dash.Dash, engine: Engine, defaults: state.View) -> 
     def check_for_new_data(_n, view, version):
         shown = state.from_store(view)
         new_version, status = panels.live_status(engine, shown)
-        return (no_update if new_version == version else new_version), status, panels.range_text(engine, shown)
+        return (no_update if new_version == version else new_version), status, lookups.range_text(engine, shown)
 
     @app.callback(Output(ID.empty_url, "href"), Input(ID.empty_interval, "n_intervals"), prevent_initial_call=True)
     def reload_when_data_arrives(_n):
-        return "/" if panels.latest_epoch(engine) is not None else no_update
+        return "/" if lookups.latest_epoch(engine) is not None else no_update
 
     def panel(output: Output, body, *extra_inputs):
         """One callback per panel: (view, data version) -> body(engine, view)."""

@@ -110,6 +110,7 @@ def filter_bar(defaults: state.View) -> dbc.Card:
                     ],
                     className="filter-row chips-row",
                 ),
+                html.Div(id=ID.notice, className="filter-notice small text-danger", role="status"),
             ]
         ),
         className="filter-bar",

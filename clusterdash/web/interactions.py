@@ -23,8 +23,8 @@ from datetime import date, datetime
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
-from clusterdash.db.filters import MAX_EPOCH
 from clusterdash.db.periods import HOUR, zone
+from clusterdash.db.vocabulary import MAX_EPOCH
 from clusterdash.errors import BadParameter
 from clusterdash.web import format as fmt
 from clusterdash.web import state
@@ -51,8 +51,9 @@ RANGE_TRIGGERS = (
 HISTORY_LIMIT = 20  # ranges "back" can return to
 # The editor's fields, as `values` holds them.
 FROM_DATE, FROM_HOUR, TO_DATE, TO_HOUR = "from.date", "from.hour", "to.date", "to.hour"
-# Every link the page makes names its zone: the server that opens it may show another zone by default.
-LINK_DEFAULTS = state.View(tz="")
+# What a profile link leaves out (it names its zone always: the server that opens it may show another zone by
+# default).
+LINK_DEFAULTS = state.View()
 
 
 def next_view(
@@ -120,18 +121,19 @@ def drag_range(relayout: Mapping | None, tz: str) -> tuple[int, int] | None:
 def editor_range(values: Mapping[str, Any], tz: str) -> tuple[int, int]:
     """The UTC span the range editor describes: from and to, each a date and an hour in the zone `tz`. Raises
     BadParameter naming the end that cannot be used."""
-    start = _local_hour(values.get(FROM_DATE), values.get(FROM_HOUR), tz, "from")
-    end = _local_hour(values.get(TO_DATE), values.get(TO_HOUR), tz, "to")
+    start = _local_hour(values.get(FROM_DATE), values.get(FROM_HOUR), tz, "start", "from")
+    end = _local_hour(values.get(TO_DATE), values.get(TO_HOUR), tz, "end", "to")
     if end <= start:
         raise BadParameter(
-            "to", f"the end ({fmt.when(end, tz)}) is not after the start ({fmt.when(start, tz)}): nothing changed"
+            "end", f"the end ({fmt.when(end, tz)}) is not after the start ({fmt.when(start, tz)}): nothing changed"
         )
     return start, end
 
 
-def _local_hour(day: Any, hour: Any, tz: str, name: str) -> int:
+def _local_hour(day: Any, hour: Any, tz: str, name: str, label: str) -> int:
+    """The epoch of an editor's end (`label`, as the editor says it), BadParameter naming its parameter `name`."""
     if not day or hour is None or hour == "":
-        raise BadParameter(name, f"pick a date and an hour for “{name}”: nothing changed")
+        raise BadParameter(name, f"pick a date and an hour for “{label}”: nothing changed")
     try:
         picked, at = date.fromisoformat(str(day)[:10]), int(hour)
     except (ValueError, TypeError):
@@ -238,28 +240,31 @@ def profile_links(view: state.View) -> Callable[[str, str], str]:
     def link(kind: str, name: str) -> str:
         if kind not in queries:
             dimension = "users" if kind == "user" else "machines"
-            queries[kind] = url_for(replace(view, **{dimension: ()}, profile=None, sort=""), LINK_DEFAULTS)[1]
+            narrowed = replace(view, **{dimension: ()}, profile=None, sort="")
+            queries[kind] = url_for(narrowed, LINK_DEFAULTS, with_zone=True)[1]
         return f"/{kind}/{quote(name, safe='')}{queries[kind]}"
 
     return link
 
 
 def exact_link(view: state.View, window: tuple[int | None, int | None], href: str, defaults: state.View) -> str:
-    """The absolute link to the view with its range pinned to `window` (from and to in the URL): it shows the
-    same hours tomorrow. `href` is the page's address (its scheme and host are kept)."""
+    """The absolute link to the view with its range pinned to `window` (start and end in UTC, and the zone, in the
+    URL): it shows the same hours tomorrow, on any server. `href` is the page's address (its scheme and host are
+    kept)."""
     origin = href.split("://", 1)
     base = origin[0] + "://" + origin[1].split("/", 1)[0] if len(origin) == 2 else ""
     start, end = window
     pinned = view if start is None or end is None else replace(view, preset=state.CUSTOM, start=start, end=end)
-    pathname, search = url_for(pinned, replace(defaults, tz=""))
+    pathname, search = url_for(pinned, defaults, with_zone=True)
     return base + pathname + search
 
 
-def url_for(view: state.View, defaults: state.View) -> tuple[str, str]:
+def url_for(view: state.View, defaults: state.View, with_zone: bool = False) -> tuple[str, str]:
     """(pathname, search) for a view: /user/<name> and /machine/<name> stay while their one selection does."""
     if view.profile:
         kind, name = view.profile
         dimension = "users" if kind == "user" else "machines"
         if view.selected(dimension) == (name,):
-            return f"/{kind}/{quote(name, safe='')}", state.to_query(replace(view, **{dimension: ()}), defaults)
-    return "/", state.to_query(view, defaults)
+            query = state.to_query(replace(view, **{dimension: ()}), defaults, with_zone)
+            return f"/{kind}/{quote(name, safe='')}", query
+    return "/", state.to_query(view, defaults, with_zone)

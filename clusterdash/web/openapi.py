@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from clusterdash.db import vocabulary
+
 TIME = {"type": "string", "description": "ISO-8601 UTC, e.g. 2025-03-12T14:00:00Z"}
 NTIME = {"type": ["string", "null"], "description": "ISO-8601 UTC, or null"}
 INT = {"type": "integer"}
@@ -198,33 +200,32 @@ def _param(name: str, description: str, schema: dict | None = None, repeat: bool
     }
 
 
-FILTERS = [
-    _param("start", "Start (inclusive) as ISO-8601 (no offset: read in tz) or epoch seconds; widened to the hour."),
-    _param("end", "End (exclusive), same forms as start."),
-    _param("user", "Username (repeatable).", repeat=True),
-    _param("machine", "Client machine name (repeatable).", repeat=True),
-    _param("machine_type", "Machine type, e.g. tik (repeatable).", repeat=True),
-    _param("role", "User role, e.g. staff (repeatable).", repeat=True),
-    _param("affiliation", "User affiliation, e.g. tik (repeatable).", repeat=True),
-    _param(
-        "size",
-        "Size bucket (repeatable): its label as logged, [4K, 8K), its lower bound, 4K, 4k or 4096, or both bounds, "
-        "4K-8K. A value that names no stored bucket is a 400 listing the stored ones.",
-        repeat=True,
-    ),
-    _param("direction", "rd, wr or both.", {"type": "string", "enum": ["rd", "wr", "both"]}),
-    _param("tz", "Display time zone (IANA) for day, week and month boundaries."),
-]
-FORMAT = _param("format", "json (default) or csv.", {"type": "string", "enum": ["json", "csv"]})
-SORTING = [
-    _param(
-        "sort",
-        "Sort key.",
-        {"type": "string", "enum": ["operations", "bytes", "sessions", "name", "first_seen", "last_seen"]},
-    ),
-    _param("order", "asc or desc.", {"type": "string", "enum": ["asc", "desc"]}),
-    _param("limit", "At most this many rows.", {"type": "integer", "minimum": 0, "maximum": 1000000}),
-]
+def _schema_of(p: vocabulary.Parameter) -> dict:
+    if p.kind == vocabulary.INTEGER:
+        return {"type": "integer", "minimum": p.low, "maximum": p.high}
+    if p.kind in (vocabulary.CHOICE, vocabulary.PRESET):
+        return {"type": "string", "enum": [*p.choices, *p.value_aliases]}
+    return {"type": "string"}
+
+
+def _described(p: vocabulary.Parameter) -> str:
+    notes = []
+    if p.aliases:
+        notes.append(f"Also accepted as {' or '.join(p.aliases)} (the same parameter: give one).")
+    if p.kind == vocabulary.NAME:
+        notes.append(f"A {p.noun} nothing stored has is a 400 naming it, with the closest stored names.")
+    if p.kind == vocabulary.SIZE:
+        notes.append("A value that names no stored bucket is a 400 listing the stored ones.")
+    if p.role == vocabulary.SHAPE:
+        notes.append("Accepted and ignored by the endpoints it does not apply to.")
+    if p.role == vocabulary.VIEW:
+        notes.append("Accepted and ignored by the API (the dashboard's URL carries it).")
+    return " ".join([p.help, *notes])
+
+
+# Every endpoint knows every parameter of the vocabulary (db/vocabulary.py), so a dashboard view's query string
+# asks any endpoint the same question; an unknown parameter is a 400 naming it.
+PARAMETERS = [_param(p.name, _described(p), _schema_of(p), repeat=p.repeat) for p in vocabulary.PARAMETERS.values()]
 
 
 def _json(schema: dict, csv: bool = False) -> dict:
@@ -280,17 +281,20 @@ def openapi_document(user_example: str | None = None, machine_example: str | Non
             "version": "1",
             "description": "NFS file server IO usage per user, machine, hour and size bucket. Times are "
             "ISO-8601 UTC; a block logged at 14:00:15 reports the hour 13:00-14:00. Bytes are "
-            "estimates from size buckets (bytes: midpoint; bytes_low / bytes_high: bounds).",
+            "estimates from size buckets (bytes: midpoint; bytes_low / bytes_high: bounds). Every endpoint takes "
+            "the dashboard's URL parameters (one vocabulary: a view's query string asks the same question); an "
+            "unknown parameter, or a name nothing stored has, is a 400 naming it. A range is held to the hours "
+            "that have data.",
         },
         "paths": {
             "/api/stats": _operation(
-                "stats", "What the database holds for the filters, freshness and gaps.", STATS, FILTERS + [FORMAT]
+                "stats", "What the database holds for the filters, freshness and gaps.", STATS, PARAMETERS
             ),
             "/api/users": _operation(
                 "users",
                 "Users active in the range.",
                 _obj({"range": LIST_RANGE, "users": _array(USER_ROW)}),
-                FILTERS + SORTING + [FORMAT],
+                PARAMETERS,
                 csv=True,
                 links={
                     "UserProfile": _link(
@@ -305,7 +309,7 @@ def openapi_document(user_example: str | None = None, machine_example: str | Non
                 "machines",
                 "Machines active in the range.",
                 _obj({"range": LIST_RANGE, "machines": _array(MACHINE_ROW)}),
-                FILTERS + SORTING + [FORMAT],
+                PARAMETERS,
                 csv=True,
                 links={
                     "MachineProfile": _link(
@@ -320,43 +324,25 @@ def openapi_document(user_example: str | None = None, machine_example: str | Non
                 "userProfile",
                 "One user's profile.",
                 USER_PROFILE,
-                [_name("username", "Username.", user_example)] + FILTERS + [FORMAT],
+                [_name("username", "Username (any stored name, / included).", user_example)] + PARAMETERS,
                 not_found=True,
             ),
             "/api/usage/machine/{machine_name}": _operation(
                 "machineProfile",
                 "One machine's profile.",
                 MACHINE_PROFILE,
-                [_name("machine_name", "Machine name.", machine_example)] + FILTERS + [FORMAT],
+                [_name("machine_name", "Machine name (any stored name, / included).", machine_example)] + PARAMETERS,
                 not_found=True,
             ),
             "/api/usage/time": _operation(
                 "usageTime",
                 "Operations and bytes per time bucket and group; buckets without data have operations null.",
                 TIME_SERIES,
-                FILTERS
-                + [
-                    _param(
-                        "bucket",
-                        "hour, day, week or month (default: from the range).",
-                        {"type": "string", "enum": ["hour", "day", "week", "month"]},
-                    ),
-                    _param(
-                        "group_by",
-                        "Group the series.",
-                        {"type": "string", "enum": ["none", "user", "machine", "machine_type", "role"]},
-                    ),
-                    _param(
-                        "top",
-                        "Groups kept; the rest is summed as other.",
-                        {"type": "integer", "minimum": 1, "maximum": 1000},
-                    ),
-                    FORMAT,
-                ],
+                PARAMETERS,
                 csv=True,
             ),
             "/api/usage/size": _operation(
-                "usageSize", "Operations and bytes per size bucket.", SIZES, FILTERS + [FORMAT], csv=True
+                "usageSize", "Operations and bytes per size bucket.", SIZES, PARAMETERS, csv=True
             ),
         },
     }

@@ -8,11 +8,12 @@ scripts/bench_dashboard.py, which times exactly what a callback runs.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import fields, is_dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -21,37 +22,42 @@ from sqlalchemy import Engine
 
 from clusterdash.db import query
 from clusterdash.db.filters import Filters
+from clusterdash.errors import BadParameter
 from clusterdash.web import cards, coverage, figures, interactions, loadchart, state, timecharts
-from clusterdash.web import format as fmt
 
 TOP_USERS = 20
 TOP_MACHINES = 20
 TOP_LOAD = 20
-HOURLY_UP_TO_HOURS = 8 * 24  # hourly points up to a week (and a bit): the daily rhythm stays visible
+HOURLY_UP_TO_HOURS = query.HOURLY_UP_TO_HOURS  # (query.choose_bucket's rule: the series chooses by it)
 HEATMAP_DAILY_UP_TO_DAYS = 35
 GROUP_BY = {"users": "user", "machines": "machine", "machine_types": "machine_type", "roles": "role"}
 PLURALS = {"users": "users", "machines": "machines", "machine_types": "machine types", "roles": "roles"}
 NO_WRITES = "No writes recorded in this time range: the tracer's write probe may be off"
 
 
-def filters_for(view: state.View, latest: int | None, without: tuple[str, ...] = ()) -> Filters:
-    """The query for a panel: the view's time range, direction and zone, and every selection not `without`."""
+def filters_for(
+    view: state.View, latest: int | None, without: tuple[str, ...] = (), extent: tuple[int, int] | None = None
+) -> Filters:
+    """The query for a panel: the view's time range, held to the hours that have data (`extent`, the stored
+    blocks' first and end hour: a range from 1970 to 5000 asks for the data's extent), its direction and zone,
+    and every selection not `without`."""
     start, end = view.window(latest)
     chosen = {d: () if d in without else view.selected(d) for d in state.DIMENSIONS}
-    return Filters(start=start, end=end, direction=view.direction, tz=view.tz, **chosen)
+    return Filters(start=start, end=end, direction=view.direction, tz=view.tz, **chosen).held_to(extent)
 
 
 def _value(row: dict, metric: str) -> float:
     return (row.get("bytes") or 0.0) if metric == "bytes" else row.get("operations") or 0
 
 
-def _bucket(view: state.View, latest: int | None, daily_up_to_days: int | None = None) -> str | None:
-    start, end = view.window(latest)
-    if start is not None and end is not None and end - start <= HOURLY_UP_TO_HOURS * 3600:
+def _heatmap_bucket(filters: Filters) -> str:
+    """Hours up to 8 days, days up to HEATMAP_DAILY_UP_TO_DAYS, then weeks (an open range too)."""
+    start, end = filters.start, filters.end
+    if start is None or end is None:
+        return "week"
+    if end - start <= HOURLY_UP_TO_HOURS * 3600:
         return "hour"
-    if daily_up_to_days is not None:
-        return "day" if start is not None and end is not None and end - start <= daily_up_to_days * 86400 else "week"
-    return None  # query.choose_bucket: days up to 120 days, then weeks
+    return "day" if end - start <= HEATMAP_DAILY_UP_TO_DAYS * 86400 else "week"
 
 
 def no_data_message(view: state.View, engine: Engine | None = None) -> str:
@@ -66,73 +72,90 @@ def no_data_message(view: state.View, engine: Engine | None = None) -> str:
 
 # -- asking the query layer, through a small cache ----------------------------------------------------------------
 
-_CACHE: OrderedDict[tuple, Any] = OrderedDict()
+_CACHE: OrderedDict[tuple, tuple[Any, int]] = OrderedDict()  # key -> (answer, its estimated bytes)
 _CACHE_LOCK = threading.Lock()
-CACHE_ENTRIES = 256
+CACHE_BYTES = 64 * 2**20  # per process: the answers kept, estimated by size_of
+_cached_bytes = 0
+_SCALARS = (str, int, float, type(None))
 
 
 def answer(engine: Engine, question: Callable, view: state.View, without: tuple[str, ...] = (), **kwargs) -> Any:
-    """question(conn, filters_for(view, latest, without), **kwargs), remembered per data version.
+    """question(conn, filters_for(view, latest, without, extent), **kwargs), remembered per data version.
 
     Crossfiltering asks the same question often: a click on a user leaves the users panel's own query
     unchanged (it ignores its own dimension), the users and roles panels ask the same thing while neither
     has a selection, back/forward revisits a view. The key holds the data version, so anything a new
-    ingest changes is asked afresh. `kwargs["bucket"] = "auto"` picks the series bucket for the range.
+    ingest changes is asked afresh. `kwargs["bucket"] = "auto-sizes"` picks the heatmap's bucket for the range.
+    The cache holds at most CACHE_BYTES of answers (the least recently used go first); an answer larger than a
+    quarter of that is not kept.
     """
+    global _cached_bytes
     with engine.connect() as conn:
         version = tuple(query.data_version(conn))
-        filters = filters_for(view, version[0], without)
-        if kwargs.get("bucket") == "auto":
-            kwargs["bucket"] = _bucket(view, version[0])
-        elif kwargs.get("bucket") == "auto-sizes":
+        filters = filters_for(view, version[0], without, query.data_extent(conn))
+        if kwargs.get("bucket") == "auto-sizes":
             # Size detail per user or machine is kept per week and month, not per day: past a month, weekly
             # columns read those rollups instead of every raw histogram row.
-            kwargs["bucket"] = _bucket(view, version[0], daily_up_to_days=HEATMAP_DAILY_UP_TO_DAYS)
+            kwargs["bucket"] = _heatmap_bucket(filters)
         key = (id(engine), question.__name__, filters, tuple(sorted(kwargs.items())), version)
         with _CACHE_LOCK:
             if key in _CACHE:
                 _CACHE.move_to_end(key)
-                return _CACHE[key]
+                return _CACHE[key][0]
         result = question(conn, filters, **kwargs)
+    size = size_of(result) + size_of(filters)
+    if size > CACHE_BYTES // 4:
+        return result
     with _CACHE_LOCK:
-        _CACHE[key] = result
-        while len(_CACHE) > CACHE_ENTRIES:
-            _CACHE.popitem(last=False)
+        if key not in _CACHE:
+            _CACHE[key] = (result, size)
+            _cached_bytes += size
+        while _cached_bytes > CACHE_BYTES and _CACHE:
+            _cached_bytes -= _CACHE.popitem(last=False)[1][1]
     return result
 
 
+def question(engine: Engine, view: state.View, without: tuple[str, ...] = ()) -> tuple[Filters, tuple[int, int] | None]:
+    """The Filters `answer` asks for this view now, and the stored data's extent (first hour, end hour)."""
+    with engine.connect() as conn:
+        extent = query.data_extent(conn)
+        return filters_for(view, query.latest_block_epoch(conn), without, extent), extent
+
+
+def cached_bytes() -> int:
+    """The estimated bytes of the answers the cache holds."""
+    return _cached_bytes
+
+
+def size_of(value: Any, sample: int = 8) -> int:
+    """About how many bytes `value` holds: containers walked (a dataclass by its fields), a list longer than
+    2 x `sample` items measured on `sample` of them spread along it. Shared objects count each time: an
+    estimate on the high side, cheap enough to run on every answer stored (~0.1 ms for a table of users)."""
+    if isinstance(value, _SCALARS):
+        return sys.getsizeof(value)
+    if isinstance(value, dict):
+        return sys.getsizeof(value) + sum(size_of(k) + size_of(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        n = len(value)
+        if n > 2 * sample:
+            picked = value[:: n // sample]
+            return sys.getsizeof(value) + sum(size_of(v) for v in picked) * n // len(picked)
+        return sys.getsizeof(value) + sum(size_of(v) for v in value)
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes) + 112
+    if is_dataclass(value) and not isinstance(value, type):
+        return sys.getsizeof(value) + sum(size_of(getattr(value, f.name)) for f in fields(value))
+    return sys.getsizeof(value)
+
+
 def clear_cache() -> None:
+    global _cached_bytes
     with _CACHE_LOCK:
         _CACHE.clear()
+        _cached_bytes = 0
 
 
-# -- small lookups used by the view callback and the live check -----------------------------------------------
-
-
-def latest_epoch(engine: Engine) -> int | None:
-    with engine.connect() as conn:
-        return query.latest_block_epoch(conn)
-
-
-def window(engine: Engine, view: state.View) -> tuple[int | None, int | None]:
-    """The view's range as UTC epochs, an open end ("All") taken as the data's first or last hour."""
-    with engine.connect() as conn:
-        start, end = view.window(query.latest_block_epoch(conn))
-        if start is None or end is None:
-            span = query.data_health(conn, Filters(tz=view.tz))["range"]
-            start, end = span["start_epoch"] if start is None else start, span["end_epoch"] if end is None else end
-    return start, end
-
-
-def range_text(engine: Engine, view: state.View) -> str:
-    """The hours the view shows, exactly: '2025-03-05 14:00 – 2025-03-12 14:00 CET'."""
-    start, end = window(engine, view)
-    return "" if start is None or end is None else fmt.span(start, end, view.tz)
-
-
-def known_sizes(engine: Engine) -> list[str]:
-    with engine.connect() as conn:
-        return [b["label"] for b in query.size_buckets(conn)]
+# -- what the view callback and the live check show besides the panels ------------------------------------------
 
 
 def chips(view: state.View) -> list:
@@ -174,7 +197,10 @@ def headline(engine: Engine, view: state.View) -> list:
 
 
 def series(engine: Engine, view: state.View):
-    result = answer(engine, query.time_series, view, bucket="auto", group_by=GROUP_BY[view.stack], top=view.top)
+    try:
+        result = answer(engine, query.time_series, view, bucket=None, group_by=GROUP_BY[view.stack], top=view.top)
+    except BadParameter as exc:  # more groups than an answer holds (query.MAX_POINTS): say so in the chart
+        return figures.empty_figure(str(exc))
     column = "bytes" if view.metric == "bytes" else "operations"
     at = {b["epoch"]: i for i, b in enumerate(result["buckets"])}
     values: dict[str, list] = {group: [None] * len(at) for group in result["groups"]}
@@ -324,9 +350,8 @@ def health(engine: Engine, view: state.View) -> list:
     # Data health is about the data, not the selection: only the time range applies. Never cached: the age
     # of the last block moves with the clock.
     with engine.connect() as conn:
-        facts = query.data_health(
-            conn, filters_for(view, query.latest_block_epoch(conn), without=tuple(state.DIMENSIONS))
-        )
+        latest, extent = query.latest_block_epoch(conn), query.data_extent(conn)
+        facts = query.data_health(conn, filters_for(view, latest, tuple(state.DIMENSIONS), extent))
     span = facts["range"]
     recurring = coverage.recurring_gaps(facts["gaps"], span["start_epoch"], span["end_epoch"], view.tz)
     return cards.health(facts, view.tz, recurring=recurring, writes_recorded=writes_recorded(engine, view))
@@ -344,9 +369,9 @@ def profile(engine: Engine, view: state.View):
     else:
         return None
     with engine.connect() as conn:
-        latest = query.latest_block_epoch(conn)
+        latest, extent = query.latest_block_epoch(conn), query.data_extent(conn)
         if kind == "user":
-            info = query.user_profile(conn, name, filters_for(view, latest, without=("users",)))
+            info = query.user_profile(conn, name, filters_for(view, latest, ("users",), extent))
         else:
-            info = query.machine_profile(conn, name, filters_for(view, latest, without=("machines",)))
+            info = query.machine_profile(conn, name, filters_for(view, latest, ("machines",), extent))
     return cards.profile(kind, name, info, view.tz, link=lambda k, n: interactions.profile_href(view, k, n))

@@ -3,38 +3,49 @@
 The URL is the source of truth: every interaction produces a new `View`, the
 view is written to the query string (so a copied link, a bookmark and the
 browser's back button all restore it) and the panels read it back from a
-dcc.Store. Only values that differ from the defaults are written, so a
-plain `/` is the default dashboard and links stay short.
+dcc.Store. The URL speaks the API's vocabulary (db/vocabulary.py): the time
+range always, and only the other values that differ from the defaults, so
+links stay short and a view's query string asks the API the same question.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from urllib.parse import parse_qs, quote, urlencode
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, quote, unquote, urlencode
 
-from clusterdash.db import sizes
-from clusterdash.db.periods import ceil_hour, floor_hour, hour_of
+from clusterdash.db import sizes, vocabulary
+from clusterdash.db.periods import HOUR, ceil_hour, floor_hour, zone
+from clusterdash.db.vocabulary import MAX_EPOCH, MAX_TOP, MAX_VALUES, PARAMETERS, check_integer, check_text
+from clusterdash.errors import BadParameter
 
-PRESETS = {"24h": 24 * 3600, "7d": 7 * 86400, "30d": 30 * 86400, "90d": 90 * 86400, "all": None}
+PRESETS = vocabulary.PRESETS
 DEFAULT_PRESET = "7d"
 CUSTOM = "custom"
-DIRECTIONS = ("both", "rd", "wr")
-METRICS = ("ops", "bytes")
-STACK_DIMENSIONS = ("users", "machines", "machine_types", "roles")
-DEFAULT_TOP = 8
-# The user x machine table's columns (web/usertable.py): `sort` names one, "-" first for descending.
-SORT_COLUMNS = ("user", "role", "machine", "machine_type", "operations", "est_bytes", "small_share")
+DIRECTIONS = PARAMETERS["direction"].choices
+METRICS = PARAMETERS["metric"].choices
+# The series' stacking, as the view keeps it, and the group_by value (the URL's, the API's) of each.
+STACKS = dict(PARAMETERS["group_by"].value_aliases)
+STACK_DIMENSIONS = tuple(STACKS)
+DEFAULT_TOP = 8  # series the page stacks by default (the API's own default, for a script, is 10)
+# The user x machine table's columns (web/usertable.py): the view's `sort` (the URL's table_sort) names one, "-"
+# first for descending.
+SORT_COLUMNS = vocabulary.TABLE_COLUMNS
+SORTS = PARAMETERS["table_sort"].choices
+PROFILES = {"user": "users", "machine": "machines"}  # /user/<name>, /machine/<name>
+MAX_URL = 512 * 1024  # characters of a query string read: 5 x 1,000 names of 255 characters and their keys fit
 
-# A cross-filter dimension: its field on View, its URL key and its name for people. One place, used everywhere.
+# A cross-filter dimension: its field on View, its URL parameter (db/vocabulary.py) and its name for people.
 DIMENSIONS = {
     "users": ("user", "user"),
     "machines": ("machine", "machine"),
-    "machine_types": ("type", "machine type"),
+    "machine_types": ("machine_type", "machine type"),
     "roles": ("role", "role"),
     "sizes": ("size", "IO size"),
 }
+T = TypeVar("T")
 
 
 def url_key(dimension: str) -> str:
@@ -65,6 +76,11 @@ class View:
     sort: str = ""  # the table's sort: a column of SORT_COLUMNS, "-" first for descending; "" the server's order
     # Set by /user/<name> or /machine/<name>: show that profile card.
     profile: tuple[str, str] | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        """The view the API would accept, whoever built it (a link, a control, the client's store): each field
+        checked by the vocabulary's rules and limits, BadParameter naming its parameter."""
+        check_view(self)
 
     # --- selections -------------------------------------------------------
 
@@ -98,7 +114,7 @@ class View:
         range shown is the range used."""
         low, high = int(min(start, end)), int(max(start, end))
         low, high = floor_hour(low), ceil_hour(high)
-        return replace(self, preset=CUSTOM, start=low, end=max(high, low + 3600))
+        return replace(self, preset=CUSTOM, start=low, end=max(high, low + HOUR))
 
     def with_preset(self, preset: str) -> View:
         if preset not in PRESETS:
@@ -106,21 +122,52 @@ class View:
         return replace(self, preset=preset, start=None, end=None)
 
     def window(self, latest: int | None) -> tuple[int | None, int | None]:
-        """The time range as (start inclusive, end exclusive) UTC epochs; None is open.
-
-        Presets end at the latest stored hour, not at the wall clock: the demo data
-        lies in the past, and a stalled ingest shows as an old "last block" in the data
-        health panel rather than as an empty dashboard.
-        """
+        """The time range as (start inclusive, end exclusive) UTC epochs; None is open. Presets end with the hour
+        of the newest block, `latest` (vocabulary.preset_window)."""
         if self.preset == CUSTOM:
             return self.start, self.end
-        span = PRESETS.get(self.preset)
-        if span is None or latest is None:
-            return None, None
-        # The latest block reports the hour before its epoch (db.periods.hour_of): the window is the `span`
-        # seconds of whole hours that end with that hour.
-        end = hour_of(latest) + 3600
-        return end - span, end
+        return vocabulary.preset_window(self.preset, latest)
+
+    def clamped(self, extent: tuple[int, int] | None) -> View:
+        """The view with its custom range held to the hours that have data (vocabulary.clamp_window)."""
+        if self.preset != CUSTOM or self.start is None or self.end is None:
+            return self
+        start, end = vocabulary.clamp_window(self.start, self.end, extent)
+        return self if (start, end) == (self.start, self.end) else replace(self, start=start, end=end)
+
+
+def check_view(view: View) -> None:
+    if view.preset not in PRESETS and view.preset != CUSTOM:
+        raise BadParameter("range", f"must be one of {', '.join(PRESETS)}, not {str(view.preset)[:30]!r}")
+    for name in ("start", "end"):
+        value = getattr(view, name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_EPOCH):
+            raise BadParameter(name, f"must be epoch seconds between 0 and {MAX_EPOCH}")
+    if view.start is not None and view.end is not None and view.start >= view.end:
+        raise BadParameter("end", "the end of a time range must be after its start")
+    for name, allowed in (("direction", DIRECTIONS), ("metric", METRICS), ("group_by", STACK_DIMENSIONS)):
+        value = view.stack if name == "group_by" else getattr(view, name)
+        if not isinstance(value, str) or value not in allowed:
+            raise BadParameter(name, f"must be one of {', '.join(allowed)}, not {str(value)[:30]!r}")
+    zone(view.tz)
+    check_integer("top", view.top)
+    if view.sort != "" and view.sort not in SORTS:
+        raise BadParameter(
+            "table_sort", f"must be a column of the table ({', '.join(SORT_COLUMNS)}), '-' first for descending"
+        )
+    for dimension, (key, _label) in DIMENSIONS.items():
+        values = getattr(view, dimension)
+        if not isinstance(values, tuple):
+            raise BadParameter(key, "must be a list of names")
+        if len(values) > MAX_VALUES:
+            raise BadParameter(key, f"at most {MAX_VALUES} values")
+        for value in values:
+            check_text(key, value)
+    if view.profile is not None:
+        kind, name = view.profile if isinstance(view.profile, tuple) and len(view.profile) == 2 else (None, None)
+        if kind not in PROFILES:
+            raise BadParameter("profile", "must be (user or machine, a name)")
+        check_text(kind, name)
 
 
 # --- URL ---------------------------------------------------------------------
@@ -130,81 +177,84 @@ def _iso(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
 
 
-def _parse_iso(text: str) -> int | None:
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return int(value.timestamp())
-
-
-def to_query(view: View, defaults: View) -> str:
-    """The query string for `view` ('' or '?a=b&...'), holding only what differs from `defaults`."""
+def to_query(view: View, defaults: View, with_zone: bool = False) -> str:
+    """The query string for `view` ('?a=b&...'), in the vocabulary the API reads (db/vocabulary.py): the time
+    range always (a preset as range=7d, a custom range as start and end in UTC), and whatever else differs from
+    `defaults` (a stacking with its top; the table's sort as table_sort, which the API ignores), the zone too
+    `with_zone` (a link for someone else: the server that opens it may show another zone by default). Pasted
+    after an API path, it asks the API the question the view shows: the same rows, and the same series
+    (ungrouped when the page stacks by its default, by user: the same total per bucket)."""
     pairs: list[tuple[str, str]] = []
     if view.preset == CUSTOM and view.start is not None and view.end is not None:
-        pairs += [("from", _iso(view.start)), ("to", _iso(view.end))]
-    elif view.preset != defaults.preset:
+        pairs += [("start", _iso(view.start)), ("end", _iso(view.end))]
+    elif view.preset in PRESETS:
         pairs.append(("range", view.preset))
-    for name, key in (("direction", "dir"), ("metric", "metric"), ("tz", "tz"), ("stack", "stack"), ("top", "top")):
-        if getattr(view, name) != getattr(defaults, name):
-            pairs.append((key, str(getattr(view, name))))
+    for name in ("direction", "metric", "tz"):
+        if getattr(view, name) != getattr(defaults, name) or (name == "tz" and with_zone):
+            pairs.append((name, str(getattr(view, name))))
+    if view.stack != defaults.stack:  # the grouping whole, so that the API groups the series as the page does
+        pairs += [("group_by", STACKS[view.stack]), ("top", str(view.top))]
+    elif view.top != defaults.top:
+        pairs.append(("top", str(view.top)))
     for dimension in DIMENSIONS:
         for value in view.selected(dimension):
             pairs.append((url_key(dimension), sizes.short_form(value) if dimension == "sizes" else value))
     if view.sort != defaults.sort:
-        pairs.append(("sort", view.sort))
+        pairs.append(("table_sort", view.sort))
     return "?" + urlencode(pairs, quote_via=quote, safe="/:") if pairs else ""
 
 
+def _attempt(read: Callable[[], T], default: T) -> T:
+    try:
+        value = read()
+    except BadParameter:
+        return default
+    return default if value is None else value
+
+
 def from_url(pathname: str | None, search: str | None, defaults: View, known_sizes: Iterable[str] = ()) -> View:
-    """The view a URL describes. Anything unreadable falls back to the default, never an error page."""
-    args: Mapping[str, list[str]] = parse_qs((search or "").lstrip("?"), keep_blank_values=False)
-
-    def one(key: str, allowed: Iterable[str] | None = None) -> str | None:
-        values = args.get(key)
-        if not values:
-            return None
-        return values[-1] if allowed is None or values[-1] in allowed else None
-
+    """The view a URL describes, read by the API's vocabulary (aliases too: from, to, dir, type, stack). A link
+    is read leniently: an unknown parameter or a value that cannot be read falls back to the default, never an
+    error page; a time before 1970 or after 9999 and a `top` past its bounds are clamped (the range is then held to
+    the data by the view callback, View.clamped)."""
+    given = vocabulary.read(parse_qs((search or "").lstrip("?")[:MAX_URL], keep_blank_values=False), strict=False)
     changes: dict = {}
-    start, end = _parse_iso(one("from") or ""), _parse_iso(one("to") or "")
+    tz = _attempt(lambda: given.zone(defaults.tz), defaults.tz)
+    if tz != defaults.tz:
+        changes["tz"] = tz
+    start = _attempt(lambda: given.time("start", tz, clamp=True), None)
+    end = _attempt(lambda: given.time("end", tz, clamp=True), None)
     if start is not None and end is not None and start != end:
         changes.update(preset=CUSTOM, start=min(start, end), end=max(start, end))
-    elif one("range", PRESETS):
-        changes["preset"] = one("range", PRESETS)
-    if one("dir", DIRECTIONS):
-        changes["direction"] = one("dir", DIRECTIONS)
-    if one("metric", METRICS):
-        changes["metric"] = one("metric", METRICS)
-    if one("tz"):
-        changes["tz"] = one("tz")
-    if one("stack", STACK_DIMENSIONS):
-        changes["stack"] = one("stack", STACK_DIMENSIONS)
-    if (one("top") or "").isdigit():
-        changes["top"] = max(1, min(30, int(one("top"))))
-    if (one("sort") or "").lstrip("-") in SORT_COLUMNS:
-        changes["sort"] = one("sort")
+    elif given.given("range"):
+        changes["preset"] = _attempt(lambda: given.choice("range"), defaults.preset)
+    for name in ("direction", "metric"):
+        changes[name] = _attempt(lambda: given.choice(name), getattr(defaults, name))  # noqa: B023
+    group = _attempt(lambda: given.choice("group_by"), None)
+    changes["stack"] = next((stack for stack, g in STACKS.items() if g == group), defaults.stack)
+    top = given.text("top") or ""
+    if top.isdigit():
+        changes["top"] = max(1, min(MAX_TOP, int(top[:12])))
+    changes["sort"] = _attempt(lambda: given.choice("table_sort"), defaults.sort)
     known_sizes = list(known_sizes)
     for dimension in DIMENSIONS:
-        values = args.get(url_key(dimension), [])
+        values = given.texts(url_key(dimension))
         if dimension == "sizes":  # a form the stored buckets do not know stays as typed: its chip shows no IO
             values = [sizes.bucket_label(v, known_sizes) or v for v in values]
-        changes[dimension] = tuple(dict.fromkeys(v for v in values if v))  # drop repeats, keep order
+        changes[dimension] = tuple(dict.fromkeys(values))  # drop repeats, keep order
     view = replace(defaults, **changes)
     return _with_profile_path(view, pathname or "/")
 
 
 def _with_profile_path(view: View, pathname: str) -> View:
-    """/user/<name> and /machine/<name>: the dashboard on that one user or machine, with its profile card."""
-    from urllib.parse import unquote
-
-    parts = [p for p in pathname.split("/") if p]
-    if len(parts) >= 2 and parts[-2] in ("user", "machine"):
-        kind, name = parts[-2], unquote(parts[-1])
-        dimension = "users" if kind == "user" else "machines"
-        return replace(view, **{dimension: (name,)}, profile=(kind, name))
+    """/user/<name> and /machine/<name>: the dashboard on that one user or machine, with its profile card. The name
+    is the rest of the path, a "/" in it included (a link writes it as %2F)."""
+    for kind, dimension in PROFILES.items():
+        prefix = f"/{kind}/"
+        if pathname.startswith(prefix) and len(pathname) > len(prefix):
+            name = unquote(pathname[len(prefix) :])
+            if 0 < len(name) <= vocabulary.MAX_TEXT and "\x00" not in name:
+                return replace(view, **{dimension: (name,)}, profile=(kind, name))
     return view
 
 
@@ -214,9 +264,16 @@ def to_store(view: View) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
 
 
-def from_store(data: Mapping | None) -> View:
-    if not data:
+def from_store(data: Any) -> View:
+    """The view in a dcc.Store. The store is the client's to change: anything but a view the API would accept
+    (View.__post_init__) is a BadParameter naming the parameter, which the server answers with a 400."""
+    if data is None:
         return View()
+    if not isinstance(data, Mapping):
+        raise BadParameter("view", "must be an object")
     fields = View.__dataclass_fields__
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in fields}
+    unknown = [str(k)[:40] for k in data if k not in fields]
+    if unknown:
+        raise BadParameter("view", f"unknown fields: {', '.join(unknown[:5])}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
     return View(**values)

@@ -12,9 +12,7 @@ text it is) and a link to its profile that keeps the view. A click on the name s
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
 import re
 
 from dash import dcc
@@ -22,9 +20,10 @@ from dash.dash_table.Format import Format, Group, Scheme, Trim
 from sqlalchemy import Engine
 
 from clusterdash.db import query
+from clusterdash.web import csvfile, interactions, state
 from clusterdash.web import format as fmt
-from clusterdash.web import interactions, state
-from clusterdash.web.panels import answer, no_data_message
+from clusterdash.web.lookups import hours_shown
+from clusterdash.web.panels import answer, no_data_message, question
 
 SHOWN_ROWS = 500  # the browser sorts what it holds; the CSV has every row
 HIGHLIGHT = "#e7f0ff"
@@ -126,26 +125,26 @@ def _quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+CSV_COLUMNS = [
+    "user",
+    "role",
+    "affiliation",
+    "machine",
+    "machine_type",
+    "sessions",
+    "operations",
+    "small_operations",
+    "bytes_low",
+    "bytes",
+    "bytes_high",
+]
+
+
 def csv_download(engine: Engine, view: state.View) -> dict:
-    """Every row, with both byte bounds next to the estimate, for dcc.Download."""
+    """Every row, with both byte bounds next to the estimate, for dcc.Download: the API's CSV (formula-like cells
+    neutralised), named by the range (ISO hours in the view's zone) and the filters that shaped it."""
     rows = _rows(engine, view)
-    out = io.StringIO()
-    fields = [
-        "user",
-        "role",
-        "affiliation",
-        "machine",
-        "machine_type",
-        "sessions",
-        "operations",
-        "small_operations",
-        "bytes_low",
-        "bytes",
-        "bytes_high",
-    ]
-    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    start, end = view.window(None) if view.preset == state.CUSTOM else (None, None)
-    name = "clusterdash-users-machines" + (f"-{start}-{end}" if start else f"-{view.preset}") + ".csv"
-    return dcc.send_string(out.getvalue(), name)
+    filters, extent = question(engine, view, without=("users", "machines"))
+    start, end = hours_shown(filters, extent)
+    name = csvfile.file_name("users-machines", start, end, filters)
+    return dcc.send_string(csvfile.csv_text(rows, CSV_COLUMNS), name)

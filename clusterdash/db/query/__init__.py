@@ -51,14 +51,18 @@ Public functions (all take an open Connection first):
   size_buckets(conn)                                    every size bucket seen, smallest first
   choose_bucket(first_hour, end_hour)                   the series bucket used when none is asked for
   example_names(conn)                                   a user and a machine that exist, for examples
+  check_names(conn, filters)                            BadParameter for a name nothing stored has (names)
+  unknown_names(conn, parameter, names)                 which of these names nothing stored has, one query
+  data_extent(conn)                                     (first hour, end hour) of the stored blocks, or None
   and, for the dashboard: data_version, data_health, user_machine_usage, size_series
 A bad parameter (sort, order, limit, bucket, group_by, top) raises errors.BadParameter naming it.
 """
 
-from clusterdash.db.query.buckets import BUCKETS, choose_bucket
-from clusterdash.db.query.coverage import data_version, gap_summary
+from clusterdash.db.query.buckets import BUCKETS, HOURLY_UP_TO_HOURS, MAX_POINTS, choose_bucket
+from clusterdash.db.query.coverage import data_extent, data_version, gap_summary
 from clusterdash.db.query.distribution import size_buckets, size_distribution, size_series
 from clusterdash.db.query.measures import BYTES_ESTIMATE
+from clusterdash.db.query.names import check_names, unknown_names
 from clusterdash.db.query.profiles import machine_profile, user_profile
 from clusterdash.db.query.series import GROUP_BYS, time_series
 from clusterdash.db.query.standing import load_shares
@@ -69,8 +73,12 @@ __all__ = [
     "BUCKETS",
     "BYTES_ESTIMATE",
     "GROUP_BYS",
+    "HOURLY_UP_TO_HOURS",
+    "MAX_POINTS",
     "USER_SORTS",
+    "check_names",
     "choose_bucket",
+    "data_extent",
     "data_health",
     "data_version",
     "database_stats",
@@ -85,6 +93,7 @@ __all__ = [
     "size_series",
     "stats",
     "time_series",
+    "unknown_names",
     "user_machine_usage",
     "user_profile",
     "users_table",

@@ -7,12 +7,16 @@ from bisect import bisect_right
 
 import numpy as np
 
-from clusterdash.db.periods import HOUR, ceil_hour, period_starts
+from clusterdash.db.periods import DAY, HOUR, ceil_hour, period_starts
 from clusterdash.db.query.scope import Scope
 from clusterdash.errors import BadParameter
 
 BUCKETS = ("hour", "day", "week", "month")
-MAX_HOURS = 100_000  # hour buckets a series may hold
+# Points (buckets x groups) one series or heatmap answer may hold: an hourly year grouped by the top 10 and other
+# is 96,360; a JSON point is about 110 bytes, so an answer stays near 11 MB at most.
+MAX_POINTS = 100_000
+HOURLY_UP_TO_HOURS = 8 * 24  # hourly points up to a week (and a bit): the daily rhythm stays visible
+_SHORTEST = {"hour": HOUR, "day": DAY - HOUR, "week": 7 * DAY - HOUR, "month": 28 * DAY - HOUR}  # (DST days)
 _GRAIN = {"day": "d", "week": "w", "month": "m"}
 
 
@@ -22,9 +26,10 @@ def check_bucket(bucket: str | None) -> None:
 
 
 def choose_bucket(first_hour: int, end_hour: int) -> str:
-    """About 50 to 400 points: hours up to 3 days, days up to 120 days, weeks up to 2 years, then months."""
+    """At most about 200 points: hours up to 8 days (the daily rhythm stays visible), days up to 120 days, weeks
+    up to 2 years, then months. The dashboard's time chart and the API's series choose by this one rule."""
     hours = (end_hour - first_hour) // HOUR
-    if hours <= 72:
+    if hours <= HOURLY_UP_TO_HOURS:
         return "hour"
     if hours <= 120 * 24:
         return "day"
@@ -36,13 +41,26 @@ def choose_bucket(first_hour: int, end_hour: int) -> str:
 def bucket_bounds(bucket: str, scope: Scope) -> list[int]:
     """Hour boundaries of the series buckets covering [first_hour, end_hour) in the display zone."""
     lo, hi = scope.first_hour, scope.end_hour
+    check_points(bucket, lo, hi)
     if bucket == "hour":
-        if (hi - lo) // HOUR > MAX_HOURS:
-            raise BadParameter("bucket", "hour buckets cover at most 100,000 hours; narrow start/end or use day")
         return list(range(lo, hi + HOUR, HOUR))
     bounds = [ceil_hour(s) for s in period_starts(_GRAIN[bucket], lo, hi, scope.filters.tz)]
     bounds = sorted({max(lo, min(hi, b)) for b in bounds})
     return bounds if len(bounds) > 1 else [lo, hi]
+
+
+def check_points(bucket: str, first_hour: int, end_hour: int, groups: int = 1, name: str = "bucket") -> None:
+    """BadParameter naming `name` when `groups` series of `bucket`s over [first_hour, end_hour) could hold more than
+    MAX_POINTS points (checked before anything is read, on the most buckets the range can hold)."""
+    most = (end_hour - first_hour) // _SHORTEST[bucket] + 2
+    if most * groups > MAX_POINTS:
+        raise BadParameter(
+            name,
+            f"an answer holds at most {MAX_POINTS:,} points (buckets x groups); {bucket} buckets over this range"
+            + (f" for {groups:,} groups" if groups > 1 else "")
+            + " would be more: narrow start/end, use a longer bucket"
+            + (" or a smaller top" if groups > 1 else ""),
+        )
 
 
 def series_grains(bucket: str, scope: Scope) -> tuple[str, ...]:

@@ -139,6 +139,12 @@ def rejected_in(conn: Connection, first_hour: int | None, end_hour: int | None) 
     return conn.execute(query).scalar_one()
 
 
+def data_extent(conn: Connection) -> tuple[int, int] | None:
+    """[first hour, end hour) of the stored blocks (the hours they report), or None when there is none."""
+    first, last = blocks(conn).extent
+    return None if first is None or last is None else (hour_of(first), hour_of(last) + HOUR)
+
+
 def data_version(conn: Connection) -> list:
     """A value that changes whenever an ingest adds a block, completes one or rejects a line: the dashboard
     polls it and redraws only when it changed. [newest epoch, blocks, newest session id, rejected lines]."""

@@ -9,7 +9,14 @@ from sqlalchemy import Connection, func, select
 
 from clusterdash.db.filters import Filters
 from clusterdash.db.periods import HOUR
-from clusterdash.db.query.buckets import bucket_bounds, bucket_of, check_bucket, choose_bucket, series_grains
+from clusterdash.db.query.buckets import (
+    bucket_bounds,
+    bucket_of,
+    check_bucket,
+    check_points,
+    choose_bucket,
+    series_grains,
+)
 from clusterdash.db.query.by_size import size_rows
 from clusterdash.db.query.coverage import blocks
 from clusterdash.db.query.measures import BYTES_ESTIMATE
@@ -75,6 +82,7 @@ def size_series(conn: Connection, filters: Filters, bucket: str | None = None) -
     check_bucket(bucket)
     reader, scope = Reader(conn), resolve(conn, filters)
     bucket = bucket or choose_bucket(scope.first_hour, scope.end_hour)
+    check_points(bucket, scope.first_hour, scope.end_hour, max(1, len(scope.weights)))
     bounds = bucket_bounds(bucket, scope)
     n = len(bounds) - 1
     usable = grains_of(size_table(scope, ()), series_grains(bucket, scope)) if scope.zone is not None else ()

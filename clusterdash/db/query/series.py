@@ -14,11 +14,19 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
+from clusterdash.db import vocabulary
 from clusterdash.db.filters import Filters
 from clusterdash.db.periods import HOUR
-from clusterdash.db.query.buckets import bucket_bounds, buckets_of, check_bucket, choose_bucket, series_grains
+from clusterdash.db.query.buckets import (
+    bucket_bounds,
+    buckets_of,
+    check_bucket,
+    check_points,
+    choose_bucket,
+    series_grains,
+)
 from clusterdash.db.query.by_size import size_rows
 from clusterdash.db.query.coverage import blocks, iso_many
 from clusterdash.db.query.measures import BYTES_ESTIMATE, operations_by
@@ -29,7 +37,7 @@ from clusterdash.db.schema import machines, users
 from clusterdash.errors import BadParameter
 
 GROUP_BYS = ("none", "user", "machine", "machine_type", "role")
-MAX_TOP = 1000
+MAX_TOP = vocabulary.MAX_TOP
 _SERIES = ("operations", "bytes_mid")
 
 
@@ -49,6 +57,9 @@ def time_series(
 
 def series(reader: Reader, scope: Scope, bucket: str | None, group_by: str, top: int) -> dict[str, Any]:
     bucket = bucket or choose_bucket(scope.first_hour, scope.end_hour)
+    if group_by != "none":
+        groups = min(top, _group_count(reader, scope, group_by)) + 1
+        check_points(bucket, scope.first_hour, scope.end_hour, groups, "top")
     bounds = bucket_bounds(bucket, scope)
     read = _Reading(reader, bounds, series_grains(bucket, scope), bucket != "hour")
     if group_by in ("user", "machine") and not (scope.size_ids is not None and size_table(scope, (group_by,)) is None):
@@ -255,6 +266,16 @@ def _every_group(reader: Reader, read: _Reading, scope: Scope, group_by: str, to
         drawn.ensure("all")
         drawn.groups = ["all"]
     return drawn
+
+
+def _group_count(reader: Reader, scope: Scope, group_by: str) -> int:
+    """At most how many groups a series grouped by `group_by` can have in the scope (before "other")."""
+    ids = {"user": scope.user_ids, "machine": scope.machine_ids}.get(group_by)
+    if ids is not None:
+        return len(ids)
+    table = users if group_by in ("user", "role") else machines
+    column = {"user": users.c.id, "role": users.c.role, "machine": machines.c.id}.get(group_by, machines.c.machine_type)
+    return int(reader.conn.execute(select(func.count(column.distinct())).select_from(table)).scalar_one()) + 1
 
 
 def _group_operations(reader: Reader, scope: Scope, by: tuple[str, ...]) -> dict:
