@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clusterdash.errors import BadParameter
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -27,7 +29,82 @@ class Setting:
         return "CLUSTERDASH_" + self.name.upper()
 
 
+def flag(text: str) -> bool:
+    """A yes/no setting as people write it (1/0, true/false, yes/no, on/off)."""
+    value = str(text).strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"{text!r} is not a yes/no value (1, 0, true, false)")
+
+
 DEFAULT_DB_URL = "sqlite:///data/clusterdash.db"
+AUTH_MODES = ("none", "proxy", "ldap", "local")
+DEFAULT_USER_HEADER = "X-Forwarded-User"
+
+# Access control (clusterdash/auth/settings.py turns their values into one checked AuthConfig at start-up).
+ACCESS_SETTINGS = (
+    Setting(
+        "auth",
+        "none",
+        "How people sign in: none (nobody; loopback only), proxy (a reverse proxy's login header), "
+        "ldap (a sign-in page checked against the directory), local (accounts kept in the database).",
+    ),
+    Setting(
+        "public_without_auth",
+        False,
+        "Serve with --auth none on a non-loopback address anyway: everyone who reaches the port sees every user's IO.",
+        flag,
+    ),
+    Setting("auth_header", DEFAULT_USER_HEADER, "proxy: the header that carries the signed-in login."),
+    Setting(
+        "auth_groups_header",
+        "",
+        "proxy: a header with the login's groups, separated by commas or semicolons (empty: none; the "
+        "roles come from the accounts table).",
+    ),
+    Setting("auth_admin_groups", "", "proxy: groups (comma-separated) whose members are admins."),
+    Setting("auth_staff_groups", "", "proxy: groups (comma-separated) whose members are staff."),
+    Setting(
+        "trusted_proxies",
+        "",
+        "Addresses (CIDRs, comma-separated; `unix` for a Unix socket) of the reverse proxies whose login "
+        "and X-Real-IP headers are believed. Required with --auth proxy.",
+    ),
+    Setting("ldap_url", "", "ldap: the directory, ldap://host[:port] or ldaps://host[:port]."),
+    Setting("ldap_starttls", False, "ldap: upgrade an ldap:// connection with STARTTLS.", flag),
+    Setting("ldap_ca_file", "", "ldap: CA certificates (PEM) to verify the directory with (empty: the system's)."),
+    Setting(
+        "ldap_user_dn",
+        "",
+        "ldap: a person's DN with {login} in it, e.g. uid={login},ou=people,dc=example,dc=edu "
+        "(or use CLUSTERDASH_LDAP_SEARCH_BASE).",
+    ),
+    Setting("ldap_search_base", "", "ldap: where to search for a person's entry (instead of a DN template)."),
+    Setting("ldap_search_filter", "(uid={login})", "ldap: the search filter; {login} is escaped."),
+    Setting("ldap_bind_dn", "", "ldap: a service account for the search and group lookups (empty: anonymous)."),
+    Setting("ldap_bind_password", "", "ldap: the service account's password."),
+    Setting("ldap_bind_password_file", "", "ldap: a file holding the service account's password."),
+    Setting("ldap_admin_group", "", "ldap: the DN of the group whose members are admins."),
+    Setting("ldap_staff_group", "", "ldap: the DN of the group whose members are staff."),
+    Setting("ldap_login_attribute", "uid", "ldap: the attribute that holds the login."),
+    Setting("ldap_timeout", 5.0, "ldap: seconds to wait for the directory, per step.", float),
+    Setting(
+        "secret_key",
+        "",
+        "The key that signs session cookies (at least 32 characters; empty: one is generated and kept in the "
+        "database).",
+    ),
+    Setting("secret_key_file", "", "A file holding the session key."),
+    Setting("session_lifetime", "12h", "How long a sign-in lasts (12h, 7d, ...)."),
+    Setting(
+        "show_everyone_else",
+        True,
+        "A signed-in user also sees the rest of the cluster as one anonymous figure (0 hides it).",
+        flag,
+    ),
+)
 
 SETTINGS: dict[str, Setting] = {
     s.name: s
@@ -59,6 +136,7 @@ SETTINGS: dict[str, Setting] = {
         Setting("refresh", 30.0, "Dashboard: seconds between checks for newly ingested data.", float),
         Setting("host", "127.0.0.1", "Address `clusterdash serve` listens on."),
         Setting("port", 8050, "Port `clusterdash serve` listens on.", int),
+        *ACCESS_SETTINGS,
     )
 }
 
@@ -71,7 +149,10 @@ def from_environment(environ: Mapping[str, str] | None = None, **overrides: Any)
         if overrides.get(name) is not None:
             values[name] = overrides[name]
         elif setting.env in environ and environ[setting.env] != "":
-            values[name] = setting.convert(environ[setting.env])
+            try:
+                values[name] = setting.convert(environ[setting.env])
+            except ValueError as exc:
+                raise BadParameter(setting.env, f"cannot read {environ[setting.env][:40]!r}: {exc}") from None
         else:
             values[name] = setting.default
     return values

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up clusterdash in ./.venv (idempotent). With --test: also the test tools and the system packages the
-# test suite drives for real (Chromium + chromedriver for browser tests, a PostgreSQL server).
+# test suite drives for real (Chromium + chromedriver for browser tests, a PostgreSQL server, an OpenLDAP
+# server for LDAP sign-in, nginx for the deployment recipe, systemd-analyze to check its units).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,11 @@ if [ "$want_test" = 1 ]; then
   command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
   fc-list 2>/dev/null | grep -qi liberation || missing+=(fonts-liberation)
   ls -d /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+  [ -x /usr/sbin/slapd ] || missing+=(slapd)
+  command -v ldapwhoami >/dev/null 2>&1 || missing+=(ldap-utils)
+  [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup: installing system packages: ${missing[*]}"
     sudo=""

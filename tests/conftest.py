@@ -22,7 +22,7 @@ import pytest
 from tests.dbtools import DEMO_ZONE, build_demo_database, cli_runner
 from tests.pgserver import PostgresServer, PostgresUnavailable
 
-pytest_plugins = ["tests.browser"]
+pytest_plugins = ["tests.browser", "tests.ldapserver", "tests.nginxserver"]
 
 BACKENDS = ("sqlite", "postgresql")
 

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -103,26 +104,65 @@ def test_serve_with_an_empty_database_says_what_to_run_and_demo_fills_it(tmp_pat
     assert "rebuilding the rollups" not in out
 
 
-def test_the_procfile_command_serves_the_same_app_under_gunicorn(tmp_path):
+def procfile_command(port: int) -> list[str]:
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or shutil.which("gunicorn")
     if gunicorn is None:
         pytest.fail("gunicorn is not installed (it is an install requirement)")
     procfile = (ROOT / "Procfile").read_text()
     assert "'clusterdash.web.app:create_server()'" in procfile
-    port = free_port()
-    env = {**os.environ, "CLUSTERDASH_DB": f"sqlite:///{tmp_path / 'g.db'}", "PORT": str(port)}
     command = procfile.split("web:", 1)[1].strip().replace("gunicorn", gunicorn, 1).replace("${PORT:-8050}", str(port))
-    server = start(["bash", "-c", "exec " + command], cwd=ROOT, env=env)
+    return ["bash", "-c", "exec " + command]
+
+
+def test_the_procfile_command_refuses_to_serve_everyone_without_sign_in(tmp_path):
+    env = {**os.environ, "CLUSTERDASH_DB": f"sqlite:///{tmp_path / 'g.db'}", "PORT": str(free_port())}
+    env.pop("CLUSTERDASH_AUTH", None)
+    server = start(procfile_command(int(env["PORT"])), cwd=ROOT, env=env)
+    out = server.communicate(timeout=120)[0]
+    assert server.returncode != 0
+    reason = [line for line in out.splitlines() if line.startswith("clusterdash: refusing to serve without sign-in")]
+    assert reason and "CLUSTERDASH_PUBLIC_WITHOUT_AUTH=1" in reason[0]
+    assert f'File "{ROOT / "clusterdash"}' not in out  # one line from clusterdash, no traceback of its own
+
+
+def test_the_procfile_command_serves_the_same_app_under_gunicorn_with_sign_in(tmp_path):
+    """Production sets CLUSTERDASH_AUTH (here local, with an account made by the CLI): the sign-in page answers,
+    everything else waits for a sign-in."""
+    port = free_port()
+    db = f"sqlite:///{tmp_path / 'g.db'}"
+    add = [sys.executable, "-m", "clusterdash", "--db", db, "user", "add", "ops", "--role", "admin", "--password-stdin"]
+    subprocess.run(add, input="ops-password-123\n", check=True, capture_output=True, text=True)
+    env = {**os.environ, "CLUSTERDASH_DB": db, "PORT": str(port), "CLUSTERDASH_AUTH": "local"}
+    server = start(procfile_command(port), cwd=ROOT, env=env)
     try:
-        page = wait_for(f"http://127.0.0.1:{port}/_dash-layout", server)
-        assert "No data yet" in page
-        assert get(f"http://127.0.0.1:{port}/assets/bootstrap.min.css")[0] == 200
+        page = wait_for(f"http://127.0.0.1:{port}/sign-in", server)
+        assert 'name="password"' in page
+        for path in ("/_dash-layout", "/api/stats"):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5)
+            assert refused.value.code == 401, path
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/assets/bootstrap.min.css", timeout=5) as redirected:
+            assert redirected.url.endswith("/sign-in?next=/assets/bootstrap.min.css")
+        assert "No data yet" in signed_in_get(port, "ops", "ops-password-123", "/_dash-layout")
     finally:
         # SIGTERM, as a Procfile runner or systemd stops it: a graceful shutdown of master and workers. (SIGINT, a
         # quick shutdown, sends the workers SIGQUIT, whose handler in gunicorn's threaded worker can deadlock
         # (python/cpython#121649); the master kills such a worker after its 30 s graceful timeout.)
         out = stop(server, signal.SIGTERM)
     assert server.returncode == 0, out
+
+
+def signed_in_get(port: int, login: str, password: str, path: str) -> str:
+    """Sign in through the form (a cookie jar keeps the session) and GET `path`."""
+    import http.cookiejar
+    import re
+    from urllib.parse import urlencode
+
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    form = opener.open(f"http://127.0.0.1:{port}/sign-in", timeout=10).read().decode()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form)[1]
+    data = urlencode({"login": login, "password": password, "csrf": csrf, "next": path}).encode()
+    return opener.open(f"http://127.0.0.1:{port}/sign-in", data=data, timeout=10).read().decode()
 
 
 def test_serve_demo_live_keeps_adding_hours_that_the_api_sees(tmp_path):

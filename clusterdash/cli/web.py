@@ -13,6 +13,8 @@ from clusterdash.cli.base import cli, friendly_errors, setting_option
 @setting_option("port", type=int)
 @setting_option("tz")
 @setting_option("refresh", type=float)
+@setting_option("auth", type=click.Choice(config.AUTH_MODES, case_sensitive=False))
+@setting_option("public_without_auth", "--i-know-this-is-public", "public_without_auth", is_flag=True)
 @click.option("--demo", is_flag=True, help="When the database is empty, fill it with a month of synthetic data first.")
 @click.option(
     "--follow",
@@ -36,8 +38,12 @@ from clusterdash.cli.base import cli, friendly_errors, setting_option
 @click.option("--debug", is_flag=True, help="Dash debug mode (error pop-ups, callback graph). Never in production.")
 @click.pass_obj
 @friendly_errors
-def serve(obj, host, port, tz, refresh, demo, follow_path, live, live_interval, debug):
+def serve(obj, host, port, tz, refresh, auth, public_without_auth, demo, follow_path, live, live_interval, debug):
     """Serve the dashboard and the JSON API (a development server; in production use gunicorn, see Procfile).
+
+    --auth says how people sign in (the other access settings, CLUSTERDASH_LDAP_URL and so on, come from the
+    environment; see the README). With --auth none (the default) anyone who reaches the port sees every user's
+    IO, so it serves on a loopback address only, unless --i-know-this-is-public.
 
     With an empty database it prints the command that fills it (the page shows it
     too), or with --demo builds a month of synthetic data first, ending at the
@@ -50,14 +56,26 @@ def serve(obj, host, port, tz, refresh, demo, follow_path, live, live_interval, 
       clusterdash serve --demo
       clusterdash serve --demo --live --refresh 2
       clusterdash --db sqlite:///nfs.db serve --follow /var/log/io_usage.log --port 8080
+      clusterdash serve --host 0.0.0.0 --auth local     # accounts from `clusterdash user add`
     """
+    from clusterdash.auth.settings import check_exposure
     from clusterdash.db.periods import zone
     from clusterdash.web.serve import run
+
+    check_exposure(auth.lower(), host, public_without_auth)
 
     if live and not demo:
         raise click.UsageError("--live goes with --demo: it keeps the demo log growing")
     if not demo and not follow_path:  # then it only reads
         obj.require_database()
     zone(tz)
-    settings = config.from_environment(db=obj["db_url"], host=host, port=port, tz=tz, refresh=refresh)
+    settings = config.from_environment(
+        db=obj["db_url"],
+        host=host,
+        port=port,
+        tz=tz,
+        refresh=refresh,
+        auth=auth.lower(),
+        public_without_auth=public_without_auth,
+    )
     run(settings, demo=demo, follow=follow_path, debug=debug, echo=click.echo, live=live_interval if live else None)

@@ -102,3 +102,14 @@ def database_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and (
         isinstance(exc, (OperationalError, InterfaceError)) or bool(exc.connection_invalidated)
     )
+
+
+@contextlib.contextmanager
+def small_write(engine: Engine) -> Iterator[Connection]:
+    """A short transaction that writes a few rows of its own (accounts, tokens, sign-in throttling, the audit
+    trail). On SQLite it takes the write lock up front (BEGIN IMMEDIATE, waiting up to the busy timeout, where a
+    deferred transaction that read first could fail at once); on PostgreSQL it is a plain transaction: it assigns
+    no ids itself, so it needs no writer lock and never waits behind an ingest."""
+    options = {"clusterdash_writer": True} if engine.dialect.name == "sqlite" else {}
+    with engine.connect().execution_options(**options) as conn, conn.begin():
+        yield conn

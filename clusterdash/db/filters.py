@@ -48,8 +48,16 @@ class Filters:
     direction: str = "both"
     sizes: tuple[str, ...] = ()
     tz: str = "UTC"
+    # Whose IO the asker may see: None for everything (admin, staff, --auth none), else the cluster usernames of a
+    # signed-in `user`. Only the server sets it, from the signed-in principal (web/auth.py), never from a
+    # request's arguments; db/query/scope.resolve applies it to every question, so a name outside it is
+    # answered exactly like a name that does not exist.
+    visible_users: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
+        seen = self.visible_users
+        if seen is not None and not isinstance(seen, tuple):
+            object.__setattr__(self, "visible_users", (seen,) if isinstance(seen, str) else tuple(seen))
         for name, field in LISTS.items():
             value = getattr(self, field)
             if isinstance(value, str) or not isinstance(value, tuple):

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Engine, Index, inspect
 from clusterdash.db.engine import write_transaction
 from clusterdash.db.periods import zone
 from clusterdash.db.rollups import ensure_rollups, rollup_zone
-from clusterdash.db.schema import metadata
+from clusterdash.db.schema import ACCOUNT_TABLES, metadata
 
 log = logging.getLogger("clusterdash.setup")
 
@@ -49,8 +49,10 @@ def prepare_database(engine: Engine, zone_name: str, *, keep_zone: bool = False)
 
 
 def schema_is_initialised(engine: Engine) -> bool:
-    """Whether every table exists (read-only: for commands that only read, such as `clusterdash stats`)."""
-    return not _missing_tables(set(inspect(engine).get_table_names()))
+    """Whether every table of the log exists (read-only: for commands that only read, such as `clusterdash stats`;
+    a database from before access control, without its tables, still holds data to read)."""
+    missing = _missing_tables(set(inspect(engine).get_table_names()))
+    return not set(missing) - {t.name for t in ACCOUNT_TABLES}
 
 
 def _missing_tables(existing: set[str]) -> list[str]:

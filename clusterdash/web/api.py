@@ -30,14 +30,28 @@ from clusterdash.db.filters import Filters
 from clusterdash.db.vocabulary import Arguments
 from clusterdash.errors import BadParameter, database_unreachable
 from clusterdash.web import csvfile, limits
+from clusterdash.web.answers import reuse
 from clusterdash.web.limits import error as _error
 
 MAX_LIMIT = vocabulary.MAX_LIMIT
 
 
-def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC") -> Blueprint:
+def everything() -> tuple[str, ...] | None:
+    """The access scope of a blueprint mounted without access control (a benchmark, a script): every user."""
+    return None
+
+
+def api_blueprint(
+    engine_provider: Callable[[], Engine],
+    default_tz: str = "UTC",
+    scope: Callable[[], tuple[str, ...] | None] = everything,
+) -> Blueprint:
     """A Flask Blueprint serving /api/... from the database `engine_provider()` returns (called per request,
     so the engine can be created lazily or swapped in tests).
+
+    scope: the request's access scope, put into every question as Filters.visible_users (the app passes
+    web.auth.current_scope: the signed-in principal's usernames, None for everything). A name outside it is
+    answered exactly like an unknown one.
 
     default_tz: the display zone when a request gives no `tz`. The database must have been prepared
     (db.setup.prepare_database: the app factory does it at start-up, as do `clusterdash init` and `ingest`); a
@@ -50,6 +64,7 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
         server.register_blueprint(api_blueprint(lambda: engine, default_tz="Europe/Zurich"))
     """
     bp = Blueprint("clusterdash_api", __name__, url_prefix="/api")
+    reused = reuse(engine_provider, scope)  # answers kept until the data changes, with an ETag (web/answers.py)
 
     def connect():
         return engine_provider().connect()
@@ -64,6 +79,7 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
         """The question's Filters, its range held to the stored data; sizes as stored labels; every name one that
         something stored has."""
         f = Filters.from_args(given, default_tz=default_tz, latest=lambda: query.latest_block_epoch(conn))
+        f = f.with_(visible_users=scope())  # the server's, never the request's
         f = f.held_to(query.data_extent(conn))  # the dashboard's rule: a range holds the hours that have data
         if f.sizes:
             f = f.with_(sizes=_stored_labels(f.sizes, [b["label"] for b in query.size_buckets(conn)]))
@@ -78,6 +94,7 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
             return jsonify(query.stats(conn, filters(conn, given)))
 
     @bp.get("/users")
+    @reused
     def users():
         given = arguments()
         with connect() as conn:
@@ -86,6 +103,7 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
             return _respond(given, conn, "users", f, {"range": _range_of(f), "users": rows}, rows)
 
     @bp.get("/machines")
+    @reused
     def machines():
         given = arguments()
         with connect() as conn:
@@ -94,6 +112,7 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
             return _respond(given, conn, "machines", f, {"range": _range_of(f), "machines": rows}, rows)
 
     @bp.get("/usage/user/<path:username>")
+    @reused
     def user_usage(username: str):
         given = arguments()
         _no_csv(given)
@@ -105,6 +124,7 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
         return jsonify(profile)
 
     @bp.get("/usage/machine/<path:machine_name>")
+    @reused
     def machine_usage(machine_name: str):
         given = arguments()
         _no_csv(given)
@@ -116,6 +136,7 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
         return jsonify(profile)
 
     @bp.get("/usage/time")
+    @reused
     def usage_time():
         given = arguments()
         with connect() as conn:
@@ -126,6 +147,7 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
             return _respond(given, conn, "usage-time", f, series, series["points"])
 
     @bp.get("/usage/size")
+    @reused
     def usage_size():
         given = arguments()
         with connect() as conn:
@@ -137,9 +159,9 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
     def openapi():
         from clusterdash.web.openapi import openapi_document
 
-        try:  # examples of names that exist here; the document itself never depends on the database
+        try:  # examples of names that exist here (and the asker may see); the document never depends on the database
             with connect() as conn:
-                user, machine = query.example_names(conn)
+                user, machine = query.example_names(conn, Filters(visible_users=scope()))
         except SQLAlchemyError:
             user = machine = None
         return jsonify(openapi_document(user_example=user, machine_example=machine))
@@ -172,10 +194,15 @@ def api_blueprint(engine_provider: Callable[[], Engine], default_tz: str = "UTC"
     return bp
 
 
-def register_api(server: Flask, engine: Engine, settings: Mapping[str, Any]) -> None:
+def register_api(
+    server: Flask,
+    engine: Engine,
+    settings: Mapping[str, Any],
+    scope: Callable[[], tuple[str, ...] | None] = everything,
+) -> None:
     """Mount the API on `server` for `engine`, a database prepared in the display zone `settings['tz']` (the app
-    factory prepares it first)."""
-    server.register_blueprint(api_blueprint(lambda: engine, default_tz=str(settings.get("tz") or "UTC")))
+    factory prepares it first), answering within `scope()` (see api_blueprint)."""
+    server.register_blueprint(api_blueprint(lambda: engine, default_tz=str(settings.get("tz") or "UTC"), scope=scope))
 
 
 # -- arguments -----------------------------------------------------------------------------------------------

@@ -6,10 +6,15 @@ can call it without Dash. Data flows one way:
 
     URL / controls / clicks --(on_view_input)--> URL + ID.view store --(one callback per panel)--> panels
     dcc.Interval --(check_for_new_data)--> ID.data_version --> panels redraw, the view is untouched
+
+Every callback reads the view store through `seen`, which sets whose IO the request may see from the signed-in
+principal (web/auth.py), whatever the browser sent: a crafted callback body can narrow a question, never widen
+it (the store's own copy of that field is dropped by state.from_store).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import dash
@@ -81,9 +86,17 @@ VIEW_OUTPUTS = {
 EDITOR_CLASS = "filter-row range-editor"
 
 
-def view_outputs(engine: Engine, trigger, values: dict, current: dict | None, defaults: state.View) -> dict:
+def view_outputs(
+    engine: Engine,
+    trigger,
+    values: dict,
+    current: dict | None,
+    defaults: state.View,
+    scope: tuple[str, ...] | None = None,
+) -> dict:
     """The view callback's body: the next view, and everything that shows it (URL, store, controls, chips, the
-    range editor and history). `values` holds every input and state by its key in VIEW_INPUTS / VIEW_STATES.
+    range editor and history). `values` holds every input and state by its key in VIEW_INPUTS / VIEW_STATES;
+    `scope` is whose IO the asker may see (web.auth.current_scope): a link's names are checked within it.
 
     Every input is checked by the API's rules first (web/inputs.py, state.from_store): a value no control can
     produce is a BadParameter, a 400 naming it. A change the view refuses leaves the view as it was and says why:
@@ -96,7 +109,7 @@ def view_outputs(engine: Engine, trigger, values: dict, current: dict | None, de
         return dict.fromkeys(VIEW_OUTPUTS, no_update)
     # The store holds what the panels draw; the table's sort lives in the table (and the URL).
     before = state.from_store(current) if current else defaults
-    before = replace(before, sort=interactions.sort_of(values.get(ID.table)))
+    before = replace(before, sort=interactions.sort_of(values.get(ID.table)), visible_users=scope)
     from_url = trigger is None or trigger == ID.url
     notice = ""
     try:
@@ -105,6 +118,7 @@ def view_outputs(engine: Engine, trigger, values: dict, current: dict | None, de
         if trigger == ID.range_apply:  # the range editor's input: said beside it, the view unchanged
             return {**dict.fromkeys(VIEW_OUTPUTS, no_update), "message": exc.message, "editor": EDITOR_CLASS}
         view, notice = before, str(exc)
+    view = replace(view, visible_users=scope)  # (a view read from the URL starts from the defaults)
     if from_url:
         view, notice = lookups.checked_link(engine, view)
     elif interactions.range_of(view) != interactions.range_of(before):  # the editor, a drag, back
@@ -150,7 +164,18 @@ def view_outputs(engine: Engine, trigger, values: dict, current: dict | None, de
     }
 
 
-def register_callbacks(app: dash.Dash, engine: Engine, defaults: state.View) -> None:
+def register_callbacks(
+    app: dash.Dash,
+    engine: Engine,
+    defaults: state.View,
+    scope: Callable[[], tuple[str, ...] | None],
+    show_everyone_else: bool = True,
+) -> None:
+    """The callbacks on `app`; `scope()` is the request's access scope (web.auth.current_scope)."""
+
+    def seen(store) -> state.View:
+        return replace(state.from_store(store), visible_users=scope())
+
     @app.callback(
         output=VIEW_OUTPUTS,
         inputs={name: spec[0] for name, spec in VIEW_INPUTS.items()},
@@ -163,7 +188,8 @@ def register_callbacks(app: dash.Dash, engine: Engine, defaults: state.View) -> 
         specs = {**VIEW_INPUTS, **VIEW_STATES}
         values = {specs[name][1]: value for name, value in arguments.items()}
         current = values.pop("current")
-        return view_outputs(engine, dict(trigger) if isinstance(trigger, dict) else trigger, values, current, defaults)
+        fired = dict(trigger) if isinstance(trigger, dict) else trigger
+        return view_outputs(engine, fired, values, current, defaults, scope())
 
     # A chart click or table cell click -> {graph, value, add}: in the browser, where the shift key is known.
     app.clientside_callback(
@@ -189,7 +215,7 @@ def register_callbacks(app: dash.Dash, engine: Engine, defaults: state.View) -> 
     )
     def copy_exact_window(_n, href, view, sort_by):
         inputs.check_copy_inputs(href, sort_by)
-        shown = replace(state.from_store(view), sort=interactions.sort_of(sort_by))
+        shown = replace(seen(view), sort=interactions.sort_of(sort_by))
         return interactions.exact_link(shown, lookups.window(engine, shown), href or "", defaults)
 
     # The status line and the range's text follow the view too (their times in its zone, as every time on the
@@ -203,7 +229,7 @@ def register_callbacks(app: dash.Dash, engine: Engine, defaults: state.View) -> 
         State(ID.data_version, "data"),
     )
     def check_for_new_data(_n, view, version):
-        shown = state.from_store(view)
+        shown = seen(view)
         new_version, status = panels.live_status(engine, shown)
         return (no_update if new_version == version else new_version), status, lookups.range_text(engine, shown)
 
@@ -216,12 +242,14 @@ def register_callbacks(app: dash.Dash, engine: Engine, defaults: state.View) -> 
 
         @app.callback(output, Input(ID.view, "data"), Input(ID.data_version, "data"), *extra_inputs)
         def draw(view, _version, *extra):
-            return body(engine, state.from_store(view), *extra)
+            return body(engine, seen(view), *extra)
 
         draw.__name__ = f"draw_{body.__name__}"
         return draw
 
     panel(Output(ID.headline, "children"), panels.headline)
+    if show_everyone_else:
+        panel(Output(ID.share, "children"), panels.share)
     panel(Output(ID.profile, "children"), panels.profile)
     panel(Output(ID.health, "children"), panels.health)
     panel(Output(ID.series_graph, "figure"), panels.series)
@@ -249,4 +277,4 @@ def register_callbacks(app: dash.Dash, engine: Engine, defaults: state.View) -> 
         prevent_initial_call=True,
     )
     def download_table(_n, view):
-        return usertable.csv_download(engine, state.from_store(view))
+        return usertable.csv_download(engine, seen(view))

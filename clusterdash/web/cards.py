@@ -63,6 +63,20 @@ def headline(totals: dict[str, Any], metric: str) -> list:
     ]
 
 
+def share(figures: dict[str, Any], metric: str) -> html.Div:
+    """A signed-in user's share of the cluster: their own figure beside everyone else's (db.query.everyone_else)."""
+    key = "bytes" if metric == "bytes" else "operations"
+    shown = fmt.size if key == "bytes" else fmt.count
+    own, others = figures["own"][key], figures[key]
+    return html.Div(
+        [
+            figure_card("Your share", fmt.percent(own, own + others), f"of the cluster's {key} in the range"),
+            figure_card("Everyone else", shown(others), f"{key}, all other users together"),
+        ],
+        className="headline share",
+    )
+
+
 def _fact(label: str, value, css: str = "") -> html.Li:
     return html.Li([html.Span(label, className="label"), html.Span(value, className=f"value {css}")])
 
@@ -246,12 +260,16 @@ def comparison(info: dict[str, Any], totals: dict[str, Any]) -> list:
     """The profile's comparison lines: rank, share of everyone's total, usual level (absent from older answers)."""
     if "standing" not in info:
         return []
-    among = info["standing"]["among"]
-    lines = [
-        ("Rank", standing_text(info["standing"]), f"among all {among} with IO under the same filters"),
-        ("Share of all " + among, share_text(info["standing"]), "of the total of every one of them in the range"),
-        ("Usual for the range", usual_text(info.get("usual"), totals), (info.get("usual") or {}).get("definition")),
-    ]
+    lines = []
+    if info["standing"] is not None:  # (None for a signed-in user who sees only their own IO)
+        among = info["standing"]["among"]
+        lines += [
+            ("Rank", standing_text(info["standing"]), f"among all {among} with IO under the same filters"),
+            ("Share of all " + among, share_text(info["standing"]), "of the total of every one of them in the range"),
+        ]
+    lines.append(
+        ("Usual for the range", usual_text(info.get("usual"), totals), (info.get("usual") or {}).get("definition"))
+    )
     return [
         html.Div(
             [html.Span([html.Span(label, className="label"), value], title=why) for label, value, why in lines],

@@ -40,6 +40,8 @@ class ID:
 
     profile = "profile-card"
     headline = "headline-body"
+    share = "headline-share"  # a signed-in user's share beside everyone else's
+    signed_in = "nav-signed-in"
     series_graph = "series-graph"
     series_stack = "series-stack"
     series_top = "series-top"

@@ -6,6 +6,8 @@ The view itself lives in the URL and, parsed, in one dcc.Store (ID.view) that ev
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import dash_bootstrap_components as dbc
 from dash import dash_table, dcc, html
 
@@ -38,7 +40,34 @@ def graph(component_id: str, **kwargs) -> dcc.Graph:
     return dcc.Graph(id=component_id, config=config, className="panel-graph", **kwargs)
 
 
-def navbar(refresh_seconds: float, with_tools: bool = True) -> html.Header:
+@dataclass(frozen=True)
+class SignedIn:
+    """Who the page header names; sign_out_csrf is None when signing out is not ours (a proxy's sign-in, a token)."""
+
+    name: str
+    role: str
+    sign_out_csrf: str | None = None
+
+
+def signed_in(who: SignedIn) -> html.Div:
+    """The signed-in person's name and role, and a sign-out button (a form POST with its CSRF token)."""
+    children: list = [html.Span(who.name, className="who-name"), html.Span(who.role, className="who-role")]
+    if who.sign_out_csrf is not None:
+        children.append(
+            html.Form(
+                [
+                    dcc.Input(type="hidden", name="csrf", value=who.sign_out_csrf),
+                    html.Button("Sign out", type="submit", id="sign-out", className="btn btn-sm btn-link sign-out"),
+                ],
+                method="POST",
+                action="/sign-out",
+                className="sign-out-form",
+            )
+        )
+    return html.Div(children, id=ID.signed_in, className="who")
+
+
+def navbar(refresh_seconds: float, with_tools: bool = True, who: SignedIn | None = None) -> html.Header:
     tools = (
         html.Div(
             [
@@ -56,7 +85,7 @@ def navbar(refresh_seconds: float, with_tools: bool = True) -> html.Header:
                         ),
                         dcc.Clipboard(
                             id=ID.copy_exact,
-                            title="Copy a link to the exact window shown (absolute from and to, with its zone): it "
+                            title="Copy a link to the exact window shown (absolute start and end, with its zone): it "
                             "shows the same hours tomorrow, as an incident ticket needs",
                             className="btn btn-sm btn-light copy-link",
                             children="… this exact window",
@@ -65,10 +94,13 @@ def navbar(refresh_seconds: float, with_tools: bool = True) -> html.Header:
                     ],
                     className="copy-links",
                 ),
+                signed_in(who) if who is not None else None,
             ],
             className="nav-right",
         )
         if with_tools
+        else html.Div(signed_in(who), className="nav-right")
+        if who is not None
         else None
     )
     return html.Header(
@@ -124,7 +156,7 @@ def load_panel() -> dbc.Card:
     )
 
 
-def dashboard(defaults: state.View, refresh_seconds: float) -> html.Div:
+def dashboard(defaults: state.View, refresh_seconds: float, who: SignedIn | None = None) -> html.Div:
     stack_options = {"users": "user", "machines": "machine", "machine_types": "machine type", "roles": "role"}
     series_tools = [
         html.Span("stack by", className="tool-label"),
@@ -156,12 +188,13 @@ def dashboard(defaults: state.View, refresh_seconds: float) -> html.Div:
             dcc.Store(id=ID.data_version),
             dcc.Interval(id=ID.interval, interval=int(refresh_seconds * 1000)),
             dcc.Download(id=ID.table_download),
-            navbar(refresh_seconds),
+            navbar(refresh_seconds, who=who),
             dbc.Container(
                 [
                     filter_bar(defaults),
                     html.Div(id=ID.profile),
                     html.Div(id=ID.headline, className="headline"),
+                    html.Div(id=ID.share),
                     dbc.Row(
                         [
                             dbc.Col(
@@ -247,14 +280,14 @@ def dashboard(defaults: state.View, refresh_seconds: float) -> html.Div:
     )
 
 
-def empty_database(db_url: str, refresh_seconds: float) -> html.Div:
+def empty_database(db_url: str, refresh_seconds: float, who: SignedIn | None = None) -> html.Div:
     """What an empty database shows: the exact commands that fill it. Reloads itself when data arrives."""
     db_option = f"--db {db_url} " if db_url != "sqlite:///data/clusterdash.db" else ""
     return html.Div(
         [
             dcc.Location(id=ID.empty_url, refresh=True),
             dcc.Interval(id=ID.empty_interval, interval=int(refresh_seconds * 1000)),
-            navbar(refresh_seconds, with_tools=False),
+            navbar(refresh_seconds, with_tools=False, who=who),
             dbc.Container(
                 dbc.Card(
                     dbc.CardBody(

@@ -56,11 +56,13 @@ def held_range(engine: Engine, view: state.View) -> tuple[state.View, str]:
 def checked_link(engine: Engine, view: state.View) -> tuple[state.View, str]:
     """A view read from a link, held to the stored data: its custom range to the hours that have data, and a
     notice naming what was changed or names nothing stored has (the closest stored names with it; the view keeps
-    them, and the panels say they have no IO). The profile's own name is the profile card's to report."""
+    them, and the panels say they have no IO), both within what the asker may see (view.visible_users). The
+    profile's own name is the profile card's to report."""
     held, note = held_range(engine, view)
     notes = [note] if note else []
     with engine.connect() as conn:
-        asked = Filters(**{d: view.selected(d) for d in ("users", "machines", "machine_types", "roles")})
+        names = {d: view.selected(d) for d in ("users", "machines", "machine_types", "roles")}
+        asked = Filters(visible_users=view.visible_users, **names)  # names and suggestions within the asker's scope
         if view.profile:
             asked = asked.with_(**{state.PROFILES[view.profile[0]]: ()})
         try:

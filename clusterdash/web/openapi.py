@@ -148,7 +148,11 @@ PROFILE_COMMON = {
     "last_seen": {**TIME, "description": "the log time of the last block"},
     "first_hour": HOUR_START,
     "last_hour": HOUR_START,
-    "standing": {**STANDING, "description": "rank and share among all users (machines) under the other filters"},
+    "standing": {
+        "anyOf": [STANDING, {"type": "null"}],
+        "description": "rank and share among all users (machines) under the other filters; null for a signed-in "
+        "user who sees only their own IO (their share of the rest is the dashboard's anonymous everyone-else figure)",
+    },
     "usual": {**USUAL, "description": "the median of the same local hours 1 to 4 weeks before"},
     "range": RANGE,
     "totals": TOTALS,

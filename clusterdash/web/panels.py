@@ -40,10 +40,13 @@ def filters_for(
 ) -> Filters:
     """The query for a panel: the view's time range, held to the hours that have data (`extent`, the stored
     blocks' first and end hour: a range from 1970 to 5000 asks for the data's extent), its direction and zone,
-    and every selection not `without`."""
+    every selection not `without`, and whose IO the asker may see (view.visible_users, which the callbacks set
+    from the signed-in principal)."""
     start, end = view.window(latest)
     chosen = {d: () if d in without else view.selected(d) for d in state.DIMENSIONS}
-    return Filters(start=start, end=end, direction=view.direction, tz=view.tz, **chosen).held_to(extent)
+    return Filters(
+        start=start, end=end, direction=view.direction, tz=view.tz, visible_users=view.visible_users, **chosen
+    ).held_to(extent)
 
 
 def _value(row: dict, metric: str) -> float:
@@ -85,7 +88,8 @@ def answer(engine: Engine, question: Callable, view: state.View, without: tuple[
     Crossfiltering asks the same question often: a click on a user leaves the users panel's own query
     unchanged (it ignores its own dimension), the users and roles panels ask the same thing while neither
     has a selection, back/forward revisits a view. The key holds the data version, so anything a new
-    ingest changes is asked afresh. `kwargs["bucket"] = "auto-sizes"` picks the heatmap's bucket for the range.
+    ingest changes is asked afresh, and the filters, so the asker's access scope (two people with different
+    scopes never share an answer). `kwargs["bucket"] = "auto-sizes"` picks the heatmap's bucket for the range.
     The cache holds at most CACHE_BYTES of answers (the least recently used go first); an answer larger than a
     quarter of that is not kept.
     """
@@ -171,8 +175,10 @@ def live_status(engine: Engine, view: state.View) -> tuple[list, list]:
 
 def writes_recorded(engine: Engine, view: state.View) -> bool:
     """Whether any write is stored in the view's time range, whoever did it: none at all is not a quiet server,
-    it usually means the tracer's write probe is off."""
-    rows = answer(engine, query.users_table, replace(view, direction="wr"), without=tuple(state.DIMENSIONS))
+    it usually means the tracer's write probe is off. A fact about the tracer, like a gap, so it is asked of
+    everyone's IO (visible_users=None) and only its yes or no leaves here."""
+    everyone = replace(view, direction="wr", visible_users=None)
+    rows = answer(engine, query.users_table, everyone, without=tuple(state.DIMENSIONS))
     return any(r["operations"] for r in rows)
 
 
@@ -355,6 +361,15 @@ def health(engine: Engine, view: state.View) -> list:
     span = facts["range"]
     recurring = coverage.recurring_gaps(facts["gaps"], span["start_epoch"], span["end_epoch"], view.tz)
     return cards.health(facts, view.tz, recurring=recurring, writes_recorded=writes_recorded(engine, view))
+
+
+def share(engine: Engine, view: state.View):
+    """For a signed-in `user`: their operations or bytes beside everyone else's, as one anonymous figure (nothing
+    for those who see everything, or when too few others were active to stay anonymous)."""
+    if view.visible_users is None:
+        return None
+    figures = answer(engine, query.everyone_else, view, without=tuple(state.DIMENSIONS))
+    return cards.share(figures, view.metric) if figures is not None else None
 
 
 def profile(engine: Engine, view: state.View):

@@ -76,6 +76,9 @@ class View:
     sort: str = ""  # the table's sort: a column of SORT_COLUMNS, "-" first for descending; "" the server's order
     # Set by /user/<name> or /machine/<name>: show that profile card.
     profile: tuple[str, str] | None = field(default=None)
+    # Whose IO the signed-in person may see (Filters.visible_users): set by the callbacks from the request's
+    # principal (web/auth.py), never read from the URL or the browser's store, never written to either.
+    visible_users: tuple[str, ...] | None = field(default=None)
 
     def __post_init__(self) -> None:
         """The view the API would accept, whoever built it (a link, a control, the client's store): each field
@@ -258,9 +261,12 @@ def _with_profile_path(view: View, pathname: str) -> View:
     return view
 
 
+SERVER_ONLY = ("visible_users",)  # fields a browser neither sees nor sets
+
+
 def to_store(view: View) -> dict:
     """JSON for the dcc.Store the panels read."""
-    data = {name: getattr(view, name) for name in View.__dataclass_fields__}
+    data = {name: getattr(view, name) for name in View.__dataclass_fields__ if name not in SERVER_ONLY}
     return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
 
 
@@ -272,7 +278,8 @@ def from_store(data: Any) -> View:
     if not isinstance(data, Mapping):
         raise BadParameter("view", "must be an object")
     fields = View.__dataclass_fields__
-    unknown = [str(k)[:40] for k in data if k not in fields]
+    # The server's fields (the access scope) are as unknown to a browser as any other name it invents.
+    unknown = [str(k)[:40] for k in data if k not in fields or k in SERVER_ONLY]
     if unknown:
         raise BadParameter("view", f"unknown fields: {', '.join(unknown[:5])}")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}

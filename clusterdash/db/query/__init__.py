@@ -23,7 +23,9 @@ A series drawn in a zone other than the rollup zone reads the rollup periods tha
 buckets and the raw hours around their boundaries.
 
 The modules, each with one job:
-  scope         Filters resolved to ids and hours (Scope); the WHERE clauses; a request's Reader (its memo)
+  scope         Filters resolved to ids and hours (Scope), within the access scope (Filters.visible_users: the
+                server sets it from the signed-in user; a name outside it resolves like an unknown one); the
+                WHERE clauses; a request's Reader (its memo)
   sources       which table answers, the whole periods in a range (Plan), the raw hours and their index
   measures      the Measures value (sessions, rows, operations, bytes...) and the size rows
   usage         usage sums from the usage rollups and UserSessions
@@ -34,7 +36,7 @@ The modules, each with one job:
   sql           SQL building blocks (typed SUM, the local day of a raw row, the index hint)
   standing      rank and share among all users or machines; who loaded the server (load_shares)
   usual         a subject's usual level: the median of the same hours in the weeks before
-  stats, tables, series, distribution, profiles: the public questions
+  stats, tables, series, distribution, profiles, share: the public questions
 
 Public functions (all take an open Connection first):
   database_stats(conn)                                  what `clusterdash stats --json` prints (+ gap_summary)
@@ -50,7 +52,8 @@ Public functions (all take an open Connection first):
   size_distribution(conn, filters)                      operations and bytes per size bucket
   size_buckets(conn)                                    every size bucket seen, smallest first
   choose_bucket(first_hour, end_hour)                   the series bucket used when none is asked for
-  example_names(conn)                                   a user and a machine that exist, for examples
+  example_names(conn, filters)                          a user and a machine that exist (and are visible), for examples
+  everyone_else(conn, filters)                          a scoped user's own figure and the rest of the cluster's
   check_names(conn, filters)                            BadParameter for a name nothing stored has (names)
   unknown_names(conn, parameter, names)                 which of these names nothing stored has, one query
   data_extent(conn)                                     (first hour, end hour) of the stored blocks, or None
@@ -65,6 +68,7 @@ from clusterdash.db.query.measures import BYTES_ESTIMATE
 from clusterdash.db.query.names import check_names, unknown_names
 from clusterdash.db.query.profiles import machine_profile, user_profile
 from clusterdash.db.query.series import GROUP_BYS, time_series
+from clusterdash.db.query.share import everyone_else
 from clusterdash.db.query.standing import load_shares
 from clusterdash.db.query.stats import data_health, database_stats, example_names, latest_block_epoch, stats
 from clusterdash.db.query.tables import USER_SORTS, machines_table, user_machine_usage, users_table
@@ -83,6 +87,7 @@ __all__ = [
     "data_version",
     "database_stats",
     "gap_summary",
+    "everyone_else",
     "example_names",
     "latest_block_epoch",
     "load_shares",

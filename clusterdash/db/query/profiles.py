@@ -16,10 +16,10 @@ from clusterdash.db.filters import Filters
 from clusterdash.db.periods import hour_of
 from clusterdash.db.query.distribution import distribution
 from clusterdash.db.query.measures import BYTES_ESTIMATE, ZERO
-from clusterdash.db.query.scope import Reader, resolve
+from clusterdash.db.query.scope import Reader, resolve, visible
 from clusterdash.db.query.series import series
 from clusterdash.db.query.standing import standing
-from clusterdash.db.query.tables import machines_rows, users_rows
+from clusterdash.db.query.tables import machine_seen, machines_rows, users_rows
 from clusterdash.db.query.totals import group_totals
 from clusterdash.db.query.usual import usual_level
 from clusterdash.db.schema import machines, users
@@ -28,9 +28,12 @@ from clusterdash.db.timefmt import iso_utc
 
 def user_profile(conn: Connection, username: str, filters: Filters) -> dict[str, Any] | None:
     """One user in the range: role, affiliation, first/last seen, totals, machines used, size distribution, a
-    time series, its standing among all users and its usual level. None when no such user exists. The filters'
-    own user, role and affiliation lists are replaced by this user (and ignored for the standing)."""
-    u = conn.execute(select(users).where(users.c.username == username)).one_or_none()
+    time series, its standing among all users (None for an asker who sees only some) and its usual level. None
+    when no such user exists, or none the asker may see (filters.visible_users). The filters' own user, role and
+    affiliation lists are replaced by this user (and ignored for the standing)."""
+    u = conn.execute(
+        select(users).where(users.c.username == username, *visible(filters, users.c.username))
+    ).one_or_none()
     if u is None:
         return None
     everyone = filters.with_(users=(), roles=(), affiliations=())
@@ -45,15 +48,18 @@ def user_profile(conn: Connection, username: str, filters: Filters) -> dict[str,
 
 def machine_profile(conn: Connection, name: str, filters: Filters) -> dict[str, Any] | None:
     """One machine in the range: type, first/last seen, totals, users seen, size distribution, time series, its
-    standing among all machines and its usual level. The filters' machine and type lists are replaced."""
+    standing among all machines and its usual level. The filters' machine and type lists are replaced. None
+    when no such machine exists, or none the asker's users (filters.visible_users) ever used: a machine is known
+    to a scoped asker through their own IO only, and so are its first and last seen."""
     m = conn.execute(select(machines).where(machines.c.name == name)).one_or_none()
-    if m is None:
+    seen = machine_seen(Reader(conn), filters, {m.id}) if m is not None else {}
+    if m is None or m.id not in seen:
         return None
     everyone = filters.with_(machines=(), machine_types=())
     return {
         "machine": m.name,
         "machine_type": m.machine_type,
-        **_seen(m.first_seen, m.last_seen),
+        **_seen(*seen[m.id]),
         **_profile(conn, everyone.with_(machines=(name,)), everyone, "machine", m.id),
     }
 
@@ -94,6 +100,8 @@ def _profile(conn: Connection, filters: Filters, everyone: Filters, kind: str, s
         "sizes": size["buckets"],
         "bytes_estimate": BYTES_ESTIMATE,
         "series": {k: drawn[k] for k in ("bucket", "tz", "buckets", "points")},
-        "standing": standing(all_of_them, (subject_id,), f"{kind}s"),
+        # Among only the users the asker may see it would read "1st of 1": a scoped asker gets none (their share of
+        # the rest of the cluster is share.everyone_else, one anonymous figure).
+        "standing": standing(all_of_them, (subject_id,), f"{kind}s") if filters.visible_users is None else None,
         "usual": usual_level(reader, scope, every),
     }

@@ -63,8 +63,17 @@ class Scope:
         return replace(self, **changes)
 
 
+def visible(filters: Filters, username: Any) -> list:
+    """The access scope as WHERE clauses on a username column: none when everything is visible, else only the
+    usernames in filters.visible_users. The one statement of the rule: resolve() applies it to every question,
+    and the few lookups by name that need no Scope (a profile's user, an example name) apply it here too."""
+    return [] if filters.visible_users is None else [username.in_(filters.visible_users)]
+
+
 def resolve(conn: Connection, filters: Filters) -> Scope:
-    """Names to ids (via the small Users/Machines/IOSizeRanges tables) and open range ends to the data's extent."""
+    """Names to ids (via the small Users/Machines/IOSizeRanges tables) and open range ends to the data's extent.
+    The user ids are always within the access scope (filters.visible_users): a user outside it resolves exactly
+    like one that does not exist."""
     first, last = blocks(conn).extent
     lo, hi = filters.hour_range()
     if lo is None:
@@ -72,8 +81,8 @@ def resolve(conn: Connection, filters: Filters) -> Scope:
     if hi is None:
         hi = hour_of(last) + HOUR if last is not None else lo
     user_ids = machine_ids = size_ids = None
-    if filters.filters_users:
-        query = select(users.c.id)
+    if filters.filters_users or filters.visible_users is not None:
+        query = select(users.c.id).where(*visible(filters, users.c.username))
         for col, wanted in (
             (users.c.username, filters.users),
             (users.c.role, filters.roles),

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, func, select
 from clusterdash.db.filters import Filters
 from clusterdash.db.periods import HOUR, hour_of
 from clusterdash.db.query.coverage import blocks, lost_hours, rejected_in
-from clusterdash.db.query.scope import Reader, resolve
+from clusterdash.db.query.scope import Reader, resolve, visible
 from clusterdash.db.query.totals import active, group_totals
 from clusterdash.db.schema import io_operations, log_entries, machines, rejected_lines, user_sessions, users
 from clusterdash.db.timefmt import iso_utc
@@ -57,12 +57,20 @@ def latest_block_epoch(conn: Connection) -> int | None:
     return conn.execute(select(func.max(log_entries.c.epoch))).scalar()
 
 
-def example_names(conn: Connection) -> tuple[str | None, str | None]:
-    """A username and a machine name that exist (those seen last), for the API document's examples."""
-    user = conn.execute(select(users.c.username).order_by(users.c.last_seen.desc(), users.c.username).limit(1)).scalar()
-    machine = conn.execute(
-        select(machines.c.name).order_by(machines.c.last_seen.desc(), machines.c.name).limit(1)
+def example_names(conn: Connection, filters: Filters | None = None) -> tuple[str | None, str | None]:
+    """A username and a machine name that exist and that the asker may see (filters.visible_users): those seen
+    last, for the API document's examples."""
+    filters = filters or Filters()
+    u, m, s = users.c, machines.c, user_sessions.c
+    user = conn.execute(
+        select(u.username).where(*visible(filters, u.username)).order_by(u.last_seen.desc(), u.username).limit(1)
     ).scalar()
+    if filters.visible_users is None:
+        machine = conn.execute(select(m.name).order_by(m.last_seen.desc(), m.name).limit(1)).scalar()
+    else:  # a machine their own users used last
+        own = select(u.id).where(*visible(filters, u.username))
+        latest = select(s.machine_id).where(s.user_id.in_(own)).order_by(s.epoch.desc()).limit(1).scalar_subquery()
+        machine = conn.execute(select(m.name).where(m.id == latest)).scalar()
     return user, machine
 
 

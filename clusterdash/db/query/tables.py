@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Table, func, select
 
 from clusterdash.db.filters import Filters
 from clusterdash.db.query.measures import Measures
-from clusterdash.db.query.scope import Reader, Scope, resolve
+from clusterdash.db.query.scope import Reader, Scope, resolve, visible
+from clusterdash.db.query.sql import through
 from clusterdash.db.query.totals import group_totals
 from clusterdash.db.query.usage import sessions
-from clusterdash.db.schema import machines, users
+from clusterdash.db.schema import machines, user_sessions, users
 from clusterdash.db.timefmt import iso_utc
 from clusterdash.errors import BadParameter
 
@@ -55,18 +56,44 @@ def machines_rows(reader: Reader, scope: Scope, sort: str, order: str, limit: in
     for (mid, _uid), count in sessions(reader, scope, ("machine", "user")).items():
         if count:
             user_counts[mid] = user_counts.get(mid, 0) + 1
+    active = _active_rows(reader, scope, "machine", machines)
+    seen = machine_seen(reader, scope.filters, {m.id for m, _ in active})
     rows = [
         {
             "machine": m.name,
             "machine_type": m.machine_type,
-            "first_seen": iso_utc(m.first_seen),
-            "last_seen": iso_utc(m.last_seen),
+            "first_seen": iso_utc(seen[m.id][0]),
+            "last_seen": iso_utc(seen[m.id][1]),
             "users": user_counts.get(m.id, 0),
             **_usage_fields(v),
         }
-        for m, v in _active_rows(reader, scope, "machine", machines)
+        for m, v in active
     ]
     return _sort(rows, sort, order, limit, "machine")
+
+
+def machine_seen(reader: Reader, filters: Filters, ids: set[int]) -> dict[int, tuple[int, int]]:
+    """First and last seen (epochs) of these machines, ever, as the asker may know them: the Machines table's
+    when everything is visible, else the first and last session of the asker's own users on each (a machine's
+    last use by someone else is someone else's IO). Machines without such a session are left out."""
+    if not ids:
+        return {}
+    if filters.visible_users is None:
+        m = machines.c
+        rows = reader.conn.execute(select(m.id, m.first_seen, m.last_seen).where(m.id.in_(sorted(ids))))
+        return {mid: (first, last) for mid, first, last in rows}
+    # Every session of the asker's own users, through their (user, epoch) index: a user's year is a few thousand
+    # rows, where the machines' index would visit every user's sessions on those machines.
+    s = user_sessions.c
+    own = select(users.c.id).where(*visible(filters, users.c.username))
+    query = select(s.machine_id, func.min(s.epoch), func.max(s.epoch)).where(s.user_id.in_(own)).group_by(s.machine_id)
+    found = reader.remember(
+        ("machines seen", filters.visible_users),
+        lambda: {
+            mid: (first, last) for mid, first, last in reader.conn.execute(through(query, "ix_sessions_user_epoch"))
+        },
+    )
+    return {mid: seen for mid, seen in found.items() if mid in ids}
 
 
 def _active_rows(reader: Reader, scope: Scope, dimension: str, table: Table) -> list[tuple[Any, Measures]]:

@@ -18,12 +18,22 @@ Times are UTC epoch seconds (BigInteger) everywhere; the log's wall-clock text
 is kept only as it was written.
 
 Modules: base.py (the MetaData and shared rules), core.py (the log's tables),
-rollups.py. A new area declares its tables in a module of its own here and is
+rollups.py, accounts.py (access control: accounts, cluster usernames, API tokens,
+throttling, the audit trail, generated secrets). A new area declares its tables in a module of its own here and is
 imported below, so that `metadata` always holds every table.
 """
 
 from __future__ import annotations
 
+from clusterdash.db.schema.accounts import (
+    ACCOUNT_TABLES,
+    account_usernames,
+    accounts,
+    api_tokens,
+    auth_audit,
+    auth_throttle,
+    server_secrets,
+)
 from clusterdash.db.schema.base import DIRECTIONS, metadata
 from clusterdash.db.schema.core import (
     ingest_files,
@@ -69,4 +79,11 @@ __all__ = [
     "rollup_pair_sizes",
     "rollup_machine_types",
     "ROLLUP_TABLES",
+    "accounts",
+    "account_usernames",
+    "api_tokens",
+    "auth_throttle",
+    "auth_audit",
+    "server_secrets",
+    "ACCOUNT_TABLES",
 ]
