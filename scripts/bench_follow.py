@@ -9,6 +9,8 @@ shared and absolute times move from run to run):
   * one-shot `ingest` after one block was appended (the stored position is used): the issue's target is < 2 %;
   * the same through the `clusterdash ingest` command, which adds the interpreter's start;
   * the follower taking one appended block (one look at the file, settle 0);
+  * the same with alerts (the ten rules of scripts/bench_alerts.py): the follower's own time (it hands the hours to
+    the judging thread), and the judgement of the hour on that thread;
   * a re-read of the whole file (resume=False): what the straightforward design costs.
 Data goes to bench-data/ (git-ignored); the generated log is reused across runs.
 """
@@ -28,7 +30,7 @@ DATA = ROOT / "bench-data"
 sys.path.insert(0, str(ROOT))
 
 REPEATS = 3  # appended-block measurements are short: report the median of a few
-HELD_BACK = 2 * REPEATS + 2  # blocks kept out of the first ingest, appended one at a time afterwards
+HELD_BACK = 4 * REPEATS + 2  # blocks kept out of the first ingest, appended one at a time afterwards
 
 
 def generated_log(days: int, seed: int = 0) -> Path:
@@ -53,6 +55,17 @@ def timed(action) -> float:
     start = time.perf_counter()
     action()
     return time.perf_counter() - start
+
+
+def with_alerts(engine):
+    """The alerts of scripts/bench_alerts.py's ten rules, started on `engine` (no channel: recorded, not sent)."""
+    from bench_alerts import ten_rules
+
+    from clusterdash.alerts.notify import Notifier
+    from clusterdash.alerts.service import Alerting, AlertSetup
+    from clusterdash.alerts.settings import Pacing
+
+    return Alerting(engine, AlertSetup(ten_rules(), Notifier(), Pacing())).start()
 
 
 def bench(days: int) -> None:
@@ -113,10 +126,29 @@ def bench(days: int) -> None:
 
     follower = Follower(engine, work, poll=1.0, settle=0.0)
     follower.step()  # opens the file at its stored position
-    append(next(blocks))
-    follow = timed(follower.step)
+    follow = after_appending(follower.step)
     print(f"  follower taking one appended block    : {follow:8.3f} s  = {follow / first:7.2%} of the first")
     follower.current.file.close()
+
+    alerting = with_alerts(engine)
+    follower = Follower(engine, work, poll=1.0, settle=0.0, after_commit=alerting.after_commit)
+    follower.step()
+    steps, judged = [], []
+
+    def step_and_judge() -> None:
+        before = alerting.evaluator.total.seconds
+        steps.append(timed(follower.step))
+        alerting.judging.drain()  # the judgement runs on its own thread: waited for, not counted in the step
+        judged.append(alerting.evaluator.total.seconds - before)
+
+    after_appending(step_and_judge)
+    alerted, judgement = statistics.median(steps), statistics.median(judged)
+    print(
+        f"  the same, alerts on (10 rules)        : {alerted:8.3f} s  = {alerted / follow - 1:+7.1%} on the follower's "
+        f"own step (the judgement, {1000 * judgement:.1f} ms, runs on the judging thread)"
+    )
+    follower.current.file.close()
+    alerting.close()
 
     append(next(blocks))
     reread = timed(lambda: ingest_paths(engine, [str(work)], progress=False, resume=False))

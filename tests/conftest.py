@@ -10,7 +10,7 @@
 The same ladder over a demo database that tests only read, built once per session on each backend:
 api_demo_url -> api_demo_engine -> api_demo_app -> api_demo_client. `sqlite_url` and `sqlite_engine` are for
 tests about SQLite itself; the browser fixtures (`dashboard`, and `demo_db_url`, the dashboard's two-week demo)
-live beside their helpers in tests/browser.py.
+live beside their helpers in tests/browser.py; `smtp`, a real SMTP server in the test process, in tests/mailtools.py.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pytest
 from tests.dbtools import DEMO_ZONE, build_demo_database, cli_runner
 from tests.pgserver import PostgresServer, PostgresUnavailable
 
-pytest_plugins = ["tests.browser", "tests.ldapserver", "tests.nginxserver"]
+pytest_plugins = ["tests.browser", "tests.ldapserver", "tests.nginxserver", "tests.mailtools"]
 
 BACKENDS = ("sqlite", "postgresql")
 

@@ -166,8 +166,11 @@ class Follower:
         poll: float | None = 0.2,
         settle: float | None = 0.5,
         verbose: bool = False,
+        args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> None:
-        command = [sys.executable, "-m", "clusterdash", "--db", url, "ingest", "--follow", str(path)]
+        """args: more options for `ingest`; env: CLUSTERDASH_* settings for it (the test's own are not passed)."""
+        command = [sys.executable, "-m", "clusterdash", "--db", url, "ingest", "--follow", str(path), *args]
         if poll is not None:
             command += ["--poll", str(poll)]
         if settle is not None:
@@ -177,8 +180,8 @@ class Follower:
         self.log_file = log_file
         self.log_start = log_file.stat().st_size if log_file.exists() else 0
         self._log = open(log_file, "ab")  # noqa: SIM115 - closed by stop()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CLUSTERDASH_")}
-        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO, env=env)
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("CLUSTERDASH_")} | (env or {})
+        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO, env=environ)
 
     def log(self) -> str:
         """What this run has logged so far."""

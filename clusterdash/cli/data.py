@@ -48,6 +48,7 @@ def init(obj, tz):
 @setting_option("poll", type=float)
 @setting_option("settle", type=float)
 @setting_option("tz")
+@setting_option("alerts", "--alerts", metavar="PATH")
 @click.option(
     "--verbose",
     "-v",
@@ -56,7 +57,7 @@ def init(obj, tz):
 )
 @click.pass_obj
 @friendly_errors
-def ingest(obj, paths, strict, as_json, progress, follow, poll, settle, tz, verbose):
+def ingest(obj, paths, strict, as_json, progress, follow, poll, settle, tz, alerts, verbose):
     """Read io_usage.log files into the database; blocks already stored count once.
 
     PATHS are files (plain or .gz), directories (their *.log* files) or glob
@@ -73,16 +74,23 @@ def ingest(obj, paths, strict, as_json, progress, follow, poll, settle, tz, verb
     --tz matters only for a database without day, week and month totals yet
     (see `init`); totals kept in another zone stay in it.
 
+    With --alerts (or CLUSTERDASH_ALERTS) the rules are checked first, then
+    judged after each commit for the hours it completed (a file's last block
+    counts once the file has been unchanged for --settle seconds), and what
+    fires is sent (CLUSTERDASH_ALERTS_* settings) off the ingest's thread.
+
     \b
     Examples:
       clusterdash ingest /var/log/nfsio/io_usage.log /var/log/nfsio/io_usage.log.*.gz
-      clusterdash ingest --follow /var/log/nfsio/io_usage.log
+      clusterdash ingest --follow --alerts /etc/clusterdash/rules.toml /var/log/nfsio/io_usage.log
     """
+    from clusterdash.cli.alerts import alert_setup, alerts_summary, echo_alerts_summary, start_alerting
     from clusterdash.db.setup import prepare_database
     from clusterdash.ingest.pipeline import ingest_paths
 
     if follow and (len(paths) != 1 or paths[0].endswith(".gz")):
         raise click.UsageError("--follow takes one plain log file (ingest rotated .gz files without --follow)")
+    setup = alert_setup(alerts, tz)  # a bad rule file or setting stops here, before anything is read
     engine = obj.engine()
     prepare_database(engine, tz, keep_zone=True)
     if follow or verbose:
@@ -90,17 +98,27 @@ def ingest(obj, paths, strict, as_json, progress, follow, poll, settle, tz, verb
 
         logging.basicConfig(format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
         logging.getLogger("clusterdash").setLevel(logging.DEBUG if verbose else logging.INFO)
-    if follow:
-        from clusterdash.ingest.follow import follow_until_signalled
+    alerting = start_alerting(engine, setup, tz) if setup is not None else None
+    hook = alerting.after_commit if alerting is not None else None
+    try:
+        if follow:
+            from clusterdash.ingest.follow import follow_until_signalled
 
-        follow_until_signalled(engine, paths[0], poll=poll, settle=settle)
-        return
-    report = ingest_paths(engine, paths, progress=progress)
+            follow_until_signalled(engine, paths[0], poll=poll, settle=settle, after_commit=hook)
+            return
+        report = ingest_paths(engine, paths, progress=progress, after_commit=hook, settle=settle)
+    finally:
+        if alerting is not None:
+            alerting.close()
     summary = ingest_summary(report)
+    if alerting is not None:
+        summary["alerts"] = alerts_summary(alerting)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:
         echo_ingest_summary(summary)
+        if alerting is not None:
+            echo_alerts_summary(summary["alerts"])
     if strict and report.rejected:
         sys.exit(1)
 

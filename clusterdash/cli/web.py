@@ -15,6 +15,7 @@ from clusterdash.cli.base import cli, friendly_errors, setting_option
 @setting_option("refresh", type=float)
 @setting_option("auth", type=click.Choice(config.AUTH_MODES, case_sensitive=False))
 @setting_option("public_without_auth", "--i-know-this-is-public", "public_without_auth", is_flag=True)
+@setting_option("alerts", "--alerts", metavar="PATH")
 @click.option("--demo", is_flag=True, help="When the database is empty, fill it with a month of synthetic data first.")
 @click.option(
     "--follow",
@@ -38,7 +39,9 @@ from clusterdash.cli.base import cli, friendly_errors, setting_option
 @click.option("--debug", is_flag=True, help="Dash debug mode (error pop-ups, callback graph). Never in production.")
 @click.pass_obj
 @friendly_errors
-def serve(obj, host, port, tz, refresh, auth, public_without_auth, demo, follow_path, live, live_interval, debug):
+def serve(
+    obj, host, port, tz, refresh, auth, public_without_auth, alerts, demo, follow_path, live, live_interval, debug
+):
     """Serve the dashboard and the JSON API (a development server; in production use gunicorn, see Procfile).
 
     --auth says how people sign in (the other access settings, CLUSTERDASH_LDAP_URL and so on, come from the
@@ -51,6 +54,11 @@ def serve(obj, host, port, tz, refresh, auth, public_without_auth, demo, follow_
     Without --demo or --follow it only reads: a SQLite file that does not exist
     is an error (a mistyped path), not created.
 
+    With --alerts (or CLUSTERDASH_ALERTS) the rules are checked at start and
+    shown read-only (the Alerts panel, /alerts, /api/alerts); with --follow or
+    --demo they are judged as hours are ingested, and what fires is sent.
+    --demo without a rule file uses rules tuned to fire on the demo data.
+
     \b
     Example:
       clusterdash serve --demo
@@ -59,6 +67,7 @@ def serve(obj, host, port, tz, refresh, auth, public_without_auth, demo, follow_
       clusterdash serve --host 0.0.0.0 --auth local     # accounts from `clusterdash user add`
     """
     from clusterdash.auth.settings import check_exposure
+    from clusterdash.cli.alerts import alert_setup
     from clusterdash.db.periods import zone
     from clusterdash.web.serve import run
 
@@ -69,6 +78,11 @@ def serve(obj, host, port, tz, refresh, auth, public_without_auth, demo, follow_
     if not demo and not follow_path:  # then it only reads
         obj.require_database()
     zone(tz)
+    if demo and not alerts:
+        from clusterdash.alerts.service import DEMO_RULES
+
+        alerts = str(DEMO_RULES)
+    setup = alert_setup(alerts, tz)  # a bad rule file or setting stops here, before anything is read
     settings = config.from_environment(
         db=obj["db_url"],
         host=host,
@@ -77,5 +91,14 @@ def serve(obj, host, port, tz, refresh, auth, public_without_auth, demo, follow_
         refresh=refresh,
         auth=auth.lower(),
         public_without_auth=public_without_auth,
+        alerts=alerts,
     )
-    run(settings, demo=demo, follow=follow_path, debug=debug, echo=click.echo, live=live_interval if live else None)
+    run(
+        settings,
+        demo=demo,
+        follow=follow_path,
+        debug=debug,
+        echo=click.echo,
+        live=live_interval if live else None,
+        alert_setup=setup,
+    )

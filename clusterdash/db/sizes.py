@@ -20,6 +20,7 @@ from sqlalchemy import Connection, select
 from clusterdash.db.schema import io_size_ranges
 
 SMALL_IO_LIMIT = 4096  # bytes
+BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
 
 
 class Weights(NamedTuple):
@@ -49,6 +50,18 @@ def stored_weights(conn: Connection) -> dict[int, Weights]:
     """The weights of every stored size bucket, by IOSizeRanges id."""
     rows = conn.execute(select(io_size_ranges.c.id, io_size_ranges.c.lower_bytes, io_size_ranges.c.upper_bytes))
     return {bid: weights(lower, upper) for bid, lower, upper in rows}
+
+
+def bytes_text(value: float | int | None) -> str:
+    """Bytes in binary units, for people: 1536 -> '1.5 KiB' (the dashboard's and the alert messages' one rule)."""
+    if value is None:
+        return "–"
+    value = float(value)
+    for unit in BYTE_UNITS:
+        if abs(value) < 1024 or unit == BYTE_UNITS[-1]:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.3g} {unit}"
+        value /= 1024
+    return f"{value:.3g}"
 
 
 # -- naming a bucket ---------------------------------------------------------------------------------------------
@@ -89,6 +102,15 @@ def bucket_label(text: str, known: Iterable[str]) -> str | None:
         if bounds is not None and bounds[0] == lower and (not dash or bounds[1] == upper):
             return label
     return None
+
+
+def logged_amount(text: str) -> int | None:
+    """Bytes of a size written as bpftrace writes a bound: digits and an optional upper-case unit ('512', '4K',
+    '1M'), nothing else (no lower case, no 'B', no spaces); None otherwise. bucket_label reads what people type."""
+    match = _AMOUNT.match(text)
+    if match is None or text.endswith("B"):
+        return None
+    return int(match.group(1)) * UNITS[match.group(2)]
 
 
 def _compact(text: str) -> str:

@@ -18,6 +18,7 @@ from datetime import date, datetime
 from typing import Any
 
 from clusterdash.db.periods import DAY, HOUR, hour_of, zone
+from clusterdash.db.schema.alerts import ALERT_STATES
 from clusterdash.errors import BadParameter
 
 MAX_VALUES = 1000  # per repeatable parameter: a longer IN list is a mistake or an attack
@@ -32,6 +33,7 @@ TABLE_COLUMNS = ("user", "role", "machine", "machine_type", "operations", "est_b
 
 # The kinds of value, each read by one rule (Arguments).
 TIME, PRESET, NAME, SIZE, CHOICE, INTEGER, ZONE = "time", "preset", "name", "size", "choice", "integer", "zone"
+TEXT = "text"  # a label matched as given (an alert rule's name), not a name checked against the stored data
 # What a parameter does: it narrows every question (filter), shapes an answer where it applies (shape: the
 # endpoints that do not use it accept and ignore it), or only changes how the dashboard draws (view).
 FILTER, SHAPE, VIEW = "filter", "shape", "view"
@@ -48,7 +50,7 @@ class Parameter:
     choices: tuple[str, ...] = ()
     value_aliases: Mapping[str, str] = field(default_factory=dict)  # another spelling of a value -> the value
     low: int | None = None
-    high: int | None = None
+    high: int | None = None  # an integer's largest value; a text's longest length
     default: Any = None
     field: str | None = None  # the Filters field a name parameter fills
     noun: str | None = None  # what a value names, for messages ("machine type")
@@ -153,6 +155,18 @@ PARAMETERS: dict[str, Parameter] = {
             "order", CHOICE, "asc or desc (users, machines).", role=SHAPE, choices=("asc", "desc"), default="desc"
         ),
         Parameter("limit", INTEGER, "At most this many rows (users, machines).", role=SHAPE, low=0, high=MAX_LIMIT),
+        Parameter(
+            "state",
+            CHOICE,
+            "Alerts in this state (alerts): open, resolved or all.",
+            role=SHAPE,
+            choices=(*ALERT_STATES, "all"),
+            default="all",
+        ),
+        Parameter("rule", TEXT, "An alert rule's name (alerts; repeatable).", role=SHAPE, repeat=True, high=64),
+        Parameter(
+            "severity", TEXT, "An alert severity, e.g. critical (alerts; repeatable).", role=SHAPE, repeat=True, high=16
+        ),
         Parameter("format", CHOICE, "json (default) or csv (lists and series).", role=SHAPE, choices=("json", "csv")),
         Parameter(
             "metric",
@@ -208,7 +222,11 @@ class Arguments:
         return bool(self.values.get(name))
 
     def texts(self, name: str) -> list[str]:
-        return list(self.values.get(name, []))
+        given = list(self.values.get(name, []))
+        longest = PARAMETERS[name].high if PARAMETERS[name].kind == TEXT else None
+        if longest is not None and any(len(text) > longest for text in given):
+            raise BadParameter(name, f"at most {longest} characters")
+        return given
 
     def text(self, name: str) -> str | None:
         """The one value of a parameter given at most once (the last one in a lenient reading)."""
@@ -254,6 +272,8 @@ class Arguments:
                 self.integer(name)
             elif kind == TIME:
                 self.time(name, tz)
+            elif kind == TEXT:
+                self.texts(name)
 
 
 def read(args: Any, strict: bool = True) -> Arguments:

@@ -127,22 +127,28 @@ def ingest_demo(
     seed: int = 0,
     progress: bool | None = None,
     on_written: Callable[[DemoSummary], None] | None = None,
+    after_commit: Callable[[list[int]], None] | None = None,
 ):
     """Write a demo log to `path` (its folder created) and ingest it into `engine`'s database, which its caller has
     prepared (db.setup.prepare_database): what `clusterdash demo`, `serve --demo`, the screenshots and the browser
     tests start from. `on_written` hears about the log before the (longer) ingest begins. Returns the ingest's
-    report."""
+    report. after_commit: as for ingest_paths (a finished demo log: every block is complete)."""
     from clusterdash.ingest.pipeline import ingest_paths
 
     os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
     written = write_demo_log(path, days=days, seed=seed)
     if on_written is not None:
         on_written(written)
-    return ingest_paths(engine, [os.fspath(path)], progress=progress)
+    return ingest_paths(engine, [os.fspath(path)], progress=progress, after_commit=after_commit)
 
 
 def start_live(
-    engine, log_path: str | os.PathLike[str], interval: float, stop_event: threading.Event, seed: int = 0
+    engine,
+    log_path: str | os.PathLike[str],
+    interval: float,
+    stop_event: threading.Event,
+    seed: int = 0,
+    after_commit: Callable[[list[int]], None] | None = None,
 ) -> threading.Thread:
     """Keep a demo growing, so that the dashboard's live refresh can be seen: every `interval` seconds, append the
     next hour of the simulation that wrote `log_path` (same seed) and ingest it the way `clusterdash ingest` does
@@ -162,7 +168,7 @@ def start_live(
                 block = next(block for block in hours if block is not None)  # a gap: the next hour that has one
                 with open(path, "ab") as out:
                     out.write("".join(block.lines).encode("ascii"))
-                ingest_file(engine, path)
+                ingest_file(engine, path, after_commit=after_commit)  # written whole: its last block is complete
                 log.debug("demo: appended and ingested the hour of %s", block.lines[0].strip())
         except Exception:
             log.exception("the live demo on %s stopped on an unexpected error", path)

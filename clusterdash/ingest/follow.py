@@ -35,6 +35,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from clusterdash.ingest.load import AfterCommit
 from clusterdash.ingest.paths import rotated_siblings
 from clusterdash.ingest.position import LogFile, Position, latest_position, signed64
 from clusterdash.ingest.read import last_block_of
@@ -46,7 +47,8 @@ log = logging.getLogger("clusterdash.follow")
 
 class Follower:
     """Follows one path until `stop` is set. Use run() in a thread of its own or in the main thread. `poll` and
-    `settle` (seconds) have no defaults here: their defaults are the settings' (config.SETTINGS)."""
+    `settle` (seconds) have no defaults here: their defaults are the settings' (config.SETTINGS). after_commit: told
+    the hours of the blocks taken after each commit (load.AfterCommit)."""
 
     def __init__(
         self,
@@ -56,12 +58,13 @@ class Follower:
         poll: float,
         settle: float,
         stop: threading.Event | None = None,
+        after_commit: AfterCommit | None = None,
     ) -> None:
         self.engine = engine
         self.path = Path(path).expanduser().absolute()
         self.poll, self.settle = max(0.01, float(poll)), max(0.0, float(settle))
         self.stop = stop if stop is not None else threading.Event()
-        self.tail = Tail(engine, self.poll, self.settle, self.stop)
+        self.tail = Tail(engine, self.poll, self.settle, self.stop, after_commit)
         self.wake = threading.Event()
         self.current: Reading | None = None
         self.retiring: Reading | None = None  # the file the name pointed at before a rotation, being finished
@@ -318,11 +321,17 @@ class Follower:
 
 
 def start_follower_thread(
-    engine: Engine, path: str, settings: Mapping[str, Any], stop_event: threading.Event
+    engine: Engine,
+    path: str,
+    settings: Mapping[str, Any],
+    stop_event: threading.Event,
+    after_commit: AfterCommit | None = None,
 ) -> threading.Thread:
     """Follow `path` in a background thread until `stop_event` is set (for `serve --follow`). `settings`: the
     values of config.SETTINGS (poll, settle). The thread is a daemon: it never keeps the process alive."""
-    follower = Follower(engine, path, poll=settings["poll"], settle=settings["settle"], stop=stop_event)
+    follower = Follower(
+        engine, path, poll=settings["poll"], settle=settings["settle"], stop=stop_event, after_commit=after_commit
+    )
 
     def run() -> None:
         try:
@@ -335,9 +344,11 @@ def start_follower_thread(
     return thread
 
 
-def follow_until_signalled(engine: Engine, path: str, poll: float, settle: float) -> None:
+def follow_until_signalled(
+    engine: Engine, path: str, poll: float, settle: float, after_commit: AfterCommit | None = None
+) -> None:
     """Follow `path` in this thread until SIGINT or SIGTERM; the transaction in hand is finished first."""
-    follower = Follower(engine, path, poll=poll, settle=settle)
+    follower = Follower(engine, path, poll=poll, settle=settle, after_commit=after_commit)
 
     def on_signal(signum, _frame) -> None:
         log.info("%s received: stopping after the transaction in hand", signal.Signals(signum).name)

@@ -8,13 +8,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, Index
 
 from clusterdash.db.bulk import create_indexes, drop_secondary_indexes
 from clusterdash.db.engine import write_transaction
+from clusterdash.db.periods import hour_of
 from clusterdash.db.rollups import PendingRollups
 from clusterdash.db.schema import user_sessions
 from clusterdash.ingest.blocks import Block
@@ -56,6 +57,14 @@ DEFER_INDEXES_BELOW = 20_000  # stored sessions: about what one transaction of C
 COMMIT_ROWS = 160_000
 
 
+# Called after each commit with the hours (start epochs, sorted) whose blocks the transaction read complete: the
+# seam through which the CLI wires alerts to the ingest (the ingest knows nothing of them). A block is complete
+# once the next `Log:` line follows it, or when its reader says so (the follower: the file was quiet for `settle`
+# seconds; the one-shot ingest: a finished file, or one unmodified for `settle` seconds). Blocks read again
+# unchanged are reported too: the hook decides what is new to it.
+AfterCommit = Callable[[list[int]], None]
+
+
 class StoreFailed(RuntimeError):
     """Writing a prepared batch failed in a way that is not the database failing: nothing of the transaction is
     kept (a careful Loader refuses the block instead)."""
@@ -73,7 +82,9 @@ class Loader:
       the commit (db.rollups.PendingRollups): they never lag the rows;
     * users, machines and buckets are read once per transaction and the changed ones written once (Directory);
     * a bulk load on SQLite builds UserSessions' secondary indexes at the commit instead of inserting into them
-      (defer_session_indexes); a rollback or a crash restores them.
+      (defer_session_indexes); a rollback or a crash restores them;
+    * after each commit, `after_commit` (if any) hears which hours the transaction read complete (AfterCommit);
+      what it does, and any failure of it, never affects the load.
 
         with Loader(engine, log, row_id) as loader:  # commits on the way out, rolls back on an exception
             for batch in read_batches(log, start, ...):
@@ -88,8 +99,10 @@ class Loader:
         position_row: int | None,
         commit_rows: int = COMMIT_ROWS,
         careful: bool = False,
+        after_commit: AfterCommit | None = None,
     ) -> None:
         self._engine, self._log = engine, log_file
+        self.after_commit = after_commit
         self.position_row = position_row  # the IngestFiles row of the position (None: a new one at the commit)
         self.commit_rows = commit_rows
         self.careful = careful  # each batch in a savepoint: see _attempt
@@ -104,11 +117,14 @@ class Loader:
         else:
             self._end((exc_type, exc, traceback))
 
-    def write(self, blocks: Sequence[Block], position: Position, bytes_ahead: int | None = None) -> LoadCounts:
+    def write(
+        self, blocks: Sequence[Block], position: Position, bytes_ahead: int | None = None, last_open: bool = False
+    ) -> LoadCounts:
         """Store `blocks` in the transaction in hand (opening one) and note `position`, where reading resumes after
         them, to be saved with the commit; commits once the transaction holds `commit_rows` histogram rows.
         bytes_ahead: about how many bytes of log the transaction takes from here on (None: unknown, e.g. a
-        compressed file), for the bulk-load choice of defer_session_indexes. After an exception, roll back."""
+        compressed file), for the bulk-load choice of defer_session_indexes. last_open: the last block may still
+        be growing (stored, but not reported complete to after_commit). After an exception, roll back."""
         if self._open is None:
             stack = contextlib.ExitStack()
             self._open = _Transaction(stack, stack.enter_context(write_transaction(self._engine)))
@@ -123,6 +139,8 @@ class Loader:
                     log.debug("bulk load: indexes %s dropped until the commit", names)
             counts = self._store(txn, list(blocks))
             txn.rows += counts.rows
+            complete = blocks[:-1] if last_open else blocks
+            txn.hours.update(hour_of(b.epoch) for b in complete if b.epoch is not None)
         txn.position = position
         if txn.rows >= self.commit_rows:
             self.commit()
@@ -211,6 +229,11 @@ class Loader:
         self._end(None)
         self.position_row = row_id  # only once committed: a failed commit leaves the row as it was
         log.debug("committed a transaction of %s histogram rows", f"{txn.rows:,}")
+        if txn.hours and self.after_commit is not None:
+            try:
+                self.after_commit(sorted(txn.hours))
+            except Exception:  # the hook's failure is its own (it should catch it): the load is done
+                log.exception("%s: the after-commit hook failed", self.source)
 
     def rollback(self) -> None:
         """Drop what was written since the last commit (the rollback restores any index dropped for it)."""
@@ -239,3 +262,4 @@ class _Transaction:
     rollups: PendingRollups = field(default_factory=PendingRollups)
     limit: OperationsLimit = field(default_factory=OperationsLimit)  # the database's total, checked
     rows: int = 0  # histogram rows written in it
+    hours: set[int] = field(default_factory=set)  # of the blocks it read complete (after_commit)

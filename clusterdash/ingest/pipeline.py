@@ -8,7 +8,9 @@ stored in the same transaction as the rows it covers (load.Loader).
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +19,7 @@ from sqlalchemy import Engine
 
 from clusterdash.errors import InputError
 from clusterdash.ingest.blocks import Block
-from clusterdash.ingest.load import Loader
+from clusterdash.ingest.load import AfterCommit, Loader
 from clusterdash.ingest.paths import expand_paths, predecessors
 from clusterdash.ingest.position import START, LogFile, find_position
 from clusterdash.ingest.read import last_block_of_path, read_batches
@@ -70,11 +72,16 @@ def ingest_file(
     on_bytes: Callable[[int], None] | None = None,
     resume: bool = True,
     predecessor: Path | None = None,
+    after_commit: AfterCommit | None = None,
+    settle: float = 0.0,
 ) -> tuple[FileReport, LoadCounts]:
     """Read one file into the database, from where an earlier read of the same bytes stopped (resume=False: from
     the start). The last block is taken at end of file (but not a last line without its newline), and the stored
     position stays at its start, so that if the file grows the block is read again and completed.
-    predecessor: the file written before this one (its rotated predecessor), whose last block this one may finish."""
+    predecessor: the file written before this one (its rotated predecessor), whose last block this one may finish.
+    after_commit: told after each commit which hours were read complete (load.AfterCommit); the last block of a
+    plain file counts as complete only when the file has not changed for `settle` seconds when it is taken (a
+    compressed file is finished)."""
     report, added = FileReport(str(path)), LoadCounts()
     try:
         log = LogFile.open(path)
@@ -91,7 +98,9 @@ def ingest_file(
             on_bytes(start.offset)
         size = log.size()
         read_from = start.offset
-        with Loader(engine, log, row_id) as loader:  # anything else that goes wrong: nothing uncommitted is kept
+        with Loader(
+            engine, log, row_id, after_commit=after_commit
+        ) as loader:  # anything else that goes wrong: nothing uncommitted is kept
             try:
                 # A plain file may be live: a last line without its newline may be a row cut short by the writer,
                 # and a stored count is never corrected, so it waits for the next read. A compressed file is done.
@@ -105,7 +114,8 @@ def ingest_file(
                 ):
                     report.count(batch.blocks)
                     bytes_ahead = None if size is None else max(0, size - read_from)
-                    counts = loader.write(batch.blocks, batch.position, bytes_ahead)
+                    last_open = batch.took_open_block and not (log.compressed or _quiet(path, settle))
+                    counts = loader.write(batch.blocks, batch.position, bytes_ahead, last_open)
                     report.rejected.extend((r.line, r.text, r.reason) for r in counts.refused)
                     added.add(counts)
                     read_from = batch.position.offset
@@ -117,18 +127,39 @@ def ingest_file(
     return report, added
 
 
+def _quiet(path: Path, settle: float) -> bool:
+    """Has the file stayed unchanged for `settle` seconds (then its last block is complete: bpftrace writes a block
+    at once)?"""
+    try:
+        return time.time() - os.stat(path).st_mtime >= settle
+    except OSError:
+        return False
+
+
 def ingest_paths(
-    engine: Engine, paths: Iterable[str], progress: bool | None = None, resume: bool = True
+    engine: Engine,
+    paths: Iterable[str],
+    progress: bool | None = None,
+    resume: bool = True,
+    after_commit: AfterCommit | None = None,
+    settle: float = 0.0,
 ) -> IngestReport:
     """Ingest every file `paths` names. progress: a bar on stderr (None: only when stderr is a terminal).
-    resume=False reads every file from its start, even one read before (the result is the same, only slower)."""
+    resume=False reads every file from its start, even one read before (the result is the same, only slower).
+    after_commit, settle: see ingest_file."""
     files = expand_paths(paths)
     report = IngestReport()
     show = sys.stderr.isatty() if progress is None else progress
     with _progress_bar(sum(f.stat().st_size for f in files)) if show else contextlib.nullcontext() as bar:
         for path, predecessor in zip(files, predecessors(files)):
             file_report, added = ingest_file(
-                engine, path, on_bytes=bar.update if bar is not None else None, resume=resume, predecessor=predecessor
+                engine,
+                path,
+                on_bytes=bar.update if bar is not None else None,
+                resume=resume,
+                predecessor=predecessor,
+                after_commit=after_commit,
+                settle=settle,
             )
             report.files.append(file_report)
             report.added.add(added)

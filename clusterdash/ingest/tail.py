@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from clusterdash.db.engine import database_unavailable
-from clusterdash.ingest.load import Loader
+from clusterdash.ingest.load import AfterCommit, Loader
 from clusterdash.ingest.position import LogFile, Position, digest, find_position
 from clusterdash.ingest.read import Batch, read_batches
 from clusterdash.ingest.store import LoadCounts
@@ -68,12 +68,16 @@ class Reading:
 
 class Tail:
     """Reads files into the database as they grow, for a follower: `poll` and `settle` in seconds, `stop` ends any
-    wait (and raises Stopping after the transaction in hand)."""
+    wait (and raises Stopping after the transaction in hand). Every block it takes is complete (the next one has
+    begun, or the file was quiet for `settle` seconds, or is finished), and after_commit hears of it so."""
 
-    def __init__(self, engine: Engine, poll: float, settle: float, stop: threading.Event) -> None:
+    def __init__(
+        self, engine: Engine, poll: float, settle: float, stop: threading.Event, after_commit: AfterCommit | None = None
+    ) -> None:
         self.engine = engine
         self.poll, self.settle = poll, settle
         self.stop = stop
+        self.after_commit = after_commit
 
     def read(self, reading: Reading, final: bool = False) -> float:
         """Take the complete blocks that are new in `reading`; the last, open one too when the file has been
@@ -154,7 +158,9 @@ class Tail:
         the commit, so whatever fails is read again."""
 
         def write() -> tuple[LoadCounts, int | None]:
-            with Loader(self.engine, reading.file, reading.row_id, careful=True) as loader:
+            with Loader(
+                self.engine, reading.file, reading.row_id, careful=True, after_commit=self.after_commit
+            ) as loader:
                 counts = loader.write(batch.blocks, batch.position, batch.position.offset - reading.position.offset)
             return counts, loader.position_row
 

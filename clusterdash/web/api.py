@@ -30,10 +30,13 @@ from clusterdash.db.filters import Filters
 from clusterdash.db.vocabulary import Arguments
 from clusterdash.errors import BadParameter, database_unreachable
 from clusterdash.web import csvfile, limits
+from clusterdash.web.alertsview import AlertsView
 from clusterdash.web.answers import reuse
 from clusterdash.web.limits import error as _error
+from clusterdash.web.state import View
 
 MAX_LIMIT = vocabulary.MAX_LIMIT
+ALERTS_LIMIT = 200  # alerts listed when no limit is given
 
 
 def everything() -> tuple[str, ...] | None:
@@ -45,6 +48,7 @@ def api_blueprint(
     engine_provider: Callable[[], Engine],
     default_tz: str = "UTC",
     scope: Callable[[], tuple[str, ...] | None] = everything,
+    alerts: AlertsView | None = None,
 ) -> Blueprint:
     """A Flask Blueprint serving /api/... from the database `engine_provider()` returns (called per request,
     so the engine can be created lazily or swapped in tests).
@@ -53,7 +57,8 @@ def api_blueprint(
     web.auth.current_scope: the signed-in principal's usernames, None for everything). A name outside it is
     answered exactly like an unknown one.
 
-    default_tz: the display zone when a request gives no `tz`. The database must have been prepared
+    default_tz: the display zone when a request gives no `tz`; alerts: the rules shown by /api/alerts and how its
+    links are made (None: no rules, links in UTC). The database must have been prepared
     (db.setup.prepare_database: the app factory does it at start-up, as do `clusterdash init` and `ingest`); a
     request never creates tables or builds rollups. Without complete rollups, and for series in a zone other
     than the rollups', the queries read whole rollup periods where they fit and the raw tables elsewhere.
@@ -155,6 +160,22 @@ def api_blueprint(
             answer = query.size_distribution(conn, f)
             return _respond(given, conn, "usage-size", f, answer, answer["buckets"])
 
+    @bp.get("/alerts")
+    def alert_listing():
+        given = arguments()
+        _no_csv(given)
+        limit = given.integer("limit", ALERTS_LIMIT)
+        if limit is not None and limit > query.MAX_ALERTS:
+            raise BadParameter("limit", f"at most {query.MAX_ALERTS} alerts")
+        rules, severities = (tuple(dict.fromkeys(given.texts(name))) for name in ("rule", "severity"))
+        view = alerts or AlertsView(None, View(tz=default_tz))
+        with connect() as conn:
+            f = filters(conn, given)
+            document = view.document(
+                conn, f, given.choice("state"), rules, severities, ALERTS_LIMIT if limit is None else limit
+            )
+            return jsonify(document)
+
     @bp.get("/openapi.json")
     def openapi():
         from clusterdash.web.openapi import openapi_document
@@ -199,10 +220,13 @@ def register_api(
     engine: Engine,
     settings: Mapping[str, Any],
     scope: Callable[[], tuple[str, ...] | None] = everything,
+    alerts: AlertsView | None = None,
 ) -> None:
     """Mount the API on `server` for `engine`, a database prepared in the display zone `settings['tz']` (the app
     factory prepares it first), answering within `scope()` (see api_blueprint)."""
-    server.register_blueprint(api_blueprint(lambda: engine, default_tz=str(settings.get("tz") or "UTC"), scope=scope))
+    server.register_blueprint(
+        api_blueprint(lambda: engine, default_tz=str(settings.get("tz") or "UTC"), scope=scope, alerts=alerts)
+    )
 
 
 # -- arguments -----------------------------------------------------------------------------------------------

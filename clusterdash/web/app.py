@@ -20,7 +20,7 @@ from clusterdash.auth.settings import check_exposure
 from clusterdash.db.engine import make_engine
 from clusterdash.db.setup import prepare_database
 from clusterdash.errors import UserError
-from clusterdash.web import layout, limits, lookups, state
+from clusterdash.web import alertsview, layout, limits, lookups, state
 from clusterdash.web.api import register_api
 from clusterdash.web.auth import current_scope, install_auth
 from clusterdash.web.callbacks import register_callbacks
@@ -34,16 +34,19 @@ def create_app(settings: Mapping[str, Any] | None = None) -> dash.Dash:
     """The dashboard and the API on one Flask server. `settings` overrides the CLUSTERDASH_* environment."""
     values = config.from_environment(**dict(settings or {}))
     db_url = config.normalize_db_url(str(values["db"]))
+    rules = alertsview.rules_from_settings(values)  # a bad rule file stops the start, naming the rule and field
     engine = make_engine(db_url)
     # Tables, and rollups in the display zone (so series read whole days of that zone): once, before serving.
     prepare_database(engine, values["tz"])
     defaults = state.View(tz=values["tz"])
     refresh = float(values["refresh"])
+    alerts = alertsview.AlertsView(rules, defaults)
 
     server = flask.Flask("clusterdash", static_folder=None)  # every file is Dash's or under /assets
     gate = install_auth(server, engine, values)  # first: every request passes the gate before anything else
     register_signin(server, gate)
-    register_api(server, engine, values, scope=current_scope)
+    register_api(server, engine, values, scope=current_scope, alerts=alerts)
+    alertsview.register_page(server, engine, alerts)
     app = dash.Dash(
         "clusterdash",
         server=server,
@@ -64,10 +67,11 @@ def create_app(settings: Mapping[str, Any] | None = None) -> dash.Dash:
 
     app.layout = page
     app.validation_layout = html.Div([layout.dashboard(defaults, refresh), layout.empty_database(db_url, refresh)])
-    register_callbacks(app, engine, defaults, current_scope, gate.config.show_everyone_else)
+    register_callbacks(app, engine, defaults, current_scope, gate.config.show_everyone_else, alerts.panel)
     limits.install(app)
     gate.script_hashes = list(app.csp_hashes())  # the one inline script Dash writes into the page
     app.clusterdash_engine = engine  # the app's database, prepared: `serve` runs its demo and follower on it
+    app.clusterdash_alerts = alerts  # the rules it shows, and how alerts are shown
     return app
 
 

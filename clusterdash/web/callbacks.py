@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import dash
 from dash import ALL, Input, Output, State, ctx, no_update
@@ -170,8 +171,10 @@ def register_callbacks(
     defaults: state.View,
     scope: Callable[[], tuple[str, ...] | None],
     show_everyone_else: bool = True,
+    alerts_panel: Callable[[Engine, state.View], Any] | None = None,
 ) -> None:
-    """The callbacks on `app`; `scope()` is the request's access scope (web.auth.current_scope)."""
+    """The callbacks on `app`; `scope()` is the request's access scope (web.auth.current_scope); alerts_panel: the
+    alerts panel's body, (engine, view) -> children (web/alertsview.py)."""
 
     def seen(store) -> state.View:
         return replace(state.from_store(store), visible_users=scope())
@@ -252,6 +255,8 @@ def register_callbacks(
         panel(Output(ID.share, "children"), panels.share)
     panel(Output(ID.profile, "children"), panels.profile)
     panel(Output(ID.health, "children"), panels.health)
+    if alerts_panel is not None:
+        panel(Output(ID.alerts, "children"), alerts_panel)
     panel(Output(ID.series_graph, "figure"), panels.series)
     panel(Output(ID.users_graph, "figure"), panels.users)
     panel(Output(ID.roles_graph, "figure"), panels.roles)

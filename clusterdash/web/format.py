@@ -19,7 +19,9 @@ import unicodedata
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+from clusterdash.db import sizes
+from clusterdash.db.sizes import BYTE_UNITS
+
 SI_PREFIXES = ("", "k", "M", "G", "T", "P", "E")
 COUNT_TICKFORMAT = "~s"  # plotly (d3) SI ticks: 500, 1.5k, 2M, the suffixes `count` writes
 BYTES_ESTIMATE = "estimated bytes (count × bucket midpoint)"
@@ -64,16 +66,7 @@ def count(value: float | int | None) -> str:
     return f"{rounded / 10 ** (3 * group):.3g}{SI_PREFIXES[group]}"
 
 
-def size(value: float | int | None) -> str:
-    """Bytes in binary units: 1536 -> '1.5 KiB'."""
-    if value is None:
-        return "–"
-    value = float(value)
-    for unit in BYTE_UNITS:
-        if abs(value) < 1024 or unit == BYTE_UNITS[-1]:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.3g} {unit}"
-        value /= 1024
-    return f"{value:.3g}"
+size = sizes.bytes_text  # bytes in binary units: one rule with the alert messages (db/sizes.py)
 
 
 def metric_value(value: float | int | None, metric: str) -> str:

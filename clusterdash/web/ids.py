@@ -58,6 +58,7 @@ class ID:
     table_download = "table-download"
     table_note = "table-note"
     health = "health-body"
+    alerts = "alerts-body"
 
     # The charts whose clicks select something, and the dimension a click selects.
     CLICKABLE = {

@@ -203,7 +203,19 @@ def dashboard(defaults: state.View, refresh_seconds: float, who: SignedIn | None
                                 ),
                                 lg=8,
                             ),
-                            dbc.Col(panel("Data health", html.Div(id=ID.health)), lg=4),
+                            dbc.Col(
+                                [
+                                    panel("Data health", html.Div(id=ID.health), class_name="h-auto flex-grow-1"),
+                                    panel(
+                                        "Alerts",
+                                        html.Div(id=ID.alerts),
+                                        tools=html.A("all alerts", href="/alerts", className="small"),
+                                        class_name="h-auto",
+                                    ),
+                                ],
+                                lg=4,
+                                className="d-flex flex-column gap-3",
+                            ),
                         ],
                         className="g-3 mb-3",
                     ),

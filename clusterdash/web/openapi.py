@@ -184,6 +184,46 @@ STATS = _obj(
     }
 )
 LIST_RANGE = _obj({"start_epoch": NINT, "end_epoch": NINT, "tz": {"type": "string"}})
+STR = {"type": "string"}
+ALERT = _obj(
+    {
+        "id": INT,
+        "key": {**STR, "description": "rule/subject, e.g. heavy-small-reads/user=alice"},
+        "rule": STR,
+        "severity": {"type": "string", "enum": ["info", "warning", "critical"]},
+        "state": {"type": "string", "enum": ["open", "resolved"]},
+        "subject": {
+            "type": "object",
+            "properties": {"kind": STR, "user": STR, "machine": STR, "machine_type": STR, "role": STR},
+            "required": ["kind"],
+        },
+        "since": {**TIME, "description": "the first hour of the window in which it fired"},
+        "first_hour": {**TIME, "description": "the hour it fired"},
+        "last_hour": {**TIME, "description": "the latest hour it held"},
+        "until": TIME,
+        "resolved": {**NTIME, "description": "the first hour it no longer held; null while open"},
+        "since_epoch": INT,
+        "first_hour_epoch": INT,
+        "last_hour_epoch": INT,
+        "value": NUM,
+        "peak": NUM,
+        "threshold": {**NUM, "description": "what the value had to pass"},
+        "baseline": {**NNUM, "description": "a baseline rule's median"},
+        "users": _array(STR),
+        "machines": _array(STR),
+        "notify": {"type": "string", "enum": ["pending", "sending", "sent", "failed", "stale", "off", "quiet"]},
+        "notified_at": NTIME,
+        "opened_at": TIME,
+        "link": {**STR, "description": "the dashboard view that shows it (path and query)"},
+    }
+)
+RULE = {
+    "type": "object",
+    "description": "A rule as its TOML keys, defaults filled in, and its one-line summary.",
+    "properties": {"name": STR, "summary": STR, "subject": STR, "measure": STR, "enabled": {"type": "boolean"}},
+    "required": ["name", "summary", "subject", "measure", "enabled"],
+}
+ALERTS = _obj({"range": LIST_RANGE, "alerts": _array(ALERT), "rules": _array(RULE)})
 ERROR = _obj({"error": {"type": "string"}, "parameter": NSTR})
 INTERNAL_ERROR = _obj(
     {"error": {"const": "internal error"}, "parameter": {"type": "null"}, "reference": {"type": "string"}}
@@ -347,6 +387,14 @@ def openapi_document(user_example: str | None = None, machine_example: str | Non
             ),
             "/api/usage/size": _operation(
                 "usageSize", "Operations and bytes per size bucket.", SIZES, PARAMETERS, csv=True
+            ),
+            "/api/alerts": _operation(
+                "alerts",
+                "Alerts whose hours overlap the range, about the users, machines, machine types and roles named "
+                "(direction, size and affiliation do not apply), open ones first, at most `limit` (default 200, "
+                "at most 1000); and the rules, read-only (for an asker who sees everything).",
+                ALERTS,
+                PARAMETERS,
             ),
         },
     }

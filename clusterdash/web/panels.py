@@ -219,6 +219,7 @@ def series(engine: Engine, view: state.View):
         view.tz,
         note=_series_note(engine, view, result["groups"]),
         empty_message=no_data_message(view, engine),
+        markers=[(m["hour"], f"{m['rule']} ({m['severity']})") for m in answer(engine, query.alert_marks, view)],
     )
 
 

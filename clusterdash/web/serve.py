@@ -39,7 +39,7 @@ def what_to_run(db_url: str) -> str:
     )
 
 
-def build_demo(engine, echo: Callable[[str], None], out: Path = DEMO_LOG) -> None:
+def build_demo(engine, echo: Callable[[str], None], out: Path = DEMO_LOG, after_commit=None) -> None:
     ingest_demo(
         engine,
         out,
@@ -48,6 +48,7 @@ def build_demo(engine, echo: Callable[[str], None], out: Path = DEMO_LOG) -> Non
         on_written=lambda written: echo(
             f"empty database: wrote a demo log {out} ({written.blocks:,} hours) and ingesting it..."
         ),
+        after_commit=after_commit,
     )
 
 
@@ -59,20 +60,25 @@ def run(
     debug: bool,
     echo: Callable[[str], None],
     live: float | None = None,
+    alert_setup=None,
 ) -> None:
     """Build the app from `settings` (which prepares the database), fill it (demo, follower, live demo), serve
-    until interrupted."""
+    until interrupted. alert_setup (alerts.service.AlertSetup): judged as the demo, the follower or the live demo
+    ingest hours, and sent."""
     app = create_app(settings)
     engine = app.clusterdash_engine
+    ingesting = demo or bool(follow)
+    alerting = _alerting(engine, alert_setup, settings["tz"]) if alert_setup is not None and ingesting else None
+    hook = alerting.after_commit if alerting is not None else None
     if database_is_empty(engine):
         if demo:
-            build_demo(engine, echo)
+            build_demo(engine, echo, after_commit=hook)
         elif not follow:
             echo(what_to_run(settings["db"]))
     stop = threading.Event()
-    follower = start_follower_thread(engine, follow, settings, stop) if follow else None
+    follower = start_follower_thread(engine, follow, settings, stop, after_commit=hook) if follow else None
     if live:  # `--demo --live`: a synthetic hour appended to the demo log and ingested every `live` seconds
-        start_live(engine, DEMO_LOG, live, stop)
+        start_live(engine, DEMO_LOG, live, stop, after_commit=hook)
     echo(f"clusterdash: http://{settings['host']}:{settings['port']}/  (database {settings['db']}; Ctrl-C to stop)")
     try:
         app.run(host=settings["host"], port=int(settings["port"]), debug=debug, use_reloader=False)
@@ -80,4 +86,14 @@ def run(
         stop.set()
         if follower is not None:
             follower.join(timeout=10)
+        if alerting is not None:
+            alerting.close()
         engine.dispose()
+
+
+def _alerting(engine, setup, tz: str):
+    """The alerts' evaluator and sender, started, with links to this dashboard's views."""
+    from clusterdash.alerts.service import Alerting
+    from clusterdash.web.state import alert_view_in
+
+    return Alerting(engine, setup, view=alert_view_in(tz)).start()

@@ -10,6 +10,7 @@ links stay short and a view's query string asks the API the same question.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -284,3 +285,41 @@ def from_store(data: Any) -> View:
         raise BadParameter("view", f"unknown fields: {', '.join(unknown[:5])}")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
     return View(**values)
+
+
+# --- an alert's view -----------------------------------------------------------
+
+
+ALERT_CONTEXT = 24 * 3600  # shown before the hour an alert's window began: what was usual before it
+ALERT_STACK = {"user": "machines", "machine": "users", "user_machine": "users", "machine_type": "machines"}
+
+
+def alert_view(
+    subject: Mapping[str, str], first_hour: int, end_hour: int, direction: str, defaults: View
+) -> tuple[tuple[str, ...], str]:
+    """(path segments, query string) of the dashboard view that shows an alert: its subject (names by field:
+    user, machine, machine_type, role; none for the whole server) selected, on a user's or machine's profile page
+    when it names one, from a day before its window to the end of its latest hour, in its direction, stacked by
+    what the subject is not. The one place the alerts' links are made (messages, the alerts panel and page)."""
+    kind = "user_machine" if {"user", "machine"} <= set(subject) else next(iter(subject), "server")
+    view = replace(
+        defaults,
+        direction=direction if direction in DIRECTIONS else defaults.direction,
+        stack=ALERT_STACK.get(kind, "users"),
+        machines=(subject["machine"],) if kind == "user_machine" else (),
+        machine_types=(subject["machine_type"],) if "machine_type" in subject else (),
+        roles=(subject["role"],) if "role" in subject else (),
+        users=(),
+        sizes=(),
+        profile=None,
+    ).with_range(first_hour - ALERT_CONTEXT, end_hour)
+    if "user" in subject:
+        return ("user", subject["user"]), to_query(view, defaults)
+    if "machine" in subject:
+        return ("machine", subject["machine"]), to_query(view, defaults)
+    return (), to_query(view, defaults)
+
+
+def alert_view_in(tz: str) -> Callable[[Mapping[str, str], int, int, str], tuple[tuple[str, ...], str]]:
+    """alert_view with the dashboard's defaults in the display zone `tz` (for the alerts' messages)."""
+    return functools.partial(alert_view, defaults=View(tz=tz))

@@ -32,6 +32,7 @@ from clusterdash.web.figures import (
 )
 
 GAP_COLOR = "#adb5bd"
+ALERT_COLOR = "#dc3545"
 LEGEND_PER_ROW, LEGEND_ROW_PX = 7, 20  # about as many legend entries fit in a row of the series panel
 PARTIAL_VEIL = "rgba(255, 255, 255, 0.55)"
 HOVER_FORMATS = {  # the hover's heading: the bucket's start, as precise as the bucket
@@ -107,10 +108,12 @@ def stacked_series(
     tz: str,
     note: str = "",
     empty_message: str = "No data for this selection",
+    markers: Sequence[tuple[int, str]] = (),
 ) -> Figure:
     """Stacked bars over time, one series per name (largest at the bottom, "other" on top and grey), each
     bucket's bar as wide as the bucket. `series` maps a name to its values per bucket of `buckets` (None: no
-    data). `note` titles the legend (say there that the list is cut: "top 8 of 93 users")."""
+    data). `note` titles the legend (say there that the list is cut: "top 8 of 93 users"). `markers`: (hour,
+    text) of the hours alerts fired, drawn as red marks above the bars at those hours."""
     totals = {name: sum(v or 0 for v in values) for name, values in series.items()}
     if not any(totals.values()) or not len(buckets):
         return empty_figure(empty_message, height=300)
@@ -149,6 +152,8 @@ def stacked_series(
                 hovertemplate="%{fullData.name}: %{hovertext}<extra></extra>",
             )
         )
+    if markers:
+        traces.append(_alert_marks(markers, tz, float(stacked.max()) / divisor))
     return dict(
         data=traces,
         layout=base_layout(
@@ -171,6 +176,21 @@ def stacked_series(
             xaxis=axis(type="date", hoverformat=HOVER_FORMATS.get(buckets.unit, HOVER_FORMATS["day"])),
             yaxis={**y_axis, "fixedrange": True},
         ),
+    )
+
+
+def _alert_marks(markers: Sequence[tuple[int, str]], tz: str, top: float) -> dict:
+    """A red mark above the bars in the middle of each hour an alert fired; its hover names the alert."""
+    times = local_times([hour + 1800 for hour, _ in markers], tz).dt.strftime("%Y-%m-%d %H:%M").tolist()
+    return dict(
+        type="scatter",
+        mode="markers",
+        name="alerts",
+        x=times,
+        y=[top * 1.05] * len(markers),
+        marker=dict(symbol="triangle-down", size=10, color=ALERT_COLOR),
+        hovertext=[fmt.plot_text(text) for _, text in markers],
+        hovertemplate="alert: %{hovertext}<extra></extra>",
     )
 
 

@@ -58,9 +58,13 @@ Public functions (all take an open Connection first):
   unknown_names(conn, parameter, names)                 which of these names nothing stored has, one query
   data_extent(conn)                                     (first hour, end hour) of the stored blocks, or None
   and, for the dashboard: data_version, data_health, user_machine_usage, size_series
+  alert_list(conn, filters, state, rules, severities, limit)   alerts overlapping the range (alerts.py)
+  alert_marks(conn, filters)                            the hours alerts fired, for a time chart
 A bad parameter (sort, order, limit, bucket, group_by, top) raises errors.BadParameter naming it.
 """
 
+from clusterdash.db.query.alerts import MAX_ALERTS, alert_list, alert_marks
+from clusterdash.db.query.alerts import STATES as ALERT_STATES
 from clusterdash.db.query.buckets import BUCKETS, HOURLY_UP_TO_HOURS, MAX_POINTS, choose_bucket
 from clusterdash.db.query.coverage import data_extent, data_version, gap_summary
 from clusterdash.db.query.distribution import size_buckets, size_distribution, size_series
@@ -74,6 +78,10 @@ from clusterdash.db.query.stats import data_health, database_stats, example_name
 from clusterdash.db.query.tables import USER_SORTS, machines_table, user_machine_usage, users_table
 
 __all__ = [
+    "ALERT_STATES",
+    "MAX_ALERTS",
+    "alert_list",
+    "alert_marks",
     "BUCKETS",
     "BYTES_ESTIMATE",
     "GROUP_BYS",

@@ -12,15 +12,16 @@ few extensions, each explained where it is declared:
 * RejectedLines keeps every malformed line for inspection;
 * IngestFiles remembers, per followed file, how far it has been read;
 * the Rollup* tables sum the histogram rows per day, week, month and year for
-  the queries (db/rollups/ maintains them, the query layer reads them).
+  the queries (db/rollups/ maintains them, the query layer reads them);
+* Alerts, AlertDeliveries and AlertHours keep the alerts' state (db/alerts/).
 
 Times are UTC epoch seconds (BigInteger) everywhere; the log's wall-clock text
 is kept only as it was written.
 
 Modules: base.py (the MetaData and shared rules), core.py (the log's tables),
 rollups.py, accounts.py (access control: accounts, cluster usernames, API tokens,
-throttling, the audit trail, generated secrets). A new area declares its tables in a module of its own here and is
-imported below, so that `metadata` always holds every table.
+throttling, the audit trail, generated secrets), alerts.py. A new area declares its tables in a
+module of its own here and is imported below, so that `metadata` always holds every table.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from clusterdash.db.schema.accounts import (
     auth_throttle,
     server_secrets,
 )
+from clusterdash.db.schema.alerts import alert_deliveries, alert_hours, alerts
 from clusterdash.db.schema.base import DIRECTIONS, metadata
 from clusterdash.db.schema.core import (
     ingest_files,
@@ -86,4 +88,7 @@ __all__ = [
     "auth_audit",
     "server_secrets",
     "ACCOUNT_TABLES",
+    "alerts",
+    "alert_deliveries",
+    "alert_hours",
 ]
