@@ -34,7 +34,7 @@ class ID:
     chips = "filter-chips"
     clear = "filter-clear"
     copy = "filter-copy"  # a link to the view as it is ("last 24 h" moves with the data)
-    copy_exact = "filter-copy-exact"  # a link to the exact window shown (absolute from and to)
+    copy_exact = "filter-copy-exact"  # a link to the exact window shown (absolute start and end, and tz)
     chip_remove = "filter-chip-remove"  # pattern-matching type: {"type": chip_remove, "dimension": ..., "value": ...}
     notice = "filter-notice"  # why the view did not change as asked, or what a link named that is not stored
 
