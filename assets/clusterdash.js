@@ -65,6 +65,10 @@
           if (data && data.row_id && (data.column_id === "user" || data.column_id === "machine")) {
             column = data.column_id;
             value = String(data.row_id).split("\t")[column === "user" ? 0 : 1];
+          } else if (data && data.row_id && data.column_id === "job") {
+            // The jobs table: its row id is the job's id (see web/jobpanel.py).
+            column = "job";
+            value = String(data.row_id);
           }
         } else if (data && data.points && data.points.length) {
           value = data.points[0].customdata;

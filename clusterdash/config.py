@@ -164,6 +164,17 @@ SETTINGS: dict[str, Setting] = {
             "24h",
             "Alerts: an alert about an hour older than this when it opens (a backlog, old logs) is kept, not sent.",
         ),
+        # sacct prints the cluster's local time, whatever zone the dashboard shows.
+        Setting(
+            "sacct_tz",
+            "UTC",
+            "Jobs: the time zone sacct prints its times in, the cluster's (IANA name, e.g. Europe/Zurich).",
+        ),
+        Setting(
+            "sacct",
+            "sacct",
+            "Jobs: the command `jobs pull` runs sacct with; its last word is sacct itself (e.g. `ssh login1 sacct`).",
+        ),
     )
 }
 

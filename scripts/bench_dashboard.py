@@ -8,7 +8,7 @@ this times exactly what a callback runs on the server, minus Dash's JSON (de)ser
 callback runs for a mix of views a person produces: each time preset up to the whole year, single and
 multiple selections on every dimension, a size bucket combined with a user (the query layer's slow
 path), bytes, writes only, other stackings, a custom range, a profile page. Prints p50 / p95 / max
-per callback over all views, and the slowest view of each. Target: p95 <= 200 ms.
+per callback over all views, and the slowest view of each. Target: p95 <= 200 ms; the jobs panel (draw_jobs) <= 50 ms.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 YEAR_DB = ROOT / "bench-data" / "year.db"
 YEAR_LOG = ROOT / "bench-data" / "year.log"
 TARGET_MS = 200.0
+TARGETS_MS = {"draw_jobs": 50.0}  # the jobs panel's own target (issue 15), where it is stricter
 
 
 def build_year(db_url: str) -> None:
@@ -47,6 +48,7 @@ def views(engine, defaults):
         users = [r["user"] for r in query.users_table(conn, Filters(), limit=3)]
         machines = query.machines_table(conn, Filters(), limit=2)
         latest = query.latest_block_epoch(conn)
+        job = (query.jobs_table(conn, Filters(), limit=1)["jobs"] or [{"job": "1"}])[0]["job"]
     d = defaults
     return [
         ("default 7d", d),
@@ -68,13 +70,15 @@ def views(engine, defaults):
             "profile /user, all",
             d.__class__(**{**d.__dict__, "preset": "all", "users": (users[0],), "profile": ("user", users[0])}),
         ),
+        ("a job selected, all", d.with_preset("all").click("jobs", job)),
+        ("profile /job", d.__class__(**{**d.__dict__, "jobs": (job,), "profile": ("job", job)})),
     ]
 
 
 def callbacks(engine, defaults):
     """(callback name, body(view)) for every server-side callback."""
     from clusterdash.web import callbacks as cb
-    from clusterdash.web import panels, state, usertable
+    from clusterdash.web import jobpanel, panels, state, usertable
     from clusterdash.web.ids import ID
 
     def on_view_input(view):
@@ -93,9 +97,12 @@ def callbacks(engine, defaults):
         )
 
     bodies = [("on_view_input", on_view_input), ("check_for_new_data", lambda view: panels.live_status(engine, view))]
+    bodies.append(("draw_profile", lambda view: jobpanel.profile(engine, view)))  # a job's card, else panels'
+    bodies.append(("draw_jobs", lambda view: jobpanel.jobs(engine, view, "operations", "range")))
+    bodies.append(("draw_jobs, small-IO share", lambda view: jobpanel.jobs(engine, view, "small_share", "range")))
+    bodies.append(("draw_jobs, running now", lambda view: jobpanel.jobs(engine, view, "operations", "now")))
     for name in (
         "headline",
-        "profile",
         "health",
         "series",
         "users",
@@ -141,7 +148,7 @@ def main() -> int:
         body(defaults)
 
     print(f"\n{len(bodies)} callbacks x {len(scenarios)} views x {args.repeat} runs; milliseconds of server time\n")
-    print(f"{'callback':<20} {'p50':>7} {'p95':>7} {'max':>7}   slowest view")
+    print(f"{'callback':<28} {'p50':>7} {'p95':>7} {'max':>7}   slowest view")
     worst_p95, over = 0.0, []
     for name, body in bodies:
         samples, by_view = [], {}
@@ -158,9 +165,10 @@ def main() -> int:
         p95 = samples[min(len(samples) - 1, int(round(0.95 * (len(samples) - 1))))]
         slowest = max(by_view, key=by_view.get)
         worst_p95 = max(worst_p95, p95)
-        flag = "" if p95 <= TARGET_MS else "  <-- over target"
-        print(f"{name:<20} {p50:7.1f} {p95:7.1f} {samples[-1]:7.1f}   {slowest} ({by_view[slowest]:.0f} ms){flag}")
-        if p95 > TARGET_MS:
+        target = TARGETS_MS.get(name, TARGET_MS)
+        flag = "" if p95 <= target else f"  <-- over its target, {target:.0f} ms"
+        print(f"{name:<28} {p50:7.1f} {p95:7.1f} {samples[-1]:7.1f}   {slowest} ({by_view[slowest]:.0f} ms){flag}")
+        if p95 > target:
             over.append((name, by_view))
     for name, by_view in over:
         slow = ", ".join(f"{v} {ms:.0f}" for v, ms in sorted(by_view.items(), key=lambda kv: -kv[1]) if ms > TARGET_MS)

@@ -48,14 +48,19 @@ DAY = 86400
 
 
 def demo_log(days: int, seed: int = 1) -> Path:
+    """The demo log of `days` days, and beside it (demo-...sacct.txt) the sacct output of its batch jobs."""
     from clusterdash.ingest.demo import write_demo_log
 
     log = DATA / f"demo-{days}d-{seed}.log"
     if not log.exists():
-        print(f"writing {log} ...", flush=True)
-        write_demo_log(log.with_suffix(".tmp"), days=days, seed=seed)
+        print(f"writing {log} and its jobs' sacct output ...", flush=True)
+        write_demo_log(log.with_suffix(".tmp"), days=days, seed=seed, sacct_path=sacct_of(log))
         log.with_suffix(".tmp").rename(log)
     return log
+
+
+def sacct_of(log: Path) -> Path:
+    return log.with_suffix(".sacct.txt")
 
 
 def build(url: str, days: int, seed: int = 1) -> None:
@@ -72,6 +77,11 @@ def build(url: str, days: int, seed: int = 1) -> None:
     report = ingest_paths(engine, [str(log)], progress=False)
     seconds = time.perf_counter() - started
     print(f"  {report.added.rows:,} rows in {seconds:.1f} s ({report.added.rows / seconds:,.0f} rows/s)", flush=True)
+    if sacct_of(log).exists():
+        from clusterdash.ingest.jobs import ingest_sacct_files
+
+        jobs = ingest_sacct_files(engine, [str(sacct_of(log))], ZONE)
+        print(f"  {jobs.stored.new:,} jobs in {jobs.seconds:.1f} s", flush=True)
     engine.dispose()
 
 
@@ -162,6 +172,8 @@ def run(
     top_user = users[0]["user"]
     some_user = random.Random(7).choice(users)["user"]
     top_machine = client.get("/api/machines?limit=1").get_json()["machines"][0]["machine"]
+    listed = client.get("/api/jobs?limit=1").get_json()["jobs"]
+    top_job = listed[0]["job"] if listed else None
     requests = []
     for name, f in sets:
         requests += [
@@ -180,6 +192,11 @@ def run(
             requests += [(name, f"/api/usage/user/{top_user}", f), (name, f"/api/usage/user/{some_user}", f)]
         if "machine" not in f:
             requests.append((name, f"/api/usage/machine/{top_machine}", f))
+        if top_job is not None:  # the jobs panel asks for 100, the dashboard's table
+            requests += [(name, "/api/jobs", {**f, "limit": 100}), (name, "/api/jobs", {**f, "running": "true"})]
+            requests += [(name, "/api/users", {**f, "job": top_job})]  # a job selected: its user, machines, hours
+            if "user" not in f and "start" not in f:
+                requests.append((name, f"/api/usage/job/{top_job}", f))
         requests.append((name, LOAD_SHARES, f))
     for name, f in comparing:
         requests += [
@@ -197,8 +214,11 @@ def run(
             started = clock()
             ask(client, engine, path, args)
             elapsed = (clock() - started) * 1000
-            key = path.rsplit("/", 1)[0] + "/<name>" if "/usage/user/" in path or "/usage/machine/" in path else path
+            profile = any(part in path for part in ("/usage/user/", "/usage/machine/", "/usage/job/"))
+            key = path.rsplit("/", 1)[0] + "/<name>" if profile else path
             key += f" by {args['group_by']}" if "group_by" in args else ""
+            key += ", running" if args.get("running") else ""
+            key += ", a job selected" if "job" in args else ""
             key += ", days" if args.get("bucket") == "day" else ""
             timings.setdefault(key, []).append(elapsed)
             slowest.append((elapsed, name, path, args))

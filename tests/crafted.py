@@ -66,6 +66,7 @@ def view_store(**fields: Any) -> dict:
         "machine_types": [],
         "roles": [],
         "sizes": [],
+        "jobs": [],
         "sort": "",
         "profile": None,
     }

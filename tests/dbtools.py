@@ -33,12 +33,15 @@ def cli_runner(url: str):
 
 
 def build_demo_database(url: str, folder: Path, days: int = DEMO_DAYS, seed: int = 11) -> None:
-    """`days` of demo log from FIXED_START, written to `folder` and ingested by `clusterdash ingest`."""
+    """`days` of demo log from FIXED_START and its batch jobs' sacct output, written to `folder` and ingested by
+    `clusterdash ingest` and `clusterdash jobs ingest`."""
     from clusterdash.ingest.demo import write_demo_log
 
-    log = folder / "io_usage.log"
-    write_demo_log(log, days=days, seed=seed, start=FIXED_START)
+    log, sacct = folder / "io_usage.log", folder / "sacct.txt"
+    write_demo_log(log, days=days, seed=seed, start=FIXED_START, sacct_path=sacct)
     result = cli_runner(url)("ingest", str(log))
+    assert result.exit_code == 0, result.output
+    result = cli_runner(url)("jobs", "ingest", "--sacct-tz", DEMO_ZONE, str(sacct))
     assert result.exit_code == 0, result.output
 
 

@@ -7,12 +7,16 @@ import itertools
 import jsonschema
 import pytest
 
-ENDPOINTS = ["/api/stats", "/api/users", "/api/machines", "/api/usage/time", "/api/usage/size"]
+ENDPOINTS = ["/api/stats", "/api/users", "/api/machines", "/api/usage/time", "/api/usage/size", "/api/jobs"]
 
 
 def _schema(document, path, status):
     template = path
-    for prefix, name in (("/api/usage/user/", "{username}"), ("/api/usage/machine/", "{machine_name}")):
+    for prefix, name in (
+        ("/api/usage/user/", "{username}"),
+        ("/api/usage/machine/", "{machine_name}"),
+        ("/api/usage/job/", "{job_id}"),
+    ):
         if path.startswith(prefix):
             template = prefix + name
     return document["paths"][template]["get"]["responses"][str(status)]["content"]["application/json"]["schema"]
@@ -23,6 +27,7 @@ def test_responses_match_the_openapi_document(api_demo_client):
     jsonschema.Draft202012Validator.check_schema({"$defs": {}})
     user = api_demo_client.get("/api/users?limit=1").get_json()["users"][0]["user"]
     machine = api_demo_client.get("/api/machines?limit=1").get_json()["machines"][0]["machine"]
+    job = api_demo_client.get("/api/jobs?limit=1").get_json()["jobs"][0]["job"]
     queries = [
         "",
         "?direction=rd",
@@ -32,8 +37,16 @@ def test_responses_match_the_openapi_document(api_demo_client):
         "?user=nobody",
         "?direction=nope",
         "?start=2025-03-12&end=2025-03-01",
+        f"?job={job}",
+        "?running=true&sort=small_share",
     ]
-    paths = ENDPOINTS + [f"/api/usage/user/{user}", f"/api/usage/machine/{machine}", "/api/usage/user/nobody"]
+    paths = ENDPOINTS + [
+        f"/api/usage/user/{user}",
+        f"/api/usage/machine/{machine}",
+        "/api/usage/user/nobody",
+        f"/api/usage/job/{job}",
+        "/api/usage/job/999999999",
+    ]
     checked = set()
     for path, query in itertools.product(paths, queries):
         response = api_demo_client.get(path + query)
@@ -88,16 +101,19 @@ PARAMETERS = [
     "group_by",
     "top",
     "format",
+    "job",
+    "running",
 ]
 # A one-day window keeps each request cheap; the parameter under test replaces it when it is start or end.
 WINDOW = {"start": "2025-03-05", "end": "2025-03-06"}
 
 
-@pytest.mark.parametrize("endpoint", ENDPOINTS + ["/api/usage/user/{}", "/api/usage/machine/{}"])
+@pytest.mark.parametrize("endpoint", ENDPOINTS + ["/api/usage/user/{}", "/api/usage/machine/{}", "/api/usage/job/{}"])
 def test_hostile_parameters_never_cause_a_server_error(api_demo_client, endpoint):
     user = api_demo_client.get("/api/users?limit=1").get_json()["users"][0]["user"]
     machine = api_demo_client.get("/api/machines?limit=1").get_json()["machines"][0]["machine"]
-    path = endpoint.format(user if "user/" in endpoint else machine)
+    job = api_demo_client.get("/api/jobs?limit=1").get_json()["jobs"][0]["job"]
+    path = endpoint.format(user if "user/" in endpoint else job if "job/" in endpoint else machine)
     # Profiles run eight queries each: a sample of the corpus there keeps the suite quick.
     for value in HOSTILE if "{}" not in endpoint else HOSTILE[::4]:
         for parameter in PARAMETERS:

@@ -79,6 +79,12 @@ def api_paths(them: str, only_others: str, shared: str) -> list[str]:
         f"/api/users?user={them}&size=3K",
         f"/api/users?user={them[:-1]}",
         f"/api/nope?user={them}",
+        "/api/alerts",
+        f"/api/alerts?user={them}",
+        "/api/jobs?limit=1000",
+        "/api/jobs?running=true&limit=1000",
+        "/api/jobs?format=csv&limit=1000",
+        f"/api/jobs?user={them}",
     ]
 
 
@@ -99,6 +105,27 @@ def test_no_api_path_reads_another_user(signed_in, cast):
     assert statuses["/api/users"] == 200 and me in signed_in.get("/api/users").get_data(as_text=True)
     document = signed_in.get("/api/openapi.json").get_data(as_text=True)
     assert me in document  # its examples are the asker's own
+
+
+def test_no_job_of_another_user_is_listed_or_found(signed_in, cast, api_demo_engine):
+    """Jobs are their users' data: a scoped user's job lists hold their own jobs only, and another user's job, by
+    its id, in a profile or as a filter, is answered exactly like a job id nothing stored has."""
+    me, them, everyone, _, _ = cast
+    with api_demo_engine.connect() as conn:
+        theirs = query.jobs_table(conn, Filters(users=(them,)), limit=1)["jobs"][0]["job"]
+        mine = query.jobs_table(conn, Filters(users=(me,)), limit=1)["jobs"][0]["job"]
+    listed = signed_in.get("/api/jobs?limit=1000").get_json()["jobs"]
+    assert listed and {job["user"] for job in listed} == {me}
+    running = signed_in.get("/api/jobs?running=true&limit=1000").get_json()["jobs"]
+    assert {job["user"] for job in running} <= {me}
+    assert signed_in.get(f"/api/usage/job/{mine}").status_code == 200
+    nobody = "999999999"
+    for path in ("/api/usage/job/{}", "/api/jobs?job={}", "/api/usage/time?job={}", "/api/users?job={}"):
+        answer = signed_in.get(path.format(theirs))
+        assert answer.get_data(as_text=True) == signed_in.get(path.format(nobody)).get_data(as_text=True).replace(
+            nobody, theirs
+        ), path
+        assert not names_found(answer.get_data(as_text=True), set(everyone) - {me}), path
 
 
 VIEW = {"preset": "all", "direction": "both", "metric": "ops", "tz": "UTC", "stack": "users", "top": 30}

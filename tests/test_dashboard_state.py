@@ -28,6 +28,7 @@ def test_every_part_of_a_view_survives_the_url():
         .click("machine_types", "tik")
         .click("roles", "staff")
         .click("sizes", "[4K, 8K)")
+        .click("jobs", "123_4")
         .with_range(1741784415, 1741884415)
     )
     view = state.View(
@@ -43,6 +44,7 @@ def test_every_part_of_a_view_survives_the_url():
             "machine_types": ("tik",),
             "roles": ("staff",),
             "sizes": ("[4K, 8K)",),
+            "jobs": ("123_4",),
             "profile": None,
         }
     )

@@ -4,7 +4,7 @@ Each command's docstring is its --help, with an example. The group and what the 
 each module below registers its commands on the group when imported.
 """
 
-from clusterdash.cli import alerts, data, users, web  # noqa: F401 - registers their commands
+from clusterdash.cli import alerts, data, jobs, users, web  # noqa: F401 - registers their commands
 from clusterdash.cli.base import cli, main
 
 __all__ = ["cli", "main"]

@@ -59,6 +59,17 @@ def user_error_message(exc: Exception) -> str | None:
     return None
 
 
+def echo_rejected(count: int, new: int, shown: list[dict]) -> None:
+    """The rejected lines of an ingest on stderr: how many (and how many new), then `shown` as file:line: reason."""
+    if not count:
+        return
+    click.echo(f"rejected {count:,} line(s) (kept in the database, {new:,} new):", err=True)
+    for r in shown:
+        click.echo(f"  {r['file']}:{r['line']}: {r['reason']}", err=True)
+    if count > len(shown):
+        click.echo(f"  ... and {count - len(shown):,} more", err=True)
+
+
 class Context(dict):
     """Lazily opened engine, shared by the group and its commands."""
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from clusterdash.cli.base import cli, friendly_errors, setting_option
+from clusterdash.cli.base import cli, echo_rejected, friendly_errors, setting_option
 
 SHOW_REJECTED = 5
 
@@ -168,15 +168,7 @@ def echo_ingest_summary(summary: dict) -> None:
             "their lines are kept as rejected lines (below)",
             err=True,
         )
-    if read["rejected_lines"]:
-        click.echo(
-            f"rejected {read['rejected_lines']:,} line(s) (kept in the database, {added['rejected_lines']:,} new):",
-            err=True,
-        )
-        for r in summary["rejected"]:
-            click.echo(f"  {r['file']}:{r['line']}: {r['reason']}", err=True)
-        if read["rejected_lines"] > len(summary["rejected"]):
-            click.echo(f"  ... and {read['rejected_lines'] - len(summary['rejected']):,} more", err=True)
+    echo_rejected(read["rejected_lines"], added["rejected_lines"], summary["rejected"])
 
 
 @cli.command()
@@ -246,7 +238,7 @@ def _duration(seconds: int) -> str:
 @friendly_errors
 def demo(obj, days, seed, out, tz):
     """Write a synthetic io_usage.log shaped like a real month (users, machines, heavy users, gaps, a DST jump)
-    and ingest it.
+    and the sacct output of its batch jobs beside it (sacct.txt), and ingest both.
 
     \b
     Example:
@@ -262,7 +254,11 @@ def demo(obj, days, seed, out, tz):
         days=days,
         seed=seed,
         on_written=lambda written: click.echo(
-            f"wrote {out}: {written.blocks:,} hours, {written.entries:,} entries, {written.rows:,} rows"
+            f"wrote {out}: {written.blocks:,} hours, {written.entries:,} entries, {written.rows:,} rows; "
+            f"and the sacct output of its {written.jobs:,} batch jobs beside it"
+        ),
+        on_jobs=lambda jobs: click.echo(
+            f"jobs: {jobs.stored.new:,} stored, {jobs.shared.operations:,} operations attributed to them"
         ),
     )
     echo_ingest_summary(ingest_summary(report))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from itertools import chain
 
 import numpy as np
-from sqlalchemy import Connection, Index, Table, insert
+from sqlalchemy import Connection, Index, Select, Table, insert
 
 # Bound parameters per statement: SQLite before 3.32 allows 999, later versions 32766. Statements of a few
 # hundred parameters already take nearly all of the gain.
@@ -27,8 +27,23 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Ro
     if conn.dialect.name == "sqlite":
         execute_values(conn, f'INSERT INTO "{table.name}" ({_quoted(columns)})', len(columns), rows)
         return
-    if isinstance(rows, np.ndarray):
-        rows = rows.tolist()
+    _insert_elsewhere(conn, table, columns, rows.tolist() if isinstance(rows, np.ndarray) else rows)
+
+
+def insert_columns(conn: Connection, table: Table, columns: Sequence[str], values: Sequence[np.ndarray | list]) -> None:
+    """insert_rows for rows given column by column (one array or list per name in `columns`, all of one length):
+    the rows are made a statement group at a time and dropped, never held all at once as tuples."""
+    if not len(values[0]):
+        return
+    if conn.dialect.name == "sqlite":
+        execute_values(conn, f'INSERT INTO "{table.name}" ({_quoted(columns)})', len(columns), values, by_column=True)
+        return
+    lists = [v.tolist() if isinstance(v, np.ndarray) else v for v in values]
+    _insert_elsewhere(conn, table, columns, zip(*lists))
+
+
+def _insert_elsewhere(conn: Connection, table: Table, columns: Sequence[str], rows: Iterable[Sequence]) -> None:
+    """insert_rows on PostgreSQL and other databases than SQLite."""
     if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
         driver = conn.connection.driver_connection
         assert driver is not None  # an open Connection holds its driver's connection
@@ -47,7 +62,7 @@ def execute_values(
     conn: Connection,
     head: str,
     width: int,
-    rows: Rows | Sequence[np.ndarray],
+    rows: Rows | Sequence[np.ndarray | list],
     tail: str = "",
     by_column: bool = False,
 ) -> None:
@@ -110,3 +125,22 @@ def drop_secondary_indexes(conn: Connection, table: Table) -> list[Index]:
 def create_indexes(conn: Connection, indexes: Sequence[Index]) -> None:
     for index in indexes:
         index.create(conn)
+
+
+def fetch_columns(conn: Connection, query: Select, width: int) -> list[tuple]:
+    """The rows of `query` (a SELECT of `width` columns) as one tuple per column, read through the driver's cursor
+    in the caller's transaction: no Row object per row, a large part of reading the tens of thousands of rows of a
+    month of sessions or jobs. Values come as the driver gives them (ints, floats, text: no type processing)."""
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    params: object = compiled.params
+    if compiled.positional:
+        params = tuple(compiled.params[name] for name in compiled.positiontup or ())
+    driver = conn.connection.driver_connection
+    assert driver is not None  # an open Connection holds its driver's connection
+    cursor = driver.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    return list(zip(*rows)) if rows else [() for _ in range(width)]

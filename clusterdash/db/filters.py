@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from clusterdash.db.jobs.records import JOB_ID
 from clusterdash.db.periods import ceil_hour, floor_hour, zone
 from clusterdash.db.schema import DIRECTIONS as STORED_DIRECTIONS
 from clusterdash.db.vocabulary import (
@@ -53,6 +54,8 @@ class Filters:
     # request's arguments; db/query/scope.resolve applies it to every question, so a name outside it is
     # answered exactly like a name that does not exist.
     visible_users: tuple[str, ...] | None = None
+    # Slurm jobs by JobID or JobIDRaw ('123', '123_4'): the question covers their users, machines and time span.
+    jobs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         seen = self.visible_users
@@ -76,6 +79,12 @@ class Filters:
                 raise BadParameter(name, f"must be epoch seconds between 0 and {MAX_EPOCH}")
         if self.start is not None and self.end is not None and self.start >= self.end:
             raise BadParameter("start", "must be before end")
+        for job in self.jobs:
+            if not JOB_ID.match(job):
+                raise BadParameter("job", f"{job[:40]!r} is not a job id (e.g. 123, 123_4 or 123+0)")
+        for job in self.jobs:
+            if not JOB_ID.match(job):
+                raise BadParameter("job", f"{job[:40]!r} is not a job id (e.g. 123, 123_4 or 123+0)")
 
     # -- building -----------------------------------------------------------------------------------------
 
@@ -86,7 +95,7 @@ class Filters:
 
         start, end (ISO-8601 or epoch seconds) or range (24h, 7d, 30d, 90d, all: ending with the hour of the
         newest block, which `latest()` gives), direction (rd|wr|both) and tz once each; user, machine,
-        machine_type, role, affiliation and size any number of times (sizes as given: the API resolves them to
+        machine_type, role, affiliation, size and job any number of times (sizes as given: the API resolves them to
         stored labels). Empty values count as absent. Raises BadParameter naming the parameter, also for a
         parameter the vocabulary does not know.
         """

@@ -33,6 +33,7 @@ TABLE_COLUMNS = ("user", "role", "machine", "machine_type", "operations", "est_b
 
 # The kinds of value, each read by one rule (Arguments).
 TIME, PRESET, NAME, SIZE, CHOICE, INTEGER, ZONE = "time", "preset", "name", "size", "choice", "integer", "zone"
+JOB = "job"  # a Slurm job id (JobID or JobIDRaw), its form checked by Filters
 TEXT = "text"  # a label matched as given (an alert rule's name), not a name checked against the stored data
 # What a parameter does: it narrows every question (filter), shapes an answer where it applies (shape: the
 # endpoints that do not use it accept and ignore it), or only changes how the dashboard draws (view).
@@ -107,6 +108,15 @@ PARAMETERS: dict[str, Parameter] = {
             noun="size bucket",
         ),
         Parameter(
+            "job",
+            JOB,
+            "Slurm job by JobID or JobIDRaw, e.g. 123, 123_4 or 123+0 (repeatable): the question covers the job's "
+            "user, machines and hours.",
+            repeat=True,
+            field="jobs",
+            noun="job",
+        ),
+        Parameter(
             "direction",
             CHOICE,
             "rd (reads), wr (writes) or both.",
@@ -146,15 +156,36 @@ PARAMETERS: dict[str, Parameter] = {
         Parameter(
             "sort",
             CHOICE,
-            "Sort key of a list (users, machines).",
+            "Sort key of a list: users and machines by operations, bytes, sessions, name, first_seen or last_seen; "
+            "jobs by operations, bytes, small_share, small_operations, operations_per_node_hour, start or job.",
             role=SHAPE,
-            choices=("operations", "bytes", "sessions", "name", "first_seen", "last_seen"),
+            choices=(
+                "operations",
+                "bytes",
+                "sessions",
+                "name",
+                "first_seen",
+                "last_seen",
+                "small_share",
+                "small_operations",
+                "operations_per_node_hour",
+                "start",
+                "job",
+            ),
             default="operations",
         ),
         Parameter(
             "order", CHOICE, "asc or desc (users, machines).", role=SHAPE, choices=("asc", "desc"), default="desc"
         ),
         Parameter("limit", INTEGER, "At most this many rows (users, machines).", role=SHAPE, low=0, high=MAX_LIMIT),
+        Parameter(
+            "running",
+            CHOICE,
+            "true: the jobs that ran in the newest stored hour, with no IO too; start and end do not apply (jobs).",
+            role=SHAPE,
+            choices=("true", "false"),
+            default="false",
+        ),
         Parameter(
             "state",
             CHOICE,

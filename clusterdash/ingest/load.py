@@ -18,6 +18,7 @@ from clusterdash.db.engine import write_transaction
 from clusterdash.db.periods import hour_of
 from clusterdash.db.rollups import PendingRollups
 from clusterdash.db.schema import user_sessions
+from clusterdash.ingest.attribution import TouchedHours
 from clusterdash.ingest.blocks import Block
 from clusterdash.ingest.directory import Directory
 from clusterdash.ingest.position import LogFile, Position, save_position
@@ -79,7 +80,8 @@ class Loader:
     * the read position after the last batch is saved in the same transaction as the rows before it, so what a
       restart skips is exactly what was committed (a crash, even SIGKILL, loses only the transaction in hand);
     * the rollups of its batches are summed as they come and upserted once, in the same transaction, just before
-      the commit (db.rollups.PendingRollups): they never lag the rows;
+      the commit (db.rollups.PendingRollups): they never lag the rows; so is the IO of the hours it added shared
+      among the stored jobs (ingest.attribution.TouchedHours);
     * users, machines and buckets are read once per transaction and the changed ones written once (Directory);
     * a bulk load on SQLite builds UserSessions' secondary indexes at the commit instead of inserting into them
       (defer_session_indexes); a rollback or a crash restores them;
@@ -184,15 +186,17 @@ class Loader:
                 txn.rollups.restore(saved[1])
                 txn.limit.added = saved[2]
             raise
-        if savepoint is not None:
+        if savepoint is None:
+            try:
+                counts = store_blocks(txn.conn, prepared, self.source)
+            except Exception as exc:
+                if blames_the_block(exc):  # rows of the batch may be written: it cannot be tried again block by block
+                    raise StoreFailed(f"{self.source}: the database refused a batch of blocks: {exc}") from exc
+                raise
+        else:
             savepoint.commit()
-            return counts
-        try:
-            return store_blocks(txn.conn, prepared, self.source)
-        except Exception as exc:
-            if blames_the_block(exc):  # rows of the batch may be written: it cannot be tried again block by block
-                raise StoreFailed(f"{self.source}: the database refused a batch of blocks: {exc}") from exc
-            raise
+        txn.touched.note(prepared)  # stored: the attribution shares its hours at the commit
+        return counts
 
     def _refuse(self, txn: _Transaction, block: Block, exc: Exception) -> LoadCounts:
         reason = refusal_reason(exc)
@@ -226,6 +230,7 @@ class Loader:
         if txn.directory is not None:
             txn.directory.flush_changes(txn.conn)
         txn.rollups.flush(txn.conn)
+        txn.touched.share(txn.conn)  # the jobs' attribution, like the rollups: never lags the rows
         self._end(None)
         self.position_row = row_id  # only once committed: a failed commit leaves the row as it was
         log.debug("committed a transaction of %s histogram rows", f"{txn.rows:,}")
@@ -261,5 +266,6 @@ class _Transaction:
     deferred: list[Index] = field(default_factory=list)  # UserSessions indexes to create at the commit
     rollups: PendingRollups = field(default_factory=PendingRollups)
     limit: OperationsLimit = field(default_factory=OperationsLimit)  # the database's total, checked
+    touched: TouchedHours = field(default_factory=TouchedHours)  # hours of new IO, for the jobs' attribution
     rows: int = 0  # histogram rows written in it
     hours: set[int] = field(default_factory=set)  # of the blocks it read complete (after_commit)

@@ -1,5 +1,6 @@
-"""The one rule for a name read from outside (a user, machine, machine type, role or affiliation, from the IO log
-or any later source): what may be stored as a name. Pure: no I/O, imports nothing of the package.
+"""The one rule for a name read from outside (a user, machine, machine type, role or affiliation from the IO log;
+a user, account, partition, job or node name from sacct): what may be stored as a name. Pure: no I/O, imports
+nothing of the package.
 
 A name is data: markup (`<b>`) or a formula (`=SUM(A1)`) is stored as it is, and escaping it is the job of
 whatever shows it. What is refused is what no display can show honestly and no column can hold: more than
@@ -44,5 +45,16 @@ def unsafe_name(name: str) -> str | None:
     return f"holds {kind}, U+{ord(char):04X} (character {at + 1})"
 
 
-def _unsafe_character(char: str) -> bool:
-    return char == _REPLACEMENT or unicodedata.category(char) in UNSAFE_CATEGORIES
+def has_unsafe_character(text: str) -> bool:
+    """Whether any character of `text` is one a name may not hold (a quick look at a whole line of input before
+    its names are read one by one with unsafe_name): only its distinct characters beyond printable ASCII are
+    looked up."""
+    if text.isascii():
+        return _ASCII_CONTROL.search(text) is not None
+    return any(
+        char == _REPLACEMENT or unicodedata.category(char) in UNSAFE_CATEGORIES
+        for char in set(text).difference(_PRINTABLE_ASCII)
+    )
+
+
+_PRINTABLE_ASCII = frozenset(map(chr, range(0x20, 0x7F)))

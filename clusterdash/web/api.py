@@ -27,6 +27,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 
 from clusterdash.db import query, sizes, vocabulary
 from clusterdash.db.filters import Filters
+from clusterdash.db.jobs.records import JOB_ID
 from clusterdash.db.vocabulary import Arguments
 from clusterdash.errors import BadParameter, database_unreachable
 from clusterdash.web import csvfile, limits
@@ -37,6 +38,7 @@ from clusterdash.web.state import View
 
 MAX_LIMIT = vocabulary.MAX_LIMIT
 ALERTS_LIMIT = 200  # alerts listed when no limit is given
+JOBS_LIMIT = 100  # jobs listed when no limit is given
 
 
 def everything() -> tuple[str, ...] | None:
@@ -176,6 +178,33 @@ def api_blueprint(
             )
             return jsonify(document)
 
+    @bp.get("/jobs")
+    @reused
+    def jobs():
+        given = arguments()
+        sort = given.choice("sort")
+        if sort not in query.JOB_SORTS:
+            raise BadParameter("sort", f"must be one of {', '.join(query.JOB_SORTS)} for jobs, not {sort!r}")
+        limit = given.integer("limit", JOBS_LIMIT)
+        running = given.choice("running") == "true"
+        with connect() as conn:
+            f = filters(conn, given)
+            ask = query.running_jobs if running else query.jobs_table
+            answer = ask(conn, f, sort=sort, order=given.choice("order"), limit=limit)
+            return _respond(given, conn, "jobs", f, answer, answer["jobs"])
+
+    @bp.get("/usage/job/<job_id>")
+    @reused
+    def job_usage(job_id: str):
+        given = arguments()
+        _no_csv(given)
+        with connect() as conn:
+            f = filters(conn, given)
+            profile = query.job_profile(conn, job_id, f) if JOB_ID.match(job_id) else None
+        if profile is None:
+            return _error(404, f"job: no job {job_id[:100]!r}", "job")
+        return jsonify(profile)
+
     @bp.get("/openapi.json")
     def openapi():
         from clusterdash.web.openapi import openapi_document
@@ -183,9 +212,10 @@ def api_blueprint(
         try:  # examples of names that exist here (and the asker may see); the document never depends on the database
             with connect() as conn:
                 user, machine = query.example_names(conn, Filters(visible_users=scope()))
+                job = query.example_job(conn, Filters(visible_users=scope()))
         except SQLAlchemyError:
-            user = machine = None
-        return jsonify(openapi_document(user_example=user, machine_example=machine))
+            user = machine = job = None
+        return jsonify(openapi_document(user_example=user, machine_example=machine, job_example=job))
 
     @bp.before_app_request
     def only_the_api_under_api():
@@ -256,7 +286,7 @@ def _stored_labels(given: tuple[str, ...], known: list[str]) -> tuple[str, ...]:
 def _no_csv(given: Arguments) -> None:
     if given.choice("format") == "csv":
         raise BadParameter(
-            "format", "csv is offered by the list and series endpoints (users, machines, usage/time, usage/size)"
+            "format", "csv is offered by the list and series endpoints (users, machines, jobs, usage/time, usage/size)"
         )
 
 

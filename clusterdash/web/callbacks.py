@@ -23,7 +23,7 @@ from dash import ALL, Input, Output, State, ctx, no_update
 from sqlalchemy import Engine
 
 from clusterdash.errors import BadParameter
-from clusterdash.web import inputs, interactions, lookups, panels, state, usertable, zones
+from clusterdash.web import inputs, interactions, jobpanel, lookups, panels, state, usertable, zones
 from clusterdash.web.ids import ID
 
 # Callback argument name -> (the input, the key interactions.next_view knows its value by).
@@ -198,7 +198,8 @@ def register_callbacks(
     app.clientside_callback(
         dash.ClientsideFunction("clusterdash", "chartClick"),
         Output(ID.click, "data"),
-        [Input(graph, "clickData") for graph in ID.CLICKABLE] + [Input(ID.table, "active_cell")],
+        [Input(graph, "clickData") for graph in ID.CLICKABLE]
+        + [Input(ID.table, "active_cell"), Input(ID.jobs_table, "active_cell")],
         prevent_initial_call=True,
     )
     app.clientside_callback(
@@ -253,7 +254,7 @@ def register_callbacks(
     panel(Output(ID.headline, "children"), panels.headline)
     if show_everyone_else:
         panel(Output(ID.share, "children"), panels.share)
-    panel(Output(ID.profile, "children"), panels.profile)
+    panel(Output(ID.profile, "children"), jobpanel.profile)
     panel(Output(ID.health, "children"), panels.health)
     if alerts_panel is not None:
         panel(Output(ID.alerts, "children"), alerts_panel)
@@ -273,6 +274,19 @@ def register_callbacks(
             Output(ID.table_note, "children"),
         ],
         usertable.table,
+    )
+
+    panel(
+        [
+            Output(ID.jobs_graph, "figure"),
+            Output(ID.jobs_table, "columns"),
+            Output(ID.jobs_table, "data"),
+            Output(ID.jobs_table, "style_data_conditional"),
+            Output(ID.jobs_note, "children"),
+        ],
+        jobpanel.jobs,
+        Input(ID.jobs_sort, "value"),
+        Input(ID.jobs_when, "value"),
     )
 
     @app.callback(

@@ -181,8 +181,8 @@ def profile(
     sizes = [s for s in info.get("sizes", []) if s["operations"]]
     top_size = max(sizes, key=lambda s: s["operations"])["label"] if sizes else "–"
     facts = [
-        ("First seen", html.Span(fmt.when(_epoch(info.get("first_hour")), tz), title=HOUR_SHOWN)),
-        ("Last seen", html.Span(fmt.when(_epoch(info.get("last_hour")), tz), title=HOUR_SHOWN)),
+        ("First seen", html.Span(fmt.when(epoch_of(info.get("first_hour")), tz), title=HOUR_SHOWN)),
+        ("Last seen", html.Span(fmt.when(epoch_of(info.get("last_hour")), tz), title=HOUR_SHOWN)),
         ("Operations in range", f"{fmt.count(ops)} ({fmt.percent(totals['rd_operations'], ops)} reads)"),
         ("Estimated bytes", fmt.size(totals.get("bytes"))),
         ("Small IO (< 4 KiB)", fmt.percent(totals["small_operations"], ops)),
@@ -278,7 +278,8 @@ def comparison(info: dict[str, Any], totals: dict[str, Any]) -> list:
     ]
 
 
-def _epoch(iso: str | None) -> int | None:
+def epoch_of(iso: str | None) -> int | None:
+    """An answer's ISO-8601 UTC time as an epoch (None stays None)."""
     if not iso:
         return None
     from datetime import datetime

@@ -22,6 +22,7 @@ DIMENSION_COLORS = {
     "machine_types": "#7c3aed",
     "roles": "#d97706",
     "sizes": "#16a34a",
+    "jobs": "#be185d",
 }
 # The load view's two measures side by side (the small-IO part of the operations is hatched in the same colour).
 MEASURE_COLORS = {"operations": "#1f5f99", "bytes": "#e07b00"}

@@ -162,10 +162,14 @@ def ranking_bar(
     group_column: str | None = None,
     empty_message: str = "No data for this selection",
     note: str = "",
+    labels: Sequence[str] | None = None,
 ) -> Figure:
     """Horizontal bars, largest on top. `data` has columns name, value (and `group_column`, e.g. machine_type,
     to group the bars under their group's name on a second axis level). `note` is shown under the bars (say
-    there that the list is cut: "top 20 of 93 users")."""
+    there that the list is cut: "top 20 of 93 users"). `labels`: what each bar is called, when not its name
+    (a job: "123 · alice"); a click still selects the name."""
+    if labels is not None:
+        data = data.assign(_label=list(labels))
     if data is None or data.empty or not data["value"].any():
         return empty_figure(empty_message)
     data = data[data["value"] > 0]
@@ -175,7 +179,7 @@ def ranking_bar(
     else:
         data = data.sort_values("value", ascending=True)
     names = data["name"].tolist()
-    shown = [fmt.plot_text(n) for n in names]
+    shown = [fmt.plot_text(n) for n in (data["_label"].tolist() if labels is not None else names)]
     y = [[fmt.plot_text(g) for g in data[group_column]], shown] if group_column else shown
     divisor, x_axis = value_axis(float(data["value"].max()), metric)
     bar = dict(

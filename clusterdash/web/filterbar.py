@@ -13,7 +13,7 @@ HOUR_OPTIONS = [{"label": f"{hour:02d}:00", "value": hour} for hour in range(24)
 PRESET_LABELS = {"24h": "24 h", "7d": "7 d", "30d": "30 d", "90d": "90 d", "all": "All", state.CUSTOM: "Custom"}
 
 
-def _button_radio(component_id: str, options: dict[str, str], value: str) -> dbc.RadioItems:
+def button_radio(component_id: str, options: dict[str, str], value: str) -> dbc.RadioItems:
     """Radio items drawn as a Bootstrap button group."""
     return dbc.RadioItems(
         id=component_id,
@@ -44,7 +44,7 @@ def filter_bar(defaults: state.View) -> dbc.Card:
                         html.Div(
                             [
                                 html.Label("Time", className="filter-label"),
-                                _button_radio(ID.preset, PRESET_LABELS, defaults.preset),
+                                button_radio(ID.preset, PRESET_LABELS, defaults.preset),
                                 dbc.Button(
                                     id=ID.range_text,
                                     size="sm",
@@ -64,7 +64,7 @@ def filter_bar(defaults: state.View) -> dbc.Card:
                         html.Div(
                             [
                                 html.Label("Direction", className="filter-label"),
-                                _button_radio(
+                                button_radio(
                                     ID.direction, {"both": "Both", "rd": "Reads", "wr": "Writes"}, defaults.direction
                                 ),
                             ],
@@ -73,7 +73,7 @@ def filter_bar(defaults: state.View) -> dbc.Card:
                         html.Div(
                             [
                                 html.Label("Metric", className="filter-label"),
-                                _button_radio(ID.metric, {"ops": "Operations", "bytes": "Est. bytes"}, defaults.metric),
+                                button_radio(ID.metric, {"ops": "Operations", "bytes": "Est. bytes"}, defaults.metric),
                             ],
                             className="filter-group",
                             title="Estimated bytes: each bucket's count × the bucket's midpoint",

@@ -53,6 +53,20 @@ def plot_text(name: object) -> str:
     return html.escape(visible(name), quote=False)
 
 
+# A spreadsheet reads a cell starting with one of these as a formula (and a tab or carriage return may hide one).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A value for a CSV cell: None empty; text that a spreadsheet would run as a formula (=1+2, @SUM, -2+3) with a
+    leading apostrophe, so that it shows as the text it is; numbers as they are."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def count(value: float | int | None) -> str:
     """12 -> '12', 12_345 -> '12.3k', 4_560_000 -> '4.56M', 999_999 -> '1M': three significant digits and an SI
     prefix, as d3's ".3~s" (plotly's axes, dash_table's cells) writes them."""

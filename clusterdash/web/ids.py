@@ -59,6 +59,11 @@ class ID:
     table_note = "table-note"
     health = "health-body"
     alerts = "alerts-body"
+    jobs_graph = "jobs-graph"
+    jobs_table = "jobs-table"
+    jobs_note = "jobs-note"
+    jobs_sort = "jobs-sort"
+    jobs_when = "jobs-when"
 
     # The charts whose clicks select something, and the dimension a click selects.
     CLICKABLE = {
@@ -69,8 +74,9 @@ class ID:
         load_graph: "users",
         sizes_graph: "sizes",
         heatmap_graph: "sizes",
+        jobs_graph: "jobs",
     }
-    # The table's clickable columns (a cell click arrives through the same click store as a chart click).
-    TABLE_COLUMNS = {"user": "users", "machine": "machines"}
+    # The tables' clickable columns (a cell click arrives through the same click store as a chart click).
+    TABLE_COLUMNS = {"user": "users", "machine": "machines", "job": "jobs"}
     # The charts with a time axis, where dragging a span sets the time range.
     TIME_AXES = (series_graph, heatmap_graph)

@@ -206,10 +206,10 @@ class Chip(NamedTuple):
     dimension: str
     value: str
     text: str
-    href: str | None  # the profile link of a user or machine chip
+    href: str | None  # the profile link of a user, machine or job chip
 
 
-PROFILE_KINDS = {"users": "user", "machines": "machine"}
+PROFILE_KINDS = {dimension: kind for kind, dimension in state.PROFILES.items()}  # users -> user, ...
 
 
 def chips(view: state.View) -> list[Chip]:
@@ -226,8 +226,8 @@ def chips(view: state.View) -> list[Chip]:
 
 
 def profile_href(view: state.View, kind: str, name: str) -> str:
-    """The link to /user/<name> or /machine/<name> that keeps the view: its range, zone, filters and how it is
-    drawn (not the table's sort: the page's table links have none to keep). The profile's own dimension is
+    """The link to /user/<name>, /machine/<name> or /job/<id> that keeps the view: its range, zone, filters and how
+    it is drawn (not the table's sort: the page's table links have none to keep). The profile's own dimension is
     narrowed to that one name."""
     return profile_links(view)(kind, name)
 
@@ -239,7 +239,7 @@ def profile_links(view: state.View) -> Callable[[str, str], str]:
 
     def link(kind: str, name: str) -> str:
         if kind not in queries:
-            dimension = "users" if kind == "user" else "machines"
+            dimension = state.PROFILES[kind]
             narrowed = replace(view, **{dimension: ()}, profile=None, sort="")
             queries[kind] = url_for(narrowed, LINK_DEFAULTS, with_zone=True)[1]
         return f"/{kind}/{quote(name, safe='')}{queries[kind]}"
@@ -260,10 +260,11 @@ def exact_link(view: state.View, window: tuple[int | None, int | None], href: st
 
 
 def url_for(view: state.View, defaults: state.View, with_zone: bool = False) -> tuple[str, str]:
-    """(pathname, search) for a view: /user/<name> and /machine/<name> stay while their one selection does."""
+    """(pathname, search) for a view: /user/<name>, /machine/<name> and /job/<id> stay while their one selection
+    does."""
     if view.profile:
         kind, name = view.profile
-        dimension = "users" if kind == "user" else "machines"
+        dimension = state.PROFILES[kind]
         if view.selected(dimension) == (name,):
             query = state.to_query(replace(view, **{dimension: ()}), defaults, with_zone)
             return f"/{kind}/{quote(name, safe='')}", query

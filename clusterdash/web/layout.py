@@ -12,7 +12,7 @@ import dash_bootstrap_components as dbc
 from dash import dash_table, dcc, html
 
 from clusterdash.web import figures, loadchart, state
-from clusterdash.web.filterbar import filter_bar
+from clusterdash.web.filterbar import button_radio, filter_bar
 from clusterdash.web.ids import ID
 
 __all__ = ["ID", "dashboard", "empty_database"]
@@ -121,10 +121,11 @@ def navbar(refresh_seconds: float, with_tools: bool = True, who: SignedIn | None
     )
 
 
-def user_machine_table() -> dash_table.DataTable:
-    """Sortable; a click on a user or machine cell selects it like a bar click. Columns are set by the callback."""
+def user_machine_table(component_id: str = ID.table, clickable: tuple[str, ...] = ("user", "machine")):
+    """Sortable; a click on a user or machine cell (a job's, in the jobs table) selects it like a bar click. Columns
+    are set by the callback."""
     return dash_table.DataTable(
-        id=ID.table,
+        id=component_id,
         columns=[],
         data=[],
         sort_action="native",
@@ -144,8 +145,33 @@ def user_machine_table() -> dash_table.DataTable:
             "borderBottom": "1px solid #f1f3f5",
         },
         style_cell_conditional=[{"if": {"column_type": "numeric"}, "textAlign": "right"}],
-        style_data_conditional=[{"if": {"column_id": ["user", "machine"]}, "cursor": "pointer", "color": "#0b5ed7"}],
+        style_data_conditional=[{"if": {"column_id": list(clickable)}, "cursor": "pointer", "color": "#0b5ed7"}],
     )
+
+
+def jobs_panel() -> dbc.Card:
+    """Top jobs by the view's metric (bars: a click selects the job) beside their details; in the range, or those
+    running in the newest hour."""
+    tools = [
+        html.Span("rank by", className="tool-label"),
+        dcc.Dropdown(
+            id=ID.jobs_sort,
+            value="operations",
+            clearable=False,
+            searchable=False,
+            options=[
+                {"label": "the metric", "value": "operations"},
+                {"label": "small-IO share", "value": "small_share"},
+            ],
+            className="tool-select",
+        ),
+        button_radio(ID.jobs_when, {"range": "In range", "now": "Running now"}, "range"),
+    ]
+    body = dbc.Row(
+        [dbc.Col(graph(ID.jobs_graph), lg=5), dbc.Col(user_machine_table(ID.jobs_table, ("job",)), lg=7)],
+        className="g-2",
+    )
+    return panel("Jobs", body, tools=tools, note_id=ID.jobs_note, class_name="jobs-panel")
 
 
 def load_panel() -> dbc.Card:
@@ -267,6 +293,7 @@ def dashboard(defaults: state.View, refresh_seconds: float, who: SignedIn | None
                         ],
                         className="g-3 mb-3",
                     ),
+                    dbc.Row(dbc.Col(jobs_panel()), className="g-3 mb-3"),
                     panel(
                         "Users × machines",
                         user_machine_table(),

@@ -183,6 +183,101 @@ STATS = _obj(
         "gaps": _array(GAP),
     }
 )
+JOB = _obj(
+    {
+        "job": {"type": "string", "description": "the JobID as sacct prints it: 123, 123_4, 123+0"},
+        "job_id_raw": INT,
+        "array_job_id": NINT,
+        "array_task_id": NINT,
+        "het_job_id": NINT,
+        "het_offset": NINT,
+        "user": {"type": "string"},
+        "account": {"type": "string"},
+        "partition": {"type": "string"},
+        "name": {"type": "string"},
+        "state": {"type": "string"},
+        "state_text": {"type": "string"},
+        "submit": NTIME,
+        "start": NTIME,
+        "end": {**NTIME, "description": "null while it runs"},
+        "ran_until": {**NTIME, "description": "its end, or start + Elapsed when sacct last listed it running"},
+        "elapsed": NINT,
+        "nnodes": INT,
+        "node_list": {"type": "string", "description": "Slurm's compressed NodeList, e.g. tikgpu[01-03]"},
+        "cpus": NINT,
+        "gpus": NINT,
+        "mem_bytes": NINT,
+    }
+)
+JOB_ROW = _obj(
+    {
+        **JOB["properties"],
+        "operations": INT,
+        "small_operations": INT,
+        "small_share": NNUM,
+        "bytes": NUM,
+        "node_hours": NUM,
+        "operations_per_node_hour": NNUM,
+        "bytes_per_node_hour": NNUM,
+    }
+)
+JOBS = _obj(
+    {
+        "range": RANGE,
+        "bytes_estimate": {"type": "string", "enum": ["midpoint"]},
+        "operations_estimated": {
+            "type": "boolean",
+            "description": "with a size filter: each job's share of each session times its rows in those sizes",
+        },
+        "jobs_with_io": INT,
+        "totals": _obj(
+            {
+                "operations": INT,
+                "bytes": NUM,
+                "attributed_operations": INT,
+                "attributed_bytes": NUM,
+                "outside_operations": INT,
+                "outside_bytes": NUM,
+            }
+        ),
+        "jobs": _array(JOB_ROW),
+    }
+)
+JOB_PROFILE = _obj(
+    {
+        "job": JOB,
+        "allocation": _array(_obj({"machine": {"type": "string"}, "cpus": INT})),
+        "bytes_estimate": {"type": "string"},
+        "range": RANGE,
+        "totals": _obj(
+            {"operations": INT, "rd_operations": INT, "wr_operations": INT, "small_operations": INT, "bytes": NUM}
+        ),
+        "machines": _array(_obj({"machine": {"type": "string"}, "operations": INT, "bytes": NUM})),
+        "series": _obj(
+            {
+                "bucket": {"type": "string", "enum": ["hour"]},
+                "points": _array(
+                    _obj(
+                        {
+                            "time": TIME,
+                            "epoch": INT,
+                            "operations": {**NINT, "description": "null: no block in this hour (no data, not zero)"},
+                            "rd_operations": NINT,
+                            "wr_operations": NINT,
+                            "bytes": NNUM,
+                        }
+                    )
+                ),
+            }
+        ),
+        "sizes": _array(
+            _obj(
+                {"label": {"type": "string"}, "lower_bytes": NNUM, "upper_bytes": NNUM, "operations": INT, "bytes": NUM}
+            )
+        ),
+        "cells": _obj({"operations": INT, "taken_by_this_job": INT, "share": NNUM}),
+    }
+)
 LIST_RANGE = _obj({"start_epoch": NINT, "end_epoch": NINT, "tz": {"type": "string"}})
 STR = {"type": "string"}
 ALERT = _obj(
@@ -315,9 +410,11 @@ def _name(name: str, description: str, example: str | None) -> dict:
     return parameter
 
 
-def openapi_document(user_example: str | None = None, machine_example: str | None = None) -> dict[str, Any]:
-    """The document; `user_example` / `machine_example`: names in this database, shown as the profiles' path
-    parameter examples (clients and schemathesis then try a profile that exists, not only 404s)."""
+def openapi_document(
+    user_example: str | None = None, machine_example: str | None = None, job_example: str | None = None
+) -> dict[str, Any]:
+    """The document; `user_example` / `machine_example` / `job_example`: names in this database, shown as the
+    profiles' path parameter examples (clients and schemathesis then try a profile that exists, not only 404s)."""
     return {
         "openapi": "3.1.0",
         "info": {
@@ -395,6 +492,25 @@ def openapi_document(user_example: str | None = None, machine_example: str | Non
                 "at most 1000); and the rules, read-only (for an asker who sees everything).",
                 ALERTS,
                 PARAMETERS,
+            ),
+            "/api/jobs": _operation(
+                "jobs",
+                "Slurm jobs ranked by their IO in the range (each hour's IO of a user on a machine shared among that "
+                "user's jobs there by seconds x CPUs), with the range's IO in all and outside jobs.",
+                JOBS,
+                PARAMETERS,
+                csv=True,
+                links={
+                    "JobProfile": _link("jobProfile", "job_id", "$response.body#/jobs/0/job", "The first job listed.")
+                },
+            ),
+            "/api/usage/job/{job_id}": _operation(
+                "jobProfile",
+                "One job: its allocation, its IO hour by hour, by machine and by size, and its part of its user's IO "
+                "on its nodes while it ran. A job whose user the filters exclude is not found.",
+                JOB_PROFILE,
+                [_name("job_id", "JobID (123, 123_4, 123+0) or JobIDRaw.", job_example), *PARAMETERS],
+                not_found=True,
             ),
         },
     }

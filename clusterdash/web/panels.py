@@ -375,8 +375,8 @@ def share(engine: Engine, view: state.View):
 
 def profile(engine: Engine, view: state.View):
     """The profile card of /user/<name> or /machine/<name>; else when the view is on exactly one user (or else one
-    machine)."""
-    if view.profile:
+    machine). (A job's card is jobpanel's.)"""
+    if view.profile and view.profile[0] in ("user", "machine"):
         kind, name = view.profile
     elif len(view.users) == 1:
         kind, name = "user", view.users[0]

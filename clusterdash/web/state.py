@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, quote, unquote, urlencode
 
 from clusterdash.db import sizes, vocabulary
+from clusterdash.db.jobs.records import JOB_ID
 from clusterdash.db.periods import HOUR, ceil_hour, floor_hour, zone
 from clusterdash.db.vocabulary import MAX_EPOCH, MAX_TOP, MAX_VALUES, PARAMETERS, check_integer, check_text
 from clusterdash.errors import BadParameter
@@ -35,7 +36,8 @@ DEFAULT_TOP = 8  # series the page stacks by default (the API's own default, for
 # first for descending.
 SORT_COLUMNS = vocabulary.TABLE_COLUMNS
 SORTS = PARAMETERS["table_sort"].choices
-PROFILES = {"user": "users", "machine": "machines"}  # /user/<name>, /machine/<name>
+# The pages of one user, machine or job: /user/<name>, /machine/<name>, /job/<id>, and the dimension each selects.
+PROFILES = {"user": "users", "machine": "machines", "job": "jobs"}
 MAX_URL = 512 * 1024  # characters of a query string read: 5 x 1,000 names of 255 characters and their keys fit
 
 # A cross-filter dimension: its field on View, its URL parameter (db/vocabulary.py) and its name for people.
@@ -45,6 +47,7 @@ DIMENSIONS = {
     "machine_types": ("machine_type", "machine type"),
     "roles": ("role", "role"),
     "sizes": ("size", "IO size"),
+    "jobs": ("job", "job"),
 }
 T = TypeVar("T")
 
@@ -74,8 +77,9 @@ class View:
     machine_types: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
     sizes: tuple[str, ...] = ()
+    jobs: tuple[str, ...] = ()  # Slurm jobs by JobID (the other panels show their users, machines and hours)
     sort: str = ""  # the table's sort: a column of SORT_COLUMNS, "-" first for descending; "" the server's order
-    # Set by /user/<name> or /machine/<name>: show that profile card.
+    # Set by /user/<name>, /machine/<name> or /job/<id>: show that profile card.
     profile: tuple[str, str] | None = field(default=None)
     # Whose IO the signed-in person may see (Filters.visible_users): set by the callbacks from the request's
     # principal (web/auth.py), never read from the URL or the browser's store, never written to either.
@@ -245,18 +249,23 @@ def from_url(pathname: str | None, search: str | None, defaults: View, known_siz
         values = given.texts(url_key(dimension))
         if dimension == "sizes":  # a form the stored buckets do not know stays as typed: its chip shows no IO
             values = [sizes.bucket_label(v, known_sizes) or v for v in values]
+        elif dimension == "jobs":  # what is not a job id is no job
+            values = [v for v in values if JOB_ID.match(v)]
         changes[dimension] = tuple(dict.fromkeys(values))  # drop repeats, keep order
     view = replace(defaults, **changes)
     return _with_profile_path(view, pathname or "/")
 
 
 def _with_profile_path(view: View, pathname: str) -> View:
-    """/user/<name> and /machine/<name>: the dashboard on that one user or machine, with its profile card. The name
-    is the rest of the path, a "/" in it included (a link writes it as %2F)."""
+    """/user/<name>, /machine/<name> and /job/<id>: the dashboard on that one user, machine or job, with its
+    profile card. The name is the rest of the path, a "/" in it included (a link writes it as %2F); a job's is a
+    job id or nothing."""
     for kind, dimension in PROFILES.items():
         prefix = f"/{kind}/"
         if pathname.startswith(prefix) and len(pathname) > len(prefix):
             name = unquote(pathname[len(prefix) :])
+            if kind == "job" and not JOB_ID.match(name):
+                return view
             if 0 < len(name) <= vocabulary.MAX_TEXT and "\x00" not in name:
                 return replace(view, **{dimension: (name,)}, profile=(kind, name))
     return view

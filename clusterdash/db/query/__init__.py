@@ -37,6 +37,7 @@ The modules, each with one job:
   standing      rank and share among all users or machines; who loaded the server (load_shares)
   usual         a subject's usual level: the median of the same hours in the weeks before
   stats, tables, series, distribution, profiles, share: the public questions
+  jobs, jobprofile, jobselect: the questions about Slurm jobs, and a job selection as a filter
 
 Public functions (all take an open Connection first):
   database_stats(conn)                                  what `clusterdash stats --json` prints (+ gap_summary)
@@ -57,6 +58,9 @@ Public functions (all take an open Connection first):
   check_names(conn, filters)                            BadParameter for a name nothing stored has (names)
   unknown_names(conn, parameter, names)                 which of these names nothing stored has, one query
   data_extent(conn)                                     (first hour, end hour) of the stored blocks, or None
+  jobs_table(conn, filters, sort, order, limit)         jobs that did IO in the range, ranked; outside jobs
+  running_jobs(conn, filters, sort, order, limit)       jobs that ran in the newest hour, with their IO in it
+  job_profile(conn, job, filters)                       one job: allocation, IO by hour, machine and size
   and, for the dashboard: data_version, data_health, user_machine_usage, size_series
   alert_list(conn, filters, state, rules, severities, limit)   alerts overlapping the range (alerts.py)
   alert_marks(conn, filters)                            the hours alerts fired, for a time chart
@@ -68,6 +72,8 @@ from clusterdash.db.query.alerts import STATES as ALERT_STATES
 from clusterdash.db.query.buckets import BUCKETS, HOURLY_UP_TO_HOURS, MAX_POINTS, choose_bucket
 from clusterdash.db.query.coverage import data_extent, data_version, gap_summary
 from clusterdash.db.query.distribution import size_buckets, size_distribution, size_series
+from clusterdash.db.query.jobprofile import job_profile
+from clusterdash.db.query.jobs import JOB_SORTS, example_job, jobs_table, running_jobs
 from clusterdash.db.query.measures import BYTES_ESTIMATE
 from clusterdash.db.query.names import check_names, unknown_names
 from clusterdash.db.query.profiles import machine_profile, user_profile
@@ -87,6 +93,7 @@ __all__ = [
     "GROUP_BYS",
     "HOURLY_UP_TO_HOURS",
     "MAX_POINTS",
+    "JOB_SORTS",
     "USER_SORTS",
     "check_names",
     "choose_bucket",
@@ -96,10 +103,14 @@ __all__ = [
     "database_stats",
     "gap_summary",
     "everyone_else",
+    "job_profile",
+    "jobs_table",
+    "example_job",
     "example_names",
     "latest_block_epoch",
     "load_shares",
     "machine_profile",
+    "running_jobs",
     "machines_table",
     "size_buckets",
     "size_distribution",

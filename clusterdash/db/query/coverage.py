@@ -12,7 +12,7 @@ import numpy as np
 from sqlalchemy import Connection, Engine, func, select
 
 from clusterdash.db.periods import HOUR, epoch_bounds, hour_of
-from clusterdash.db.schema import log_entries, rejected_lines, user_sessions
+from clusterdash.db.schema import jobs_state, log_entries, rejected_lines, user_sessions
 from clusterdash.db.timefmt import iso_utc
 
 
@@ -146,9 +146,11 @@ def data_extent(conn: Connection) -> tuple[int, int] | None:
 
 
 def data_version(conn: Connection) -> list:
-    """A value that changes whenever an ingest adds a block, completes one or rejects a line: the dashboard
-    polls it and redraws only when it changed. [newest epoch, blocks, newest session id, rejected lines]."""
+    """A value that changes whenever an ingest adds a block, completes one or rejects a line, or stores jobs: the
+    dashboard polls it and redraws only when it changed. [newest epoch, blocks, newest session id, rejected lines,
+    jobs version]."""
     epoch, count = conn.execute(select(func.max(log_entries.c.epoch), func.count())).one()
     session = conn.execute(select(func.max(user_sessions.c.id))).scalar()
     rejected = conn.execute(select(func.max(rejected_lines.c.id))).scalar()
-    return [epoch, count, session, rejected]
+    jobs = conn.execute(select(jobs_state.c.version).where(jobs_state.c.id == 1)).scalar()
+    return [epoch, count, session, rejected, jobs]

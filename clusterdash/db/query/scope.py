@@ -14,6 +14,7 @@ from clusterdash.db import sizes
 from clusterdash.db.filters import Filters
 from clusterdash.db.periods import HOUR, hour_of
 from clusterdash.db.query.coverage import blocks
+from clusterdash.db.query.jobselect import selected
 from clusterdash.db.rollups import rollup_zone
 from clusterdash.db.schema import io_size_ranges, machines, users
 from clusterdash.db.timefmt import iso_utc
@@ -102,6 +103,11 @@ def resolve(conn: Connection, filters: Filters) -> Scope:
             sorted(conn.execute(select(io_size_ranges.c.id).where(io_size_ranges.c.label.in_(filters.sizes))).scalars())
         )
     types = filters.machine_types if filters.machine_types and not filters.machines else None
+    if filters.jobs:  # the selected jobs' users, machines and hours
+        chosen = selected(conn, filters.jobs, filters.visible_users)
+        user_ids = _within(user_ids, chosen.user_ids)
+        machine_ids, types = _within(machine_ids, chosen.machine_ids), None
+        lo, hi = max(lo, chosen.first_hour), min(hi, chosen.end_hour)
     return Scope(
         filters,
         lo,
@@ -113,6 +119,10 @@ def resolve(conn: Connection, filters: Filters) -> Scope:
         sizes.stored_weights(conn),
         types=types,
     )
+
+
+def _within(ids: Ids | None, chosen: Ids) -> Ids:
+    return chosen if ids is None else tuple(sorted(set(ids) & set(chosen)))
 
 
 class Reader:

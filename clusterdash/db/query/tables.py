@@ -142,9 +142,9 @@ def _usage_fields(v: Measures) -> dict[str, Any]:
     }
 
 
-def check_sorting(sort: str, order: str, limit: int | None) -> None:
-    if sort not in USER_SORTS:
-        raise BadParameter("sort", f"must be one of {', '.join(USER_SORTS)}")
+def check_sorting(sort: str, order: str, limit: int | None, sorts: tuple[str, ...] = USER_SORTS) -> None:
+    if sort not in sorts:
+        raise BadParameter("sort", f"must be one of {', '.join(sorts)}")
     if order not in ("asc", "desc"):
         raise BadParameter("order", "must be asc or desc")
     if limit is not None and limit < 0:

@@ -37,9 +37,10 @@ def _upsert_sql(table_name: str, dialect: str) -> tuple[str, str]:
     return f'INSERT INTO "{table.name}" ({quoted}) SELECT * FROM unnest({arrays}) {conflict}', ""
 
 
-def _upsert(conn: Connection, table: Table, columns: list[np.ndarray]) -> None:
+def upsert_sums(conn: Connection, table: Table, columns: list[np.ndarray]) -> None:
     """Add rows given as one array per column (table order, keys unique) to the table: new keys are inserted,
-    the measures of stored keys summed (the `buckets` bit sets OR-ed)."""
+    the measures of stored keys summed (the `buckets` bit sets OR-ed). Any table whose non-key columns all add up
+    (the rollups, the jobs' JobDays)."""
     if not columns or len(columns[0]) == 0:
         return
     if conn.dialect.name == "sqlite":
@@ -55,5 +56,5 @@ def _upsert(conn: Connection, table: Table, columns: list[np.ndarray]) -> None:
 def write_rows(conn: Connection, summary: Iterable[tuple[Table, list[np.ndarray]]]) -> None:
     """Upsert rollup rows given table by table (summarise.summarise_cells), each table's before the next is made."""
     for table, columns in summary:
-        _upsert(conn, table, columns)
+        upsert_sums(conn, table, columns)
         del columns  # not held while the next table's rows are made

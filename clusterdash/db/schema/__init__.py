@@ -20,8 +20,9 @@ is kept only as it was written.
 
 Modules: base.py (the MetaData and shared rules), core.py (the log's tables),
 rollups.py, accounts.py (access control: accounts, cluster usernames, API tokens,
-throttling, the audit trail, generated secrets), alerts.py. A new area declares its tables in a
-module of its own here and is imported below, so that `metadata` always holds every table.
+throttling, the audit trail, generated secrets), alerts.py, jobs.py (Slurm jobs and the IO attributed to them). A
+new area declares its tables in a module of its own here and is imported below, so that `metadata` always holds
+every table.
 """
 
 from __future__ import annotations
@@ -46,6 +47,15 @@ from clusterdash.db.schema.core import (
     rejected_lines,
     user_sessions,
     users,
+)
+from clusterdash.db.schema.jobs import (
+    job_days,
+    job_nodes,
+    job_pulls,
+    job_usage,
+    jobs,
+    jobs_state,
+    rejected_job_lines,
 )
 from clusterdash.db.schema.rollups import (
     ROLLUP_TABLES,
@@ -91,4 +101,11 @@ __all__ = [
     "alerts",
     "alert_deliveries",
     "alert_hours",
+    "jobs",
+    "job_nodes",
+    "jobs_state",
+    "job_pulls",
+    "rejected_job_lines",
+    "job_usage",
+    "job_days",
 ]

@@ -34,6 +34,7 @@ from clusterdash.ingest.synthetic.render import (
     histogram_rows,
     log_line,
 )
+from clusterdash.ingest.synthetic.slurm import Started
 
 SERVICE_HOURS = sys.maxsize  # the service jobs never end
 
@@ -85,6 +86,7 @@ COURSE_JOB_OPS = (math.log(150), 1.2)
 HOURLY_OPS_SPREAD = 0.6  # the same job varies from hour to hour
 LIGHT_JOBS_READING_LARGE_FILES = 0.25  # some 1 MiB transfers even in light jobs
 MAX_OPS_PER_HOUR = 2_000_000  # saturation: the real maximum is 1.1M operations per entry-hour
+HEAVY_JOB_OPS_ABOVE = 10_000  # typical reads per hour above which a job counts as heavy (for its Slurm allocation)
 
 
 def _poisson(rng: random.Random, mean: float) -> int:
@@ -211,6 +213,7 @@ class Simulation:
         self.people = make_people(self.rng)
         self.course_accounts = make_course_accounts(self.rng, datetime.fromtimestamp(self.start_epoch, SERVER_TZ))
         self.cum_job_rates = list(itertools.accumulate(p.job_rate for p in self.people))
+        self.started: list[Started] = []  # the people's jobs, in order: the batch jobs among them (synthetic/slurm)
         # Long-running light service jobs (monitoring, backups of home
         # directories) on staff accounts: no hour of the real log has fewer
         # than 2 entries.  Light, or one of them would dominate the month.
@@ -267,7 +270,11 @@ class Simulation:
         for _ in range(_poisson(rng, JOB_STARTS_PER_HOUR * activity)):
             person = rng.choices(self.people, cum_weights=self.cum_job_rates)[0]
             hours = 1 + int(rng.expovariate(1 / (MEAN_JOB_HOURS - 0.5)))
-            self.jobs.append(_new_job(rng, person, machine_for(rng, person), hours))
+            job = _new_job(rng, person, machine_for(rng, person), hours)
+            self.jobs.append(job)
+            heavy = job.read_ops > HEAVY_JOB_OPS_ABOVE
+            hour = int(local.timestamp()) - HOUR
+            self.started.append(Started(hour, hours, person.login, person.affiliation, job.machine.name, heavy))
         # Lab sessions: a whole class logs in at once (the real peaks of ~86 entries).
         for course, (weekday, first_hour, length) in LAB_SESSIONS.items():
             if local.weekday() == weekday and local.hour == first_hour:
