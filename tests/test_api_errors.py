@@ -105,7 +105,7 @@ def test_a_series_past_the_points_an_answer_holds_is_a_400(api_demo_client, api_
     buckets: by 10 users and other they are an answer; by every one of its 131 users they are too many."""
     from clusterdash.db import query
     from clusterdash.db.filters import Filters
-    from clusterdash.db.vocabulary import MAX_EPOCH
+    from clusterdash.db.timerange import MAX_EPOCH
     from clusterdash.errors import BadParameter
 
     every = api_demo_client.get("/api/usage/time?bucket=hour&range=all&group_by=user&top=1000")

@@ -10,7 +10,8 @@ import pytest
 
 from clusterdash.db import query
 from clusterdash.db.filters import Filters
-from clusterdash.db.vocabulary import PARAMETERS, preset_window
+from clusterdash.db.timerange import preset_window
+from clusterdash.db.vocabulary import PARAMETERS
 from clusterdash.web import format as fmt
 from clusterdash.web import interactions, lookups, panels, state
 from tests.dbtools import DEMO_ZONE

@@ -13,16 +13,8 @@ from typing import Any
 from clusterdash.db.jobs.records import JOB_ID
 from clusterdash.db.periods import ceil_hour, floor_hour, zone
 from clusterdash.db.schema import DIRECTIONS as STORED_DIRECTIONS
-from clusterdash.db.vocabulary import (
-    LISTS,
-    MAX_EPOCH,
-    MAX_VALUES,
-    check_text,
-    clamp_window,
-    parse_time,
-    preset_window,
-    read,
-)
+from clusterdash.db.timerange import MAX_EPOCH, clamp_window, parse_time, preset_window
+from clusterdash.db.vocabulary import LISTS, MAX_VALUES, check_text, read
 from clusterdash.errors import BadParameter
 
 __all__ = ["DIRECTIONS", "Filters", "parse_time"]
@@ -111,7 +103,7 @@ class Filters:
 
     def held_to(self, extent: tuple[int, int] | None) -> Filters:
         """The question asked of the hours that have data, `extent` = (first hour, end hour) of the stored blocks
-        (vocabulary.clamp_window): a range from 1970 to 5000 asks for the data's extent, and the buckets of a
+        (timerange.clamp_window): a range from 1970 to 5000 asks for the data's extent, and the buckets of a
         series are those of the data, whichever door (the API, the dashboard) asked."""
         start, end = clamp_window(self.start, self.end, extent)
         return self if (start, end) == (self.start, self.end) else replace(self, start=start, end=end)

@@ -11,23 +11,20 @@ repeats, too many or too long values are a BadParameter naming the parameter.
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import Any
 
-from clusterdash.db.periods import DAY, HOUR, hour_of, zone
+from clusterdash.db.periods import zone
 from clusterdash.db.schema.alerts import ALERT_STATES
+from clusterdash.db.timerange import PRESETS, parse_time
 from clusterdash.errors import BadParameter
 
 MAX_VALUES = 1000  # per repeatable parameter: a longer IN list is a mistake or an attack
 MAX_TEXT = 255  # as wide as the Users/Machines name columns
-MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z: beyond it dates cannot be shown
 MAX_TOP = 1000  # groups of a series
 MAX_LIMIT = 1_000_000  # rows of a list
 
-PRESETS: dict[str, int | None] = {"24h": DAY, "7d": 7 * DAY, "30d": 30 * DAY, "90d": 90 * DAY, "all": None}
 # The dashboard's user x machine table's columns, by which its rows can be sorted (table_sort).
 TABLE_COLUMNS = ("user", "role", "machine", "machine_type", "operations", "est_bytes", "small_share")
 
@@ -373,71 +370,3 @@ def check_integer(name: str, value: Any) -> int:
     if not low <= value <= high:
         raise BadParameter(name, f"must be between {low} and {high}")
     return value
-
-
-# -- times ---------------------------------------------------------------------------------------------------------
-
-_EPOCH = re.compile(r"^-?\d{1,15}$")
-
-
-def parse_time(text: str, tz: str = "UTC", name: str = "start", clamp: bool = False) -> int:
-    """Epoch seconds from ISO-8601 ('2025-03-12', '2025-03-12T14:00', '...Z', '...+01:00') or epoch digits.
-
-    A date or time without an offset is read in the display zone `tz`: that is what a person typing it means.
-    Outside 1970 to 9999 it is a BadParameter, or with `clamp` (a link being opened) the nearest of the two."""
-    text = text.strip()
-    if _EPOCH.match(text):
-        value = int(text)
-    else:
-        try:
-            if len(text) == 10:
-                parsed = datetime.combine(date.fromisoformat(text), datetime.min.time())
-            else:
-                parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
-        except (ValueError, OverflowError):
-            raise BadParameter(
-                name,
-                f"cannot read {text[:40]!r} as a time (use ISO-8601 such as 2025-03-12T14:00:00Z, or epoch seconds)",
-            ) from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=zone(tz))
-        try:
-            value = int(parsed.timestamp())
-        except (OverflowError, ValueError, OSError):
-            if not clamp:
-                raise BadParameter(name, f"{text[:40]!r} is out of range") from None
-            value = 0 if parsed.year < 1970 else MAX_EPOCH
-    if clamp:
-        return min(max(value, 0), MAX_EPOCH)
-    if not 0 <= value <= MAX_EPOCH:
-        raise BadParameter(name, f"{text[:40]!r} is out of range (1970 to 9999)")
-    return value
-
-
-def preset_window(preset: str, latest: int | None) -> tuple[int | None, int | None]:
-    """The [start, end) of a range preset: the preset's span of whole hours ending with the hour the newest block
-    (`latest`) reports; (None, None) for "all" or an empty database.
-
-    Presets end at the latest stored hour, not at the wall clock: demo data lies in the past, and a stalled
-    ingest shows as an old "last block" rather than as an empty answer."""
-    span = PRESETS[preset]
-    if span is None or latest is None:
-        return None, None
-    end = hour_of(latest) + HOUR
-    return end - span, end
-
-
-def clamp_window(start: int | None, end: int | None, extent: tuple[int, int] | None) -> tuple[int | None, int | None]:
-    """A time range held to the hours that have data, `extent` = (first hour, end hour) of the stored blocks.
-
-    A range overlapping the data becomes the overlap; one beside the data keeps its start and is at most as long
-    as the data (it holds no data: only its empty buckets would grow with it). Open ends stay open (a question
-    reads open ends as the data's extent)."""
-    if extent is None:
-        return start, end
-    first, last = extent
-    lo = first if start is None else start
-    hi = last if end is None else end
-    if lo < last and hi > first:
-        return (None if start is None else max(start, first)), (None if end is None else min(end, last))
-    return lo, min(hi, lo + max(last - first, HOUR))

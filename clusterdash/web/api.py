@@ -118,29 +118,26 @@ def api_blueprint(
             rows = query.machines_table(conn, f, **_sorting(given))
             return _respond(given, conn, "machines", f, {"range": _range_of(f), "machines": rows}, rows)
 
-    @bp.get("/usage/user/<path:username>")
-    @reused
-    def user_usage(username: str):
+    def profile(kind: str, name: str, ask: Callable[[Connection, str, Filters], dict | None], known: bool) -> Response:
+        """One user's, machine's or job's profile; a 404 naming the kind when there is none the asker may see (a
+        name that cannot be stored, `known` False, is not looked up)."""
         given = arguments()
         _no_csv(given)
         with connect() as conn:
-            f = filters(conn, given)
-            profile = query.user_profile(conn, username, f) if _plausible(username) else None
-        if profile is None:
-            return _error(404, f"user: no user named {username[:100]!r}", "user")
-        return jsonify(profile)
+            found = ask(conn, name, filters(conn, given)) if known else None
+        if found is None:
+            return _error(404, f"{kind}: no {kind} named {name[:100]!r}", kind)
+        return jsonify(found)
+
+    @bp.get("/usage/user/<path:username>")
+    @reused
+    def user_usage(username: str):
+        return profile("user", username, query.user_profile, _plausible(username))
 
     @bp.get("/usage/machine/<path:machine_name>")
     @reused
     def machine_usage(machine_name: str):
-        given = arguments()
-        _no_csv(given)
-        with connect() as conn:
-            f = filters(conn, given)
-            profile = query.machine_profile(conn, machine_name, f) if _plausible(machine_name) else None
-        if profile is None:
-            return _error(404, f"machine: no machine named {machine_name[:100]!r}", "machine")
-        return jsonify(profile)
+        return profile("machine", machine_name, query.machine_profile, _plausible(machine_name))
 
     @bp.get("/usage/time")
     @reused
@@ -196,14 +193,7 @@ def api_blueprint(
     @bp.get("/usage/job/<job_id>")
     @reused
     def job_usage(job_id: str):
-        given = arguments()
-        _no_csv(given)
-        with connect() as conn:
-            f = filters(conn, given)
-            profile = query.job_profile(conn, job_id, f) if JOB_ID.match(job_id) else None
-        if profile is None:
-            return _error(404, f"job: no job {job_id[:100]!r}", "job")
-        return jsonify(profile)
+        return profile("job", job_id, query.job_profile, JOB_ID.match(job_id) is not None)
 
     @bp.get("/openapi.json")
     def openapi():

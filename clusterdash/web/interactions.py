@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from clusterdash.db.periods import HOUR, zone
-from clusterdash.db.vocabulary import MAX_EPOCH
+from clusterdash.db.timerange import MAX_EPOCH
 from clusterdash.errors import BadParameter
 from clusterdash.web import format as fmt
 from clusterdash.web import state

@@ -17,13 +17,14 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, quote, unquote, urlencode
 
-from clusterdash.db import sizes, vocabulary
+from clusterdash.db import sizes, timerange, vocabulary
 from clusterdash.db.jobs.records import JOB_ID
 from clusterdash.db.periods import HOUR, ceil_hour, floor_hour, zone
-from clusterdash.db.vocabulary import MAX_EPOCH, MAX_TOP, MAX_VALUES, PARAMETERS, check_integer, check_text
+from clusterdash.db.timerange import MAX_EPOCH
+from clusterdash.db.vocabulary import MAX_TOP, MAX_VALUES, PARAMETERS, check_integer, check_text
 from clusterdash.errors import BadParameter
 
-PRESETS = vocabulary.PRESETS
+PRESETS = timerange.PRESETS
 DEFAULT_PRESET = "7d"
 CUSTOM = "custom"
 DIRECTIONS = PARAMETERS["direction"].choices
@@ -131,16 +132,16 @@ class View:
 
     def window(self, latest: int | None) -> tuple[int | None, int | None]:
         """The time range as (start inclusive, end exclusive) UTC epochs; None is open. Presets end with the hour
-        of the newest block, `latest` (vocabulary.preset_window)."""
+        of the newest block, `latest` (timerange.preset_window)."""
         if self.preset == CUSTOM:
             return self.start, self.end
-        return vocabulary.preset_window(self.preset, latest)
+        return timerange.preset_window(self.preset, latest)
 
     def clamped(self, extent: tuple[int, int] | None) -> View:
-        """The view with its custom range held to the hours that have data (vocabulary.clamp_window)."""
+        """The view with its custom range held to the hours that have data (timerange.clamp_window)."""
         if self.preset != CUSTOM or self.start is None or self.end is None:
             return self
-        start, end = vocabulary.clamp_window(self.start, self.end, extent)
+        start, end = timerange.clamp_window(self.start, self.end, extent)
         return self if (start, end) == (self.start, self.end) else replace(self, start=start, end=end)
 
 
