@@ -32,7 +32,7 @@ from clusterdash.db.vocabulary import Arguments
 from clusterdash.errors import BadParameter, database_unreachable
 from clusterdash.web import csvfile, limits
 from clusterdash.web.alertsview import AlertsView
-from clusterdash.web.answers import reuse
+from clusterdash.web.answers import CACHE_BYTES, AnswerCache, reuse
 from clusterdash.web.limits import error as _error
 from clusterdash.web.state import View
 
@@ -51,6 +51,7 @@ def api_blueprint(
     default_tz: str = "UTC",
     scope: Callable[[], tuple[str, ...] | None] = everything,
     alerts: AlertsView | None = None,
+    answer_bytes: int = CACHE_BYTES,
 ) -> Blueprint:
     """A Flask Blueprint serving /api/... from the database `engine_provider()` returns (called per request,
     so the engine can be created lazily or swapped in tests).
@@ -60,7 +61,8 @@ def api_blueprint(
     answered exactly like an unknown one.
 
     default_tz: the display zone when a request gives no `tz`; alerts: the rules shown by /api/alerts and how its
-    links are made (None: no rules, links in UTC). The database must have been prepared
+    links are made (None: no rules, links in UTC); answer_bytes: how many bytes of answers are kept for reuse. The
+    database must have been prepared
     (db.setup.prepare_database: the app factory does it at start-up, as do `clusterdash init` and `ingest`); a
     request never creates tables or builds rollups. Without complete rollups, and for series in a zone other
     than the rollups', the queries read whole rollup periods where they fit and the raw tables elsewhere.
@@ -71,7 +73,8 @@ def api_blueprint(
         server.register_blueprint(api_blueprint(lambda: engine, default_tz="Europe/Zurich"))
     """
     bp = Blueprint("clusterdash_api", __name__, url_prefix="/api")
-    reused = reuse(engine_provider, scope)  # answers kept until the data changes, with an ETag (web/answers.py)
+    # Answers kept until the data changes, with an ETag (web/answers.py); answer_bytes=0 keeps none (a benchmark).
+    reused = reuse(engine_provider, scope, AnswerCache(answer_bytes))
 
     def connect():
         return engine_provider().connect()
