@@ -4,6 +4,10 @@
  * recorded here, in the capture phase, before plotly sees the click. The click
  * handler below turns a chart click into {graph, value, add} for the server; every
  * clickable mark carries its value in customdata (see web/figures.py).
+ *
+ * Two more things only the browser sees: a double-click on the time chart goes back to
+ * the previous range (it clicks the filter bar's "back" button), and a profile link in
+ * the table opens in the page, as a dcc.Link does, instead of reloading it.
  */
 (function () {
   "use strict";
@@ -13,6 +17,37 @@
   }
   document.addEventListener("mousedown", remember, true);
   document.addEventListener("click", remember, true);
+
+  // Plotly recognises a double-click on the plot area itself (its drag layer hides the DOM's dblclick) and
+  // reports it as plotly_doubleclick: hooked on the time chart at its first mousedown, before the second click.
+  var BACK = "filter-range-back";
+  function back() {
+    var button = document.getElementById(BACK);
+    if (button && !button.disabled) {
+      button.click();
+    }
+  }
+  document.addEventListener("mousedown", function (event) {
+    var gd = event.target.closest && event.target.closest("#series-graph .js-plotly-plot");
+    if (gd && gd.on && !gd.clusterdashBack) {
+      gd.on("plotly_doubleclick", back);
+      gd.clusterdashBack = true;
+    }
+  }, true);
+
+  // The table's cells are markdown: their links are plain <a>. Open them as dcc.Link does (push the
+  // address, tell dcc.Location), and keep the click from selecting the cell.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("#table-grid a[href^='/']");
+    if (!link || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) {
+      return;
+    }
+    event.preventDefault();
+    event.stopPropagation();
+    window.history.pushState({}, "", link.getAttribute("href"));
+    window.dispatchEvent(new CustomEvent("_dashprivate_pushstate"));
+    window.scrollTo(0, 0);
+  }, true);
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     clusterdash: {

@@ -79,7 +79,7 @@ def callbacks(engine, defaults):
     """(callback name, body(view)) for every server-side callback."""
     from clusterdash.web import callbacks as cb
     from clusterdash.web import jobpanel, panels, state, usertable
-    from clusterdash.web.layout import ID
+    from clusterdash.web.ids import ID
 
     def on_view_input(view):
         # A bar click arriving on the view callback: parse, apply, write URL, chips and controls.

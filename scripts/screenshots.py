@@ -94,6 +94,24 @@ def shoot(driver, url: str, path: Path, full_page: bool = True) -> None:
     print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
 
+def incident_path(db_url: str, tz: str) -> str:
+    """Where the incident walk ends (tests/walk.py): 12:00 to 18:00 the day before the newest data, its busiest
+    user with two machines, on those two machines."""
+    from clusterdash.db import query
+    from clusterdash.db.engine import make_engine
+    from clusterdash.web import interactions, state
+    from tests.walk import choose_subjects, yesterday_afternoon
+
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        start, end = yesterday_afternoon(query.latest_block_epoch(conn), tz)
+    first, last = int(start.timestamp()), int(end.timestamp())
+    user, machine_y, machine_z = choose_subjects(engine, first, last, tz)
+    engine.dispose()
+    view = state.View(tz=tz, users=(user,), machines=(machine_y, machine_z)).with_range(first, last)
+    return "".join(interactions.url_for(view, state.View(tz=tz)))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", help="database to show (default: a fresh 30-day demo)")
@@ -121,9 +139,10 @@ def main() -> int:
             shoot(driver, f"{base}/user/{top}?range=30d", args.out / "user-profile.png")
             shoot(
                 driver,
-                f"{base}/?range=30d&metric=bytes&stack=machines&type={machine['machine_type']}&size=1M",
+                f"{base}/?range=30d&metric=bytes&group_by=machine&machine_type={machine['machine_type']}&size=1M",
                 args.out / "machine-type-bytes.png",
             )
+            shoot(driver, f"{base}{incident_path(db_url, args.tz)}", args.out / "incident-window.png", full_page=False)
             shoot(driver, f"{empty_base}/", args.out / "empty-database.png", full_page=False)
         finally:
             driver.quit()

@@ -67,6 +67,7 @@ def view_store(**fields: Any) -> dict:
         "roles": [],
         "sizes": [],
         "jobs": [],
+        "sort": "",
         "profile": None,
     }
     store.update(fields)

@@ -13,7 +13,7 @@ from clusterdash.db.filters import Filters
 from clusterdash.db.timerange import preset_window
 from clusterdash.db.vocabulary import PARAMETERS
 from clusterdash.web import format as fmt
-from clusterdash.web import interactions, panels, state
+from clusterdash.web import interactions, lookups, panels, state
 from tests.dbtools import DEMO_ZONE
 
 DEFAULTS = state.View(tz=DEMO_ZONE)
@@ -41,6 +41,7 @@ def _views(catalog) -> dict[str, state.View]:
         .click("machines", machines[1]["machine"], add=True),
         "a size, 30 days": DEFAULTS.with_preset("30d").click("sizes", "[1M, 2M)"),
         "reads only, stacked by machine": state.View(tz=DEMO_ZONE, direction="rd", stack="machines", top=5),
+        "the table sorted by bytes": state.View(tz=DEMO_ZONE, preset="30d", sort="-est_bytes"),
         "a zone, a machine type, by role": state.View(
             tz="America/New_York", preset="90d", stack="roles", top=3, machine_types=(machines[0]["machine_type"],)
         ),
@@ -61,7 +62,7 @@ def test_a_views_query_string_asks_the_api_what_the_page_shows(api_demo_client, 
     view = _views(catalog)[name]
     pathname, search = interactions.url_for(view, DEFAULTS)  # what the page writes in its address bar
     assert pathname == "/" and search.startswith("?")
-    assert state.from_url(pathname, search, DEFAULTS, panels.known_sizes(api_demo_engine)) == view
+    assert state.from_url(pathname, search, DEFAULTS, lookups.known_sizes(api_demo_engine)) == view
     panels.clear_cache()
 
     # The headline and the series note ask for the users and machines tables of the view: /api/users and
@@ -125,7 +126,8 @@ def test_range_is_the_dashboards_preset_ending_with_the_newest_hour(api_demo_cli
 
 def test_the_page_only_parameters_are_known_and_change_nothing_they_do_not_shape(api_demo_client):
     plain = _api(api_demo_client, "/api/users", "?range=24h")
-    assert _api(api_demo_client, "/api/users", "?range=24h&metric=bytes&top=3&stack=roles&bucket=day") == plain
+    page_only = "?range=24h&metric=bytes&top=3&stack=roles&bucket=day&table_sort=-est_bytes"
+    assert _api(api_demo_client, "/api/users", page_only) == plain
     series = _api(api_demo_client, "/api/usage/time", "?range=24h&stack=roles&top=2")
     assert series["group_by"] == "role" and len(series["groups"]) <= 3
 
@@ -148,6 +150,8 @@ BAD_REQUESTS = [
     ("?top=abc", "top", "whole number"),
     ("?top=100000", "top", "between 1 and 1000"),
     ("?metric=joules", "metric", "must be one of ops, bytes"),
+    ("?table_sort=password", "table_sort", "must be one of user, role, machine"),
+    ("?table_sort=operations&table_sort=-user", "table_sort", "at most once"),
     ("?tz=../../etc/passwd", "tz", "unknown time zone"),
     ("?user=nobody-at-all", "user", "no user named 'nobody-at-all'"),
     ("?user={user}x", "user", "(closest: {user}"),

@@ -12,6 +12,7 @@ download.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -88,6 +89,14 @@ def api_paths(them: str, only_others: str, shared: str) -> list[str]:
     ]
 
 
+AGE = re.compile(r'"age_seconds":\s*\d+')
+
+
+def _without_age(text: str) -> str:
+    """An answer with the freshness's age (seconds since the newest block, by the clock) left out."""
+    return AGE.sub('"age_seconds":null', text)
+
+
 def test_no_api_path_reads_another_user(signed_in, cast):
     me, them, everyone, only_others, shared = cast
     others = set(everyone) - {me}
@@ -99,7 +108,8 @@ def test_no_api_path_reads_another_user(signed_in, cast):
         leaked = names_found(text, others - {them})
         assert not leaked, (path, leaked)
         unknown = signed_in.get(path.replace(them, UNKNOWN)).get_data(as_text=True)
-        assert text == unknown.replace(UNKNOWN, them), path  # another user is answered like nobody
+        # another user is answered like nobody (the data's age moves with the clock between the two requests)
+        assert _without_age(text) == _without_age(unknown.replace(UNKNOWN, them)), path
     statuses = dict(tried)
     assert statuses[f"/api/usage/user/{them}"] == 404 and statuses[f"/api/usage/machine/{only_others}"] == 404
     assert statuses["/api/users"] == 200 and me in signed_in.get("/api/users").get_data(as_text=True)
@@ -185,3 +195,19 @@ def test_my_own_page_shows_my_data(signed_in, cast):
     assert {line.split(",")[0] for line in content.splitlines()[1:]} == {me}
     share = post_callback(signed_in, bodies["headline-share.children"]).get_data(as_text=True)
     assert "Your share" in share and "Everyone else" in share
+
+
+def test_a_link_naming_near_another_user_is_pointed_out_with_my_names_only(signed_in, cast):
+    """The view callback checks a link's names within the asker's scope: another user is a name nothing has, and
+    the closest names suggested are the asker's own, never another user's."""
+    me, them, everyone, _, _ = cast
+    others = set(everyone) - {me}
+    for asked, never in ((f"{them}x", others), (them, others - {them})):
+        bodies = dict(callback_bodies(signed_in, {"url.pathname": "/", "url.search": f"?user={asked}"}))
+        output = next(o for o in bodies if "filter-notice.children" in o)
+        body = {**bodies[output], "changedPropIds": ["url.pathname"]}
+        response = post_callback(signed_in, body)
+        assert response.status_code == 200, response.get_data()[:300]
+        notice = response.get_json()["response"]["filter-notice"]["children"]
+        assert notice.startswith(f"user: no user named '{asked}'"), notice
+        assert not names_found(notice, never), notice

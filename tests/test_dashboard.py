@@ -77,7 +77,7 @@ def selected_in(duo, graph_id: str) -> list[str]:
 
 
 def chip_texts(duo) -> list[str]:
-    return [c.text.replace("×", "").strip() for c in duo.driver.find_elements("css selector", ".chip")]
+    return [c.text.strip() for c in duo.driver.find_elements("css selector", ".chip .chip-text")]
 
 
 def choose(duo, label: str) -> None:

@@ -123,7 +123,7 @@ def test_the_table_shows_small_byte_counts_and_sorts_them_as_numbers(shaped):
     columns, rows, _styles, _note = usertable.table(engine, VIEW)
     by_id = {c["id"]: c for c in columns}
     assert by_id["est_bytes"]["type"] == "numeric" and by_id["est_bytes"]["name"].startswith("est. GiB")
-    tiny = next(r for r in rows if r["user"] == "tiny")
+    tiny = next(r for r in rows if r["user_name"] == "tiny")  # "user" is markdown: the name and its profile link
     assert isinstance(tiny["est_bytes"], float) and 0 < tiny["est_bytes"] < 1e-6  # 27 B in GiB, not 0.00
     assert all(r["est_bytes"] > 0 for r in rows)
 

@@ -12,7 +12,7 @@ import pytest
 
 from clusterdash.db.vocabulary import MAX_VALUES
 from clusterdash.web import panels, state
-from clusterdash.web.layout import ID
+from clusterdash.web.ids import ID
 from clusterdash.web.limits import MAX_BODY
 from tests.crafted import CALLBACK_ROUTE, YEAR_5000, body, callbacks, view_store
 from tests.dbtools import DEMO_ZONE
@@ -88,7 +88,19 @@ BAD_INPUTS = [
     ({f"{ID.click}.data": {"graph": ID.users_graph, "value": {"a": 1}}}, "click"),
     ({f"{ID.click}.data": {"graph": ID.users_graph, "value": "x" * 300}}, "click"),
     ({f"{ID.click}.data": ["not", "a", "click"]}, "click"),
-    ({f"{ID.range}.start_date": {"year": 1970}}, "start"),
+    ({f"{ID.range_from_date}.date": {"year": 1970}}, "start"),
+    ({f"{ID.range_from_date}.date": "12 March 2025"}, "start"),
+    ({f"{ID.range_to_date}.date": "2025-02-30"}, "end"),
+    ({f"{ID.range_to_hour}.value": 24}, "end"),
+    ({f"{ID.range_from_hour}.value": "noon"}, "start"),
+    ({f"{ID.range_apply}.n_clicks": "1"}, "apply"),
+    ({f"{ID.range_back}.n_clicks": -1}, "back"),
+    ({f"{ID.table}.sort_by": [{"column_id": "secret", "direction": "asc"}]}, "table_sort"),
+    ({f"{ID.table}.sort_by": [{"column_id": "user", "direction": "sideways"}]}, "table_sort"),
+    ({f"{ID.table}.sort_by": "operations"}, "table_sort"),
+    ({f"{ID.range_history}.data": [{"preset": "1y", "start": None, "end": None}]}, "history"),
+    ({f"{ID.range_history}.data": [{"preset": "custom", "start": 7200, "end": 3600}]}, "history"),
+    ({f"{ID.range_history}.data": [{"preset": "7d"}] * 1000}, "history"),
     ({f"{ID.series_graph}.relayoutData": {str(i): i for i in range(1000)}}, "relayoutData"),
     ({"url.search": "?" + "user=x&" * 80000}, "url"),
     ({STORE: view_store(users=[1, 2])}, "user"),
@@ -108,7 +120,8 @@ def test_a_chip_naming_no_selection_is_a_400(server):
     callback = known[_view_callback(known)]
     request = body(callback, {STORE: view_store()})
     chip = {"type": ID.chip_remove, "dimension": "__class__", "value": "x"}
-    request["inputs"][13] = [{"id": chip, "property": "n_clicks", "value": 1}]
+    at = next(i for i, item in enumerate(callback["inputs"]) if item["id"].startswith("{"))
+    request["inputs"][at] = [{"id": chip, "property": "n_clicks", "value": 1}]
     request["changedPropIds"] = [json.dumps(chip, separators=(",", ":"), sort_keys=True) + ".n_clicks"]
     response = client.post(CALLBACK_ROUTE, json=request)
     assert response.status_code == 400 and response.get_json()["parameter"] == "chips", response.get_data()[:300]
@@ -160,15 +173,27 @@ def test_a_link_from_year_one_to_9999_is_held_to_the_data_and_every_panel_draws(
         assert drawn.status_code == 200, (output, drawn.get_data(as_text=True)[:300])
 
 
-def test_a_range_a_person_gets_wrong_is_a_message_and_the_view_stays(server):
+@pytest.mark.parametrize(
+    "picked, said",
+    [
+        (("2025-03-20", 10, "2025-03-10", 10), "is not after the start"),
+        (("2025-03-20", 10, "2025-03-20", 10), "is not after the start"),
+        (("0001-01-01", 0, "2025-03-10", 10), "out of range"),
+        ((None, 10, "2025-03-10", 10), "pick a date and an hour"),
+    ],
+)
+def test_a_range_a_person_gets_wrong_is_a_message_beside_the_editor_and_the_view_stays(server, picked, said):
     known, _panels, post, _client = server
     before = view_store(tz=DEMO_ZONE, users=["someone"])
-    picked = {f"{ID.range}.start_date": "2025-03-20", f"{ID.range}.end_date": "2025-03-10", STORE: before}
-    response = post(_view_callback(known), picked, changed=f"{ID.range}.start_date")
-    assert response.status_code == 200
+    fields = (ID.range_from_date, ID.range_from_hour, ID.range_to_date, ID.range_to_hour)
+    typed = {f"{field}.{'date' if 'date' in field else 'value'}": value for field, value in zip(fields, picked)}
+    apply = f"{ID.range_apply}.n_clicks"
+    response = post(_view_callback(known), {**typed, apply: 1, STORE: before}, changed=apply)
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
     answer = response.get_json()["response"]
-    assert answer[ID.view]["data"] == before
-    assert "end" in answer[ID.notice]["children"] and "before" in answer[ID.notice]["children"]
+    assert ID.view not in answer and ID.url not in answer  # the view, and the URL, as they were
+    assert said in answer[ID.range_message]["children"]
+    assert "d-none" not in answer[ID.range_editor]["className"]  # the editor stays open on what was typed
 
 
 def test_the_worst_crafted_callbacks_stay_within_the_stated_bounds(server, api_demo_engine):

@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from clusterdash.web import colors, coverage, timecharts
+from clusterdash.web import colors, coverage, state, timecharts
 from clusterdash.web import figures as builders
 from clusterdash.web import format as fmt
 
@@ -210,11 +210,13 @@ def component_texts(component) -> list[str]:
 
 
 def test_chips_and_the_profile_card_show_invisible_characters_visibly():
-    from clusterdash.web import cards
+    from clusterdash.web import cards, interactions
 
-    chip = cards.chips([("users", SPOOFED, f"user: {SPOOFED}")])[0]
+    link = interactions.profile_href(state.View(), "user", SPOOFED)
+    chip = cards.chips([interactions.Chip("users", SPOOFED, f"user: {SPOOFED}", link)])[0]
     assert component_texts(chip)[0] == "user: evil\\u202eexe.txt"
-    assert chip.children[1].id["value"] == SPOOFED  # removing the chip removes the real name
+    assert chip.children[-1].id["value"] == SPOOFED  # removing the chip removes the real name
+    assert chip.children[1].href == "/user/evil%E2%80%AEexe.txt?range=7d&tz=UTC"  # the profile of the real name
     info = {
         "role": "<b>r</b>",
         "affiliation": "a\u202eb",

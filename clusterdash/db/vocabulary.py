@@ -25,6 +25,9 @@ MAX_TEXT = 255  # as wide as the Users/Machines name columns
 MAX_TOP = 1000  # groups of a series
 MAX_LIMIT = 1_000_000  # rows of a list
 
+# The dashboard's user x machine table's columns, by which its rows can be sorted (table_sort).
+TABLE_COLUMNS = ("user", "role", "machine", "machine_type", "operations", "est_bytes", "small_share")
+
 # The kinds of value, each read by one rule (Arguments).
 TIME, PRESET, NAME, SIZE, CHOICE, INTEGER, ZONE = "time", "preset", "name", "size", "choice", "integer", "zone"
 JOB = "job"  # a Slurm job id (JobID or JobIDRaw), its form checked by Filters
@@ -200,6 +203,14 @@ PARAMETERS: dict[str, Parameter] = {
             role=VIEW,
             choices=("ops", "bytes"),
             default="ops",
+        ),
+        Parameter(
+            "table_sort",
+            CHOICE,
+            f"How the dashboard's user x machine table is sorted: a column ({', '.join(TABLE_COLUMNS)}), '-' first "
+            "for descending (the lists' own order is sort and order).",
+            role=VIEW,
+            choices=(*TABLE_COLUMNS, *(f"-{column}" for column in TABLE_COLUMNS)),
         ),
     )
 }

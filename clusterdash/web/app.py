@@ -20,7 +20,7 @@ from clusterdash.auth.settings import check_exposure
 from clusterdash.db.engine import make_engine
 from clusterdash.db.setup import prepare_database
 from clusterdash.errors import UserError
-from clusterdash.web import alertsview, layout, limits, panels, state
+from clusterdash.web import alertsview, layout, limits, lookups, state
 from clusterdash.web.api import register_api
 from clusterdash.web.auth import current_scope, install_auth
 from clusterdash.web.callbacks import register_callbacks
@@ -61,7 +61,7 @@ def create_app(settings: Mapping[str, Any] | None = None) -> dash.Dash:
     def page():
         # Evaluated per page load, so a database filled after start-up shows without a restart.
         who = signed_in(gate)
-        if panels.latest_epoch(engine) is None:
+        if lookups.latest_epoch(engine) is None:
             return layout.empty_database(db_url, refresh, who)
         return layout.dashboard(defaults, refresh, who)
 

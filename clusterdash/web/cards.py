@@ -7,14 +7,14 @@ cannot reorder or hide the text around it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import html
+from dash import dcc, html
 
+from clusterdash.web import filterbar
 from clusterdash.web import format as fmt
-from clusterdash.web import layout
 from clusterdash.web.coverage import RecurringGap
 
 STALE_AFTER_SECONDS = 2 * 3600  # the tracer writes hourly: two hours without a block means something is wrong
@@ -152,8 +152,11 @@ def health(
     return children
 
 
-def profile(kind: str, name: str, info: dict[str, Any] | None, tz: str) -> Any:
-    """The profile card for /user/<name> or /machine/<name> (or any single selected user or machine)."""
+def profile(
+    kind: str, name: str, info: dict[str, Any] | None, tz: str, link: Callable[[str, str], str] | None = None
+) -> Any:
+    """The profile card for /user/<name> or /machine/<name> (or any single selected user or machine). `link(kind,
+    name)`: the href of another profile (the busiest machines of a user link to theirs, and back)."""
     if info is None:
         return dbc.Alert(
             [
@@ -186,16 +189,25 @@ def profile(kind: str, name: str, info: dict[str, Any] | None, tz: str) -> Any:
         ("Most common IO size", fmt.visible(top_size)),
         (f"{other_label.capitalize()} in range", f"{len([o for o in others if o['operations']]):,}"),
     ]
-    busiest_text = (
-        ", ".join(f"{fmt.visible(o[other_key])} ({fmt.percent(o['operations'], ops)})" for o in busiest) or "none"
-    )
+    other_kind = "machine" if kind == "user" else "user"
+    busiest_text: list = []
+    for o in busiest:
+        shown = fmt.visible(o[other_key])
+        busiest_text += [
+            ", " if busiest_text else "",
+            dcc.Link(shown, href=link(other_kind, o[other_key]), className="profile-link") if link else shown,
+            f" ({fmt.percent(o['operations'], ops)})",
+        ]
     body = [
         html.Div([html.H2(fmt.visible(name), className="profile-name"), *identity]),
         html.Div(
             [html.Span([html.Span(label, className="label"), value]) for label, value in facts],
             className="profile-facts",
         ),
-        html.Div([html.Span(f"Busiest {other_label}: ", className="label"), busiest_text], className="profile-facts"),
+        html.Div(
+            [html.Span(f"Busiest {other_label}: ", className="label"), html.Span(busiest_text or "none")],
+            className="profile-facts",
+        ),
         *comparison(info, totals),
     ]
     if not ops:
@@ -275,10 +287,11 @@ def epoch_of(iso: str | None) -> int | None:
     return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp())
 
 
-def chips(items: Sequence[tuple[str, str, str]]) -> list:
+def chips(items: Sequence[Any]) -> list:
+    """items: interactions.Chip values (dimension, value, text, href)."""
     if not items:
         return [html.Span("none — click a bar to filter every panel", className="none")]
-    return [layout.chip(dimension, value, fmt.visible(text)) for dimension, value, text in items]
+    return [filterbar.chip(c.dimension, c.value, fmt.visible(c.text), c.href) for c in items]
 
 
 def live_status(latest: int | None, age_seconds: float | None, tz: str) -> list:

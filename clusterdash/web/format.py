@@ -144,3 +144,12 @@ def when(epoch: int | None, tz: str, with_zone: bool = True) -> str:
         return "–"
     text = datetime.fromtimestamp(int(epoch), ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
     return f"{text} {datetime.fromtimestamp(int(epoch), ZoneInfo(tz)).strftime('%Z')}" if with_zone else text
+
+
+def span(start: int, end: int, tz: str) -> str:
+    """A time range as the page says it: '2025-03-12 12:00 – 18:00 CET', the end's date only when it is another
+    day ('2025-03-12 12:00 – 2025-03-13 00:00 CET')."""
+    zone = ZoneInfo(tz)
+    first, last = datetime.fromtimestamp(int(start), zone), datetime.fromtimestamp(int(end), zone)
+    end_text = last.strftime("%H:%M" if last.date() == first.date() else "%Y-%m-%d %H:%M")
+    return f"{first.strftime('%Y-%m-%d %H:%M')} – {end_text} {last.strftime('%Z')}"

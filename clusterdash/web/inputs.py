@@ -3,23 +3,41 @@
 A request to Dash's callback route can carry anything in place of a control's value. A value no control of the
 page can produce (a dict where a name belongs, top="abc", a time zone "../../etc/passwd", a million chips) is a
 BadParameter naming the parameter, which the server answers with a 400 (web/limits.py). What a person can get wrong
-in the page (a custom range whose end is before its start) passes here and is refused by the view itself
-(state.View), which the view callback shows as a message, the view unchanged.
+in the page passes here and is refused where it is used: a range typed in the range editor whose end is not after
+its start, or a year the page cannot show (interactions.editor_range), is said beside the editor; a drag past the
+year 9999 (state.View) in the notice; the view stays as it was.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from clusterdash.db.periods import zone
 from clusterdash.db.vocabulary import MAX_TEXT, MAX_VALUES, check_integer, check_text
 from clusterdash.errors import BadParameter
-from clusterdash.web import state
-from clusterdash.web.layout import ID
+from clusterdash.web import interactions, state
+from clusterdash.web.ids import ID
 
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")  # the date pickers' form
 MAX_RELAYOUT = 64  # keys of a plotly relayoutData (a drag sends 2 to 4)
 CLICK_KEYS = {"graph", "column", "value", "add", "at"}
+# The buttons among the view's inputs (a change of n_clicks), by the name a bad value is reported under.
+BUTTONS = {
+    ID.clear: "clear",
+    ID.range_text: "edit",
+    ID.range_apply: "apply",
+    ID.range_cancel: "cancel",
+    ID.range_back: "back",
+    ID.range_reset: "reset",
+}
+# The range editor's fields (a date picker and an hour dropdown at each end), by the parameter each end sets.
+EDITOR_FIELDS = {
+    "start": (interactions.FROM_DATE, interactions.FROM_HOUR),
+    "end": (interactions.TO_DATE, interactions.TO_HOUR),
+}
 
 # input key (callbacks.VIEW_INPUTS) -> (the parameter to name, the values a control can produce; None: by kind)
 CHOICES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -39,8 +57,8 @@ def check_view_inputs(values: Mapping[str, Any]) -> None:
         value = values.get(key)
         if value is not None and (not isinstance(value, str) or value not in allowed):
             raise BadParameter(name, f"must be one of {', '.join(allowed)}, not {str(value)[:30]!r}")
-    for key, name in (("range.start_date", "start"), ("range.end_date", "end")):
-        _text(values.get(key), name, 40)
+    for name, (day_key, hour_key) in EDITOR_FIELDS.items():
+        _editor_end(name, values.get(day_key), values.get(hour_key))
     if values.get(ID.tz) is not None:
         zone(values[ID.tz])
     if values.get(ID.series_top) is not None:
@@ -57,9 +75,68 @@ def check_view_inputs(values: Mapping[str, Any]) -> None:
         or not all(c is None or (isinstance(c, int) and not isinstance(c, bool)) for c in chips)
     ):
         raise BadParameter("chips", "must be a list of click counts")
-    clear = values.get(ID.clear)
-    if clear is not None and (not isinstance(clear, int) or isinstance(clear, bool)):
-        raise BadParameter("clear", "must be a click count")
+    for key, name in BUTTONS.items():
+        if not _count(values.get(key)):
+            raise BadParameter(name, "must be a click count")
+    check_sort_by(values.get(ID.table))
+    check_history(values.get(ID.range_history))
+
+
+def check_copy_inputs(href: Any, sort_by: Any) -> None:
+    """The inputs of "Copy link to this exact window": the page's address and the table's sort."""
+    _text(href, "url", state.MAX_URL)
+    check_sort_by(sort_by)
+
+
+def check_sort_by(sort_by: Any) -> None:
+    """The table's sort_by, as a single-column sort sets it: [] or [{column_id, direction}] of a column it has."""
+    if sort_by is None:
+        return
+    if not isinstance(sort_by, list) or len(sort_by) > 1:
+        raise BadParameter("table_sort", "must list at most one column")
+    for item in sort_by:
+        if (
+            not isinstance(item, dict)
+            or set(item) != {"column_id", "direction"}
+            or item["column_id"] not in state.SORT_COLUMNS
+            or item["direction"] not in ("asc", "desc")
+        ):
+            raise BadParameter(
+                "table_sort", f"must be {{column_id, direction}}: one of {', '.join(state.SORT_COLUMNS)}"
+            )
+
+
+def check_history(history: Any) -> None:
+    """The ranges "back" returns to (interactions.history_after): each a range a view can hold."""
+    if history is None:
+        return
+    if not isinstance(history, list) or len(history) > interactions.HISTORY_LIMIT:
+        raise BadParameter("history", f"must list at most {interactions.HISTORY_LIMIT} time ranges")
+    for kept in history:
+        if not isinstance(kept, dict) or set(kept) != {"preset", "start", "end"}:
+            raise BadParameter("history", "a time range is {preset, start, end}")
+        try:
+            state.View(preset=kept["preset"], start=kept["start"], end=kept["end"])
+        except BadParameter as exc:
+            raise BadParameter("history", exc.message) from None
+
+
+def _editor_end(name: str, day: Any, hour: Any) -> None:
+    """A date as the date picker sets it (YYYY-MM-DD) and an hour of the dropdown (0 to 23); None: not picked. A
+    date the page cannot show (year 1) is the editor's to say (interactions.editor_range)."""
+    if day is not None:
+        _text(day, name, 10)
+        try:
+            date.fromisoformat(day if DATE.match(day) else "")
+        except ValueError:
+            raise BadParameter(name, f"the date must be YYYY-MM-DD, not {day!r}") from None
+    if hour is not None and (not _count(hour) or hour > 23):
+        raise BadParameter(name, "the hour must be a whole number from 0 to 23")
+
+
+def _count(value: Any) -> bool:
+    """None or a whole number not below 0 (a click count, an hour)."""
+    return value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
 
 
 def _text(value: Any, name: str, longest: int) -> None:

@@ -1,103 +1,28 @@
-"""The component tree, and every component id in one place (ID). Structure only: callbacks fill the panels.
+"""The component tree. Structure only: callbacks fill the panels. Every component id is in web/ids.py (ID,
+importable from here too); the filter bar is web/filterbar.py.
 
-Ids are prefixed by their panel (filter-, series-, users-, ...), after the Dash multi-page demos.
 The view itself lives in the URL and, parsed, in one dcc.Store (ID.view) that every panel reads.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from zoneinfo import available_timezones
 
 import dash_bootstrap_components as dbc
 from dash import dash_table, dcc, html
 
 from clusterdash.web import figures, loadchart, state
+from clusterdash.web.filterbar import button_radio, filter_bar
+from clusterdash.web.ids import ID
+
+__all__ = ["ID", "dashboard", "empty_database"]
 
 
-class ID:
-    url = "url"
-    view = "state-view"  # the parsed View, as JSON: the panels' one input besides the data version
-    click = "state-click"  # the last click on a chart, with whether shift was held (set client-side)
-    data_version = "live-version"  # changes when new blocks land; panels redraw, selections stay
-    interval = "live-interval"
-    live_status = "live-status"
-    empty_interval = "empty-interval"
-    empty_url = "empty-url"
-
-    preset = "filter-preset"
-    range = "filter-range"
-    direction = "filter-direction"
-    metric = "filter-metric"
-    tz = "filter-tz"
-    chips = "filter-chips"
-    clear = "filter-clear"
-    copy = "filter-copy"
-    chip_remove = "filter-chip-remove"  # pattern-matching type: {"type": chip_remove, "dimension": ..., "value": ...}
-    notice = "filter-notice"  # why the view did not change as asked, or what a link named that is not stored
-
-    profile = "profile-card"
-    headline = "headline-body"
-    share = "headline-share"  # a signed-in user's share beside everyone else's
-    signed_in = "nav-signed-in"
-    series_graph = "series-graph"
-    series_stack = "series-stack"
-    series_top = "series-top"
-    series_note = "series-note"
-    users_graph = "users-graph"
-    roles_graph = "users-roles-graph"
-    machines_graph = "machines-graph"
-    types_graph = "machines-types-graph"
-    load_graph = "load-graph"
-    sizes_graph = "sizes-graph"
-    heatmap_graph = "heatmap-graph"
-    table = "table-grid"
-    table_csv = "table-csv-button"
-    table_download = "table-download"
-    table_note = "table-note"
-    health = "health-body"
-    alerts = "alerts-body"
-    jobs_graph = "jobs-graph"
-    jobs_table = "jobs-table"
-    jobs_note = "jobs-note"
-    jobs_sort = "jobs-sort"
-    jobs_when = "jobs-when"
-
-    # The charts whose clicks select something, and the dimension a click selects.
-    CLICKABLE = {
-        users_graph: "users",
-        roles_graph: "roles",
-        machines_graph: "machines",
-        types_graph: "machine_types",
-        load_graph: "users",
-        sizes_graph: "sizes",
-        heatmap_graph: "sizes",
-        jobs_graph: "jobs",
-    }
-    # The tables' clickable columns (a cell click arrives through the same click store as a chart click).
-    TABLE_COLUMNS = {"user": "users", "machine": "machines", "job": "jobs"}
-    # The charts with a time axis, where dragging a span sets the time range.
-    TIME_AXES = (series_graph, heatmap_graph)
-
-
-# No mode bar: it covers the small charts, and zooming a time axis is a filter here (double-click resets it).
-GRAPH_CONFIG = {"displaylogo": False, "displayModeBar": False}
-TIME_ZONES = sorted(available_timezones())
-PRESET_LABELS = {"24h": "24 h", "7d": "7 d", "30d": "30 d", "90d": "90 d", "all": "All", state.CUSTOM: "Custom"}
-
-
-def _button_radio(component_id: str, options: dict[str, str], value: str) -> dbc.RadioItems:
-    """Radio items drawn as a Bootstrap button group."""
-    return dbc.RadioItems(
-        id=component_id,
-        value=value,
-        inline=True,
-        options=[{"label": label, "value": key} for key, label in options.items()],
-        className="btn-group btn-group-sm",
-        inputClassName="btn-check",
-        labelClassName="btn btn-outline-secondary",
-        labelCheckedClassName="active",
-    )
+# No mode bar: it covers the small charts. No tips: zooming a time axis is a filter here, and plotly's
+# "Double-click to zoom back out" would describe its own zoom, not the page's "back".
+GRAPH_CONFIG = {"displaylogo": False, "displayModeBar": False, "showTips": False}
+# On a time axis a double-click goes back to the previous range (assets/clusterdash.js), not to plotly's reset.
+TIME_GRAPH_CONFIG = {**GRAPH_CONFIG, "doubleClick": False}
 
 
 def panel(title: str, body, *, tools=None, note_id: str | None = None, class_name: str = "") -> dbc.Card:
@@ -111,7 +36,8 @@ def panel(title: str, body, *, tools=None, note_id: str | None = None, class_nam
 
 
 def graph(component_id: str, **kwargs) -> dcc.Graph:
-    return dcc.Graph(id=component_id, config=GRAPH_CONFIG, className="panel-graph", **kwargs)
+    config = TIME_GRAPH_CONFIG if component_id in ID.TIME_AXES else GRAPH_CONFIG
+    return dcc.Graph(id=component_id, config=config, className="panel-graph", **kwargs)
 
 
 @dataclass(frozen=True)
@@ -148,12 +74,25 @@ def navbar(refresh_seconds: float, with_tools: bool = True, who: SignedIn | None
                 html.Span(
                     id=ID.live_status, className="live-status", title=f"checks for new data every {refresh_seconds:g} s"
                 ),
-                dcc.Clipboard(
-                    id=ID.copy,
-                    title="Copy a link to this view",
-                    className="btn btn-sm btn-light copy-link",
-                    children="Copy link",
-                    copied_children="Link copied",
+                html.Div(
+                    [
+                        dcc.Clipboard(
+                            id=ID.copy,
+                            title="Copy a link to this view as it is: a range such as “last 24 h” moves with the data",
+                            className="btn btn-sm btn-light copy-link",
+                            children="Copy link",
+                            copied_children="Link copied",
+                        ),
+                        dcc.Clipboard(
+                            id=ID.copy_exact,
+                            title="Copy a link to the exact window shown (absolute start and end, with its zone): it "
+                            "shows the same hours tomorrow, as an incident ticket needs",
+                            className="btn btn-sm btn-light copy-link",
+                            children="… this exact window",
+                            copied_children="Exact link copied",
+                        ),
+                    ],
+                    className="copy-links",
                 ),
                 signed_in(who) if who is not None else None,
             ],
@@ -182,94 +121,6 @@ def navbar(refresh_seconds: float, with_tools: bool = True, who: SignedIn | None
     )
 
 
-def filter_bar(defaults: state.View) -> dbc.Card:
-    return dbc.Card(
-        dbc.CardBody(
-            [
-                html.Div(
-                    [
-                        html.Div(
-                            [
-                                html.Label("Time", className="filter-label"),
-                                _button_radio(ID.preset, PRESET_LABELS, defaults.preset),
-                                dcc.DatePickerRange(
-                                    id=ID.range,
-                                    updatemode="bothdates",
-                                    display_format="YYYY-MM-DD",
-                                    start_date_placeholder_text="from",
-                                    end_date_placeholder_text="to",
-                                    first_day_of_week=1,
-                                    clearable=False,
-                                    className="filter-dates",
-                                ),
-                            ],
-                            className="filter-group",
-                        ),
-                        html.Div(
-                            [
-                                html.Label("Direction", className="filter-label"),
-                                _button_radio(
-                                    ID.direction, {"both": "Both", "rd": "Reads", "wr": "Writes"}, defaults.direction
-                                ),
-                            ],
-                            className="filter-group",
-                        ),
-                        html.Div(
-                            [
-                                html.Label("Metric", className="filter-label"),
-                                _button_radio(ID.metric, {"ops": "Operations", "bytes": "Est. bytes"}, defaults.metric),
-                            ],
-                            className="filter-group",
-                            title="Estimated bytes: each bucket's count × the bucket's midpoint",
-                        ),
-                        html.Div(
-                            [
-                                html.Label("Time zone", className="filter-label"),
-                                dcc.Dropdown(
-                                    id=ID.tz,
-                                    options=TIME_ZONES,
-                                    value=defaults.tz,
-                                    clearable=False,
-                                    className="filter-tz",
-                                ),
-                            ],
-                            className="filter-group",
-                        ),
-                    ],
-                    className="filter-row",
-                ),
-                html.Div(
-                    [
-                        html.Span("Selection", className="filter-label"),
-                        html.Div(id=ID.chips, className="chips"),
-                        dbc.Button("Clear all", id=ID.clear, size="sm", color="link", className="clear-all"),
-                    ],
-                    className="filter-row chips-row",
-                ),
-                html.Div(id=ID.notice, className="filter-notice small text-danger", role="status"),
-            ]
-        ),
-        className="filter-bar",
-    )
-
-
-def chip(dimension: str, value: str, text: str) -> html.Span:
-    """One active selection, with a button that removes it."""
-    return html.Span(
-        [
-            html.Span(text, className="chip-text"),
-            html.Button(
-                "×",
-                id={"type": ID.chip_remove, "dimension": dimension, "value": value},
-                className="chip-remove",
-                title=f"Remove {text}",
-                n_clicks=0,
-            ),
-        ],
-        className=f"chip chip-{dimension}",
-    )
-
-
 def user_machine_table(component_id: str = ID.table, clickable: tuple[str, ...] = ("user", "machine")):
     """Sortable; a click on a user or machine cell (a job's, in the jobs table) selects it like a bar click. Columns
     are set by the callback."""
@@ -279,6 +130,7 @@ def user_machine_table(component_id: str = ID.table, clickable: tuple[str, ...] 
         data=[],
         sort_action="native",
         sort_by=[],
+        markdown_options={"link_target": "_self", "html": False},  # the user and machine cells' profile links
         page_size=12,
         cell_selectable=True,
         style_as_list_view=True,
@@ -313,7 +165,7 @@ def jobs_panel() -> dbc.Card:
             ],
             className="tool-select",
         ),
-        _button_radio(ID.jobs_when, {"range": "In range", "now": "Running now"}, "range"),
+        button_radio(ID.jobs_when, {"range": "In range", "now": "Running now"}, "range"),
     ]
     body = dbc.Row(
         [dbc.Col(graph(ID.jobs_graph), lg=5), dbc.Col(user_machine_table(ID.jobs_table, ("job",)), lg=7)],
@@ -358,6 +210,7 @@ def dashboard(defaults: state.View, refresh_seconds: float, who: SignedIn | None
             dcc.Location(id=ID.url, refresh=False),
             dcc.Store(id=ID.view, data=state.to_store(defaults)),
             dcc.Store(id=ID.click),
+            dcc.Store(id=ID.range_history),  # None until the first view is shown
             dcc.Store(id=ID.data_version),
             dcc.Interval(id=ID.interval, interval=int(refresh_seconds * 1000)),
             dcc.Download(id=ID.table_download),
@@ -451,7 +304,8 @@ def dashboard(defaults: state.View, refresh_seconds: float, who: SignedIn | None
                     html.Footer(
                         [
                             "Click a bar to select it, shift-click to add it to the selection; drag across a time "
-                            "axis to zoom the time range. Every panel is filtered by every selection except its own, "
+                            "axis to zoom the time range (to whole hours), double-click it to go back. Every panel "
+                            "is filtered by every selection except its own, "
                             "whose selected bars are highlighted. ",
                             html.Span("Estimated bytes are each bucket's count × its midpoint."),
                         ],

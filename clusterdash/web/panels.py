@@ -159,36 +159,7 @@ def clear_cache() -> None:
         _cached_bytes = 0
 
 
-# -- small lookups used by the view callback and the live check -----------------------------------------------
-
-
-def latest_epoch(engine: Engine) -> int | None:
-    with engine.connect() as conn:
-        return query.latest_block_epoch(conn)
-
-
-def known_sizes(engine: Engine) -> list[str]:
-    with engine.connect() as conn:
-        return [b["label"] for b in query.size_buckets(conn)]
-
-
-def checked_link(engine: Engine, view: state.View) -> tuple[state.View, str]:
-    """A view read from a link, held to the stored data: its custom range to the hours that have data, and a
-    notice naming what was changed or names nothing stored has (the closest stored names with it; the view keeps
-    them, and the panels say they have no IO). The profile's own name is the profile card's to report."""
-    with engine.connect() as conn:
-        held = view.clamped(query.data_extent(conn))
-        notes = []
-        if held != view:
-            notes.append("the time range was held to the stored data")
-        asked = Filters(**{d: view.selected(d) for d in ("users", "machines", "machine_types", "roles")})
-        if view.profile:
-            asked = asked.with_(**{state.PROFILES[view.profile[0]]: ()})
-        try:
-            query.check_names(conn, asked)
-        except BadParameter as exc:
-            notes.append(str(exc))
-    return held, "; ".join(notes)
+# -- what the view callback and the live check show besides the panels ------------------------------------------
 
 
 def chips(view: state.View) -> list:
@@ -403,8 +374,11 @@ def share(engine: Engine, view: state.View):
 
 
 def profile(engine: Engine, view: state.View):
-    """A profile card when the view is on exactly one user (or else one machine), e.g. from /user/<name>."""
-    if len(view.users) == 1:
+    """The profile card of /user/<name> or /machine/<name>; else when the view is on exactly one user (or else one
+    machine). (A job's card is jobpanel's.)"""
+    if view.profile and view.profile[0] in ("user", "machine"):
+        kind, name = view.profile
+    elif len(view.users) == 1:
         kind, name = "user", view.users[0]
     elif len(view.machines) == 1:
         kind, name = "machine", view.machines[0]
@@ -416,4 +390,4 @@ def profile(engine: Engine, view: state.View):
             info = query.user_profile(conn, name, filters_for(view, latest, ("users",), extent))
         else:
             info = query.machine_profile(conn, name, filters_for(view, latest, ("machines",), extent))
-    return cards.profile(kind, name, info, view.tz)
+    return cards.profile(kind, name, info, view.tz, link=lambda k, n: interactions.profile_href(view, k, n))

@@ -3,8 +3,9 @@
 The URL is the source of truth: every interaction produces a new `View`, the
 view is written to the query string (so a copied link, a bookmark and the
 browser's back button all restore it) and the panels read it back from a
-dcc.Store. Only values that differ from the defaults are written, so a
-plain `/` is the default dashboard and links stay short.
+dcc.Store. The URL speaks the API's vocabulary (db/vocabulary.py): the time
+range always, and only the other values that differ from the defaults, so
+links stay short and a view's query string asks the API the same question.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from urllib.parse import parse_qs, quote, unquote, urlencode
 
 from clusterdash.db import sizes, timerange, vocabulary
 from clusterdash.db.jobs.records import JOB_ID
-from clusterdash.db.periods import zone
+from clusterdash.db.periods import HOUR, ceil_hour, floor_hour, zone
 from clusterdash.db.timerange import MAX_EPOCH
 from clusterdash.db.vocabulary import MAX_TOP, MAX_VALUES, PARAMETERS, check_integer, check_text
 from clusterdash.errors import BadParameter
@@ -32,6 +33,10 @@ METRICS = PARAMETERS["metric"].choices
 STACKS = dict(PARAMETERS["group_by"].value_aliases)
 STACK_DIMENSIONS = tuple(STACKS)
 DEFAULT_TOP = 8  # series the page stacks by default (the API's own default, for a script, is 10)
+# The user x machine table's columns (web/usertable.py): the view's `sort` (the URL's table_sort) names one, "-"
+# first for descending.
+SORT_COLUMNS = vocabulary.TABLE_COLUMNS
+SORTS = PARAMETERS["table_sort"].choices
 # The pages of one user, machine or job: /user/<name>, /machine/<name>, /job/<id>, and the dimension each selects.
 PROFILES = {"user": "users", "machine": "machines", "job": "jobs"}
 MAX_URL = 512 * 1024  # characters of a query string read: 5 x 1,000 names of 255 characters and their keys fit
@@ -74,6 +79,7 @@ class View:
     roles: tuple[str, ...] = ()
     sizes: tuple[str, ...] = ()
     jobs: tuple[str, ...] = ()  # Slurm jobs by JobID (the other panels show their users, machines and hours)
+    sort: str = ""  # the table's sort: a column of SORT_COLUMNS, "-" first for descending; "" the server's order
     # Set by /user/<name>, /machine/<name> or /job/<id>: show that profile card.
     profile: tuple[str, str] | None = field(default=None)
     # Whose IO the signed-in person may see (Filters.visible_users): set by the callbacks from the request's
@@ -91,7 +97,7 @@ class View:
         return getattr(self, dimension)
 
     def has_selections(self) -> bool:
-        return any(self.selected(d) for d in DIMENSIONS) or self.preset == CUSTOM
+        return any(self.selected(d) for d in DIMENSIONS)
 
     def click(self, dimension: str, value: str, add: bool = False) -> View:
         """A click on `value`: plain click selects only it (or clears it when it was the only one selected);
@@ -109,13 +115,15 @@ class View:
         return replace(self, **{dimension: tuple(v for v in self.selected(dimension) if v != value)}, profile=None)
 
     def clear(self) -> View:
-        """Clear all selections; keep how the data is looked at (metric, direction, zone, stacking)."""
-        return replace(self, preset=DEFAULT_PRESET, start=None, end=None, profile=None, **dict.fromkeys(DIMENSIONS, ()))
+        """Clear all selections; keep the time range (it has its own reset) and how the data is looked at."""
+        return replace(self, profile=None, **dict.fromkeys(DIMENSIONS, ()))
 
     def with_range(self, start: int, end: int) -> View:
-        # Whole minutes, so the range survives its round trip through the URL unchanged.
+        """A custom range of the whole hours that overlap [start, end), as every query reads it (db.filters): the
+        range shown is the range used."""
         low, high = int(min(start, end)), int(max(start, end))
-        return replace(self, preset=CUSTOM, start=low - low % 60, end=high + (-high) % 60)
+        low, high = floor_hour(low), ceil_hour(high)
+        return replace(self, preset=CUSTOM, start=low, end=max(high, low + HOUR))
 
     def with_preset(self, preset: str) -> View:
         if preset not in PRESETS:
@@ -152,6 +160,10 @@ def check_view(view: View) -> None:
             raise BadParameter(name, f"must be one of {', '.join(allowed)}, not {str(value)[:30]!r}")
     zone(view.tz)
     check_integer("top", view.top)
+    if view.sort != "" and view.sort not in SORTS:
+        raise BadParameter(
+            "table_sort", f"must be a column of the table ({', '.join(SORT_COLUMNS)}), '-' first for descending"
+        )
     for dimension, (key, _label) in DIMENSIONS.items():
         values = getattr(view, dimension)
         if not isinstance(values, tuple):
@@ -174,19 +186,20 @@ def _iso(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
 
 
-def to_query(view: View, defaults: View) -> str:
+def to_query(view: View, defaults: View, with_zone: bool = False) -> str:
     """The query string for `view` ('?a=b&...'), in the vocabulary the API reads (db/vocabulary.py): the time
-    range always (a preset as range=7d, a custom range as start and end), and whatever else differs from
-    `defaults` (a stacking with its top). Pasted after an API path, it asks the API the question the view shows:
-    the same rows, and the same series (ungrouped when the page stacks by its default, by user: the same total
-    per bucket)."""
+    range always (a preset as range=7d, a custom range as start and end in UTC), and whatever else differs from
+    `defaults` (a stacking with its top; the table's sort as table_sort, which the API ignores), the zone too
+    `with_zone` (a link for someone else: the server that opens it may show another zone by default). Pasted
+    after an API path, it asks the API the question the view shows: the same rows, and the same series
+    (ungrouped when the page stacks by its default, by user: the same total per bucket)."""
     pairs: list[tuple[str, str]] = []
     if view.preset == CUSTOM and view.start is not None and view.end is not None:
         pairs += [("start", _iso(view.start)), ("end", _iso(view.end))]
     elif view.preset in PRESETS:
         pairs.append(("range", view.preset))
     for name in ("direction", "metric", "tz"):
-        if getattr(view, name) != getattr(defaults, name):
+        if getattr(view, name) != getattr(defaults, name) or (name == "tz" and with_zone):
             pairs.append((name, str(getattr(view, name))))
     if view.stack != defaults.stack:  # the grouping whole, so that the API groups the series as the page does
         pairs += [("group_by", STACKS[view.stack]), ("top", str(view.top))]
@@ -195,6 +208,8 @@ def to_query(view: View, defaults: View) -> str:
     for dimension in DIMENSIONS:
         for value in view.selected(dimension):
             pairs.append((url_key(dimension), sizes.short_form(value) if dimension == "sizes" else value))
+    if view.sort != defaults.sort:
+        pairs.append(("table_sort", view.sort))
     return "?" + urlencode(pairs, quote_via=quote, safe="/:") if pairs else ""
 
 
@@ -229,6 +244,7 @@ def from_url(pathname: str | None, search: str | None, defaults: View, known_siz
     top = given.text("top") or ""
     if top.isdigit():
         changes["top"] = max(1, min(MAX_TOP, int(top[:12])))
+    changes["sort"] = _attempt(lambda: given.choice("table_sort"), defaults.sort)
     known_sizes = list(known_sizes)
     for dimension in DIMENSIONS:
         values = given.texts(url_key(dimension))
