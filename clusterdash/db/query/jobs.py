@@ -303,7 +303,7 @@ def _in_scope(reader: Reader, scope: Scope, row: Row) -> bool:
     no IO stored is in scope only when no user filter applies)."""
     if scope.user_ids is not None:
         ids = reader.remember(
-            ("user ids",), lambda: dict(reader.conn.execute(select(users.c.username, users.c.id)).tuples().all())
+            ("user ids",), lambda: dict(reader.conn.execute(select(users.c.username, users.c.id)).all())
         )
         if ids.get(row.username) not in scope.user_ids:
             return False
