@@ -24,6 +24,8 @@ WIDTH = 1280
 
 
 def demo_database(folder: Path) -> str:
+    from clusterdash import config
+    from clusterdash.alerts.service import DEMO_RULES, Alerting, setup_from_settings
     from clusterdash.db.engine import make_engine
     from clusterdash.db.setup import prepare_database
     from clusterdash.ingest.demo import ingest_demo
@@ -31,7 +33,9 @@ def demo_database(folder: Path) -> str:
     url = f"sqlite:///{folder / 'demo.db'}"
     engine = make_engine(url)
     prepare_database(engine, "UTC")
-    ingest_demo(engine, folder / "io_usage.log", days=30, seed=0)
+    # The demo's rules judged as its hours are stored, as `serve --demo` does, so the alerts panel has alerts.
+    alerting = Alerting(engine, setup_from_settings(config.from_environment(alerts=str(DEMO_RULES), tz="UTC")))
+    ingest_demo(engine, folder / "io_usage.log", days=30, seed=0, after_commit=alerting.after_commit)
     engine.dispose()
     return url
 
@@ -40,9 +44,10 @@ def serve(db_url: str, tz: str) -> tuple[str, object]:
     """The app in a background thread on a free port; returns (base URL, server)."""
     from werkzeug.serving import make_server
 
+    from clusterdash.alerts.service import DEMO_RULES
     from clusterdash.web.app import create_app
 
-    app = create_app({"db": db_url, "tz": tz, "refresh": 3600})
+    app = create_app({"db": db_url, "tz": tz, "refresh": 3600, "alerts": str(DEMO_RULES)})
     server = make_server("127.0.0.1", 0, app.server, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{server.server_port}", server
