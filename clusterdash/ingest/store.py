@@ -20,9 +20,10 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Row, insert, select
+from sqlalchemy import Connection, Row, select
 
 from clusterdash.db.bulk import insert_rows
+from clusterdash.db.rejected import keep_new_lines
 from clusterdash.db.rollups import PendingRollups, add_to_rollups
 from clusterdash.db.schema import io_operations, log_entries, rejected_lines, user_sessions
 from clusterdash.ingest.blocks import Block, Rejected
@@ -214,21 +215,9 @@ def write_rejected(conn: Connection, blocks: list[Block], source: str, now: int)
                     "source": source,
                     "line_number": rejected.line,
                     "block_epoch": block.epoch,
-                    "text": rejected.text.replace("\x00", "\ufffd"),  # PostgreSQL's text cannot hold NUL
+                    "text": rejected.text,
                     "reason": rejected.reason,
                     "seen_at": now,
                 },
             )
-    if not candidates:
-        return 0
-    known: set[str] = set()
-    identities = list(candidates)
-    for start in range(0, len(identities), 500):
-        chunk = identities[start : start + 500]
-        known.update(
-            conn.execute(select(rejected_lines.c.identity).where(rejected_lines.c.identity.in_(chunk))).scalars()
-        )
-    fresh = [row for identity, row in candidates.items() if identity not in known]
-    if fresh:
-        conn.execute(insert(rejected_lines), fresh)
-    return len(fresh)
+    return keep_new_lines(conn, rejected_lines, candidates)

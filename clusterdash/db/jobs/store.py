@@ -20,6 +20,7 @@ from sqlalchemy import Connection, delete, func, insert, select
 from clusterdash.db.attribution import node_cpus
 from clusterdash.db.bulk import insert_columns, insert_rows
 from clusterdash.db.jobs.records import Progress, job_progress, ran_until
+from clusterdash.db.rejected import keep_new_lines
 from clusterdash.db.schema import job_nodes, job_pulls, jobs, jobs_state, rejected_job_lines
 
 IN_CHUNK = 500  # ids per IN list
@@ -262,22 +263,12 @@ def store_rejected(conn: Connection, lines: Sequence[RejectedLine], now: int) ->
                 "identity": identity,
                 "source": bad.source,
                 "line_number": bad.line,
-                "text": bad.text.replace("\x00", "\ufffd"),  # PostgreSQL's text cannot hold NUL
+                "text": bad.text,
                 "reason": bad.reason,
                 "seen_at": now,
             },
         )
-    known: set[str] = set()
-    identities = list(candidates)
-    for i in range(0, len(identities), IN_CHUNK):
-        query = select(rejected_job_lines.c.identity).where(
-            rejected_job_lines.c.identity.in_(identities[i : i + IN_CHUNK])
-        )
-        known.update(conn.execute(query).scalars())
-    fresh = [row for identity, row in candidates.items() if identity not in known]
-    if fresh:
-        conn.execute(insert(rejected_job_lines), fresh)
-    return len(fresh)
+    return keep_new_lines(conn, rejected_job_lines, candidates)
 
 
 @dataclass(frozen=True)
