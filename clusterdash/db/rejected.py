@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, Table, insert, select
 
-IN_CHUNK = 500  # identities per IN list
+from clusterdash.db.bulk import in_chunks
 
 
 def keep_new_lines(conn: Connection, table: Table, lines: dict[str, dict]) -> int:
@@ -12,8 +12,8 @@ def keep_new_lines(conn: Connection, table: Table, lines: dict[str, dict]) -> in
     again counts once; returns how many were new."""
     known: set[str] = set()
     identities = list(lines)
-    for i in range(0, len(identities), IN_CHUNK):
-        query = select(table.c.identity).where(table.c.identity.in_(identities[i : i + IN_CHUNK]))
+    for chunk in in_chunks(identities):
+        query = select(table.c.identity).where(table.c.identity.in_(chunk))
         known.update(conn.execute(query).scalars())
     fresh = [
         {**row, "text": row["text"].replace("\x00", "\ufffd")}  # PostgreSQL's text cannot hold NUL
