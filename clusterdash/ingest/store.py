@@ -34,6 +34,9 @@ from clusterdash.ingest.sessions import OPERATION_COLUMNS, SESSION_COLUMNS, NewR
 
 ENTRY_COLUMNS = ("id", "epoch", "wallclock", "lost_events", "digest", "ingested_at")
 
+# The counts LoadCounts.add sums.
+_SUMMED = ("blocks_new", "blocks_merged", "blocks_unchanged", "sessions", "rows", "rejected_lines", "blocks_refused")
+
 
 @dataclass
 class LoadCounts:
@@ -50,23 +53,11 @@ class LoadCounts:
     refused: list[Rejected] = field(default_factory=list)  # their lines, those the parser had not rejected already
 
     def add(self, other: LoadCounts) -> None:
-        names = (
-            "blocks_new",
-            "blocks_merged",
-            "blocks_unchanged",
-            "sessions",
-            "rows",
-            "rejected_lines",
-            "blocks_refused",
-        )
-        for name in names:
+        for name in _SUMMED:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for direction, count in other.operations.items():
             self.operations[direction] += count
         self.refused.extend(other.refused)
-
-
-_SUMMED = ("blocks_new", "blocks_merged", "blocks_unchanged", "sessions", "rows", "rejected_lines", "blocks_refused")
 
 
 def block_digest(block: Block) -> str:
