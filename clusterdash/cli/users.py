@@ -7,13 +7,12 @@ Options in, library calls out: hashing and checks in clusterdash/auth/, SQL in d
 from __future__ import annotations
 
 import getpass
-import json
 import sys
 import time
 
 import click
 
-from clusterdash.cli.base import cli, friendly_errors
+from clusterdash.cli.base import cli, echo_rows, friendly_errors
 
 ROLES = ("admin", "staff", "user")
 
@@ -62,17 +61,6 @@ def _no_account(login: str, add: str | None = None) -> click.ClickException:
     return click.ClickException(
         f"no account {login!r}: add one first (`clusterdash user add {login} --role user {add}`)"
     )
-
-
-def _echo_rows(rows: list[dict], as_json: bool, empty: str, line) -> None:
-    """A listing: JSON, or one line per row (`empty` when there is none)."""
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    if not rows:
-        click.echo(empty)
-    for r in rows:
-        click.echo(line(r))
 
 
 @cli.group()
@@ -154,7 +142,7 @@ def user_list(obj, as_json):
         notes = ("" if r["local_password"] else ", no local password") + (", DISABLED" if r["disabled"] else "")
         return f"{r['login']:<20} {r['role']:<6} sees {sees}{notes}"
 
-    _echo_rows(rows, as_json, "no accounts (add one with `clusterdash user add LOGIN --role admin`)", line)
+    echo_rows(rows, as_json, "no accounts (add one with `clusterdash user add LOGIN --role admin`)", line)
 
 
 @user.command("passwd")
@@ -341,7 +329,7 @@ def token_list(obj, login, as_json):
         }
         for t in found
     ]
-    _echo_rows(
+    echo_rows(
         rows,
         as_json,
         "no tokens",
