@@ -10,10 +10,22 @@ Pure functions over db.alerts.store.StoredAlert values: the evaluation applies t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, MutableMapping
+from typing import Any
 
 from clusterdash.alerts.judge import Holding
 from clusterdash.alerts.rules import Rule, alert_key
 from clusterdash.db.alerts.store import StoredAlert
+
+
+def _figures(holding: Holding) -> dict[str, Any]:
+    """What an alert shows of the latest hour it held: the measure, what it had to pass, the baseline, who and where."""
+    return dict(
+        value=holding.value,
+        threshold=holding.limit,
+        baseline=holding.baseline,
+        users=holding.users,
+        machines=holding.machines,
+    )
 
 
 def opened(rule: Rule, holding: Holding, now: int, notify: str) -> StoredAlert:
@@ -32,15 +44,11 @@ def opened(rule: Rule, holding: Holding, now: int, notify: str) -> StoredAlert:
         since=holding.since,
         first_hour=holding.hour,
         last_hour=holding.hour,
-        value=holding.value,
         peak=holding.value,
-        threshold=holding.limit,
-        baseline=holding.baseline,
-        users=holding.users,
-        machines=holding.machines,
         notify=notify,
         opened_at=now,
         updated_at=now,
+        **_figures(holding),
     )
 
 
@@ -61,17 +69,7 @@ def step(
         return opened(rule, holding, now, notify)
     # The same alert: it holds on, an hour read late falls inside it, or it holds again within its cooldown.
     latest = hour >= current.last_hour
-    figures = (
-        dict(
-            value=holding.value,
-            threshold=holding.limit,
-            baseline=holding.baseline,
-            users=holding.users,
-            machines=holding.machines,
-        )
-        if latest
-        else {}
-    )
+    figures = _figures(holding) if latest else {}
     again = current.state == "resolved" and resolved is not None and hour >= resolved
     return current.changed(
         state="open" if again else current.state,

@@ -9,7 +9,7 @@ import json
 import click
 
 from clusterdash import config
-from clusterdash.cli.base import cli, friendly_errors, setting_option
+from clusterdash.cli.base import cli, echo_rows, friendly_errors, setting_option
 
 
 def alert_setup(path: str | None, tz: str, default_rules=None):
@@ -235,15 +235,13 @@ def list_alerts(obj, state, since, limit, tz, as_json):
     engine, start, _ = _recent(obj, _since(since), "no alerts")
     with engine.connect() as conn:
         rows = alert_list(conn, Filters(start=start, tz=tz), state, limit=limit, deliveries=as_json)
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    if not rows:
-        click.echo(f"no {'' if state == 'all' else state + ' '}alerts in the last {since}")
-    for row in rows:
+
+    def line(row: dict) -> str:
         subject = " ".join(f"{k} {v}" for k, v in row["subject"].items() if k != "kind") or "the whole server"
-        click.echo(
+        return (
             f"{row['state']:<8} {row['severity']:<8} {row['rule']}: {subject}; fired "
             f"{local_text(row['first_hour_epoch'], tz)}, latest {local_text(row['last_hour_epoch'], tz)}; "
             f"value {row['value']:,.4g} (limit {row['threshold']:,.4g}); message {row['notify']}"
         )
+
+    echo_rows(rows, as_json, f"no {'' if state == 'all' else state + ' '}alerts in the last {since}", line)

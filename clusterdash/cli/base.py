@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import json
 import sys
+from collections.abc import Callable
 
 import click
 
@@ -21,6 +23,17 @@ def setting_option(name: str, *flags: str, **kwargs):
         help=f"{setting.help} [env: {setting.env}]",
         **kwargs,
     )
+
+
+def echo_rows(rows: list[dict], as_json: bool, empty: str, line: Callable[[dict], str]) -> None:
+    """A listing: JSON, or one line per row (`empty` when there is none)."""
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo(empty)
+    for r in rows:
+        click.echo(line(r))
 
 
 def friendly_errors(command):

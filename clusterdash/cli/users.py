@@ -7,13 +7,12 @@ Options in, library calls out: hashing and checks in clusterdash/auth/, SQL in d
 from __future__ import annotations
 
 import getpass
-import json
 import sys
 import time
 
 import click
 
-from clusterdash.cli.base import cli, friendly_errors
+from clusterdash.cli.base import cli, echo_rows, friendly_errors
 
 ROLES = ("admin", "staff", "user")
 
@@ -55,15 +54,13 @@ def _when(epoch: int | None) -> str:
     return iso_utc(epoch) if epoch is not None else "-"
 
 
-def _echo_rows(rows: list[dict], as_json: bool, empty: str, line) -> None:
-    """A listing: JSON, or one line per row (`empty` when there is none)."""
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    if not rows:
-        click.echo(empty)
-    for r in rows:
-        click.echo(line(r))
+def _no_account(login: str, add: str | None = None) -> click.ClickException:
+    """The error for a login with no account: pointing to the list, or (`add`: the options to suggest) to adding it."""
+    if add is None:
+        return click.ClickException(f"no account {login!r} (see `clusterdash user list`)")
+    return click.ClickException(
+        f"no account {login!r}: add one first (`clusterdash user add {login} --role user {add}`)"
+    )
 
 
 @cli.group()
@@ -145,7 +142,7 @@ def user_list(obj, as_json):
         notes = ("" if r["local_password"] else ", no local password") + (", DISABLED" if r["disabled"] else "")
         return f"{r['login']:<20} {r['role']:<6} sees {sees}{notes}"
 
-    _echo_rows(rows, as_json, "no accounts (add one with `clusterdash user add LOGIN --role admin`)", line)
+    echo_rows(rows, as_json, "no accounts (add one with `clusterdash user add LOGIN --role admin`)", line)
 
 
 @user.command("passwd")
@@ -165,7 +162,7 @@ def user_passwd(obj, login, password_stdin):
 
     password_hash = hash_password(_new_password(password_stdin))
     if not update_account(_engine(obj), login, _now(), password_hash=password_hash):
-        raise click.ClickException(f"no account {login!r} (see `clusterdash user list`)")
+        raise _no_account(login)
     click.echo(f"password of {login} changed; its sessions have ended")
 
 
@@ -184,7 +181,7 @@ def user_role(obj, login, role):
     from clusterdash.db.accounts import update_account
 
     if not update_account(_engine(obj), login, _now(), role=role):
-        raise click.ClickException(f"no account {login!r} (see `clusterdash user list`)")
+        raise _no_account(login)
     click.echo(f"{login} is now {role}; its sessions have ended")
 
 
@@ -205,9 +202,7 @@ def user_disable(obj, login, enable):
     from clusterdash.db.accounts import update_account
 
     if not update_account(_engine(obj), login, _now(), disabled=not enable):
-        raise click.ClickException(
-            f"no account {login!r}: add one first (`clusterdash user add {login} --role user --no-password`)"
-        )
+        raise _no_account(login, "--no-password")
     click.echo(f"{login} {'may sign in again' if enable else 'is disabled; its sessions have ended'}")
 
 
@@ -225,7 +220,7 @@ def user_remove(obj, login):
     from clusterdash.db.accounts import remove_account
 
     if not remove_account(_engine(obj), login):
-        raise click.ClickException(f"no account {login!r} (see `clusterdash user list`)")
+        raise _no_account(login)
     click.echo(f"removed {login}, its cluster usernames and its tokens")
 
 
@@ -250,9 +245,7 @@ def user_map(obj, login, cluster_usernames):
         raise click.BadParameter("a cluster username is at most 255 characters", param_hint="CLUSTER_USERNAMES")
     engine = _engine(obj)
     if not set_usernames(engine, login, names, _now()):
-        raise click.ClickException(
-            f"no account {login!r}: add one first (`clusterdash user add {login} --role user [--no-password]`)"
-        )
+        raise _no_account(login, "[--no-password]")
     click.echo(f"{login} sees the IO of {', '.join(sorted(set(names))) or login + ' (the login)'}")
     with engine.connect() as conn:
         unseen = sorted(set(names or [login]) - usernames_in_log(conn, names or [login]))
@@ -293,9 +286,7 @@ def token_create(obj, login, expires, name):
     with engine.connect() as conn:
         account = get_account(conn, login)
     if account is None:
-        raise click.ClickException(
-            f"no account {login!r}: add one first (`clusterdash user add {login} --role user --no-password`)"
-        )
+        raise _no_account(login, "--no-password")
     made, now = new_token(), _now()
     add_token(engine, made.token_id, made.token_hash, login, name.strip()[:100], f"cli:{getpass.getuser()}",
               now, expires_at(now, lifetime))  # fmt: skip
@@ -338,7 +329,7 @@ def token_list(obj, login, as_json):
         }
         for t in found
     ]
-    _echo_rows(
+    echo_rows(
         rows,
         as_json,
         "no tokens",

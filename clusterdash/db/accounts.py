@@ -138,6 +138,17 @@ def add_account(
     return account
 
 
+def _end_sessions(conn: Connection, login: str, now: int, **changes: Any) -> bool:
+    """Apply `changes` to an account and end its sessions (its session version goes up) in the same statement;
+    False when there is no such account."""
+    done = conn.execute(
+        update(accounts)
+        .where(accounts.c.login == login)
+        .values(**changes, updated_at=now, session_version=accounts.c.session_version + 1)
+    )
+    return done.rowcount == 1
+
+
 _UNCHANGED: Any = object()
 
 
@@ -157,12 +168,7 @@ def update_account(
         if value is not _UNCHANGED
     }
     with small_write(engine) as conn:
-        done = conn.execute(
-            update(accounts)
-            .where(accounts.c.login == login)
-            .values(**changes, updated_at=now, session_version=accounts.c.session_version + 1)
-        )
-    return done.rowcount == 1
+        return _end_sessions(conn, login, now, **changes)
 
 
 def replace_password_hash(engine: Engine, login: str, password_hash: str) -> None:
@@ -175,12 +181,7 @@ def set_usernames(engine: Engine, login: str, usernames: Iterable[str], now: int
     """Replace the cluster usernames of an account (none: its login) and end its sessions; False if no account."""
     wanted = sorted(set(usernames))
     with small_write(engine) as conn:
-        done = conn.execute(
-            update(accounts)
-            .where(accounts.c.login == login)
-            .values(updated_at=now, session_version=accounts.c.session_version + 1)
-        )
-        if done.rowcount != 1:
+        if not _end_sessions(conn, login, now):
             return False
         conn.execute(delete(account_usernames).where(account_usernames.c.login == login))
         if wanted:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain
+from typing import TypeVar
 
 import numpy as np
 from sqlalchemy import Connection, Index, Select, Table, insert
@@ -11,8 +12,17 @@ from sqlalchemy import Connection, Index, Select, Table, insert
 # Bound parameters per statement: SQLite before 3.32 allows 999, later versions 32766. Statements of a few
 # hundred parameters already take nearly all of the gain.
 SQLITE_PARAMETERS = 999
+IN_CHUNK = 500  # values per IN list: well inside SQLITE_PARAMETERS, with room for the statement's own
+
+T = TypeVar("T")
 
 Rows = Sequence[tuple] | np.ndarray
+
+
+def in_chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
+    """`values` in slices of IN_CHUNK, one IN list each."""
+    for start in range(0, len(values), IN_CHUNK):
+        yield values[start : start + IN_CHUNK]
 
 
 def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Rows) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, select
 
+from clusterdash.db.bulk import in_chunks
 from clusterdash.db.jobs.maintain import Sessions, Shared, share_hours
 from clusterdash.db.jobs.store import longest_job
 from clusterdash.db.periods import HOUR, hour_of
@@ -44,8 +45,8 @@ class TouchedHours:
         self.spans, self.merged_sessions, self.sessions = [], set(), []
         if (not spans and not merged) or longest_job(conn) is None:
             return Shared()
-        for i in range(0, len(merged), 500):
-            query = select(user_sessions.c.epoch).where(user_sessions.c.id.in_(merged[i : i + 500]))
+        for chunk in in_chunks(merged):
+            query = select(user_sessions.c.epoch).where(user_sessions.c.id.in_(chunk))
             spans.extend((epoch, epoch) for epoch in conn.execute(query).scalars())
         # A session a later batch completed (merged rows into) holds more than the batch that added it stored:
         # left out of the known ones, its box reads what is stored.

@@ -28,44 +28,95 @@ def label_weights(label: str) -> sizes.Weights:
     return weights
 
 
+class Named:
+    """The users or the machines by name: their records (column -> value), the next free id, and those new and those
+    changed since the last flush. Seeing one keeps the status (`status` columns) seen at the latest epoch
+    (`status_epoch`), and its first and last epochs seen."""
+
+    def __init__(self, conn: Connection, table: Table, name: str, status: tuple[str, ...], status_epoch: str) -> None:
+        self.table, self.name, self.status_epoch = table, name, status_epoch
+        self.fields = (*status, status_epoch, "first_seen", "last_seen")  # what seeing one again can change
+        self.records = {getattr(r, name): r._asdict() for r in conn.execute(select(table))}
+        self.next_id = 1 + max((r["id"] for r in self.records.values()), default=0)
+        self.new: list[dict] = []
+        self.changed: set[str] = set()
+
+    def see(self, name: str, status: dict, first: int, last: int) -> int:
+        """The id of `name` (a new one if new), seen from epoch `first` to `last` with `status` at `last`."""
+        record = self.records.get(name)
+        if record is None:
+            record = self.records[name] = {
+                "id": self.next_id,
+                self.name: name,
+                **status,
+                self.status_epoch: last,
+                "first_seen": first,
+                "last_seen": last,
+            }
+            self.next_id += 1
+            self.new.append(record)
+        elif _seen_again(record, status, self.status_epoch, first, last):
+            self.changed.add(name)
+        return record["id"]
+
+    def snapshot(self) -> NamedSnapshot:
+        return NamedSnapshot(
+            {name: dict(record) for name, record in self.records.items()},
+            self.next_id,
+            [record[self.name] for record in self.new],
+            set(self.changed),
+        )
+
+    def restore(self, snapshot: NamedSnapshot) -> None:
+        self.records, self.next_id, self.changed = snapshot.records, snapshot.next_id, snapshot.changed
+        self.new = [self.records[name] for name in snapshot.new]
+
+    def inserted(self) -> None:
+        """The new records were inserted as they are now: none is new or changed any more."""
+        self.changed -= {record[self.name] for record in self.new}
+        self.new = []
+
+    def flush_changes(self, conn: Connection) -> None:
+        update_by_id(conn, self.table, [self.records[name] for name in self.changed], self.fields)
+        self.changed = set()
+
+
+class NamedSnapshot(NamedTuple):
+    records: dict[str, dict]
+    next_id: int
+    new: list[str]  # by name
+    changed: set[str]
+
+
 class Directory:
     """Users, machines and buckets by name, with the next free ids; loaded once per transaction (a one-shot ingest
     keeps one over all the batches of its transaction: see load.Loader)."""
 
     def __init__(self, conn: Connection) -> None:
-        self.users = {r.username: r._asdict() for r in conn.execute(select(users))}
-        self.machines = {r.name: r._asdict() for r in conn.execute(select(machines))}
+        self.users = Named(conn, users, "username", ("role", "affiliation"), "status_epoch")
+        self.machines = Named(conn, machines, "name", ("machine_type",), "type_epoch")
         self.buckets = {r.label: r.id for r in conn.execute(select(io_size_ranges.c.label, io_size_ranges.c.id))}
-        self.next_user = 1 + max((u["id"] for u in self.users.values()), default=0)
-        self.next_machine = 1 + max((m["id"] for m in self.machines.values()), default=0)
         self.next_log_entry = 1 + (conn.execute(select(func.max(log_entries.c.id))).scalar() or 0)
         self.next_session = 1 + (conn.execute(select(func.max(user_sessions.c.id))).scalar() or 0)
-        self.new_users: list[dict] = []
-        self.new_machines: list[dict] = []
         self.new_buckets: list[dict] = []
-        self.changed_users: set[str] = set()
-        self.changed_machines: set[str] = set()
 
     def snapshot(self) -> DirectorySnapshot:
         """What `restore` needs to undo everything done to the directory after this call (records are copied)."""
         return DirectorySnapshot(
-            {name: dict(record) for name, record in self.users.items()},
-            {name: dict(record) for name, record in self.machines.items()},
+            self.users.snapshot(),
+            self.machines.snapshot(),
             dict(self.buckets),
-            (self.next_user, self.next_machine, self.next_log_entry, self.next_session),
-            ([u["username"] for u in self.new_users], [m["name"] for m in self.new_machines], list(self.new_buckets)),
-            (set(self.changed_users), set(self.changed_machines)),
+            (self.next_log_entry, self.next_session),
+            list(self.new_buckets),
         )
 
     def restore(self, snapshot: DirectorySnapshot) -> None:
         """Back to the state of `snapshot` (after the writes made since were rolled back)."""
-        self.users, self.machines, self.buckets = snapshot.users, snapshot.machines, snapshot.buckets
-        self.next_user, self.next_machine, self.next_log_entry, self.next_session = snapshot.ids
-        new_users, new_machines, new_buckets = snapshot.new
-        self.new_users = [self.users[name] for name in new_users]
-        self.new_machines = [self.machines[name] for name in new_machines]
-        self.new_buckets = list(new_buckets)
-        self.changed_users, self.changed_machines = snapshot.changed
+        self.users.restore(snapshot.users)
+        self.machines.restore(snapshot.machines)
+        self.buckets = snapshot.buckets
+        self.next_log_entry, self.next_session = snapshot.ids
+        self.new_buckets = list(snapshot.new_buckets)
         # The snapshot's records are the directory's now: a second restore needs a second snapshot.
 
     def user_id(self, name: str, role: str | None, affiliation: str | None, epoch: int) -> int:
@@ -74,22 +125,7 @@ class Directory:
 
     def see_user(self, name: str, role: str | None, affiliation: str | None, first: int, last: int) -> int:
         """The user's id (a new one for a new user), seen from epoch `first` to `last` with this status at `last`."""
-        user = self.users.get(name)
-        if user is None:
-            user = self.users[name] = {
-                "id": self.next_user,
-                "username": name,
-                "role": role,
-                "affiliation": affiliation,
-                "status_epoch": last,
-                "first_seen": first,
-                "last_seen": last,
-            }
-            self.next_user += 1
-            self.new_users.append(user)
-        elif _seen_again(user, {"role": role, "affiliation": affiliation}, "status_epoch", first, last):
-            self.changed_users.add(name)
-        return user["id"]
+        return self.users.see(name, {"role": role, "affiliation": affiliation}, first, last)
 
     def machine_id(self, name: str, machine_type: str, epoch: int) -> int:
         """The machine's id (a new one for a new machine), keeping the type seen at the latest epoch."""
@@ -97,21 +133,7 @@ class Directory:
 
     def see_machine(self, name: str, machine_type: str, first: int, last: int) -> int:
         """The machine's id (a new one for a new machine), seen from `first` to `last`, of this type at `last`."""
-        machine = self.machines.get(name)
-        if machine is None:
-            machine = self.machines[name] = {
-                "id": self.next_machine,
-                "name": name,
-                "machine_type": machine_type,
-                "type_epoch": last,
-                "first_seen": first,
-                "last_seen": last,
-            }
-            self.next_machine += 1
-            self.new_machines.append(machine)
-        elif _seen_again(machine, {"machine_type": machine_type}, "type_epoch", first, last):
-            self.changed_machines.add(name)
-        return machine["id"]
+        return self.machines.see(name, {"machine_type": machine_type}, first, last)
 
     def bucket_id(self, label: str) -> int:
         bucket_id = self.buckets.get(label)
@@ -143,33 +165,26 @@ class Directory:
     def flush_new(self, conn: Connection) -> None:
         """Insert the users, machines and buckets seen for the first time."""
         # As tuples through db.bulk (COPY on PostgreSQL): an hour can bring tens of thousands of new users.
-        new = ((io_size_ranges, self.new_buckets), (users, self.new_users), (machines, self.new_machines))
+        new = ((io_size_ranges, self.new_buckets), (users, self.users.new), (machines, self.machines.new))
         for table, records in new:
             names = [c.name for c in table.columns]
             insert_rows(conn, table, names, [tuple(record[name] for name in names) for record in records])
-        new_users, new_machines = {u["username"] for u in self.new_users}, {m["name"] for m in self.new_machines}
-        self.changed_users -= new_users  # inserted as they are now
-        self.changed_machines -= new_machines
-        self.new_users, self.new_machines, self.new_buckets = [], [], []
+        self.users.inserted()
+        self.machines.inserted()
+        self.new_buckets = []
 
     def flush_changes(self, conn: Connection) -> None:
         """Update the users and machines whose status, type or first/last hour changed."""
-        update_by_id(conn, users, [self.users[n] for n in self.changed_users], USER_FIELDS)
-        update_by_id(conn, machines, [self.machines[n] for n in self.changed_machines], MACHINE_FIELDS)
-        self.changed_users, self.changed_machines = set(), set()
+        self.users.flush_changes(conn)
+        self.machines.flush_changes(conn)
 
 
 class DirectorySnapshot(NamedTuple):
-    users: dict[str, dict]
-    machines: dict[str, dict]
+    users: NamedSnapshot
+    machines: NamedSnapshot
     buckets: dict[str, int]
-    ids: tuple[int, int, int, int]  # next user, machine, log entry, session
-    new: tuple[list[str], list[str], list[dict]]  # new users and machines by name, new buckets
-    changed: tuple[set[str], set[str]]
-
-
-USER_FIELDS = ("role", "affiliation", "status_epoch", "first_seen", "last_seen")  # what seeing a user can change
-MACHINE_FIELDS = ("machine_type", "type_epoch", "first_seen", "last_seen")
+    ids: tuple[int, int]  # next log entry, session
+    new_buckets: list[dict]
 
 
 def update_by_id(conn: Connection, table: Table, records: list[dict], columns: Sequence[str]) -> None:

@@ -20,9 +20,10 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Row, insert, select
+from sqlalchemy import Connection, Row, select
 
 from clusterdash.db.bulk import insert_rows
+from clusterdash.db.rejected import keep_new_lines
 from clusterdash.db.rollups import PendingRollups, add_to_rollups
 from clusterdash.db.schema import io_operations, log_entries, rejected_lines, user_sessions
 from clusterdash.ingest.blocks import Block, Rejected
@@ -32,6 +33,9 @@ from clusterdash.ingest.refuse import OperationsLimit
 from clusterdash.ingest.sessions import OPERATION_COLUMNS, SESSION_COLUMNS, NewRows, NewSessions
 
 ENTRY_COLUMNS = ("id", "epoch", "wallclock", "lost_events", "digest", "ingested_at")
+
+# The counts LoadCounts.add sums.
+_SUMMED = ("blocks_new", "blocks_merged", "blocks_unchanged", "sessions", "rows", "rejected_lines", "blocks_refused")
 
 
 @dataclass
@@ -49,23 +53,11 @@ class LoadCounts:
     refused: list[Rejected] = field(default_factory=list)  # their lines, those the parser had not rejected already
 
     def add(self, other: LoadCounts) -> None:
-        names = (
-            "blocks_new",
-            "blocks_merged",
-            "blocks_unchanged",
-            "sessions",
-            "rows",
-            "rejected_lines",
-            "blocks_refused",
-        )
-        for name in names:
+        for name in _SUMMED:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for direction, count in other.operations.items():
             self.operations[direction] += count
         self.refused.extend(other.refused)
-
-
-_SUMMED = ("blocks_new", "blocks_merged", "blocks_unchanged", "sessions", "rows", "rejected_lines", "blocks_refused")
 
 
 def block_digest(block: Block) -> str:
@@ -214,21 +206,9 @@ def write_rejected(conn: Connection, blocks: list[Block], source: str, now: int)
                     "source": source,
                     "line_number": rejected.line,
                     "block_epoch": block.epoch,
-                    "text": rejected.text.replace("\x00", "\ufffd"),  # PostgreSQL's text cannot hold NUL
+                    "text": rejected.text,
                     "reason": rejected.reason,
                     "seen_at": now,
                 },
             )
-    if not candidates:
-        return 0
-    known: set[str] = set()
-    identities = list(candidates)
-    for start in range(0, len(identities), 500):
-        chunk = identities[start : start + 500]
-        known.update(
-            conn.execute(select(rejected_lines.c.identity).where(rejected_lines.c.identity.in_(chunk))).scalars()
-        )
-    fresh = [row for identity, row in candidates.items() if identity not in known]
-    if fresh:
-        conn.execute(insert(rejected_lines), fresh)
-    return len(fresh)
+    return keep_new_lines(conn, rejected_lines, candidates)

@@ -18,6 +18,7 @@ import numpy as np
 from sqlalchemy import Connection, Select, case, func, select
 
 from clusterdash.db import sizes
+from clusterdash.db.bulk import in_chunks
 from clusterdash.db.periods import HOUR, epoch_bounds, hour_of
 from clusterdash.db.schema import DIRECTIONS, io_operations, io_size_ranges, log_entries, machines, user_sessions, users
 
@@ -219,14 +220,13 @@ def directory(conn: Connection, user_ids: Iterable[int], machine_ids: Iterable[i
 def user_ids_named(conn: Connection, names: Iterable[str]) -> list[int]:
     wanted = list(dict.fromkeys(names))
     found: list[int] = []
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
+    for chunk in in_chunks(wanted):
         found += conn.execute(select(users.c.id).where(users.c.username.in_(chunk))).scalars().all()
     return found
 
 
 def _by_ids(conn: Connection, query, column, ids: list[int]) -> list:
     rows: list = []
-    for start in range(0, len(ids), 500):
-        rows += conn.execute(query.where(column.in_(ids[start : start + 500]))).all()
+    for chunk in in_chunks(ids):
+        rows += conn.execute(query.where(column.in_(chunk))).all()
     return rows

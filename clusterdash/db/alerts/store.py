@@ -18,9 +18,8 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from clusterdash.db.bulk import in_chunks
 from clusterdash.db.schema import alert_deliveries, alert_hours, alerts
-
-KEY_CHUNK = 500  # keys per IN list
 
 
 @dataclass(frozen=True)
@@ -78,8 +77,7 @@ def latest_alerts(conn: Connection, keys: Iterable[str]) -> dict[str, StoredAler
     """The most recent alert of each key that has one (by the hour it fired)."""
     wanted = sorted(set(keys))
     found: dict[str, StoredAlert] = {}
-    for start in range(0, len(wanted), KEY_CHUNK):
-        chunk = wanted[start : start + KEY_CHUNK]
+    for chunk in in_chunks(wanted):
         rows = conn.execute(select(alerts).where(alerts.c.key.in_(chunk)).order_by(alerts.c.first_hour, alerts.c.id))
         for row in rows:
             found[row.key] = as_stored_alert(row)  # ordered: the last one wins
@@ -111,8 +109,7 @@ def judged_contents(conn: Connection, hours: Iterable[int]) -> dict[int, tuple[i
     wanted = sorted(set(hours))
     h = alert_hours.c
     found: dict[int, tuple[int, int]] = {}
-    for start in range(0, len(wanted), KEY_CHUNK):
-        chunk = wanted[start : start + KEY_CHUNK]
+    for chunk in in_chunks(wanted):
         query = select(h.hour, h.sessions, h.operations).where(h.hour.in_(chunk), h.error.is_(None))
         found.update({hour: (sessions, operations) for hour, sessions, operations in conn.execute(query)})
     return found
@@ -123,8 +120,8 @@ def mark_judged(conn: Connection, contents: Mapping[int, tuple[int, int]], now: 
     if not contents:
         return
     hours = sorted(contents)
-    for start in range(0, len(hours), KEY_CHUNK):
-        conn.execute(delete(alert_hours).where(alert_hours.c.hour.in_(hours[start : start + KEY_CHUNK])))
+    for chunk in in_chunks(hours):
+        conn.execute(delete(alert_hours).where(alert_hours.c.hour.in_(chunk)))
     rows = [
         {"hour": hour, "sessions": s, "operations": o, "judged_at": now, "error": error}
         for hour, (s, o) in sorted(contents.items())
@@ -194,8 +191,8 @@ def deliveries_of(conn: Connection, alert_ids: Iterable[int]) -> dict[int, list[
     wanted = sorted(set(alert_ids))
     d = alert_deliveries.c
     found: dict[int, list[dict[str, Any]]] = {i: [] for i in wanted}
-    for start in range(0, len(wanted), KEY_CHUNK):
-        query = select(alert_deliveries).where(d.alert_id.in_(wanted[start : start + KEY_CHUNK])).order_by(d.id)
+    for chunk in in_chunks(wanted):
+        query = select(alert_deliveries).where(d.alert_id.in_(chunk)).order_by(d.id)
         for row in conn.execute(query):
             found[row.alert_id].append({k: v for k, v in row._mapping.items() if k not in ("id", "alert_id")})
     return found

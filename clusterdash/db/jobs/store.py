@@ -18,11 +18,10 @@ import numpy as np
 from sqlalchemy import Connection, delete, func, insert, select
 
 from clusterdash.db.attribution import node_cpus
-from clusterdash.db.bulk import insert_columns, insert_rows
+from clusterdash.db.bulk import in_chunks, insert_columns, insert_rows
 from clusterdash.db.jobs.records import Progress, job_progress, ran_until
+from clusterdash.db.rejected import keep_new_lines
 from clusterdash.db.schema import job_nodes, job_pulls, jobs, jobs_state, rejected_job_lines
-
-IN_CHUNK = 500  # ids per IN list
 
 
 class JobRecord(Protocol):
@@ -109,8 +108,7 @@ def store_jobs(conn: Connection, records: Iterable[JobRecord], now: int) -> Stor
     previous_nodes = _stored_nodes(conn, replaced)
     for before, record in updated:
         result.spans.extend(_moved(before, previous_nodes.get(record.job_id_raw, ()), record))
-    for i in range(0, len(replaced), IN_CHUNK):
-        chunk = replaced[i : i + IN_CHUNK]
+    for chunk in in_chunks(replaced):
         conn.execute(delete(job_nodes).where(job_nodes.c.job_id_raw.in_(chunk)))
         conn.execute(delete(jobs).where(jobs.c.job_id_raw.in_(chunk)))
     insert_rows(conn, jobs, JOB_COLUMNS, [(*_BEFORE_UNTIL(r), until, *_AFTER_UNTIL(r), now) for r, until in changed])
@@ -179,8 +177,7 @@ def _stored(conn: Connection, ids: Sequence[int]) -> dict[int, _Stored]:
     columns = (jobs.c.job_id_raw, jobs.c.username, jobs.c.cpus, jobs.c.started, jobs.c.ended, jobs.c.elapsed)
     wanted = set(ids)
     found: dict[int, _Stored] = {}
-    for i in range(0, len(ids), IN_CHUNK):
-        chunk = ids[i : i + IN_CHUNK]
+    for chunk in in_chunks(ids):
         if chunk[-1] - chunk[0] < 4 * len(chunk):
             where = jobs.c.job_id_raw.between(chunk[0], chunk[-1])
         else:
@@ -195,8 +192,8 @@ def _stored(conn: Connection, ids: Sequence[int]) -> dict[int, _Stored]:
 def _stored_nodes(conn: Connection, ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
     nodes: dict[int, list[str]] = {}
     n = job_nodes.c
-    for i in range(0, len(ids), IN_CHUNK):
-        query = select(n.job_id_raw, n.machine).where(n.job_id_raw.in_(ids[i : i + IN_CHUNK]))
+    for chunk in in_chunks(ids):
+        query = select(n.job_id_raw, n.machine).where(n.job_id_raw.in_(chunk))
         for job_id_raw, machine in conn.execute(query.order_by(n.job_id_raw, n.ordinal)):
             nodes.setdefault(job_id_raw, []).append(machine)
     return {job_id_raw: tuple(names) for job_id_raw, names in nodes.items()}
@@ -262,22 +259,12 @@ def store_rejected(conn: Connection, lines: Sequence[RejectedLine], now: int) ->
                 "identity": identity,
                 "source": bad.source,
                 "line_number": bad.line,
-                "text": bad.text.replace("\x00", "\ufffd"),  # PostgreSQL's text cannot hold NUL
+                "text": bad.text,
                 "reason": bad.reason,
                 "seen_at": now,
             },
         )
-    known: set[str] = set()
-    identities = list(candidates)
-    for i in range(0, len(identities), IN_CHUNK):
-        query = select(rejected_job_lines.c.identity).where(
-            rejected_job_lines.c.identity.in_(identities[i : i + IN_CHUNK])
-        )
-        known.update(conn.execute(query).scalars())
-    fresh = [row for identity, row in candidates.items() if identity not in known]
-    if fresh:
-        conn.execute(insert(rejected_job_lines), fresh)
-    return len(fresh)
+    return keep_new_lines(conn, rejected_job_lines, candidates)
 
 
 @dataclass(frozen=True)

@@ -120,6 +120,21 @@ def iso_many(epochs: list[int]) -> list[str]:
     return [t + "Z" for t in text.tolist()]
 
 
+def time_buckets(bounds: list[int], coverage: list[int]) -> list[dict[str, Any]]:
+    """The buckets [bounds[i], bounds[i + 1]) as the answers list them: start (ISO and epoch), length in hours, and
+    how many of its hours have a block (`coverage`, as Blocks.coverage gives it)."""
+    times = iso_many(bounds[:-1])
+    return [
+        {
+            "time": times[i],
+            "epoch": bounds[i],
+            "hours": (bounds[i + 1] - bounds[i]) // HOUR,
+            "hours_with_data": coverage[i],
+        }
+        for i in range(len(bounds) - 1)
+    ]
+
+
 def lost_hours(conn: Connection, first_hour: int, end_hour: int) -> int:
     """Blocks flagged with lost events in the hours [first_hour, end_hour) (a later read can raise the flag of a
     stored block, so it is not kept with the epochs; the partial index ix_entries_lost makes this cheap)."""

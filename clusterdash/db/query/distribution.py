@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from clusterdash.db.filters import Filters
-from clusterdash.db.periods import HOUR
 from clusterdash.db.query.buckets import (
     bucket_bounds,
     bucket_of,
@@ -18,13 +17,12 @@ from clusterdash.db.query.buckets import (
     series_grains,
 )
 from clusterdash.db.query.by_size import size_rows
-from clusterdash.db.query.coverage import blocks
+from clusterdash.db.query.coverage import blocks, time_buckets
 from clusterdash.db.query.measures import BYTES_ESTIMATE
 from clusterdash.db.query.scope import Reader, Scope, resolve
 from clusterdash.db.query.sources import grains_of, raw_sessions, size_table
 from clusterdash.db.query.sql import local_days, through
 from clusterdash.db.schema import io_operations, io_size_ranges, user_sessions
-from clusterdash.db.timefmt import iso_utc
 
 
 def size_buckets(conn: Connection) -> list[dict[str, Any]]:
@@ -107,15 +105,7 @@ def size_series(conn: Connection, filters: Filters, bucket: str | None = None) -
         "tz": scope.filters.tz,
         "bucket": bucket,
         "bytes_estimate": BYTES_ESTIMATE,
-        "buckets": [
-            {
-                "time": iso_utc(bounds[i]),
-                "epoch": bounds[i],
-                "hours": (bounds[i + 1] - bounds[i]) // HOUR,
-                "hours_with_data": coverage[i],
-            }
-            for i in range(n)
-        ],
+        "buckets": time_buckets(bounds, coverage),
         "sizes": [{"label": sizes[bid]["label"], "lower_bytes": sizes[bid]["lower_bytes"]} for bid in used],
         "cells": [
             {

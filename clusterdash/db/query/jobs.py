@@ -18,6 +18,7 @@ from typing import Any
 import hostlist
 from sqlalchemy import BigInteger, Connection, Float, Row, case, cast, func, select, union_all
 
+from clusterdash.db.bulk import in_chunks
 from clusterdash.db.filters import Filters
 from clusterdash.db.jobs.store import longest_job
 from clusterdash.db.periods import DAY, HOUR, hour_of
@@ -31,7 +32,6 @@ from clusterdash.db.timefmt import iso_utc
 
 JOB_SORTS = ("operations", "bytes", "small_share", "small_operations", "operations_per_node_hour", "start", "job")
 SHARE_MIN_OPERATIONS = 1000  # ranking by small-IO share, jobs with fewer operations come after the others
-IN_CHUNK = 500
 
 
 @dataclass
@@ -261,11 +261,9 @@ def _ranked(conn: Connection, scope: Scope, sums: dict[int, Sums], sort: str, or
 def _spans(conn: Connection, ids: Iterable[int]) -> dict[int, tuple[int | None, int | None, int]]:
     wanted = sorted(ids)
     found: dict[int, tuple[int | None, int | None, int]] = {}
-    for i in range(0, len(wanted), IN_CHUNK):
-        query = select(jobs.c.job_id_raw, jobs.c.started, jobs.c.ran_until, jobs.c.nnodes)
-        for job_id_raw, started, until, nnodes in conn.execute(
-            query.where(jobs.c.job_id_raw.in_(wanted[i : i + IN_CHUNK]))
-        ):
+    query = select(jobs.c.job_id_raw, jobs.c.started, jobs.c.ran_until, jobs.c.nnodes)
+    for chunk in in_chunks(wanted):
+        for job_id_raw, started, until, nnodes in conn.execute(query.where(jobs.c.job_id_raw.in_(chunk))):
             found[job_id_raw] = (started, until, nnodes)
     return found
 
@@ -280,8 +278,8 @@ def _node_hours(started: int | None, ran_until: int | None, nnodes: int, scope: 
 def _details(conn: Connection, ids: Iterable[int]) -> dict[int, Row]:
     wanted = sorted(ids)
     found: dict[int, Row] = {}
-    for i in range(0, len(wanted), IN_CHUNK):
-        query = select(jobs).where(jobs.c.job_id_raw.in_(wanted[i : i + IN_CHUNK]))
+    for chunk in in_chunks(wanted):
+        query = select(jobs).where(jobs.c.job_id_raw.in_(chunk))
         found.update((row.job_id_raw, row) for row in conn.execute(query))
     return found
 
@@ -291,8 +289,8 @@ def _nodes(conn: Connection, ids: Iterable[int]) -> dict[int, list[tuple[str, in
     wanted = sorted(ids)
     found: dict[int, list[tuple[str, int]]] = {}
     n = job_nodes.c
-    for i in range(0, len(wanted), IN_CHUNK):
-        query = select(n.job_id_raw, n.machine, n.cpus).where(n.job_id_raw.in_(wanted[i : i + IN_CHUNK]))
+    for chunk in in_chunks(wanted):
+        query = select(n.job_id_raw, n.machine, n.cpus).where(n.job_id_raw.in_(chunk))
         for job_id_raw, machine, cpus in conn.execute(query.order_by(n.job_id_raw, n.ordinal)):
             found.setdefault(job_id_raw, []).append((machine, cpus))
     return found

@@ -18,7 +18,6 @@ from sqlalchemy import Connection, func, select
 
 from clusterdash.db import vocabulary
 from clusterdash.db.filters import Filters
-from clusterdash.db.periods import HOUR
 from clusterdash.db.query.buckets import (
     bucket_bounds,
     buckets_of,
@@ -28,7 +27,7 @@ from clusterdash.db.query.buckets import (
     series_grains,
 )
 from clusterdash.db.query.by_size import size_rows
-from clusterdash.db.query.coverage import blocks, iso_many
+from clusterdash.db.query.coverage import blocks, time_buckets
 from clusterdash.db.query.measures import BYTES_ESTIMATE, operations_by
 from clusterdash.db.query.scope import Reader, Scope, resolve
 from clusterdash.db.query.sources import grains_of, size_table, usage_table
@@ -68,22 +67,13 @@ def series(reader: Reader, scope: Scope, bucket: str | None, group_by: str, top:
         drawn = _every_group(reader, read, scope, group_by, top)
     n = len(bounds) - 1
     coverage = blocks(reader.conn).coverage(bounds)
-    times = iso_many(bounds[:n])
-    buckets = [
-        {
-            "time": times[i],
-            "epoch": bounds[i],
-            "hours": (bounds[i + 1] - bounds[i]) // HOUR,
-            "hours_with_data": coverage[i],
-        }
-        for i in range(n)
-    ]
+    buckets = time_buckets(bounds, coverage)
     points = []
     for g in drawn.groups:
         operations, nbytes = drawn.operations[g].tolist(), drawn.bytes[g].tolist()
         points += [
             {
-                "time": times[i],
+                "time": buckets[i]["time"],
                 "epoch": bounds[i],
                 "group": g,
                 "operations": operations[i] if coverage[i] else None,

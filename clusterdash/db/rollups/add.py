@@ -17,6 +17,7 @@ import numpy as np
 from sqlalchemy import Connection, select
 
 from clusterdash.db import sizes
+from clusterdash.db.bulk import in_chunks
 from clusterdash.db.rollups.state import file_machine_types, session_keys, stored_state
 from clusterdash.db.rollups.summarise import Buckets, DayCells, not_in, summarise_cells
 from clusterdash.db.rollups.write import write_rows
@@ -116,9 +117,7 @@ def _with_stored_sessions(
     older: Sequence[int] = sorted(set(not_in(rows[:, 0], sessions[:, 0]).tolist()))  # usually none (np.unique
     # would import numpy.ma)
     if older:
-        extra = np.concatenate(
-            [session_keys(conn, user_sessions.c.id.in_(older[i : i + 500])) for i in range(0, len(older), 500)]
-        )
+        extra = np.concatenate([session_keys(conn, user_sessions.c.id.in_(chunk)) for chunk in in_chunks(older)])
         sessions = np.concatenate([sessions, extra])
         is_new = np.concatenate([is_new, np.zeros(len(extra), dtype=bool)])
     return sessions, is_new

@@ -16,7 +16,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from clusterdash.db.schema.base import DIRECTIONS, metadata
+from clusterdash.db.schema.base import DIRECTIONS, metadata, rejected_line_columns
 
 # One row per hourly block. The epoch in the `Log:` line is the block's identity.
 log_entries = Table(
@@ -112,14 +112,7 @@ io_operations = Table(
 rejected_lines = Table(
     "RejectedLines",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("identity", String(96), nullable=False, unique=True),
-    Column("source", Text, nullable=False),
-    Column("line_number", BigInteger, nullable=False),
-    Column("block_epoch", BigInteger),
-    Column("text", Text, nullable=False),
-    Column("reason", Text, nullable=False),
-    Column("seen_at", BigInteger, nullable=False),
+    *rejected_line_columns(Column("block_epoch", BigInteger)),
 )
 
 # Where reading a file stopped, written in the same transaction as the rows it

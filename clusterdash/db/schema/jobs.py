@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Float, Index, Integer, String, Table, Text
 
-from clusterdash.db.schema.base import metadata
+from clusterdash.db.schema.base import metadata, rejected_line_columns
 
 MAX_JOB_ID = 4200  # characters of a JobID as printed: an array's pending task list can be 4,096 long
 
@@ -105,13 +105,7 @@ job_pulls = Table(
 rejected_job_lines = Table(
     "RejectedJobLines",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("identity", String(96), nullable=False, unique=True),
-    Column("source", Text, nullable=False),
-    Column("line_number", BigInteger, nullable=False),
-    Column("text", Text, nullable=False),
-    Column("reason", Text, nullable=False),
-    Column("seen_at", BigInteger, nullable=False),
+    *rejected_line_columns(),
 )
 
 

@@ -58,66 +58,40 @@ def _size_measures() -> list[Column]:
     return [Column("rows", BigInteger, nullable=False), Column("operations", BigInteger, nullable=False)]
 
 
-# Per period x user x machine x direction: what UserSessions holds, summed, plus which size buckets occur.
-rollup_usage = _rollup(
-    "RollupUsage",
-    _key("user_id", Integer),
-    _key("machine_id", Integer),
-    _key("direction", String(2)),
-    measures=_usage_measures(),
-)
+def _usage_rollup(name: str, *keys: Column) -> Table:
+    """Per period x `keys` x direction: what UserSessions holds, summed, plus which size buckets occur."""
+    return _rollup(name, *keys, _key("direction", String(2)), measures=_usage_measures())
+
+
+def _size_rollup(name: str, *keys: Column) -> Table:
+    """Per period x `keys` x direction x size bucket: IOOperations rows and operations."""
+    return _rollup(name, *keys, _key("direction", String(2)), _key("size_range_id", Integer), measures=_size_measures())
+
+
+# Per period x user x machine x direction.
+rollup_usage = _usage_rollup("RollupUsage", _key("user_id", Integer), _key("machine_id", Integer))
 
 # The same per period x user x machine type x direction and per period x machine x direction: a user has 1 to 4
 # machines, mostly of one type, so these are several times smaller, and most questions group or filter by one
 # side only (a machine type being a filter on the user side). The machine type is the machine's current one
 # (rollups.add_to_rollups rebuilds them should a machine's type ever change).
-rollup_user_usage = _rollup(
-    "RollupUserUsage",
-    _key("user_id", Integer),
-    _key("machine_type", String(255)),
-    _key("direction", String(2)),
-    measures=_usage_measures(),
-)
-rollup_machine_usage = _rollup(
-    "RollupMachineUsage", _key("machine_id", Integer), _key("direction", String(2)), measures=_usage_measures()
-)
+rollup_user_usage = _usage_rollup("RollupUserUsage", _key("user_id", Integer), _key("machine_type", String(255)))
+rollup_machine_usage = _usage_rollup("RollupMachineUsage", _key("machine_id", Integer))
 
 # Per period x direction x size bucket.
-rollup_sizes = _rollup(
-    "RollupSizes", _key("direction", String(2)), _key("size_range_id", Integer), measures=_size_measures()
-)
+rollup_sizes = _size_rollup("RollupSizes")
 
 # Per period x user x machine type x direction x size bucket (weeks and months only: per day it would be a
 # fifth of the raw rows).
-rollup_user_sizes = _rollup(
-    "RollupUserSizes",
-    _key("user_id", Integer),
-    _key("machine_type", String(255)),
-    _key("direction", String(2)),
-    _key("size_range_id", Integer),
-    measures=_size_measures(),
-)
+rollup_user_sizes = _size_rollup("RollupUserSizes", _key("user_id", Integer), _key("machine_type", String(255)))
 
 # Per period x machine x direction x size bucket (weeks and months).
-rollup_machine_sizes = _rollup(
-    "RollupMachineSizes",
-    _key("machine_id", Integer),
-    _key("direction", String(2)),
-    _key("size_range_id", Integer),
-    measures=_size_measures(),
-)
+rollup_machine_sizes = _size_rollup("RollupMachineSizes", _key("machine_id", Integer))
 
 # Per month x user x machine x direction x size bucket (months only: ~12% of the raw rows, where weeks would add
 # half as many again). Answers the size questions that need both sides, e.g. the user x machine table, the
 # machines of some users or the users of a machine with a size filter, which otherwise read raw rows.
-rollup_pair_sizes = _rollup(
-    "RollupPairSizes",
-    _key("user_id", Integer),
-    _key("machine_id", Integer),
-    _key("direction", String(2)),
-    _key("size_range_id", Integer),
-    measures=_size_measures(),
-)
+rollup_pair_sizes = _size_rollup("RollupPairSizes", _key("user_id", Integer), _key("machine_id", Integer))
 
 # The machine type each machine's rows were filed under in the rollups keyed by machine type.
 rollup_machine_types = Table(
