@@ -103,23 +103,23 @@ def api_blueprint(
         with connect() as conn:
             return jsonify(query.stats(conn, filters(conn, given)))
 
-    @bp.get("/users")
-    @reused
-    def users():
+    def listing(kind: str, ask: Callable[..., list[dict]]) -> Response:
+        """The users' or machines' list in the range, sorted and cut as asked (JSON or CSV)."""
         given = arguments()
         with connect() as conn:
             f = filters(conn, given)
-            rows = query.users_table(conn, f, **_sorting(given))
-            return _respond(given, conn, "users", f, {"range": _range_of(f), "users": rows}, rows)
+            rows = ask(conn, f, **_sorting(given))
+            return _respond(given, conn, kind, f, {"range": _range_of(f), kind: rows}, rows)
+
+    @bp.get("/users")
+    @reused
+    def users():
+        return listing("users", query.users_table)
 
     @bp.get("/machines")
     @reused
     def machines():
-        given = arguments()
-        with connect() as conn:
-            f = filters(conn, given)
-            rows = query.machines_table(conn, f, **_sorting(given))
-            return _respond(given, conn, "machines", f, {"range": _range_of(f), "machines": rows}, rows)
+        return listing("machines", query.machines_table)
 
     def profile(kind: str, name: str, ask: Callable[[Connection, str, Filters], dict | None], known: bool) -> Response:
         """One user's, machine's or job's profile; a 404 naming the kind when there is none the asker may see (a
