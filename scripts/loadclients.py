@@ -97,12 +97,23 @@ class DashSession:
             "state": [item(n) for n in spec.state],
             "changedPropIds": list(changed),
         }
-        answer = self.http.post(
-            f"{self.base}/_dash-update-component",
-            data=json.dumps(body),
-            headers={"Content-Type": "application/json"},
-            timeout=60,
-        )
+        answer = None
+        # A kept-alive connection the server closed as it was reused is tried once more on a new one, as a browser
+        # does; a second failure is an error.
+        for attempt in range(2):
+            try:
+                answer = self.http.post(
+                    f"{self.base}/_dash-update-component",
+                    data=json.dumps(body),
+                    headers={"Content-Type": "application/json"},
+                    timeout=60,
+                )
+                break
+            except requests.ConnectionError as exc:
+                if attempt == 1:
+                    self.record.error(f"{spec.output}: {type(exc).__name__}")
+                    return {}
+        assert answer is not None
         if answer.status_code == 204:
             return {}
         if answer.status_code != 200:
