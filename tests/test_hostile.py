@@ -20,6 +20,7 @@ from clusterdash.db.engine import make_engine, write_transaction
 from clusterdash.db.filters import Filters
 from clusterdash.db.rollups.summarise import Buckets, DayCells, summarise_cells
 from clusterdash.db.schema import log_entries, machines, rejected_lines, rollup_sizes, users
+from clusterdash.db.setup import prepare_database
 from clusterdash.db.sizes import weights
 from clusterdash.db.sums import INT64_MAX, TotalTooLarge
 from clusterdash.ingest.parse import MAX_COUNT
@@ -215,6 +216,10 @@ def scene(db_url, tmp_path):
     log = tmp_path / "logs" / "io_usage.log"
     log.parent.mkdir()
     log.write_bytes(b"")
+    # The tables exist before the follower starts, so the checks below never read a database it is still creating.
+    engine = make_engine(db_url)
+    prepare_database(engine, "UTC")
+    engine.dispose()
     followers: list[Follower] = []
 
     def start() -> Follower:
