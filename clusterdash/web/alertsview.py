@@ -99,11 +99,11 @@ class AlertsView:
         """GET /api/alerts: the alerts that match (each with its link) and the rules, read-only."""
         rows = self.rows(conn, filters, state=state_name, rules=tuple(rules), severities=tuple(severities), limit=limit)
         # The rules name whom they exclude and tell: an asker with an access scope sees their own alerts only.
-        shown = self.rules is not None and filters.visible_users is None
+        shown = self.rules if filters.visible_users is None else None
         return {
             "range": {"start_epoch": filters.start, "end_epoch": filters.end, "tz": filters.tz},
             "alerts": rows,
-            "rules": ruleset_data(self.rules) if shown and self.rules is not None else [],
+            "rules": ruleset_data(shown) if shown is not None else [],
         }
 
     # -- the dashboard's panel -----------------------------------------------------------------------------------

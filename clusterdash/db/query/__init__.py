@@ -68,7 +68,6 @@ A bad parameter (sort, order, limit, bucket, group_by, top) raises errors.BadPar
 """
 
 from clusterdash.db.query.alerts import MAX_ALERTS, alert_list, alert_marks
-from clusterdash.db.query.alerts import STATES as ALERT_STATES
 from clusterdash.db.query.buckets import BUCKETS, HOURLY_UP_TO_HOURS, MAX_POINTS, choose_bucket
 from clusterdash.db.query.coverage import data_extent, data_version, gap_summary
 from clusterdash.db.query.distribution import size_buckets, size_distribution, size_series
@@ -84,7 +83,6 @@ from clusterdash.db.query.stats import data_health, database_stats, example_name
 from clusterdash.db.query.tables import USER_SORTS, machines_table, user_machine_usage, users_table
 
 __all__ = [
-    "ALERT_STATES",
     "MAX_ALERTS",
     "alert_list",
     "alert_marks",

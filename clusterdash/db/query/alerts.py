@@ -21,11 +21,11 @@ from clusterdash.db.alerts.store import deliveries_of
 from clusterdash.db.filters import Filters
 from clusterdash.db.periods import HOUR
 from clusterdash.db.schema import alerts
-from clusterdash.db.schema.alerts import ALERT_STATES
 from clusterdash.db.timefmt import iso_utc
+from clusterdash.db.vocabulary import PARAMETERS
 from clusterdash.errors import BadParameter
 
-STATES = (*ALERT_STATES, "all")
+STATES = PARAMETERS["state"].choices  # the states a question may ask for, declared with the parameter
 SEVERITIES = ("info", "warning", "critical")
 MAX_ALERTS = 1000
 SUBJECT_FILTERS = (("users", "username"), ("machines", "machine"), ("machine_types", "machine_type"), ("roles", "role"))
